@@ -1,0 +1,51 @@
+# custseg: `make run` sets up .venv from the lock file and runs the main job;
+# `make test` sets up .venv and runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-fast lint format lock ui clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+data/customers.csv: | $(STAMP)
+	$(BIN)/custseg generate --out $@
+
+run: install data/customers.csv
+	$(BIN)/custseg-sweep
+
+test: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: install
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+# Re-resolve the locked dependency set after editing pyproject.toml.
+lock: install
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --universal \
+		--generate-hashes --quiet -o requirements.lock
+
+ui: install
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
+
+clean:
+	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache

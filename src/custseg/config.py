@@ -1,0 +1,175 @@
+"""Typed configuration: the Hydra ``DictConfig`` is converted once, at the entry point.
+
+Everything below the entry points receives these dataclasses (or plain values taken from
+them) and never touches omegaconf.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from custseg.core.features import FeatureSet, KMeansParams
+
+COLUMN_KINDS = ("id", "numeric", "categorical")
+SELECTION_METHODS = ("elbow", "silhouette", "calinski_harabasz", "davies_bouldin")
+
+
+@dataclass
+class ColumnSpec:
+    """How one canonical column is read from the raw file and what values it may hold.
+
+    Parameters
+    ----------
+    source : str
+        Column name in the raw CSV (e.g. ``"Annual Income (k$)"``).
+    kind : {"id", "numeric", "categorical"}
+        ``id`` values must be unique and present; ``numeric`` must parse as numbers;
+        ``categorical`` must be one of ``allowed`` (when given).
+    min, max : float, optional
+        Inclusive bounds for numeric columns.
+    allowed : list of str, optional
+        Allowed values of a categorical column.
+    """
+
+    source: str = "???"
+    kind: str = "numeric"
+    min: float | None = None
+    max: float | None = None
+    allowed: list[str] | None = None
+
+
+@dataclass
+class DataConfig:
+    """Where the customer table is and how its raw columns map to canonical names."""
+
+    path: str = "data/customers.csv"
+    columns: dict[str, ColumnSpec] = field(default_factory=dict)
+    generator_rows: int = 200
+    generator_seed: int = 42
+
+    @property
+    def id_column(self) -> str | None:
+        """The canonical name of the id column, if the schema has one."""
+        return next((n for n, c in self.columns.items() if c.kind == "id"), None)
+
+
+@dataclass
+class PreprocessConfig:
+    scaler: str = "standard"
+
+
+@dataclass
+class SweepConfig:
+    """The k range and which feature sets one sweep fits."""
+
+    k_min: int = 2
+    k_max: int = 10
+    feature_sets: list[str] = field(default_factory=list)
+    silhouette_sample_size: int = 10_000
+
+    @property
+    def ks(self) -> list[int]:
+        return list(range(self.k_min, self.k_max + 1))
+
+
+@dataclass
+class SelectionConfig:
+    """How k is chosen: ``elbow`` (kneedle on inertia) or a best-score criterion."""
+
+    method: str = "elbow"
+    elbow_sensitivity: float = 1.0
+
+
+@dataclass
+class TrackingConfig:
+    tracking_uri: str = "sqlite:///mlflow.db"
+    artifact_location: str = "mlruns"
+    experiment_name: str = "customer-segmentation"
+    registered_model_name: str = "customer-segmentation"
+    alias: str = "champion"
+
+
+@dataclass
+class Settings:
+    """The whole typed configuration of one custseg job."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeatureSet = field(default_factory=FeatureSet)
+    feature_catalog: dict[str, FeatureSet] = field(default_factory=dict)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    model: KMeansParams = field(default_factory=KMeansParams)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def swept_feature_sets(self) -> list[FeatureSet]:
+        """Feature sets of the sweep, in config order; the final model's set is always in."""
+        catalog = dict(self.feature_catalog)
+        catalog[self.features.name] = self.features  # command-line edits of `features` win
+        names = list(self.sweep.feature_sets) or [self.features.name]
+        if self.features.name not in names:
+            names.append(self.features.name)
+        unknown = [n for n in names if n not in catalog]
+        if unknown:
+            raise ConfigError(
+                f"sweep.feature_sets names unknown feature set(s) {unknown}; "
+                f"known: {sorted(catalog)} (one file each in conf/features/)"
+            )
+        return [catalog[n] for n in names]
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key."""
+
+
+def to_settings(cfg: DictConfig | dict[str, Any]) -> Settings:
+    """Validate a composed Hydra config and convert it to :class:`Settings`.
+
+    Raises
+    ------
+    ConfigError
+        When a key is unknown, has the wrong type, or a value is out of range.
+    """
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(Settings), cfg)
+        settings = OmegaConf.to_object(merged)
+    except Exception as exc:  # omegaconf raises several types; all mean a bad config
+        raise ConfigError(f"invalid configuration: {exc}") from exc
+    assert isinstance(settings, Settings)
+    _check(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    from custseg.core.features import SCALERS
+
+    if s.preprocess.scaler not in SCALERS:
+        raise ConfigError(f"preprocess.scaler={s.preprocess.scaler!r}; choose one of {SCALERS}")
+    if s.selection.method not in SELECTION_METHODS:
+        raise ConfigError(
+            f"selection.method={s.selection.method!r}; choose one of {SELECTION_METHODS}"
+        )
+    if not 2 <= s.sweep.k_min <= s.sweep.k_max:
+        raise ConfigError(
+            f"need 2 <= sweep.k_min <= sweep.k_max, got k_min={s.sweep.k_min}, "
+            f"k_max={s.sweep.k_max}"
+        )
+    if s.model.n_init < 1 or s.model.max_iter < 1:
+        raise ConfigError("model.n_init and model.max_iter must be >= 1")
+    for name, spec in s.data.columns.items():
+        if spec.kind not in COLUMN_KINDS:
+            raise ConfigError(f"data.columns.{name}.kind={spec.kind!r}; choose one of {COLUMN_KINDS}")
+    known = set(s.data.columns)
+    for fs in s.swept_feature_sets():
+        missing = [c for c in fs.columns if c not in known]
+        if missing:
+            raise ConfigError(
+                f"feature set {fs.name!r} uses {missing}, which data.columns does not define"
+            )
+        wrong = [c for c in fs.numeric if s.data.columns[c].kind != "numeric"]
+        wrong += [c for c in fs.categorical if s.data.columns[c].kind != "categorical"]
+        if wrong:
+            raise ConfigError(f"feature set {fs.name!r}: columns {wrong} have the wrong kind")

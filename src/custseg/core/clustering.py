@@ -1,0 +1,151 @@
+"""Fit KMeans for one feature set and k, and score the result."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    silhouette_samples,
+    silhouette_score,
+)
+from sklearn.pipeline import Pipeline
+
+from custseg.core.features import FeatureSet, KMeansParams, build_pipeline
+
+METRIC_NAMES = (
+    "inertia",
+    "silhouette",
+    "calinski_harabasz",
+    "davies_bouldin",
+    "n_iter",
+    "fit_seconds",
+    "min_cluster_size",
+    "max_cluster_size",
+)
+
+
+@dataclass
+class FitResult:
+    """One fitted (feature set, k) pipeline with its labels and metrics.
+
+    Attributes
+    ----------
+    transformed : ndarray of shape (n_samples, n_features_out)
+        The table in the space KMeans clustered (after encoding and scaling).
+    """
+
+    feature_set: FeatureSet
+    k: int
+    pipeline: Pipeline
+    labels: np.ndarray
+    transformed: np.ndarray
+    metrics: dict[str, float]
+
+
+def fit_kmeans(
+    table: pd.DataFrame,
+    feature_set: FeatureSet,
+    scaler: str,
+    params: KMeansParams,
+    k: int,
+    silhouette_sample_size: int | None = None,
+) -> FitResult:
+    """Fit the pipeline for ``feature_set`` and ``k`` on ``table`` and compute its metrics.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Customer table with canonical column names; extra columns are ignored.
+    silhouette_sample_size : int, optional
+        Compute the silhouette on a seeded random sample of this many rows when the table
+        is larger (the exact score is quadratic in the number of rows).
+    """
+    if k > len(table):
+        raise ValueError(f"k={k} is larger than the number of customers ({len(table)})")
+    pipeline = build_pipeline(feature_set, scaler, params, k)
+    start = time.perf_counter()
+    pipeline.fit(table)
+    fit_seconds = time.perf_counter() - start
+    kmeans = pipeline.named_steps["kmeans"]
+    transformed = np.asarray(pipeline.named_steps["preprocess"].transform(table), dtype=float)
+    labels = np.asarray(kmeans.labels_)
+    metrics = cluster_metrics(
+        transformed,
+        labels,
+        k,
+        silhouette_sample_size=silhouette_sample_size,
+        random_state=params.random_state,
+    )
+    metrics.update(inertia=float(kmeans.inertia_), n_iter=float(kmeans.n_iter_))
+    metrics["fit_seconds"] = fit_seconds
+    return FitResult(feature_set, k, pipeline, labels, transformed, metrics)
+
+
+def cluster_sizes(labels: np.ndarray, k: int) -> np.ndarray:
+    """Number of members of each cluster ``0..k-1`` (empty clusters count 0)."""
+    return np.bincount(np.asarray(labels, dtype=int), minlength=k)
+
+
+def cluster_metrics(
+    X: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    silhouette_sample_size: int | None = None,
+    random_state: int = 0,
+) -> dict[str, float]:
+    """Internal validity scores of a partition of ``X``.
+
+    Returns silhouette (higher is better), Calinski-Harabasz (higher is better),
+    Davies-Bouldin (lower is better) and the smallest and largest cluster sizes. Scores
+    that are undefined (fewer than two distinct clusters) are NaN.
+    """
+    sizes = cluster_sizes(labels, k)
+    metrics = {
+        "min_cluster_size": float(sizes.min()),
+        "max_cluster_size": float(sizes.max()),
+    }
+    n_distinct = int(np.count_nonzero(sizes))
+    if not 2 <= n_distinct <= len(X) - 1:
+        return metrics | {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan}
+    sample = silhouette_sample_size if silhouette_sample_size and len(X) > silhouette_sample_size else None
+    metrics["silhouette"] = float(
+        silhouette_score(X, labels, sample_size=sample, random_state=random_state)
+    )
+    metrics["calinski_harabasz"] = float(calinski_harabasz_score(X, labels))
+    metrics["davies_bouldin"] = float(davies_bouldin_score(X, labels))
+    return metrics
+
+
+def sample_silhouettes(
+    X: np.ndarray, labels: np.ndarray, max_samples: int = 5000, random_state: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample silhouette values (on a seeded sample above ``max_samples`` rows).
+
+    Returns
+    -------
+    values, labels : ndarray
+        Silhouette of each sampled row and that row's cluster label.
+    """
+    labels = np.asarray(labels)
+    if len(X) > max_samples:
+        idx = np.sort(np.random.default_rng(random_state).choice(len(X), max_samples, replace=False))
+        X, labels = X[idx], labels[idx]
+    if len(np.unique(labels)) < 2:
+        return np.zeros(len(labels)), labels
+    return silhouette_samples(X, labels), labels
+
+
+def centroids_in_original_units(
+    table: pd.DataFrame, labels: np.ndarray, columns: list[str]
+) -> pd.DataFrame:
+    """Mean of each numeric column per cluster, in the table's own units.
+
+    For KMeans with a linear scaler these are exactly the fitted centres mapped back to
+    original units; indexed by cluster id.
+    """
+    return table[columns].groupby(np.asarray(labels)).mean().rename_axis("cluster")

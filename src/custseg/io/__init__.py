@@ -1,0 +1,1 @@
+"""The outside world: data files, MLflow tracking and the model registry."""

@@ -1,0 +1,1 @@
+"""Thin entry points, one per pipeline stage: config in, io and core wired together."""

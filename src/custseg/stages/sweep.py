@@ -1,0 +1,278 @@
+"""Entry point ``custseg-sweep``: fit every feature set x k, log each fit to MLflow, choose k.
+
+Run from the project root::
+
+    custseg-sweep                                   # 4 feature sets x k=2..10 = 36 runs
+    custseg-sweep sweep.feature_sets=[all] sweep.k_max=12 preprocess.scaler=minmax
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import hydra
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from custseg.config import Settings, to_settings
+from custseg.core import plots
+from custseg.core.clustering import (
+    FitResult,
+    centroids_in_original_units,
+    fit_kmeans,
+    sample_silhouettes,
+)
+from custseg.core.features import FeatureSet
+from custseg.core.selection import Selection, select_k
+from custseg.io.data import DataInfo, load_customers
+from custseg.io.tracking import (
+    flat_params,
+    log_child_run,
+    log_sweep_summary,
+    parent_run,
+    setup_experiment,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepOutcome:
+    """What one sweep produced.
+
+    Attributes
+    ----------
+    summary : DataFrame
+        One row per child run: ``feature_set, k, run_id`` and every metric.
+    selections : dict
+        Feature set name -> its :class:`~custseg.core.selection.Selection`.
+    final_feature_set : str
+        The feature set of the final model (``features`` in the config).
+    selected_run_id : str
+        The child run of the final feature set at its selected k.
+    """
+
+    experiment_id: str
+    parent_run_id: str
+    summary: pd.DataFrame
+    selections: dict[str, Selection]
+    final_feature_set: str
+    selected_run_id: str
+
+    @property
+    def selected_k(self) -> int:
+        return self.selections[self.final_feature_set].k
+
+
+def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
+    """Load and validate the data, then fit, log and select for every feature set.
+
+    Raises
+    ------
+    custseg.io.data.DataValidationError
+        Before any run is started, when the table breaks its schema.
+    """
+    table, info = load_customers(settings.data)
+    feature_sets = settings.swept_feature_sets()
+    ks = settings.sweep.ks
+    if ks[-1] > len(table):
+        raise ValueError(f"sweep.k_max={ks[-1]} exceeds the {len(table)} customers in {info.path}")
+    tracking = settings.tracking
+    experiment_id = setup_experiment(
+        tracking.tracking_uri, tracking.experiment_name, tracking.artifact_location
+    )
+    run_name = f"sweep-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    rows: list[dict] = []
+    with (
+        parent_run(experiment_id, run_name, _data_tags(info)) as parent_run_id,
+        tqdm(
+            total=len(feature_sets) * len(ks), desc="sweep", unit="fit", disable=not progress
+        ) as bar,
+    ):
+        for feature_set in feature_sets:
+            for k in ks:
+                bar.set_postfix_str(f"{feature_set.name} k={k}")
+                result = fit_kmeans(
+                    table,
+                    feature_set,
+                    settings.preprocess.scaler,
+                    settings.model,
+                    k,
+                    settings.sweep.silhouette_sample_size,
+                )
+                run_id = _log_fit(
+                    result, table, settings, info, run_name=f"{feature_set.name}-k{k}"
+                )
+                rows.append(
+                    {"feature_set": feature_set.name, "k": k, "run_id": run_id, **result.metrics}
+                )
+                bar.update()
+        summary = pd.DataFrame(rows)
+        selections = {
+            fs.name: select_k(
+                summary[summary["feature_set"] == fs.name],
+                settings.selection.method,
+                settings.selection.elbow_sensitivity,
+            )
+            for fs in feature_sets
+        }
+        final = settings.features.name
+        selected_run_id = _run_of(summary, final, selections[final].k)
+        _log_parent(settings, info, summary, selections, selected_run_id)
+    return SweepOutcome(experiment_id, parent_run_id, summary, selections, final, selected_run_id)
+
+
+def _data_tags(info: DataInfo) -> dict[str, str]:
+    return {"data.path": info.path, "data.sha256": info.sha256}
+
+
+def _run_of(summary: pd.DataFrame, feature_set: str, k: int) -> str:
+    row = summary[(summary["feature_set"] == feature_set) & (summary["k"] == k)]
+    return str(row["run_id"].iloc[0])
+
+
+def _fit_params(feature_set: FeatureSet, k: int, settings: Settings, info: DataInfo) -> dict:
+    return {
+        "feature_set": feature_set.name,
+        "features": ",".join(feature_set.columns),
+        "k": k,
+        "scaler": settings.preprocess.scaler,
+        **flat_params("model", asdict(settings.model)),
+        "data_sha256": info.sha256,
+        "n_rows": info.n_rows,
+    }
+
+
+def centroid_example(
+    table: pd.DataFrame, labels: np.ndarray, feature_set: FeatureSet
+) -> pd.DataFrame:
+    """One synthetic row per cluster: numeric means and the most frequent category.
+
+    Used as the model's input example, so no customer's raw row is ever logged.
+    """
+    grouped = table[feature_set.columns].groupby(np.asarray(labels))
+    example = grouped[feature_set.numeric].mean().round(2) if feature_set.numeric else None
+    if feature_set.categorical:
+        modes = grouped[feature_set.categorical].agg(lambda s: s.value_counts().index[0])
+        example = modes if example is None else example.join(modes)
+    return example.reset_index(drop=True)[feature_set.columns]
+
+
+def _log_fit(
+    result: FitResult, table: pd.DataFrame, settings: Settings, info: DataInfo, run_name: str
+) -> str:
+    fs, labels = result.feature_set, result.labels
+    figures = {}
+    if fs.numeric:
+        centroids = centroids_in_original_units(table, labels, fs.numeric)
+        figures["plots/clusters.png"] = plots.cluster_scatter(
+            table[fs.numeric], labels, centroids, title=f"{fs.name}, k={result.k}"
+        )
+    values, sampled_labels = sample_silhouettes(
+        result.transformed, labels, random_state=settings.model.random_state
+    )
+    figures["plots/silhouette.png"] = plots.silhouette_diagram(
+        values, sampled_labels, title=f"Silhouette: {fs.name}, k={result.k}"
+    )
+    example = centroid_example(table, labels, fs)
+    return log_child_run(
+        run_name=run_name,
+        params=_fit_params(fs, result.k, settings, info),
+        metrics=result.metrics,
+        figures=figures,
+        pipeline=result.pipeline,
+        input_example=example,
+        predictions=result.pipeline.predict(example),
+        tags={"feature_set": fs.name},
+    )
+
+
+def _log_parent(
+    settings: Settings,
+    info: DataInfo,
+    summary: pd.DataFrame,
+    selections: dict[str, Selection],
+    selected_run_id: str,
+) -> None:
+    final = settings.features.name
+    figures = {}
+    for name, selection in selections.items():
+        curve = summary[summary["feature_set"] == name].sort_values("k")
+        figures[f"plots/elbow_{name}.png"] = plots.elbow_plot(
+            curve["k"].tolist(),
+            curve["inertia"].tolist(),
+            selection.k,
+            selection.picks,
+            title=f"Elbow method: {name}",
+        )
+    figures["plots/metrics_vs_k.png"] = plots.metrics_vs_k_plot(
+        summary, selected_k=selections[final].k
+    )
+    final_selection = selections[final]
+    metrics = {"selected_k": final_selection.k}
+    metrics |= {f"selected_k.{name}": sel.k for name, sel in selections.items()}
+    metrics |= {f"{c}_k": k for c, k in final_selection.picks.items() if k is not None}
+    params = {
+        "feature_sets": ",".join(selections),
+        "final_feature_set": final,
+        "k_min": settings.sweep.k_min,
+        "k_max": settings.sweep.k_max,
+        "scaler": settings.preprocess.scaler,
+        "selection_method": settings.selection.method,
+        **flat_params("model", asdict(settings.model)),
+        "data_sha256": info.sha256,
+        "n_rows": info.n_rows,
+    }
+    tags = {"selected_run_id": selected_run_id, "selection_method": settings.selection.method}
+    if final_selection.fallback:
+        tags["selection_fallback"] = final_selection.fallback
+    log_sweep_summary(
+        params=params,
+        metrics=metrics,
+        summary=summary,
+        picks={name: sel.picks for name, sel in selections.items()},
+        figures=figures,
+        tags=tags,
+    )
+
+
+def format_summary(outcome: SweepOutcome, settings: Settings) -> str:
+    """The end-of-run summary printed to the terminal."""
+    lines = [
+        f"Sweep finished: {len(outcome.summary)} runs (parent run {outcome.parent_run_id})",
+        "",
+    ]
+    lines.append(f"{'feature set':<22}{'selected k':>11}   picks by criterion")
+    for name, selection in outcome.selections.items():
+        marker = "  <- final model" if name == outcome.final_feature_set else ""
+        picks = ", ".join(f"{c}={k}" for c, k in selection.picks.items())
+        lines.append(f"{name:<22}{selection.k:>11}   {picks}{marker}")
+        if selection.fallback:
+            lines.append(f"{'':<22}{'':>11}   note: {selection.fallback}")
+    tracking = settings.tracking
+    lines += [
+        "",
+        f"Selected run: {outcome.selected_run_id} ({outcome.final_feature_set}, k={outcome.selected_k},"
+        f" by {settings.selection.method})",
+        f"Compare runs: mlflow ui --backend-store-uri {tracking.tracking_uri}   (from this directory)",
+        f"  then open experiment {tracking.experiment_name!r} (id {outcome.experiment_id}) and expand"
+        f" parent run {outcome.parent_run_id}",
+    ]
+    return "\n".join(lines)
+
+
+@hydra.main(version_base="1.3", config_path="../../../conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point: typed config in, sweep run, summary out."""
+    settings = to_settings(cfg)
+    log.debug("config:\n%s", OmegaConf.to_yaml(cfg))
+    outcome = run_sweep(settings)
+    print(format_summary(outcome, settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Shared fixtures: real Hydra composition, the seed data location, a temp MLflow store."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from custseg.config import Settings, to_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = PROJECT_ROOT / "conf"
+SEED_CSV = PROJECT_ROOT.parent / "shared" / "data" / "mall_customers.csv"
+
+
+def compose_config(overrides: list[str] | None = None):
+    """Compose ``conf/config.yaml`` in-process with Hydra, as the entry points do."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides or [])
+
+
+def compose_settings(overrides: list[str] | None = None) -> Settings:
+    return to_settings(compose_config(overrides))
+
+
+@pytest.fixture
+def seed_csv() -> Path:
+    """The real Mall Customers table, read from ../shared (never copied into the repo)."""
+    if not SEED_CSV.exists():
+        pytest.skip(f"seed data not found at {SEED_CSV} (the shared folder is absent)")
+    return SEED_CSV
+
+
+@pytest.fixture
+def tracking_overrides(tmp_path: Path) -> list[str]:
+    """Hydra overrides that point MLflow at a fresh sqlite store inside ``tmp_path``."""
+    return [
+        f"tracking.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
+        f"tracking.artifact_location={tmp_path / 'mlruns'}",
+    ]
+
+
+def with_data_path(settings: Settings, path: Path) -> Settings:
+    return dataclasses.replace(settings, data=dataclasses.replace(settings.data, path=str(path)))

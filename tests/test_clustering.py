@@ -1,0 +1,92 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from custseg.core.clustering import (
+    centroids_in_original_units,
+    cluster_metrics,
+    cluster_sizes,
+    fit_kmeans,
+    sample_silhouettes,
+)
+from custseg.core.features import FeatureSet, KMeansParams
+
+# two tight pairs 10 apart: k=2 splits them, centroids (0, .5) and (10, .5)
+SQUARE = pd.DataFrame({"x": [0.0, 0.0, 10.0, 10.0], "y": [0.0, 1.0, 0.0, 1.0]})
+XY = FeatureSet("xy", numeric=["x", "y"])
+
+
+def same_partition(a, b) -> bool:
+    """Whether two labelings group the points identically, whatever the cluster ids."""
+    a, b = np.asarray(a), np.asarray(b)
+    return all(len(set(b[a == label])) == 1 for label in set(a)) and len(set(a)) == len(set(b))
+
+
+def test_fit_kmeans_hand_computed_metrics():
+    result = fit_kmeans(SQUARE, XY, "none", KMeansParams(n_init=5, random_state=0), k=2)
+    assert same_partition(result.labels, [0, 0, 1, 1])
+    m = result.metrics
+    assert m["inertia"] == pytest.approx(1.0)  # 4 points, each 0.5 from its centroid
+    assert m["davies_bouldin"] == pytest.approx((0.5 + 0.5) / 10)
+    # between-cluster dispersion 2*25 + 2*25 = 100 over k-1 = 1; within 1.0 over n-k = 2
+    assert m["calinski_harabasz"] == pytest.approx(200.0)
+    b = (10 + np.sqrt(101)) / 2  # mean distance to the other pair
+    assert m["silhouette"] == pytest.approx(1 - 1 / b)
+    assert (m["min_cluster_size"], m["max_cluster_size"]) == (2, 2)
+    assert m["n_iter"] >= 1 and m["fit_seconds"] >= 0
+
+
+def test_fit_kmeans_with_scaling_transforms_space():
+    result = fit_kmeans(SQUARE, XY, "minmax", KMeansParams(n_init=5, random_state=0), k=2)
+    assert result.transformed.min() == 0 and result.transformed.max() == 1
+    # scaled: pairs at x=0 and x=1, y in {0, 1}; the split may now go either way, but inertia
+    # is the optimum 1.0 for both (each point 0.5 from its centroid)
+    assert result.metrics["inertia"] == pytest.approx(1.0)
+
+
+def test_fit_kmeans_rejects_k_above_row_count():
+    with pytest.raises(ValueError, match="k=5 is larger than the number of customers"):
+        fit_kmeans(SQUARE, XY, "none", KMeansParams(), k=5)
+
+
+@pytest.mark.parametrize("permutation", [[0, 1, 2], [2, 0, 1], [1, 2, 0]])
+def test_metrics_do_not_depend_on_cluster_ids(permutation):
+    X = np.array([[0.0], [0.1], [5.0], [5.2], [9.0], [9.5]])
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    relabelled = np.asarray(permutation)[labels]
+    assert cluster_metrics(X, labels, 3) == pytest.approx(cluster_metrics(X, relabelled, 3))
+
+
+def test_metrics_undefined_for_a_single_cluster():
+    m = cluster_metrics(np.arange(4.0).reshape(-1, 1), np.zeros(4, dtype=int), 2)
+    assert np.isnan(m["silhouette"]) and np.isnan(m["davies_bouldin"])
+    assert (m["min_cluster_size"], m["max_cluster_size"]) == (0, 4)
+
+
+def test_silhouette_sampling_is_seeded_and_close():
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (300, 2)), rng.normal(8, 1, (300, 2))])
+    labels = np.repeat([0, 1], 300)
+    exact = cluster_metrics(X, labels, 2)["silhouette"]
+    a = cluster_metrics(X, labels, 2, silhouette_sample_size=200, random_state=1)["silhouette"]
+    b = cluster_metrics(X, labels, 2, silhouette_sample_size=200, random_state=1)["silhouette"]
+    assert a == b
+    assert a == pytest.approx(exact, abs=0.05)
+
+
+def test_cluster_sizes_counts_empty_clusters():
+    np.testing.assert_array_equal(cluster_sizes(np.array([0, 2, 2]), 4), [1, 0, 2, 0])
+
+
+def test_sample_silhouettes_caps_rows():
+    X = np.concatenate([np.arange(50.0), 1000 + np.arange(50.0)]).reshape(-1, 1)
+    labels = (X[:, 0] >= 1000).astype(int)
+    values, sampled = sample_silhouettes(X, labels, max_samples=10)
+    assert values.shape == sampled.shape == (10,)
+    assert np.all(values > 0.9)  # two far-apart groups
+
+
+def test_centroids_in_original_units():
+    centroids = centroids_in_original_units(SQUARE, np.array([1, 1, 0, 0]), ["x", "y"])
+    assert centroids.loc[1].tolist() == [0.0, 0.5]
+    assert centroids.loc[0].tolist() == [10.0, 0.5]
