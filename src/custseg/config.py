@@ -7,11 +7,15 @@ them) and never touches omegaconf.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from custseg.core.features import FeatureSet, KMeansParams
+
+#: the project's Hydra config directory (custseg is installed editable from its repository)
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 COLUMN_KINDS = ("id", "numeric", "categorical")
 SELECTION_METHODS = ("elbow", "silhouette", "calinski_harabasz", "davies_bouldin")
@@ -161,7 +165,9 @@ def _check(s: Settings) -> None:
         raise ConfigError("model.n_init and model.max_iter must be >= 1")
     for name, spec in s.data.columns.items():
         if spec.kind not in COLUMN_KINDS:
-            raise ConfigError(f"data.columns.{name}.kind={spec.kind!r}; choose one of {COLUMN_KINDS}")
+            raise ConfigError(
+                f"data.columns.{name}.kind={spec.kind!r}; choose one of {COLUMN_KINDS}"
+            )
     known = set(s.data.columns)
     for fs in s.swept_feature_sets():
         missing = [c for c in fs.columns if c not in known]

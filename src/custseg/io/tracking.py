@@ -118,8 +118,14 @@ def log_child_run(
     inferred from ``input_example`` and ``predictions``; ``input_example`` must hold no
     customer's raw row (pass cluster centroids instead).
     """
+    parent = mlflow.active_run()
+    if parent is None:
+        raise RuntimeError("log_child_run needs an active parent run (use parent_run)")
     with mlflow.start_run(
-        run_name=run_name, nested=True, tags={ROLE_TAG: "fit", **(tags or {})}
+        experiment_id=parent.info.experiment_id,  # nested runs otherwise go to the default one
+        run_name=run_name,
+        nested=True,
+        tags={ROLE_TAG: "fit", **(tags or {})},
     ) as run:
         mlflow.log_params(dict(params))
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})

@@ -18,7 +18,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from custseg.config import Settings, to_settings
+from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.core import plots
 from custseg.core.clustering import (
     FitResult,
@@ -265,7 +265,7 @@ def format_summary(outcome: SweepOutcome, settings: Settings) -> str:
     return "\n".join(lines)
 
 
-@hydra.main(version_base="1.3", config_path="../../../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point: typed config in, sweep run, summary out."""
     settings = to_settings(cfg)

@@ -1,0 +1,94 @@
+import pytest
+
+from custseg.config import ConfigError, to_settings
+
+from conftest import CONF_DIR, compose_config, compose_settings
+
+GROUP_OPTIONS = sorted(
+    (group.name, option.stem)
+    for group in CONF_DIR.iterdir()
+    if group.is_dir()
+    for option in group.glob("*.yaml")
+)
+
+
+@pytest.mark.parametrize("group, option", GROUP_OPTIONS)
+def test_every_group_option_composes_and_validates(group, option):
+    settings = to_settings(compose_config([f"{group}={option}"]))
+    assert settings.tracking.experiment_name == "customer-segmentation"
+
+
+def test_defaults():
+    s = compose_settings()
+    assert s.features.name == "income_spending"
+    assert s.features.numeric == ["annual_income", "spending_score"]
+    assert [fs.name for fs in s.swept_feature_sets()] == [
+        "income_spending", "age_spending", "age_income_spending", "all",
+    ]  # fmt: skip
+    assert s.sweep.ks == list(range(2, 11))
+    assert len(s.swept_feature_sets()) * len(s.sweep.ks) == 36
+    assert s.selection.method == "elbow"
+    assert s.model.n_init == 10 and s.model.algorithm == "lloyd"
+    assert s.tracking.tracking_uri == "sqlite:///mlflow.db"
+    assert s.data.id_column == "customer_id"
+    assert s.data.columns["annual_income"].source == "Annual Income (k$)"
+
+
+def test_feature_set_all_has_gender_one_hot():
+    fs = {f.name: f for f in compose_settings().swept_feature_sets()}["all"]
+    assert fs.numeric == ["age", "annual_income", "spending_score"]
+    assert fs.categorical == ["gender"]
+
+
+def test_command_line_overrides():
+    s = compose_settings(
+        [
+            "features=age_income_spending",
+            "sweep.k_max=12",
+            "model.n_init=20",
+            "preprocess.scaler=minmax",
+        ]
+    )
+    assert s.features.name == "age_income_spending"
+    assert s.sweep.ks[-1] == 12 and s.model.n_init == 20 and s.preprocess.scaler == "minmax"
+
+
+def test_final_feature_set_joins_a_narrower_sweep():
+    s = compose_settings(["features=all", "sweep.feature_sets=[age_spending]"])
+    assert [fs.name for fs in s.swept_feature_sets()] == ["age_spending", "all"]
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("preprocess.scaler=zscore", "preprocess.scaler='zscore'"),
+        ("selection.method=gap", "selection.method='gap'"),
+        ("sweep.k_min=1", "sweep.k_min"),
+        ("sweep.k_max=1", "sweep.k_max"),
+        ("model.n_init=0", "model.n_init"),
+        ("model.n_init=ten", "n_init"),
+        ("sweep.feature_sets=[nope]", "unknown feature set(s) ['nope']"),
+    ],
+)
+def test_bad_values_give_a_clear_error(override, message):
+    with pytest.raises(ConfigError) as excinfo:
+        compose_settings([override])
+    assert message in str(excinfo.value)
+
+
+def test_feature_on_unknown_column_is_rejected():
+    with pytest.raises(ConfigError, match=r"uses \['height'\]"):
+        compose_settings(["features.numeric=[age,height]"])
+
+
+def test_unknown_key_is_rejected():
+    cfg = compose_config()
+    cfg_dict = {**cfg, "sweep": {**cfg.sweep, "k_maxx": 3}}
+    with pytest.raises(ConfigError, match="k_maxx"):
+        to_settings(cfg_dict)
+
+
+def test_conf_dir_is_the_one_entry_points_use():
+    from custseg.config import CONF_DIR as PACKAGE_CONF_DIR
+
+    assert PACKAGE_CONF_DIR == CONF_DIR

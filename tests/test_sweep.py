@@ -1,0 +1,179 @@
+"""The sweep against a real sqlite MLflow store in tmp_path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from custseg.io.data import DataValidationError, generate_customers, write_csv_atomic
+from custseg.stages.sweep import centroid_example, format_summary, run_sweep
+
+from conftest import compose_settings, with_data_path
+
+CHILD_METRICS = {
+    "inertia", "silhouette", "calinski_harabasz", "davies_bouldin", "n_iter", "fit_seconds",
+    "min_cluster_size", "max_cluster_size",
+}  # fmt: skip
+
+
+@pytest.fixture
+def generated_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "customers.csv"
+    write_csv_atomic(generate_customers(200, seed=7), path)
+    return path
+
+
+def runs_of(experiment_id: str):
+    return MlflowClient().search_runs([experiment_id], max_results=1000)
+
+
+def artifact_paths(run_id: str, path: str | None = None) -> set[str]:
+    found = set()
+    for item in MlflowClient().list_artifacts(run_id, path):
+        found |= artifact_paths(run_id, item.path) if item.is_dir else {item.path}
+    return found
+
+
+def test_small_sweep_logs_exact_runs_metrics_and_artifacts(generated_csv, tracking_overrides):
+    settings = with_data_path(
+        compose_settings(
+            [
+                *tracking_overrides,
+                "sweep.k_min=2",
+                "sweep.k_max=4",
+                "sweep.feature_sets=[income_spending,all]",
+            ]
+        ),
+        generated_csv,
+    )
+    outcome = run_sweep(settings, progress=False)
+
+    runs = runs_of(outcome.experiment_id)
+    parent = [r for r in runs if r.info.run_id == outcome.parent_run_id][0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == outcome.parent_run_id]
+    assert len(runs) == 1 + 6
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert sorted((r.data.params["feature_set"], int(r.data.params["k"])) for r in children) == [
+        ("all", 2), ("all", 3), ("all", 4),
+        ("income_spending", 2), ("income_spending", 3), ("income_spending", 4),
+    ]  # fmt: skip
+
+    child = next(
+        r for r in children if (r.data.params["feature_set"], r.data.params["k"]) == ("all", "2")
+    )
+    assert set(child.data.metrics) == CHILD_METRICS
+    assert child.data.params["features"] == "age,annual_income,spending_score,gender"
+    assert child.data.params["scaler"] == "standard"
+    assert child.data.params["model.n_init"] == "10"
+    assert child.data.params["n_rows"] == "200"
+    assert child.data.params["data_sha256"] == parent.data.tags["data.sha256"]
+    assert artifact_paths(child.info.run_id) == {"plots/clusters.png", "plots/silhouette.png"}
+
+    # parent: what each criterion picks, the selected k and run, plots and the table
+    assert parent.data.metrics["selected_k"] == outcome.selected_k
+    assert parent.data.tags["selected_run_id"] == outcome.selected_run_id
+    assert artifact_paths(outcome.parent_run_id) >= {
+        "plots/elbow_income_spending.png", "plots/elbow_all.png", "plots/metrics_vs_k.png",
+        "sweep_summary.csv", "sweep_summary.json", "criteria_picks.json",
+    }  # fmt: skip
+    picks = json.loads(
+        mlflow.artifacts.load_text(f"runs:/{outcome.parent_run_id}/criteria_picks.json")
+    )
+    assert set(picks) == {"income_spending", "all"}
+    assert set(picks["all"]) == {"elbow", "silhouette", "calinski_harabasz", "davies_bouldin"}
+    summary = pd.read_csv(
+        mlflow.artifacts.download_artifacts(f"runs:/{outcome.parent_run_id}/sweep_summary.csv")
+    )
+    assert len(summary) == 6 and set(summary["run_id"]) == {r.info.run_id for r in children}
+
+    # the child's model scores raw customer rows (canonical names, extra columns ignored)
+    model_info = mlflow.models.get_model_info(f"runs:/{child.info.run_id}/model")
+    assert [c.name for c in model_info.signature.inputs] == [
+        "age", "annual_income", "spending_score", "gender",
+    ]  # fmt: skip
+    model = mlflow.pyfunc.load_model(f"runs:/{child.info.run_id}/model")
+    rows = pd.DataFrame(
+        {"customer_id": ["a", "b"], "gender": ["Male", "Female"], "age": [30.0, 60.0],
+         "annual_income": [20.0, 120.0], "spending_score": [90.0, 5.0]}
+    )  # fmt: skip
+    assert set(np.asarray(model.predict(rows))) <= {0, 1}
+
+    assert "Sweep finished: 6 runs" in format_summary(outcome, settings)
+
+
+def test_input_example_holds_no_customer_row():
+    table = pd.DataFrame(
+        {"customer_id": ["1", "2", "3", "4"], "gender": ["Male", "Male", "Female", "Female"],
+         "age": [20.0, 22.0, 60.0, 64.0], "annual_income": [10.0, 12.0, 90.0, 94.0]}
+    )  # fmt: skip
+    from custseg.core.features import FeatureSet
+
+    fs = FeatureSet("x", numeric=["age", "annual_income"], categorical=["gender"])
+    example = centroid_example(table, np.array([1, 1, 0, 0]), fs)
+    assert list(example.columns) == ["age", "annual_income", "gender"]
+    assert example.to_dict("records") == [
+        {"age": 62.0, "annual_income": 92.0, "gender": "Female"},
+        {"age": 21.0, "annual_income": 11.0, "gender": "Male"},
+    ]
+    raw = {tuple(r) for r in table[["age", "annual_income", "gender"]].itertuples(index=False)}
+    assert not raw & {tuple(r) for r in example.itertuples(index=False)}
+
+
+def test_bad_data_fails_before_any_run(tmp_path, tracking_overrides):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)\n"
+        "1,Male,19,15,39\n2,Female,21,15,181\n"
+    )
+    settings = with_data_path(compose_settings(tracking_overrides), bad)
+    with pytest.raises(DataValidationError, match=r"Spending Score \(1-100\)[\s\S]*line 3"):
+        run_sweep(settings, progress=False)
+    assert not (tmp_path / "mlflow.db").exists()  # nothing was started, nothing to clean up
+
+
+def test_failure_mid_sweep_leaves_no_run_running(tmp_path, generated_csv, tracking_overrides):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("artifacts cannot be written below a file")
+    overrides = [o for o in tracking_overrides if not o.startswith("tracking.artifact_location")]
+    settings = with_data_path(
+        compose_settings(
+            [*overrides, f"tracking.artifact_location={blocker / 'mlruns'}", "sweep.k_max=3",
+             "sweep.feature_sets=[income_spending]"]
+        ),
+        generated_csv,
+    )  # fmt: skip
+    with pytest.raises(Exception, match="not-a-directory"):
+        run_sweep(settings, progress=False)
+    mlflow.set_tracking_uri(settings.tracking.tracking_uri)
+    experiment = MlflowClient().get_experiment_by_name(settings.tracking.experiment_name)
+    statuses = [r.info.status for r in runs_of(experiment.experiment_id)]
+    assert statuses and set(statuses) == {"FAILED"}
+
+
+@pytest.mark.slow
+def test_seed_data_default_sweep_selects_five_segments(seed_csv, tracking_overrides):
+    settings = with_data_path(compose_settings(tracking_overrides), seed_csv)
+    outcome = run_sweep(settings, progress=False)
+
+    assert len(outcome.summary) == 36
+    assert outcome.final_feature_set == "income_spending"
+    assert outcome.selected_k == 5
+    assert outcome.selections["income_spending"].picks["elbow"] == 5
+    selected = outcome.summary.set_index("run_id").loc[outcome.selected_run_id]
+    assert (selected["feature_set"], selected["k"]) == ("income_spending", 5)
+
+    # the classic five segments of the Mall table, whatever ids KMeans gave them
+    model = mlflow.sklearn.load_model(f"runs:/{outcome.selected_run_id}/model")
+    table = pd.read_csv(seed_csv).rename(
+        columns={"Annual Income (k$)": "annual_income", "Spending Score (1-100)": "spending_score"}
+    )
+    sizes = np.bincount(model.predict(table))
+    assert sorted(sizes.tolist()) == [22, 23, 35, 39, 81]
+    runs = runs_of(outcome.experiment_id)
+    assert len(runs) == 37 and {r.info.status for r in runs} == {"FINISHED"}
