@@ -44,7 +44,9 @@ def test_pipeline_selects_scales_and_encodes():
 
 
 def test_pipeline_passes_every_kmeans_param():
-    params = KMeansParams(init="random", n_init=7, max_iter=50, tol=1e-3, algorithm="elkan", random_state=3)
+    params = KMeansParams(
+        init="random", n_init=7, max_iter=50, tol=1e-3, algorithm="elkan", random_state=3
+    )
     km = build_pipeline(FeatureSet("x", ["age"]), "none", params, k=4).named_steps["kmeans"]
     assert (km.n_clusters, km.init, km.n_init, km.max_iter, km.tol, km.algorithm, km.random_state) == (
         4, "random", 7, 50, 1e-3, "elkan", 3,

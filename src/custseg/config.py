@@ -51,8 +51,6 @@ class DataConfig:
 
     path: str = "data/customers.csv"
     columns: dict[str, ColumnSpec] = field(default_factory=dict)
-    generator_rows: int = 200
-    generator_seed: int = 42
 
     @property
     def id_column(self) -> str | None:

@@ -111,8 +111,16 @@ def cluster_metrics(
     }
     n_distinct = int(np.count_nonzero(sizes))
     if not 2 <= n_distinct <= len(X) - 1:
-        return metrics | {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan}
-    sample = silhouette_sample_size if silhouette_sample_size and len(X) > silhouette_sample_size else None
+        return metrics | {
+            "silhouette": np.nan,
+            "calinski_harabasz": np.nan,
+            "davies_bouldin": np.nan,
+        }
+    sample = (
+        silhouette_sample_size
+        if silhouette_sample_size and len(X) > silhouette_sample_size
+        else None
+    )
     metrics["silhouette"] = float(
         silhouette_score(X, labels, sample_size=sample, random_state=random_state)
     )
@@ -133,7 +141,9 @@ def sample_silhouettes(
     """
     labels = np.asarray(labels)
     if len(X) > max_samples:
-        idx = np.sort(np.random.default_rng(random_state).choice(len(X), max_samples, replace=False))
+        idx = np.sort(
+            np.random.default_rng(random_state).choice(len(X), max_samples, replace=False)
+        )
         X, labels = X[idx], labels[idx]
     if len(np.unique(labels)) < 2:
         return np.zeros(len(labels)), labels
