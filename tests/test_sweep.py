@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from custseg.core.clustering import centroid_example
 from custseg.io.data import DataValidationError, generate_customers, write_csv_atomic
-from custseg.stages.sweep import centroid_example, format_summary, run_sweep
+from custseg.io.outputs import CURVE_COLUMNS
+from custseg.stages.sweep import format_summary, run_sweep
 
 from conftest import compose_settings, with_data_path
 
@@ -20,6 +22,12 @@ CHILD_METRICS = {
     "inertia", "silhouette", "calinski_harabasz", "davies_bouldin", "n_iter", "fit_seconds",
     "min_cluster_size", "max_cluster_size",
 }  # fmt: skip
+
+
+@pytest.fixture
+def tracking_overrides(tracking_overrides, tmp_path):
+    """The temp MLflow store, and sweep curves written below tmp_path too."""
+    return [*tracking_overrides, f"sweep.output_dir={tmp_path / 'sweeps'}"]
 
 
 @pytest.fixture
@@ -105,6 +113,14 @@ def test_small_sweep_logs_exact_runs_metrics_and_artifacts(generated_csv, tracki
     assert set(np.asarray(model.predict(rows))) <= {0, 1}
 
     assert "Sweep finished: 6 runs" in format_summary(outcome, settings)
+
+    # one deterministic curve per feature set for DVC: no run ids, no timings
+    for name in ("income_spending", "all"):
+        curve = pd.read_csv(Path(settings.sweep.output_dir) / name / "curve.csv")
+        assert list(curve.columns) == list(CURVE_COLUMNS)
+        assert curve["k"].tolist() == [2, 3, 4]
+        expected = summary[summary["feature_set"] == name].sort_values("k")
+        np.testing.assert_allclose(curve["inertia"], expected["inertia"])
 
 
 def test_input_example_holds_no_customer_row():

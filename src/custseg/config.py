@@ -14,8 +14,22 @@ from omegaconf import DictConfig, OmegaConf
 
 from custseg.core.features import FeatureSet, KMeansParams
 
-#: the project's Hydra config directory (custseg is installed editable from its repository)
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+def project_conf_dir() -> Path:
+    """The Hydra config directory of the project the command runs in.
+
+    Commands run from a project root (where ``data/``, ``mlflow.db`` and ``dvc.yaml`` are),
+    so ``./conf`` wins; otherwise the ``conf/`` of the repository custseg is installed from.
+    This keeps a scratch clone or a ``dvc exp run`` workspace on its own configs.
+    """
+    local = Path.cwd() / "conf"
+    if (local / "config.yaml").is_file():
+        return local.resolve()
+    return Path(__file__).resolve().parents[2] / "conf"
+
+
+#: the config directory the entry points compose from (see :func:`project_conf_dir`)
+CONF_DIR = project_conf_dir()
 
 COLUMN_KINDS = ("id", "numeric", "categorical")
 SELECTION_METHODS = ("elbow", "silhouette", "calinski_harabasz", "davies_bouldin")
@@ -71,6 +85,7 @@ class SweepConfig:
     k_max: int = 10
     feature_sets: list[str] = field(default_factory=list)
     silhouette_sample_size: int = 10_000
+    output_dir: str = "sweeps"
 
     @property
     def ks(self) -> list[int]:

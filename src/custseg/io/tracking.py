@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,17 @@ import pandas as pd
 from matplotlib.figure import Figure
 from mlflow.entities import RunStatus, ViewType
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
+
+from custseg.core import plots
+from custseg.core.clustering import (
+    FitResult,
+    centroid_example,
+    centroids_in_original_units,
+    sample_silhouettes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,43 +110,98 @@ def flat_params(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return {f"{prefix}.{key}": value for key, value in values.items()}
 
 
-def log_child_run(
+@dataclass
+class ModelBundle:
+    """A fitted pipeline with everything MLflow stores beside it.
+
+    ``input_example`` holds one synthetic row per cluster (centroids), never a customer's
+    row; ``metadata`` goes to the MLmodel file (e.g. segment names).
+    """
+
+    pipeline: Pipeline
+    input_example: pd.DataFrame
+    signature: ModelSignature
+    metadata: dict[str, Any] | None = None
+
+    @classmethod
+    def from_fit(
+        cls, result: FitResult, table: pd.DataFrame, metadata: dict[str, Any] | None = None
+    ) -> ModelBundle:
+        example = centroid_example(table, result.labels, result.feature_set)
+        signature = infer_signature(example, result.pipeline.predict(example))
+        return cls(result.pipeline, example, signature, metadata)
+
+    def log(self, name: str = "model") -> None:
+        """Log as the active run's model."""
+        mlflow.sklearn.log_model(
+            self.pipeline,
+            name=name,
+            signature=self.signature,
+            input_example=self.input_example,
+            pip_requirements=list(MODEL_REQUIREMENTS),
+            metadata=self.metadata,
+        )
+
+    def save(self, path: str | Path) -> None:
+        """Write as an MLflow model directory at ``path`` (which must not exist)."""
+        mlflow.sklearn.save_model(
+            self.pipeline,
+            str(path),
+            signature=self.signature,
+            input_example=self.input_example,
+            pip_requirements=list(MODEL_REQUIREMENTS),
+            metadata=self.metadata,
+        )
+
+
+def fit_figures(result: FitResult, table: pd.DataFrame, random_state: int = 0) -> dict[str, Figure]:
+    """The per-fit plots: clusters in original units (numeric features) and silhouettes."""
+    fs, labels = result.feature_set, result.labels
+    figures = {}
+    if fs.numeric:
+        centroids = centroids_in_original_units(table, labels, fs.numeric)
+        figures["plots/clusters.png"] = plots.cluster_scatter(
+            table[fs.numeric], labels, centroids, title=f"{fs.name}, k={result.k}"
+        )
+    values, sampled_labels = sample_silhouettes(
+        result.transformed, labels, random_state=random_state
+    )
+    figures["plots/silhouette.png"] = plots.silhouette_diagram(
+        values, sampled_labels, title=f"Silhouette: {fs.name}, k={result.k}"
+    )
+    return figures
+
+
+def log_fit_run(
+    result: FitResult,
+    table: pd.DataFrame,
     *,
     run_name: str,
     params: Mapping[str, Any],
-    metrics: Mapping[str, float],
-    figures: Mapping[str, Figure],
-    pipeline: Pipeline,
-    input_example: pd.DataFrame,
-    predictions: Any,
-    tags: Mapping[str, str] | None = None,
+    tags: Mapping[str, str],
+    experiment_id: str | None = None,
+    model_metadata: dict[str, Any] | None = None,
+    random_state: int = 0,
 ) -> str:
-    """Log one fit as a nested run of the active parent; returns the child run id.
+    """Log one fit (params, metrics, plots, model) as a run; returns its run id.
 
-    The fitted pipeline is logged as the run's model (``name="model"``) with a signature
-    inferred from ``input_example`` and ``predictions``; ``input_example`` must hold no
-    customer's raw row (pass cluster centroids instead).
+    Without ``experiment_id`` the run is nested under the active parent run (in the
+    parent's experiment). The run ends FINISHED, or FAILED if logging raises.
     """
-    parent = mlflow.active_run()
-    if parent is None:
-        raise RuntimeError("log_child_run needs an active parent run (use parent_run)")
+    nested = experiment_id is None
+    if nested:
+        parent = mlflow.active_run()
+        if parent is None:
+            raise RuntimeError("a nested fit run needs an active parent run (use parent_run)")
+        experiment_id = parent.info.experiment_id  # nested runs otherwise go to the default one
     with mlflow.start_run(
-        experiment_id=parent.info.experiment_id,  # nested runs otherwise go to the default one
-        run_name=run_name,
-        nested=True,
-        tags={ROLE_TAG: "fit", **(tags or {})},
+        experiment_id=experiment_id, run_name=run_name, nested=nested, tags=dict(tags)
     ) as run:
         mlflow.log_params(dict(params))
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        for artifact_file, figure in figures.items():
+        mlflow.log_metrics({k: float(v) for k, v in result.metrics.items()})
+        for artifact_file, figure in fit_figures(result, table, random_state).items():
             mlflow.log_figure(figure, artifact_file)
-        mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            signature=infer_signature(input_example, predictions),
-            input_example=input_example,
-            pip_requirements=list(MODEL_REQUIREMENTS),
-        )
+        ModelBundle.from_fit(result, table, model_metadata).log()
         return run.info.run_id
 
 

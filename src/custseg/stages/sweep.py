@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import hydra
-import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
@@ -22,16 +21,16 @@ from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.core import plots
 from custseg.core.clustering import (
     FitResult,
-    centroids_in_original_units,
     fit_kmeans,
-    sample_silhouettes,
 )
 from custseg.core.features import FeatureSet
 from custseg.core.selection import Selection, select_k
 from custseg.io.data import DataInfo, load_customers
+from custseg.io.outputs import write_curve
 from custseg.io.tracking import (
+    ROLE_TAG,
     flat_params,
-    log_child_run,
+    log_fit_run,
     log_sweep_summary,
     parent_run,
     setup_experiment,
@@ -123,6 +122,8 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
         final = settings.features.name
         selected_run_id = _run_of(summary, final, selections[final].k)
         _log_parent(settings, info, summary, selections, selected_run_id)
+    for feature_set in feature_sets:
+        write_curve(summary, settings.sweep.output_dir, feature_set.name)
     return SweepOutcome(experiment_id, parent_run_id, summary, selections, final, selected_run_id)
 
 
@@ -147,47 +148,17 @@ def _fit_params(feature_set: FeatureSet, k: int, settings: Settings, info: DataI
     }
 
 
-def centroid_example(
-    table: pd.DataFrame, labels: np.ndarray, feature_set: FeatureSet
-) -> pd.DataFrame:
-    """One synthetic row per cluster: numeric means and the most frequent category.
-
-    Used as the model's input example, so no customer's raw row is ever logged.
-    """
-    grouped = table[feature_set.columns].groupby(np.asarray(labels))
-    example = grouped[feature_set.numeric].mean().round(2) if feature_set.numeric else None
-    if feature_set.categorical:
-        modes = grouped[feature_set.categorical].agg(lambda s: s.value_counts().index[0])
-        example = modes if example is None else example.join(modes)
-    return example.reset_index(drop=True)[feature_set.columns]
-
-
 def _log_fit(
     result: FitResult, table: pd.DataFrame, settings: Settings, info: DataInfo, run_name: str
 ) -> str:
-    fs, labels = result.feature_set, result.labels
-    figures = {}
-    if fs.numeric:
-        centroids = centroids_in_original_units(table, labels, fs.numeric)
-        figures["plots/clusters.png"] = plots.cluster_scatter(
-            table[fs.numeric], labels, centroids, title=f"{fs.name}, k={result.k}"
-        )
-    values, sampled_labels = sample_silhouettes(
-        result.transformed, labels, random_state=settings.model.random_state
-    )
-    figures["plots/silhouette.png"] = plots.silhouette_diagram(
-        values, sampled_labels, title=f"Silhouette: {fs.name}, k={result.k}"
-    )
-    example = centroid_example(table, labels, fs)
-    return log_child_run(
+    fs = result.feature_set
+    return log_fit_run(
+        result,
+        table,
         run_name=run_name,
         params=_fit_params(fs, result.k, settings, info),
-        metrics=result.metrics,
-        figures=figures,
-        pipeline=result.pipeline,
-        input_example=example,
-        predictions=result.pipeline.predict(example),
-        tags={"feature_set": fs.name},
+        tags={ROLE_TAG: "fit", "feature_set": fs.name},
+        random_state=settings.model.random_state,
     )
 
 
