@@ -41,7 +41,8 @@ def curve_path(output_dir: str | Path, feature_set: str) -> Path:
 def write_curve(summary: pd.DataFrame, output_dir: str | Path, feature_set: str) -> Path:
     """Write the per-k metrics of one feature set from a sweep summary table."""
     curve = summary.loc[summary["feature_set"] == feature_set, list(CURVE_COLUMNS)]
-    curve = curve.sort_values("k").astype({"k": int, "n_iter": int})
+    counts = {"k": int, "n_iter": int, "min_cluster_size": int, "max_cluster_size": int}
+    curve = curve.sort_values("k").astype(counts)
     path = curve_path(output_dir, feature_set)
     write_csv_atomic(curve, path)
     return path

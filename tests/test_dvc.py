@@ -1,0 +1,102 @@
+"""The DVC pipeline, run for real by `dvc` in a temporary git repository."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import PROJECT_ROOT, compose_settings
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def run(cmd: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """Run a command as a user would, with the project's venv first on PATH."""
+    environment = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", **env}
+    result = subprocess.run(cmd, cwd=cwd, env=environment, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def project_files() -> list[str]:
+    """Files a clone would have: tracked plus new, minus what .gitignore excludes."""
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return [f for f in out.split("\0") if f and (PROJECT_ROOT / f).is_file()]
+
+
+@pytest.fixture
+def clone(tmp_path: Path) -> Path:
+    """A fresh clone of the project (as committed plus working changes) in a new git repo."""
+    repo = tmp_path / "clone"
+    for name in project_files():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJECT_ROOT / name, repo / name)
+    run(["git", "init", "-q"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"], repo)
+    return repo
+
+
+def test_embedded_default_matches_data_dvc(clone):
+    """A fresh clone regenerates exactly the data version that data.dvc records."""
+    assert not (clone / "data").exists()
+    run(["custseg", "generate"], clone)
+    run(["dvc", "add", "data"], clone)  # re-hashes the directory and rewrites data.dvc
+    diff = subprocess.run(
+        ["git", "diff", "--exit-code", "data.dvc"], cwd=clone, capture_output=True
+    )
+    assert diff.returncode == 0, diff.stdout.decode()
+
+
+def test_push_pull_round_trip_through_a_local_remote(clone, tmp_path):
+    run(["custseg", "generate"], clone)
+    run(["dvc", "add", "data"], clone)
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "--local", "-d", "storage", str(remote)], clone)
+    run(["dvc", "push", "data.dvc"], clone)
+    original = (clone / "data/customers.csv").read_bytes()
+    shutil.rmtree(clone / "data")
+    shutil.rmtree(clone / ".dvc" / "cache")
+    run(["dvc", "pull", "data.dvc"], clone)
+    assert (clone / "data/customers.csv").read_bytes() == original
+    # the remote is configured in .dvc/config.local, which git does not track
+    assert "storage" not in (clone / ".dvc/config").read_text()
+
+
+def dvc_yaml() -> dict:
+    return yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
+
+
+def test_sweep_stages_cover_the_configured_feature_sets():
+    settings = compose_settings()
+    stages = dvc_yaml()["stages"]
+    assert stages["sweep"]["foreach"] == "${feature_sets}"
+    curves = {f"${{output_dir}}/{name}/curve.csv" for name in settings.sweep.feature_sets}
+    assert curves <= set(stages["select"]["deps"])
+
+
+@pytest.mark.parametrize("stage", ["validate", "sweep", "select"])
+def test_stage_params_are_per_key_and_exist_in_conf(stage):
+    """Every param a stage lists names a real conf file (and real keys), never all of conf/."""
+    spec = dvc_yaml()["stages"][stage]
+    spec = spec.get("do", spec)
+    for entry in spec["params"]:
+        assert isinstance(entry, dict), f"{stage}: param {entry!r} must name its conf file"
+        for path, keys in entry.items():
+            path = path.replace("${item}", "income_spending")
+            conf = yaml.safe_load((PROJECT_ROOT / path).read_text())
+            for key in keys or []:
+                assert key in conf, f"{stage}: {path} has no key {key!r}"
+    assert all(not str(dep).startswith("conf") for dep in spec["deps"])
