@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint format lock ui clean
+.PHONY: install run sweep test test-fast lint format lock ui clean
 
 install: $(STAMP)
 
@@ -20,7 +20,13 @@ $(STAMP): requirements.lock pyproject.toml
 data/customers.csv: | $(STAMP)
 	$(BIN)/custseg generate --out $@
 
+# The whole pipeline (validate -> sweeps -> select + register -> report) through DVC;
+# stages call the custseg entry points, so .venv/bin goes first on PATH.
 run: install data/customers.csv
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+# Just the sweep (36 runs by default), without DVC.
+sweep: install data/customers.csv
 	$(BIN)/custseg-sweep
 
 test: install
