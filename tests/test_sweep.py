@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import mlflow
@@ -193,3 +198,46 @@ def test_seed_data_default_sweep_selects_five_segments(seed_csv, tracking_overri
     assert sorted(sizes.tolist()) == [22, 23, 35, 39, 81]
     runs = runs_of(outcome.experiment_id)
     assert len(runs) == 37 and {r.info.status for r in runs} == {"FINISHED"}
+
+
+def count_runs_read_only(db: Path) -> int:
+    """Runs in an MLflow sqlite store, read without MLflow (which would migrate the schema
+    concurrently with the process under test)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            return conn.execute("select count(*) from runs").fetchone()[0]
+    except sqlite3.Error:  # not created yet, or tables still being created
+        return 0
+
+
+@pytest.mark.slow
+def test_sigterm_mid_sweep_marks_runs_failed(tmp_path, generated_csv, tracking_overrides):
+    """`kill` (SIGTERM) of a running sweep leaves every run FAILED, none RUNNING."""
+    script = Path(sys.executable).parent / "custseg-sweep"
+    hydra_dir = f"hydra.run.dir={tmp_path / 'outputs'}"
+    proc = subprocess.Popen(
+        [str(script), f"data.path={generated_csv}", *tracking_overrides, hydra_dir],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    db = tmp_path / "mlflow.db"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:  # wait for a few child runs
+            if count_runs_read_only(db) >= 3:
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None, "the sweep ended before it could be interrupted"
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, output
+    mlflow.set_tracking_uri(f"sqlite:///{db}")
+    experiment = MlflowClient().get_experiment_by_name("customer-segmentation")
+    statuses = [r.info.status for r in runs_of(experiment.experiment_id)]
+    assert "RUNNING" not in statuses, output
+    assert statuses.count("FAILED") >= 2  # the parent and the child that was in progress

@@ -142,6 +142,11 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message names the key."""
 
 
+def settings_to_yaml(settings: Settings) -> str:
+    """The fully resolved configuration as YAML (logged with runs for provenance)."""
+    return OmegaConf.to_yaml(OmegaConf.structured(settings))
+
+
 def to_settings(cfg: DictConfig | dict[str, Any]) -> Settings:
     """Validate a composed Hydra config and convert it to :class:`Settings`.
 

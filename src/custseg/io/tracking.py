@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import mlflow
 import mlflow.sklearn
 import pandas as pd
 from matplotlib.figure import Figure
-from mlflow.entities import RunStatus, ViewType
+from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
@@ -69,22 +70,23 @@ def setup_experiment(tracking_uri: str, experiment_name: str, artifact_location:
         return experiment.experiment_id
 
 
-def fail_stale_runs(experiment_id: str, parent_run_id: str | None = None) -> int:
-    """Mark RUNNING runs left by a killed process as FAILED; return how many.
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM (``kill``, CI time-outs, DVC cancelling) into ``SystemExit(143)``.
 
-    With ``parent_run_id`` only that run and its children are closed.
+    Python's default SIGTERM ends the process without unwinding, which would leave MLflow
+    runs RUNNING; as an exception it unwinds through the run context managers, which mark
+    the runs FAILED. The previous handler is restored afterwards.
     """
-    client = MlflowClient()
-    query = "attributes.status = 'RUNNING'"
-    if parent_run_id:
-        query += f" and tags.mlflow.parentRunId = '{parent_run_id}'"
-    runs = client.search_runs([experiment_id], query, run_view_type=ViewType.ACTIVE_ONLY)
-    ids = [r.info.run_id for r in runs]
-    if parent_run_id:
-        ids.append(parent_run_id)
-    for run_id in ids:
-        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
-    return len(ids)
+
+    def _raise(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
@@ -207,6 +209,7 @@ def log_fit_run(
 
 def log_sweep_summary(
     *,
+    config_yaml: str,
     params: Mapping[str, Any],
     metrics: Mapping[str, float],
     summary: pd.DataFrame,
@@ -221,5 +224,6 @@ def log_sweep_summary(
     mlflow.log_table(summary, "sweep_summary.json")
     mlflow.log_text(summary.to_csv(index=False), "sweep_summary.csv")
     mlflow.log_text(json.dumps(picks, indent=2, sort_keys=True), "criteria_picks.json")
+    mlflow.log_text(config_yaml, "config.yaml")
     for artifact_file, figure in figures.items():
         mlflow.log_figure(figure, artifact_file)

@@ -17,7 +17,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from custseg.config import CONF_DIR, Settings, to_settings
+from custseg.config import CONF_DIR, Settings, settings_to_yaml, to_settings
 from custseg.core import plots
 from custseg.core.clustering import (
     FitResult,
@@ -34,6 +34,7 @@ from custseg.io.tracking import (
     log_sweep_summary,
     parent_run,
     setup_experiment,
+    stop_on_sigterm,
 )
 
 log = logging.getLogger(__name__)
@@ -202,6 +203,7 @@ def _log_parent(
     if final_selection.fallback:
         tags["selection_fallback"] = final_selection.fallback
     log_sweep_summary(
+        config_yaml=settings_to_yaml(settings),
         params=params,
         metrics=metrics,
         summary=summary,
@@ -241,7 +243,8 @@ def main(cfg: DictConfig) -> None:
     """Hydra entry point: typed config in, sweep run, summary out."""
     settings = to_settings(cfg)
     log.debug("config:\n%s", OmegaConf.to_yaml(cfg))
-    outcome = run_sweep(settings)
+    with stop_on_sigterm():
+        outcome = run_sweep(settings)
     print(format_summary(outcome, settings))
 
 
