@@ -6,6 +6,7 @@ command means writing those two functions and registering them there.
 Examples
 --------
 >>> main(["generate", "--rows", "500", "--seed", "7", "--out", "data/customers.csv"])  # doctest: +SKIP
+>>> main(["promote", "--version", "3"])  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -14,9 +15,14 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from custseg import __version__
+from custseg.config import TrackingConfig
 from custseg.io.data import file_sha256, generate_customers, write_csv_atomic
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
 
 
 def _positive_int(text: str) -> int:
@@ -60,6 +66,93 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# -------------------------------------------------------------------------- promote
+
+
+def _promote_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = TrackingConfig()
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--version", help="registered model version to promote, e.g. 3")
+    target.add_argument(
+        "--run-id", help="run whose model to promote (registered through the gate if needed)"
+    )
+    parser.add_argument(
+        "--metric",
+        default="silhouette",
+        help="run metric that must not get worse (default: silhouette)",
+    )
+    parser.add_argument(
+        "--lower-is-better",
+        action="store_true",
+        help="smaller values of --metric are better (e.g. davies_bouldin)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="promote even if the candidate is worse or a metric is missing (recorded in a tag)",
+    )
+    parser.add_argument(
+        "--model-name",
+        default=defaults.registered_model_name,
+        help=f"registered model (default: {defaults.registered_model_name})",
+    )
+    parser.add_argument(
+        "--alias", default=defaults.alias, help=f"alias to move (default: {defaults.alias})"
+    )
+    parser.add_argument(
+        "--tracking-uri",
+        default=defaults.tracking_uri,
+        help=f"MLflow tracking store (default: {defaults.tracking_uri})",
+    )
+
+
+def _promote(args: argparse.Namespace) -> int:
+    import mlflow
+
+    from custseg.io import registry
+
+    try:
+        registry.require_store(args.tracking_uri)
+        mlflow.set_tracking_uri(args.tracking_uri)
+        before = registry.champion_version(args.model_name, args.alias)
+        after = registry.promote(
+            args.model_name,
+            args.alias,
+            version=args.version,
+            run_id=args.run_id,
+            metric=args.metric,
+            higher_is_better=not args.lower_is_better,
+            force=args.force,
+        )
+    except registry.PromotionError as exc:
+        print(f"custseg promote: refused: {exc}", file=sys.stderr)
+        return 1
+    except registry.ModelNotFoundError as exc:
+        print(f"custseg promote: error: {exc}", file=sys.stderr)
+        return 1
+    except mlflow.exceptions.MlflowException as exc:
+        print(f"custseg promote: error: {exc.message}", file=sys.stderr)
+        return 1
+
+    where = f"{args.model_name}@{args.alias}"
+    new = _describe_version(after, args.metric)
+    if before is not None and str(before.version) == str(after.version):
+        print(f"{where} already points at {new}; nothing moved")
+        return 0
+    old = _describe_version(before, args.metric) if before is not None else "nothing"
+    forced = after.tags.get(registry.FORCED_TAG) if args.force else None
+    print(f"moved {where}: {old} -> {new}" + (f" (forced: {forced})" if forced else ""))
+    return 0
+
+
+def _describe_version(version: ModelVersion, metric: str) -> str:
+    from custseg.io.registry import run_metric
+
+    value = run_metric(version.run_id, metric)
+    shown = f"{metric}={value:.4f}" if value is not None else f"no {metric}"
+    return f"version {version.version} (run {version.run_id or '-'}, {shown})"
+
+
 # ------------------------------------------------------------------------- registry
 
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
@@ -70,6 +163,11 @@ COMMANDS: dict[str, Command] = {
         "write a synthetic Mall-Customers-like table (deterministic for a given seed)",
         _generate_arguments,
         _generate,
+    ),
+    "promote": (
+        "move a registry alias (default: champion) to another model version or run",
+        _promote_arguments,
+        _promote,
     ),
 }
 

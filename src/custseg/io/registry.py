@@ -1,0 +1,630 @@
+"""The MLflow Model Registry: gated registration, alias promotion, loading the champion.
+
+Only aliases and tags are used (never the deprecated model stages). Every function works
+against the current MLflow tracking URI (set it with :func:`mlflow.set_tracking_uri`, or
+with :func:`custseg.io.tracking.setup_experiment`, before calling).
+
+The *gate* decides what may become a model version: the run exists and is FINISHED, its
+model loads with :func:`mlflow.pyfunc.load_model`, it has a column signature, every
+signature column is in the customer table with a compatible type, and scoring the table
+gives one integer label per row. Nothing is registered when any check fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+from mlflow.entities import RunStatus
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.entities.model_registry.model_version_status import ModelVersionStatus
+from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import PyFuncModel
+from mlflow.tracking import MlflowClient
+from mlflow.types.schema import ColSpec, DataType
+
+__all__ = [
+    "FORCED_TAG",
+    "VERSION_TAG_KEYS",
+    "ModelNotFoundError",
+    "PromotionError",
+    "champion_uri",
+    "champion_version",
+    "check_model_input",
+    "load_scoring_model",
+    "load_segment_names",
+    "promote",
+    "register_champion",
+    "require_store",
+    "resolve_model_version",
+    "run_metric",
+]
+
+log = logging.getLogger(__name__)
+
+#: version tags the select stage sets; ``promote`` copies them from a run's tags or params
+#: when it registers a run that has no version yet
+VERSION_TAG_KEYS = ("data_sha256", "git_commit", "feature_set", "k", "selection_method")
+
+#: version tag recording why a promotion needed ``force``
+FORCED_TAG = "forced_promotion"
+
+#: how to get a champion when there is none, for error messages
+HOW_TO_CREATE = (
+    "create it with `dvc repro` (or the select stage, `custseg-select`), "
+    "or point an alias at an existing version with `custseg promote --version N`"
+)
+
+_READY = ModelVersionStatus.to_string(ModelVersionStatus.READY)
+_FINISHED = RunStatus.to_string(RunStatus.FINISHED)
+_NUMERIC = {DataType.double, DataType.float, DataType.integer, DataType.long}
+_INTEGER = {DataType.integer, DataType.long}
+
+
+class PromotionError(RuntimeError):
+    """A model may not be registered or an alias may not move; the message says why."""
+
+
+class ModelNotFoundError(LookupError):
+    """A model URI (registered model, alias, version, run or path) does not resolve."""
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def champion_uri(model_name: str, alias: str) -> str:
+    """The URI of the version an alias points at: ``models:/{model_name}@{alias}``."""
+    return f"models:/{model_name}@{alias}"
+
+
+def load_segment_names(model: PyFuncModel) -> dict[int, str] | None:
+    """Segment id -> name stored in the model's MLmodel metadata, if any.
+
+    Parameters
+    ----------
+    model : mlflow.pyfunc.PyFuncModel
+        A loaded model; the select stage stores
+        ``{"segment_names": {"0": "High income, high spending", ...}}`` as its metadata.
+
+    Returns
+    -------
+    dict of int to str, or None
+        ``None`` when the model has no (or an empty) ``segment_names`` entry.
+    """
+    metadata = getattr(model.metadata, "metadata", None) or {}
+    names = metadata.get("segment_names")
+    if not names:
+        return None
+    return {int(key): str(value) for key, value in dict(names).items()}
+
+
+def require_store(tracking_uri: str) -> None:
+    """Fail clearly when a local sqlite tracking store does not exist.
+
+    MLflow would silently create an empty store, and the real problem (running from the
+    wrong directory, or before the pipeline ran) would surface as a confusing "model not
+    found". Other URIs (servers, databases) are not checked here.
+
+    Raises
+    ------
+    ModelNotFoundError
+        If ``tracking_uri`` is ``sqlite:///<file>`` and the file does not exist.
+    """
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return
+    path = Path(tracking_uri[len(prefix) :].split("?", 1)[0])
+    if not path.is_file():
+        raise ModelNotFoundError(
+            f"no MLflow store at {tracking_uri} ({path.resolve()} does not exist): run from "
+            "the project root, or create the store and a champion with `dvc repro` (or the "
+            "select stage, `custseg-select`)"
+        )
+
+
+def champion_version(model_name: str, alias: str) -> ModelVersion | None:
+    """The version ``alias`` points at, or ``None`` when the model or the alias is absent."""
+    try:
+        return MlflowClient().get_model_version_by_alias(model_name, alias)
+    except MlflowException as exc:
+        if _is_not_found(exc):
+            return None
+        raise
+
+
+def run_metric(run_id: str | None, metric: str) -> float | None:
+    """The last logged value of ``metric`` in run ``run_id``; ``None`` if absent or NaN."""
+    if not run_id:
+        return None
+    try:
+        value = MlflowClient().get_run(run_id).data.metrics.get(metric)
+    except MlflowException as exc:
+        if _is_not_found(exc):
+            return None
+        raise
+    if value is None or math.isnan(value):
+        return None
+    return float(value)
+
+
+def resolve_model_version(model_uri: str) -> ModelVersion | None:
+    """The registry version behind ``models:/name@alias`` or ``models:/name/version``.
+
+    Returns ``None`` for any other URI (``runs:/``, a logged-model id, a local path).
+
+    Raises
+    ------
+    ModelNotFoundError
+        If the registered model, the alias or the version does not exist.
+    """
+    if match := re.fullmatch(r"models:/([^/@]+)@([^/]+)", model_uri):
+        name, alias = match.groups()
+        version = champion_version(name, alias)
+        if version is None:
+            raise ModelNotFoundError(
+                f"{model_uri} does not exist: {_missing_alias_reason(name, alias)}; {HOW_TO_CREATE}"
+            )
+        return version
+    if match := re.fullmatch(r"models:/([^/@]+)/(\d+)", model_uri):
+        name, number = match.groups()
+        try:
+            return MlflowClient().get_model_version(name, number)
+        except MlflowException as exc:
+            if _is_not_found(exc):
+                raise ModelNotFoundError(
+                    f"{model_uri} does not exist: {_missing_version_reason(name, number)}"
+                ) from exc
+            raise
+    return None
+
+
+def load_scoring_model(model_uri: str) -> tuple[PyFuncModel, ModelVersion | None]:
+    """Load ``model_uri`` as a pyfunc model, with the registry version behind it (if any).
+
+    Raises
+    ------
+    ModelNotFoundError
+        If the URI does not resolve to a loadable model; the message says how to create
+        the champion.
+    """
+    version = resolve_model_version(model_uri)
+    try:
+        model = mlflow.pyfunc.load_model(model_uri)
+    except (MlflowException, OSError) as exc:
+        raise ModelNotFoundError(f"cannot load model {model_uri}: {exc}") from exc
+    return model, version
+
+
+# -------------------------------------------------------------------------------- the gate
+
+
+@dataclass
+class _Candidate:
+    """What passed the gate: the model URI, its run (if any) and the loaded model."""
+
+    model_uri: str
+    run_id: str | None
+    model: PyFuncModel
+
+
+def check_model_input(model: PyFuncModel, data: pd.DataFrame, what: str) -> np.ndarray:
+    """Check that ``model`` can score ``data`` and return its labels.
+
+    Parameters
+    ----------
+    model : mlflow.pyfunc.PyFuncModel
+        A loaded model with a column-based input signature.
+    data : pandas.DataFrame
+        A canonical customer table (as :func:`custseg.io.data.load_customers` returns).
+        Columns the signature does not name are ignored.
+    what : str
+        How to name the model in messages (e.g. ``"run abc123 (runs:/abc123/model)"``).
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        One label per row of ``data``.
+
+    Raises
+    ------
+    PromotionError
+        If the model has no signature or a tensor one, a required signature column is
+        missing from ``data`` or has an incompatible type, scoring raises, or the result is
+        not one finite integer label per row.
+    """
+    schema = model.metadata.get_input_schema()
+    if schema is None:
+        raise PromotionError(
+            f"{what} has no input signature; log it with a signature (ModelBundle does)"
+        )
+    if schema.is_tensor_spec() or not schema.has_input_names():
+        raise PromotionError(
+            f"{what} has a tensor signature without column names; it must take customer "
+            "columns by name"
+        )
+    problems = []
+    for spec in schema.inputs:
+        if not isinstance(spec, ColSpec):
+            continue
+        name = str(spec.name)
+        if name not in data.columns:
+            if spec.required:
+                problems.append(f"column {name!r} ({_type_name(spec)}) is missing")
+            continue
+        reason = _type_problem(spec, data[name])
+        if reason:
+            problems.append(f"column {name!r}: {reason}")
+    if problems:
+        raise PromotionError(
+            f"{what} does not match the customer table: {'; '.join(problems)} "
+            f"(table columns: {list(map(str, data.columns))})"
+        )
+    if data.empty:
+        raise PromotionError(f"cannot check {what}: the customer table has no rows")
+    inputs = [str(n) for n in schema.input_names() if str(n) in data.columns]
+    try:
+        predictions = model.predict(data[inputs])  # only what it reads: no extra-column warning
+    except Exception as exc:  # any failure to score means the model is unusable here
+        raise PromotionError(f"{what} fails to score the customer table: {exc}") from exc
+    return _labels(predictions, len(data), what)
+
+
+def _type_name(spec: ColSpec) -> str:
+    return spec.type.name if isinstance(spec.type, DataType) else str(spec.type)
+
+
+def _type_problem(spec: ColSpec, values: pd.Series) -> str | None:
+    """Why ``values`` cannot feed a signature column of type ``spec.type`` (None if it can)."""
+    kind, shown = spec.type, _type_name(spec)
+    dtype = values.dtype
+    if kind in _NUMERIC:
+        if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
+            return f"the model expects numbers ({shown}) but the table holds {dtype}"
+        if kind in _INTEGER and not pd.api.types.is_integer_dtype(dtype):
+            return f"the model expects whole numbers ({shown}) but the table holds {dtype}"
+        return None
+    if kind == DataType.string:
+        present = values.dropna()
+        if pd.api.types.is_string_dtype(dtype) and all(isinstance(v, str) for v in present):
+            return None
+        return f"the model expects text (string) but the table holds {dtype}"
+    if kind == DataType.boolean and not pd.api.types.is_bool_dtype(dtype):
+        return f"the model expects booleans but the table holds {dtype}"
+    if kind == DataType.datetime and not pd.api.types.is_datetime64_any_dtype(dtype):
+        return f"the model expects datetimes but the table holds {dtype}"
+    return None  # binary, arrays, objects: left to scoring
+
+
+def _labels(predictions: Any, n_rows: int, what: str) -> np.ndarray:
+    """Predictions as a 1-D int64 array; refuse anything but one integer label per row."""
+    if isinstance(predictions, pd.DataFrame):
+        if predictions.shape[1] != 1:
+            raise PromotionError(
+                f"{what} returned {predictions.shape[1]} columns per row, expected one label"
+            )
+        predictions = predictions.iloc[:, 0]
+    array = np.asarray(predictions)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1 or len(array) != n_rows:
+        raise PromotionError(
+            f"{what} returned predictions of shape {array.shape} for {n_rows} rows; "
+            "expected one label per row"
+        )
+    try:
+        numbers = array.astype(float)
+    except (TypeError, ValueError):
+        raise PromotionError(f"{what} returned non-numeric labels ({array.dtype})") from None
+    if not np.all(np.isfinite(numbers)) or not np.all(numbers == np.round(numbers)):
+        raise PromotionError(f"{what} returned labels that are not whole numbers")
+    return numbers.astype(np.int64)
+
+
+def _gate(model_uri: str, run_id: str | None, data: pd.DataFrame | None, what: str) -> _Candidate:
+    """Run every check of the gate on ``model_uri``; raise :class:`PromotionError` if one fails.
+
+    ``run_id`` None skips the run check (a version registered from a local path). ``data``
+    None skips the table checks; the model is then scored on its own input example.
+    """
+    client = MlflowClient()
+    if run_id is not None:
+        try:
+            run = client.get_run(run_id)
+        except MlflowException as exc:
+            if _is_not_found(exc):
+                raise PromotionError(f"{what}: run {run_id} does not exist") from exc
+            raise
+        status = run.info.status
+        if status != _FINISHED:
+            raise PromotionError(
+                f"{what}: run {run_id} is {status}, not FINISHED; only a finished run is "
+                "registered or promoted"
+            )
+        if run.info.lifecycle_stage == "deleted":
+            raise PromotionError(f"{what}: run {run_id} is deleted")
+    try:
+        model = mlflow.pyfunc.load_model(model_uri)
+    except Exception as exc:  # missing artifacts, unpickling, flavour errors: all refuse
+        raise PromotionError(f"{what}: no loadable model at {model_uri}: {exc}") from exc
+    if data is not None:
+        check_model_input(model, data, what)
+    else:
+        if model.metadata.get_input_schema() is None:
+            raise PromotionError(f"{what} has no input signature")
+        example = model.input_example
+        if isinstance(example, pd.DataFrame) and not example.empty:
+            check_model_input(model, example, f"{what} (on its input example)")
+    return _Candidate(model_uri, run_id, model)
+
+
+def _register(
+    candidate: _Candidate, model_name: str, tags: Mapping[str, str], what: str
+) -> ModelVersion:
+    """Create a READY model version of a candidate that passed the gate."""
+    # A model logged in MLflow 3 lives under its logged-model id; registering that id keeps
+    # the run lineage and avoids resolving ``runs:/`` again.
+    source = f"models:/{candidate.model.model_id}" if candidate.model.model_id else None
+    source = source or candidate.model_uri
+    version = mlflow.register_model(
+        source, model_name, tags={str(k): str(v) for k, v in tags.items()}
+    )
+    if version.status != _READY:
+        raise PromotionError(
+            f"{what}: version {version.version} of {model_name!r} is {version.status}, "
+            f"not {_READY}: {version.status_message or 'no reason given'}"
+        )
+    return version
+
+
+def register_champion(
+    run_id: str,
+    model_name: str,
+    alias: str,
+    data: pd.DataFrame,
+    tags: Mapping[str, str],
+    artifact_path: str = "model",
+) -> ModelVersion:
+    """Register the model of a run through the gate and point ``alias`` at it.
+
+    Parameters
+    ----------
+    run_id : str
+        The run that logged the model.
+    model_name : str
+        Registered model name (created if absent), e.g. ``"customer-segmentation"``.
+    alias : str
+        Alias to set on the new version, e.g. ``"champion"``.
+    data : pandas.DataFrame
+        The canonical customer table the model must score (one label per row).
+    tags : mapping of str to str
+        Version tags: data hash, git commit, feature set, k, selection method.
+    artifact_path : str, default "model"
+        Name the model was logged under in the run.
+
+    Returns
+    -------
+    mlflow.entities.model_registry.ModelVersion
+        The new version (status READY, with its tags and the alias).
+
+    Raises
+    ------
+    PromotionError
+        If the run does not exist or is not FINISHED, its model does not load, has no
+        column signature, needs a column the table lacks or of another type, or fails to
+        score the table. Nothing is registered then.
+    """
+    model_uri = f"runs:/{run_id}/{artifact_path}"
+    what = f"run {run_id} ({model_uri})"
+    candidate = _gate(model_uri, run_id, data, what)
+    version = _register(candidate, model_name, tags, what)
+    client = MlflowClient()
+    client.set_registered_model_alias(model_name, alias, str(version.version))
+    log.info("registered %s version %s as @%s", model_name, version.version, alias)
+    return client.get_model_version(model_name, str(version.version))
+
+
+# ------------------------------------------------------------------------------ promotion
+
+
+def promote(
+    model_name: str,
+    alias: str,
+    *,
+    version: str | None = None,
+    run_id: str | None = None,
+    metric: str = "silhouette",
+    higher_is_better: bool = True,
+    force: bool = False,
+    data: pd.DataFrame | None = None,
+) -> ModelVersion:
+    """Move ``alias`` to a version (or to a run's model), refusing a worse one.
+
+    Give exactly one of ``version`` and ``run_id``. With ``run_id``, the newest version
+    registered from that run is used; a run without a version is registered first,
+    through the same gate as :func:`register_champion` (with its tags copied from the
+    run's tags or params, see :data:`VERSION_TAG_KEYS`).
+
+    The candidate always passes the gate (run FINISHED, model loads, column signature).
+    With ``data`` the signature is also checked against the table and the table scored;
+    without it (``None``) those two checks use the model's own input example instead, so
+    pass the customer table whenever it is at hand.
+
+    Parameters
+    ----------
+    model_name, alias : str
+        The registered model and the alias to move (e.g. ``"champion"``).
+    version : str, optional
+        The version number to promote.
+    run_id : str, optional
+        The run whose model to promote.
+    metric : str, default "silhouette"
+        Run metric compared between the candidate and the current holder of the alias.
+    higher_is_better : bool, default True
+        Direction of ``metric`` (False for e.g. ``davies_bouldin``).
+    force : bool, default False
+        Promote even when the candidate is worse or a metric is missing; the reason is
+        kept in the version tag ``forced_promotion``.
+    data : pandas.DataFrame, optional
+        The canonical customer table for the gate's signature and scoring checks.
+
+    Returns
+    -------
+    mlflow.entities.model_registry.ModelVersion
+        The version the alias now points at (unchanged if it already did).
+
+    Raises
+    ------
+    ValueError
+        If not exactly one of ``version`` and ``run_id`` is given.
+    PromotionError
+        If the version or run does not exist or fails the gate, or (without ``force``)
+        the candidate is worse on ``metric`` or either side lacks the metric.
+    """
+    if (version is None) == (run_id is None):
+        raise ValueError("give exactly one of version and run_id")
+    client = MlflowClient()
+    current = champion_version(model_name, alias)
+
+    existing = _version_to_promote(client, model_name, version, run_id)
+    if existing is not None:
+        if existing.status != _READY:
+            raise PromotionError(
+                f"version {existing.version} of {model_name!r} is {existing.status}, not READY"
+            )
+        candidate_run = existing.run_id
+        what = f"version {existing.version} of {model_name!r}"
+        if candidate_run:
+            what += f" (run {candidate_run})"
+        if current is not None and str(current.version) == str(existing.version):
+            log.info("%s@%s already points at version %s", model_name, alias, existing.version)
+            return existing
+        _gate(f"models:/{model_name}/{existing.version}", candidate_run, data, what)
+    else:
+        assert run_id is not None
+        candidate_run = run_id
+        what = f"run {run_id}"
+        gated = _gate(f"runs:/{run_id}/model", run_id, data, what)
+
+    reason = _refusal(current, candidate_run, what, model_name, alias, metric, higher_is_better)
+    if reason and not force:
+        raise PromotionError(
+            f"cannot move {model_name}@{alias} to {what}: {reason}; use --force (force=True) "
+            "to promote anyway"
+        )
+
+    if existing is None:
+        tags = _tags_from_run(client, candidate_run)
+        existing = _register(gated, model_name, tags, what)
+    number = str(existing.version)
+    if reason:
+        client.set_model_version_tag(model_name, number, FORCED_TAG, reason)
+    client.set_registered_model_alias(model_name, alias, number)
+    log.info("moved %s@%s to version %s", model_name, alias, number)
+    return client.get_model_version(model_name, number)
+
+
+def _version_to_promote(
+    client: MlflowClient, model_name: str, version: str | None, run_id: str | None
+) -> ModelVersion | None:
+    """The existing version to promote; ``None`` when ``run_id`` has no version yet."""
+    if version is not None:
+        try:
+            return client.get_model_version(model_name, str(version))
+        except MlflowException as exc:
+            if _is_not_found(exc):
+                raise PromotionError(
+                    f"cannot promote: {_missing_version_reason(model_name, str(version))}"
+                ) from exc
+            raise
+    versions = client.search_model_versions(f"name='{model_name}' and run_id='{run_id}'")
+    if not versions:
+        return None
+    return max(versions, key=lambda v: int(v.version))
+
+
+def _refusal(
+    current: ModelVersion | None,
+    candidate_run: str | None,
+    what: str,
+    model_name: str,
+    alias: str,
+    metric: str,
+    higher_is_better: bool,
+) -> str | None:
+    """Why the candidate should not replace the current holder of the alias (None: fine)."""
+    if current is None:
+        return None
+    holder = f"{model_name}@{alias} (version {current.version}"
+    holder += f", run {current.run_id})" if current.run_id else ", no run)"
+    new_value = run_metric(candidate_run, metric)
+    old_value = run_metric(current.run_id, metric)
+    missing = [side for side, value in ((what, new_value), (holder, old_value)) if value is None]
+    if missing:
+        return (
+            f"metric {metric!r} is missing for {' and '.join(missing)}, so the two cannot be "
+            "compared (choose another metric)"
+        )
+    assert new_value is not None and old_value is not None
+    worse = new_value < old_value if higher_is_better else new_value > old_value
+    if worse:
+        direction = "higher" if higher_is_better else "lower"
+        return (
+            f"{metric}={new_value:.6g} is worse than {old_value:.6g} of {holder} "
+            f"({direction} is better)"
+        )
+    return None
+
+
+def _tags_from_run(client: MlflowClient, run_id: str) -> dict[str, str]:
+    """The version tags of :data:`VERSION_TAG_KEYS` found in a run's tags or params."""
+    data = client.get_run(run_id).data
+    tags = {}
+    for key in VERSION_TAG_KEYS:
+        value = data.tags.get(key, data.params.get(key))
+        if value is not None:
+            tags[key] = str(value)
+    return tags
+
+
+# ------------------------------------------------------------------------------- messages
+
+
+def _is_not_found(exc: MlflowException) -> bool:
+    # a missing alias is reported as INVALID_PARAMETER_VALUE, a missing model or version
+    # as RESOURCE_DOES_NOT_EXIST
+    return exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
+def _registered_model_exists(name: str) -> bool:
+    try:
+        MlflowClient().get_registered_model(name)
+    except MlflowException as exc:
+        if _is_not_found(exc):
+            return False
+        raise
+    return True
+
+
+def _missing_alias_reason(name: str, alias: str) -> str:
+    if not _registered_model_exists(name):
+        return f"there is no registered model {name!r} in {mlflow.get_tracking_uri()}"
+    aliases = MlflowClient().get_registered_model(name).aliases or {}
+    known = ", ".join(f"@{a} -> version {v}" for a, v in sorted(aliases.items())) or "none"
+    return f"registered model {name!r} has no alias {alias!r} (aliases: {known})"
+
+
+def _missing_version_reason(name: str, number: str) -> str:
+    if not _registered_model_exists(name):
+        return f"there is no registered model {name!r} in {mlflow.get_tracking_uri()}"
+    versions = MlflowClient().search_model_versions(f"name='{name}'")
+    known = ", ".join(sorted((str(v.version) for v in versions), key=int)) or "none"
+    return f"registered model {name!r} has no version {number} (versions: {known})"

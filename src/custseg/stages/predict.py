@@ -1,0 +1,183 @@
+"""Entry point ``custseg-predict``: score a CSV of new customers with the champion model.
+
+Run from the project root::
+
+    custseg-predict predict.input=new_customers.csv predict.output=scored.csv
+    custseg-predict predict.input=new.csv predict.model_uri=models:/customer-segmentation/3
+    custseg-predict predict.input=new.csv predict.model_uri=models/segmentation   # DVC output
+
+The input is validated exactly like the training data (``conf/data``). The output holds
+every input row in input order with every original column exactly as written, plus
+``segment`` (the cluster id) and, when the model carries segment names, ``segment_name``.
+It is written to a temporary file and moved into place, so it appears only when complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+import mlflow
+import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
+from omegaconf import DictConfig
+
+from custseg.config import CONF_DIR, ConfigError, Settings, to_settings
+from custseg.io.data import DataValidationError, _parse_csv, load_customers, write_csv_atomic
+from custseg.io.registry import (
+    ModelNotFoundError,
+    PromotionError,
+    champion_uri,
+    check_model_input,
+    load_scoring_model,
+    load_segment_names,
+    require_store,
+)
+
+SEGMENT_COLUMN = "segment"
+SEGMENT_NAME_COLUMN = "segment_name"
+
+
+@dataclass
+class PredictOutcome:
+    """What one scoring job did.
+
+    Attributes
+    ----------
+    scored : DataFrame
+        The written table: the raw input columns (text, as in the file) + ``segment``
+        (+ ``segment_name``).
+    model_uri : str
+        The model that scored.
+    version : ModelVersion or None
+        The registry version behind ``model_uri`` (None for runs, paths, logged models).
+    output : Path
+        The file written.
+    """
+
+    scored: pd.DataFrame
+    model_uri: str
+    version: ModelVersion | None
+    output: Path
+
+    def summary(self) -> str:
+        """One line: rows scored, model (and version), output path, customers per segment."""
+        counts = self.scored[SEGMENT_COLUMN].value_counts().sort_index()
+        per_segment = ", ".join(f"{int(s)}={int(n)}" for s, n in counts.items())
+        model = self.model_uri
+        if self.version is not None:
+            model += f" (version {self.version.version})"
+        return (
+            f"scored {len(self.scored)} customers with {model} -> {self.output}; "
+            f"customers per segment: {per_segment}"
+        )
+
+
+def output_path(settings: Settings) -> Path:
+    """``predict.output``, or ``<input stem>.scored.csv`` next to the input."""
+    source = Path(str(settings.predict.input))
+    if settings.predict.output:
+        return Path(settings.predict.output)
+    return source.with_name(f"{source.stem}.scored.csv")
+
+
+def model_uri(settings: Settings) -> str:
+    """``predict.model_uri``, or the registered model at ``tracking.alias``."""
+    tracking = settings.tracking
+    return settings.predict.model_uri or champion_uri(
+        tracking.registered_model_name, tracking.alias
+    )
+
+
+def run_predict(settings: Settings) -> PredictOutcome:
+    """Validate ``predict.input``, score it with the model and write ``predict.output``.
+
+    Returns
+    -------
+    PredictOutcome
+        The scored table, the model URI and version, and the output path.
+
+    Raises
+    ------
+    ConfigError
+        If ``predict.input`` is not set or the output would overwrite the input.
+    custseg.io.data.DataValidationError
+        If the input breaks the data schema (every problem listed).
+    custseg.io.registry.ModelNotFoundError
+        If the model (registered model, alias, version, store) does not exist.
+    ValueError
+        If the model cannot score the table, or the input already has a ``segment``
+        or ``segment_name`` column (it would be overwritten).
+
+    Nothing is written when any of these is raised.
+    """
+    if not settings.predict.input:
+        raise ConfigError(
+            "predict.input is required: custseg-predict predict.input=new_customers.csv "
+            "[predict.output=scored.csv]"
+        )
+    source = Path(settings.predict.input)
+    output = output_path(settings)
+    if output.resolve() == source.resolve():
+        raise ConfigError(f"predict.output={output} would overwrite the input; choose another")
+
+    table, info = load_customers(dataclasses.replace(settings.data, path=str(source)))
+    raw = _raw_rows(source, info.sha256, len(table))
+    taken = [c for c in (SEGMENT_COLUMN, SEGMENT_NAME_COLUMN) if c in raw.columns]
+    if taken:
+        raise ValueError(
+            f"{source} already has column(s) {taken}, which the output adds; rename or drop "
+            "them (no input column is overwritten)"
+        )
+
+    uri = model_uri(settings)
+    if uri.startswith(("models:/", "runs:/")):
+        require_store(settings.tracking.tracking_uri)
+        mlflow.set_tracking_uri(settings.tracking.tracking_uri)
+    model, version = load_scoring_model(uri)
+    try:
+        labels = check_model_input(model, table, f"model {uri}")
+    except PromotionError as exc:
+        raise ValueError(f"cannot score {source}: {exc}") from exc
+
+    scored = raw.copy()
+    scored[SEGMENT_COLUMN] = labels
+    names = load_segment_names(model)
+    if names is not None:
+        scored[SEGMENT_NAME_COLUMN] = [names.get(int(label), "") for label in labels]
+    write_csv_atomic(scored, output)
+    return PredictOutcome(scored, uri, version, output)
+
+
+def _raw_rows(path: Path, sha256: str, n_rows: int) -> pd.DataFrame:
+    """The input's data rows as text, exactly as written, aligned with the validated table.
+
+    Parsed by the same reader as :func:`~custseg.io.data.load_customers` (so blank lines
+    are dropped the same way); the hash guards against the file changing in between.
+    """
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise DataValidationError(str(path), ["the file changed while it was being read"])
+    raw = _parse_csv(str(path), data).reset_index(drop=True)
+    if len(raw) != n_rows:  # cannot happen with the shared reader; never misalign labels
+        raise RuntimeError(f"{path}: read {len(raw)} rows but validated {n_rows}")
+    return raw
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point: typed config in, scored CSV and a one-line summary out."""
+    try:
+        outcome = run_predict(to_settings(cfg))
+    except (ConfigError, DataValidationError, ModelNotFoundError, ValueError) as exc:
+        print(f"custseg-predict: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    print(outcome.summary())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""``custseg-predict``: scoring a CSV of new customers with a registered model."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from custseg.config import ConfigError
+from custseg.core.features import FeatureSet
+from custseg.io.data import DataValidationError, generate_customers, load_customers
+from custseg.io.registry import ModelNotFoundError, register_champion
+from custseg.io.tracking import setup_experiment
+from custseg.stages.predict import run_predict
+from test_registry import TAGS, customer_table, log_model_run, segment_metadata
+
+from conftest import compose_settings, with_data_path
+
+MODEL = "customer-segmentation"
+
+
+class Registry:
+    """A store with ``MODEL``: version 1 (k=5, segment names) is @champion, version 2
+    (k=3, no names) is @plain."""
+
+    def __init__(self, root: Path) -> None:
+        self.uri = f"sqlite:///{root / 'mlflow.db'}"
+        experiment_id = setup_experiment(self.uri, "customer-segmentation", str(root / "mlruns"))
+        table = customer_table(root)
+        run_id, self.fit = log_model_run(experiment_id, table, 5, metadata=segment_metadata(5))
+        register_champion(run_id, MODEL, "champion", table, TAGS)
+        plain_run, _ = log_model_run(experiment_id, table, 3)
+        register_champion(plain_run, MODEL, "plain", table, {"k": "3"})
+
+    def settings(self, input_csv: Path, output: Path | None = None, *overrides: str):
+        return compose_settings(
+            [
+                f"tracking.tracking_uri={self.uri}",
+                f"predict.input={input_csv}",
+                *([f"predict.output={output}"] if output is not None else []),
+                *overrides,
+            ]
+        )
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory) -> Registry:
+    return Registry(tmp_path_factory.mktemp("predict-store"))
+
+
+@pytest.fixture
+def new_customers(tmp_path: Path) -> Path:
+    """60 new customers in file order 60..1, with an extra free-text column that needs
+    quoting, and a blank line (not a customer) in the middle."""
+    table = generate_customers(60, seed=3).iloc[::-1].reset_index(drop=True)
+    table.insert(2, "Note", [f'"vip", since {2000 + i}' if i % 7 == 0 else "" for i in range(60)])
+    path = tmp_path / "incoming" / "new_customers.csv"
+    path.parent.mkdir()
+    text = table.to_csv(index=False, lineterminator="\n")
+    lines = text.splitlines(keepends=True)
+    path.write_text("".join([*lines[:30], "\n", *lines[30:]]), encoding="utf-8")
+    return path
+
+
+def read_text_table(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def files_in(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_scores_every_row_in_order_with_the_original_columns(registry, new_customers, tmp_path):
+    output = tmp_path / "out" / "scored.csv"
+    settings = registry.settings(new_customers, output)
+    outcome = run_predict(settings)
+
+    scored = read_text_table(output)
+    original = read_text_table(new_customers)
+    assert len(original) == 60
+    assert list(scored.columns) == [*original.columns, "segment", "segment_name"]
+    pd.testing.assert_frame_equal(scored[original.columns], original)  # text kept as written
+    assert scored["CustomerID"].tolist() == [str(i) for i in range(60, 0, -1)]
+
+    table, _ = load_customers(with_data_path(settings, new_customers).data)
+    expected = registry.fit.pipeline.predict(table)
+    np.testing.assert_array_equal(scored["segment"].astype(int), expected)
+    assert (scored["segment_name"] == "Segment " + scored["segment"]).all()
+
+    assert outcome.version is not None and str(outcome.version.version) == "1"
+    counts = np.bincount(expected, minlength=5)
+    per_segment = ", ".join(f"{s}={n}" for s, n in enumerate(counts) if n)
+    assert outcome.summary() == (
+        f"scored 60 customers with models:/{MODEL}@champion (version 1) -> {output}; "
+        f"customers per segment: {per_segment}"
+    )
+    assert files_in(output.parent) == ["scored.csv"]
+
+
+def test_no_segment_name_without_names_in_the_model(registry, new_customers):
+    settings = registry.settings(new_customers, None, f"predict.model_uri=models:/{MODEL}@plain")
+    outcome = run_predict(settings)
+    assert outcome.output == new_customers.with_name("new_customers.scored.csv")
+    scored = read_text_table(outcome.output)
+    assert list(scored.columns)[-2:] == ["Spending Score (1-100)", "segment"]
+    assert set(scored["segment"]) <= {"0", "1", "2"}
+    assert str(outcome.version.version) == "2"
+
+
+def test_any_model_uri_scores(registry, new_customers, tmp_path):
+    run_id = mlflow.MlflowClient(registry.uri).get_model_version(MODEL, "1").run_id
+    output = tmp_path / "by_run.csv"
+    settings = registry.settings(new_customers, output, f"predict.model_uri=runs:/{run_id}/model")
+    outcome = run_predict(settings)
+    assert outcome.version is None
+    assert "segment_name" in read_text_table(output).columns
+
+
+def test_invalid_input_raises_and_writes_nothing(registry, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)\n"
+        "1,Male,19,15,39\n2,Robot,21,15,181\n"
+    )
+    output = tmp_path / "scored.csv"
+    with pytest.raises(DataValidationError) as error:
+        run_predict(registry.settings(bad, output))
+    message = str(error.value)
+    assert "2 problems" in message and "'Robot'" in message and "'181'" in message
+    assert files_in(tmp_path) == ["bad.csv"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["tracking.alias=nope"],
+            rf"models:/{MODEL}@nope does not exist: registered model '{MODEL}' has no alias "
+            r"'nope' \(aliases: @champion -> version 1, @plain -> version 2\); create it with "
+            r"`dvc repro`",
+        ),
+        (
+            ["tracking.registered_model_name=other"],
+            r"models:/other@champion does not exist: there is no registered model 'other'",
+        ),
+        (
+            [f"predict.model_uri=models:/{MODEL}/9"],
+            rf"models:/{MODEL}/9 does not exist: registered model '{MODEL}' has no version 9 "
+            r"\(versions: 1, 2\)",
+        ),
+    ],
+)
+def test_missing_model_or_alias_is_a_clear_error(
+    registry, new_customers, tmp_path, overrides, message
+):
+    output = tmp_path / "scored.csv"
+    output.write_text("the previous result\n")
+    with pytest.raises(ModelNotFoundError, match=message):
+        run_predict(registry.settings(new_customers, output, *overrides))
+    assert output.read_text() == "the previous result\n"  # untouched
+    assert files_in(tmp_path) == ["incoming", "scored.csv"]
+
+
+def test_missing_store_is_a_clear_error_and_not_created(new_customers, tmp_path):
+    db = tmp_path / "elsewhere" / "mlflow.db"
+    settings = compose_settings(
+        [f"tracking.tracking_uri=sqlite:///{db}", f"predict.input={new_customers}"]
+    )
+    with pytest.raises(ModelNotFoundError, match=r"no MLflow store at sqlite:///.*`dvc repro`"):
+        run_predict(settings)
+    assert not db.parent.exists()
+
+
+def test_a_model_that_cannot_score_the_input_leaves_no_output(registry, tmp_path):
+    # a model trained on a column the customer schema does not have
+    experiment_id = setup_experiment(
+        registry.uri, "customer-segmentation", str(tmp_path / "mlruns")
+    )
+    table = customer_table(tmp_path).assign(loyalty=1.0)
+    loyalty = FeatureSet("loyalty", numeric=["annual_income", "loyalty"])
+    run_id, _ = log_model_run(experiment_id, table, 2, feature_set=loyalty)
+    source = tmp_path / "in" / "customers.csv"
+    source.parent.mkdir()
+    generate_customers(10, 4).to_csv(source, index=False)
+    output = tmp_path / "in" / "scored.csv"
+    with pytest.raises(ValueError, match=r"cannot score .*customers\.csv: .*'loyalty'"):
+        run_predict(registry.settings(source, output, f"predict.model_uri=runs:/{run_id}/model"))
+    assert files_in(source.parent) == ["customers.csv"]
+
+
+def test_config_errors(registry, new_customers):
+    with pytest.raises(ConfigError, match="predict.input is required"):
+        run_predict(compose_settings([f"tracking.tracking_uri={registry.uri}"]))
+    with pytest.raises(ConfigError, match="would overwrite the input"):
+        run_predict(registry.settings(new_customers, new_customers))
+
+
+def test_refuses_to_overwrite_an_input_column(registry, tmp_path):
+    source = tmp_path / "rescored.csv"
+    generate_customers(10, 4).assign(segment=1).to_csv(source, index=False)
+    with pytest.raises(ValueError, match=r"already has column\(s\) \['segment'\]"):
+        run_predict(registry.settings(source, tmp_path / "out.csv"))
+    assert files_in(tmp_path) == ["rescored.csv"]
+
+
+def run_entry_point(registry: Registry, cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
+    script = Path(sys.executable).parent / "custseg-predict"
+    return subprocess.run(
+        [
+            str(script),
+            f"tracking.tracking_uri={registry.uri}",
+            f"hydra.run.dir={cwd / 'hydra'}",
+            *overrides,
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow  # two processes that import MLflow, sklearn and Hydra: ~20 s
+def test_entry_point_prints_a_summary_or_the_error(registry, new_customers, tmp_path):
+    output = tmp_path / "scored.csv"
+    done = run_entry_point(
+        registry, tmp_path, f"predict.input={new_customers}", f"predict.output={output}"
+    )
+    assert done.returncode == 0, done.stderr
+    summary = done.stdout.strip().splitlines()
+    assert len(summary) == 1
+    assert summary[0].startswith(f"scored 60 customers with models:/{MODEL}@champion (version 1)")
+    with output.open(newline="") as fh:
+        assert sum(1 for _ in csv.reader(fh)) == 61
+
+    failed = run_entry_point(
+        registry, tmp_path, f"predict.input={new_customers}", "tracking.alias=nope",
+        f"predict.output={tmp_path / 'never.csv'}",
+    )  # fmt: skip
+    assert failed.returncode == 1
+    assert failed.stderr.startswith(f"custseg-predict: error: models:/{MODEL}@nope does not exist")
+    assert not (tmp_path / "never.csv").exists()

@@ -1,0 +1,314 @@
+"""The registry gate, alias promotion and ``custseg promote`` on a real sqlite MLflow store."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from custseg import cli
+from custseg.core.clustering import FitResult, fit_kmeans
+from custseg.core.features import FeatureSet, KMeansParams
+from custseg.io.data import generate_customers, load_customers, write_csv_atomic
+from custseg.io.registry import (
+    FORCED_TAG,
+    PromotionError,
+    champion_uri,
+    champion_version,
+    load_segment_names,
+    promote,
+    register_champion,
+)
+from custseg.io.tracking import ModelBundle, setup_experiment
+
+from conftest import compose_settings
+
+INCOME_SPENDING = FeatureSet("income_spending", numeric=["annual_income", "spending_score"])
+TAGS = {
+    "data_sha256": "ab" * 32,
+    "git_commit": "0123456789abcdef0123456789abcdef01234567",
+    "feature_set": "income_spending",
+    "k": "5",
+    "selection_method": "elbow",
+}
+
+
+# ------------------------------------------------------------------------ shared helpers
+
+
+def customer_table(directory: Path, rows: int = 200, seed: int = 1) -> pd.DataFrame:
+    """Generated customers written as CSV and loaded (validated) like training data."""
+    path = directory / f"customers-{rows}-{seed}.csv"
+    write_csv_atomic(generate_customers(rows, seed), path)
+    settings = compose_settings()
+    table, _ = load_customers(dataclasses.replace(settings.data, path=str(path)))
+    return table
+
+
+def log_model_run(
+    experiment_id: str,
+    table: pd.DataFrame,
+    k: int,
+    *,
+    feature_set: FeatureSet = INCOME_SPENDING,
+    metadata: dict | None = None,
+    status: str = "FINISHED",
+    with_model: bool = True,
+) -> tuple[str, FitResult]:
+    """Fit ``feature_set`` at ``k``, log metrics (+ the model) in a run ending ``status``."""
+    result = fit_kmeans(table, feature_set, "standard", KMeansParams(n_init=4), k)
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=f"{feature_set.name}-k{k}")
+    mlflow.log_metrics({name: float(value) for name, value in result.metrics.items()})
+    mlflow.log_params({"feature_set": feature_set.name, "k": k})
+    if with_model:
+        ModelBundle.from_fit(result, table, metadata).log()
+    mlflow.end_run(status)
+    return run.info.run_id, result
+
+
+def segment_metadata(k: int) -> dict:
+    return {"segment_names": {str(i): f"Segment {i}" for i in range(k)}}
+
+
+@dataclass
+class Store:
+    uri: str
+    table: pd.DataFrame
+    runs: dict[str, str] = field(default_factory=dict)
+    fits: dict[str, FitResult] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Store:
+    """One sqlite store with runs of every kind; each test registers its own model name."""
+    root = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    experiment_id = setup_experiment(uri, "customer-segmentation", str(root / "mlruns"))
+    table = customer_table(root)
+    s = Store(uri, table)
+    for key, k in (("k5", 5), ("k2", 2)):
+        s.runs[key], s.fits[key] = log_model_run(
+            experiment_id, table, k, metadata=segment_metadata(k)
+        )
+    s.runs["failed"], _ = log_model_run(experiment_id, table, 3, status="FAILED")
+    s.runs["no_model"], _ = log_model_run(experiment_id, table, 4, with_model=False)
+    with_loyalty = table.assign(loyalty=np.linspace(0, 1, len(table)))
+    loyalty = FeatureSet("loyalty", numeric=["annual_income", "spending_score", "loyalty"])
+    s.runs["loyalty"], _ = log_model_run(experiment_id, with_loyalty, 3, feature_set=loyalty)
+    numeric_gender = table.assign(gender=(table["gender"] == "Female").astype(float))
+    gender = FeatureSet("gender_as_number", numeric=["spending_score", "gender"])
+    s.runs["gender_number"], _ = log_model_run(experiment_id, numeric_gender, 3, feature_set=gender)
+    return s
+
+
+@pytest.fixture(autouse=True)
+def _use_store(store: Store) -> None:
+    mlflow.set_tracking_uri(store.uri)
+
+
+@pytest.fixture
+def name() -> str:
+    """A registered model name of this test's own."""
+    return f"segmentation-{uuid.uuid4().hex[:8]}"
+
+
+def registered_versions(name: str) -> list:
+    return MlflowClient().search_model_versions(f"name='{name}'")
+
+
+# ---------------------------------------------------------------------------------- gate
+
+
+def test_gate_registers_a_good_run_with_alias_and_tags(store, name):
+    version = register_champion(store.runs["k5"], name, "champion", store.table, TAGS)
+
+    assert str(version.version) == "1"
+    assert version.status == "READY"
+    assert version.run_id == store.runs["k5"]
+    assert version.aliases == ["champion"]
+    assert version.tags == TAGS
+    assert champion_version(name, "champion").version == version.version
+
+    model = mlflow.pyfunc.load_model(champion_uri(name, "champion"))
+    assert champion_uri(name, "champion") == f"models:/{name}@champion"
+    expected = store.fits["k5"].pipeline.predict(store.table)
+    np.testing.assert_array_equal(np.asarray(model.predict(store.table)), expected)
+    assert load_segment_names(model) == {i: f"Segment {i}" for i in range(5)}
+
+
+@pytest.mark.parametrize(
+    ("run", "message"),
+    [
+        ("failed", r"run \w+ is FAILED, not FINISHED"),
+        ("no_model", r"no loadable model at runs:/\w+/model"),
+        ("loyalty", r"column 'loyalty' \(double\) is missing"),
+        ("gender_number", r"column 'gender': the model expects numbers \(double\) but"),
+    ],
+)
+def test_gate_refuses_and_registers_nothing(store, name, run, message):
+    with pytest.raises(PromotionError, match=message):
+        register_champion(store.runs[run], name, "champion", store.table, TAGS)
+    assert registered_versions(name) == []
+    assert champion_version(name, "champion") is None
+
+
+def test_gate_refuses_an_unknown_run(store, name):
+    with pytest.raises(PromotionError, match="run 0123abcd does not exist"):
+        register_champion("0123abcd", name, "champion", store.table, TAGS)
+    assert registered_versions(name) == []
+
+
+def test_gate_refuses_an_empty_table(store, name):
+    with pytest.raises(PromotionError, match="no rows"):
+        register_champion(store.runs["k5"], name, "champion", store.table.iloc[:0], TAGS)
+    assert registered_versions(name) == []
+
+
+# ----------------------------------------------------------------------------- promotion
+
+
+def silhouette(store: Store, key: str) -> float:
+    return store.fits[key].metrics["silhouette"]
+
+
+def test_promote_moves_refuses_worse_and_force_overrides(store, name):
+    assert silhouette(store, "k5") > silhouette(store, "k2")  # the premise of this test
+    register_champion(store.runs["k2"], name, "champion", store.table, {"k": "2"})
+
+    # a run without a version: registered through the gate, tags copied from the run
+    moved = promote(name, "champion", run_id=store.runs["k5"], data=store.table)
+    assert (str(moved.version), moved.aliases) == ("2", ["champion"])
+    assert moved.run_id == store.runs["k5"]
+    assert moved.tags == {"feature_set": "income_spending", "k": "5"}
+    assert FORCED_TAG not in moved.tags
+
+    with pytest.raises(
+        PromotionError, match=r"silhouette=0\.\d+ is worse than 0\.\d+ of .*@champion \(version 2"
+    ):
+        promote(name, "champion", version="1")
+    assert champion_version(name, "champion").version == moved.version
+
+    forced = promote(name, "champion", version="1", force=True)
+    assert str(forced.version) == "1" and forced.aliases == ["champion"]
+    assert "is worse than" in forced.tags[FORCED_TAG]
+    assert len(registered_versions(name)) == 2  # nothing registered twice
+
+
+def test_promote_by_run_reuses_its_version_and_is_a_no_op_on_the_holder(store, name):
+    register_champion(store.runs["k5"], name, "champion", store.table, TAGS)
+    again = promote(name, "champion", run_id=store.runs["k5"])
+    assert str(again.version) == "1"
+    assert len(registered_versions(name)) == 1
+
+
+def test_promote_lower_is_better(store, name):
+    k5, k2 = store.fits["k5"].metrics, store.fits["k2"].metrics
+    assert k5["davies_bouldin"] < k2["davies_bouldin"]
+    register_champion(store.runs["k5"], name, "champion", store.table, TAGS)
+    register_champion(store.runs["k2"], name, "challenger", store.table, {"k": "2"})
+    with pytest.raises(PromotionError, match="lower is better"):
+        promote(name, "champion", version="2", metric="davies_bouldin", higher_is_better=False)
+    # by inertia (lower is better, and always lower with more clusters) k=5 beats k=2 too,
+    # but moving the challenger alias to version 1 is an improvement
+    assert k5["inertia"] < k2["inertia"]
+    moved = promote(name, "challenger", version="1", metric="inertia", higher_is_better=False)
+    assert sorted(moved.aliases) == ["challenger", "champion"]
+
+
+def test_promote_refuses_when_a_metric_is_missing_unless_forced(store, name):
+    register_champion(store.runs["k5"], name, "champion", store.table, TAGS)
+    register_champion(store.runs["k2"], name, "challenger", store.table, {"k": "2"})
+    with pytest.raises(PromotionError, match="metric 'accuracy' is missing for version 2 .* and"):
+        promote(name, "champion", version="2", metric="accuracy")
+    forced = promote(name, "champion", version="2", metric="accuracy", force=True)
+    assert "missing" in forced.tags[FORCED_TAG]
+
+
+def test_promote_without_a_champion_sets_the_alias(store, name):
+    moved = promote(name, "champion", run_id=store.runs["k5"])
+    assert str(moved.version) == "1" and moved.aliases == ["champion"]
+
+
+@pytest.mark.parametrize(
+    ("run", "message"),
+    [("failed", "is FAILED, not FINISHED"), ("no_model", "no loadable model")],
+)
+def test_promote_gates_an_unregistered_run(store, name, run, message):
+    register_champion(store.runs["k2"], name, "champion", store.table, {"k": "2"})
+    with pytest.raises(PromotionError, match=message):
+        promote(name, "champion", run_id=store.runs[run], force=True)
+    assert len(registered_versions(name)) == 1
+
+
+def test_promote_checks_the_data_when_given(store, name):
+    with pytest.raises(PromotionError, match="'loyalty'"):
+        promote(name, "champion", run_id=store.runs["loyalty"], data=store.table)
+    assert registered_versions(name) == []
+
+
+def test_promote_unknown_version_or_bad_arguments(store, name):
+    with pytest.raises(PromotionError, match=f"no registered model '{name}'"):
+        promote(name, "champion", version="1")
+    register_champion(store.runs["k5"], name, "champion", store.table, TAGS)
+    with pytest.raises(PromotionError, match=r"has no version 7 \(versions: 1\)"):
+        promote(name, "champion", version="7")
+    with pytest.raises(ValueError, match="exactly one"):
+        promote(name, "champion")
+    with pytest.raises(ValueError, match="exactly one"):
+        promote(name, "champion", version="1", run_id=store.runs["k5"])
+
+
+# ----------------------------------------------------------------------------------- CLI
+
+
+def run_cli(store: Store, name: str, *args: str) -> int:
+    return cli.main(["promote", *args, "--model-name", name, "--tracking-uri", store.uri])
+
+
+def test_cli_promote_prints_the_move_and_exits_1_on_refusal(store, name, capsys):
+    register_champion(store.runs["k5"], name, "champion", store.table, TAGS)
+    register_champion(store.runs["k2"], name, "challenger", store.table, {"k": "2"})
+    capsys.readouterr()
+
+    assert run_cli(store, name, "--version", "2") == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"custseg promote: refused: cannot move {name}@champion to version 2")
+    assert "use --force" in err
+    assert champion_version(name, "champion").version == 1
+
+    assert run_cli(store, name, "--version", "2", "--force") == 0
+    out, _ = capsys.readouterr()
+    s5, s2 = silhouette(store, "k5"), silhouette(store, "k2")
+    assert out.startswith(
+        f"moved {name}@champion: version 1 (run {store.runs['k5']}, silhouette={s5:.4f}) -> "
+        f"version 2 (run {store.runs['k2']}, silhouette={s2:.4f}) (forced: "
+    )
+
+    assert run_cli(store, name, "--run-id", store.runs["k2"]) == 0
+    assert "already points at version 2" in capsys.readouterr().out
+
+    assert run_cli(store, name, "--run-id", store.runs["k5"], "--alias", "best") == 0
+    assert f"moved {name}@best: nothing -> version 1" in capsys.readouterr().out
+
+
+def test_cli_promote_without_a_store_says_so(tmp_path, capsys):
+    missing = tmp_path / "nowhere" / "mlflow.db"
+    code = cli.main(["promote", "--version", "1", "--tracking-uri", f"sqlite:///{missing}"])
+    assert code == 1
+    assert "no MLflow store" in capsys.readouterr().err
+    assert not missing.exists()
+
+
+def test_cli_promote_needs_a_version_or_a_run(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["promote"])
+    assert exit_info.value.code == 2
+    assert "one of the arguments --version --run-id is required" in capsys.readouterr().err

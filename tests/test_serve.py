@@ -1,0 +1,146 @@
+"""``mlflow models serve`` answers REST scoring requests for the registered champion."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import mlflow.sklearn
+import numpy as np
+import pytest
+from mlflow.models import infer_signature
+
+from custseg.core.clustering import centroid_example
+from custseg.core.features import build_pipeline
+from custseg.io.data import generate_customers, load_customers, write_csv_atomic
+from custseg.io.registry import champion_uri, register_champion
+from custseg.io.tracking import MODEL_REQUIREMENTS, setup_experiment
+
+from conftest import compose_settings
+
+HOST = "127.0.0.1"
+MODEL = "customer-segmentation"
+STARTUP_TIMEOUT = 90  # seconds for the server to answer /ping
+REQUEST_TIMEOUT = 30
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def http(url: str, payload: dict | None = None, timeout: float = REQUEST_TIMEOUT):
+    """GET (or POST ``payload`` as JSON) and return ``(status, body text)``."""
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.status, response.read().decode()
+
+
+def wait_until_up(proc: subprocess.Popen, url: str, log_file: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the server exited with {proc.returncode}:\n{log_file.read_text()}")
+        try:
+            if http(url, timeout=2)[0] == 200:
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"no answer on {url} within {STARTUP_TIMEOUT} s:\n{log_file.read_text()}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate the server and its workers (its own process group), then kill if needed."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=15)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.mark.slow
+def test_served_champion_scores_like_the_local_pipeline(tmp_path):
+    # a real store with a registered champion, as the select stage leaves it
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = setup_experiment(
+        tracking_uri, "customer-segmentation", str(tmp_path / "mlruns")
+    )
+    settings = compose_settings()
+    csv_path = tmp_path / "customers.csv"
+    write_csv_atomic(generate_customers(200, 1), csv_path)
+    table, info = load_customers(dataclasses.replace(settings.data, path=str(csv_path)))
+    pipeline = build_pipeline(settings.features, "standard", settings.model, 5).fit(table)
+    labels = pipeline.predict(table)
+    example = centroid_example(table, labels, settings.features)
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            signature=infer_signature(example, pipeline.predict(example)),
+            input_example=example,
+            pip_requirements=list(MODEL_REQUIREMENTS),
+        )
+    register_champion(
+        run.info.run_id, MODEL, "champion", table, {"data_sha256": info.sha256, "k": "5"}
+    )
+
+    # three customers from three different segments, as raw canonical rows
+    rows = [int(np.flatnonzero(labels == segment)[0]) for segment in (0, 2, 4)]
+    customers = table.iloc[rows]
+    expected = pipeline.predict(customers).tolist()
+    assert len(set(expected)) == 3
+
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    mlflow_script = Path(sys.executable).parent / "mlflow"
+    log_file = tmp_path / "serve.log"
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    command = [
+        str(mlflow_script), "models", "serve", "-m", champion_uri(MODEL, "champion"),
+        "--env-manager", "local", "-h", HOST, "-p", str(port), "-w", "1",
+    ]  # fmt: skip
+    with log_file.open("w") as log:
+        proc = subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # own process group: stop() ends the workers too
+        )
+    try:
+        wait_until_up(proc, f"{base}/ping", log_file)
+        payload = {
+            "dataframe_split": {
+                "columns": list(customers.columns),
+                "data": customers.to_numpy().tolist(),
+            }
+        }
+        status, body = http(f"{base}/invocations", payload)
+    finally:
+        stop(proc)
+
+    assert status == 200, body
+    assert json.loads(body) == {"predictions": expected}
