@@ -13,6 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from custseg.core.features import FeatureSet, KMeansParams
+from custseg.core.profiling import NamingRules
 
 
 def project_conf_dir() -> Path:
@@ -110,6 +111,47 @@ class TrackingConfig:
 
 
 @dataclass
+class ReportConfig:
+    """Where ``custseg-report`` writes and how it links to the MLflow UI.
+
+    Parameters
+    ----------
+    output_dir : str
+        Directory of ``segments.html``, ``segments.md`` and ``segment_assignments.csv``.
+    metrics_file : str
+        Per-segment sizes and shares as JSON (``dvc metrics``).
+    mlflow_ui : str
+        Base URL of the MLflow UI; the report links the selected run at
+        ``{mlflow_ui}/#/experiments/<experiment id>/runs/<run id>``.
+    """
+
+    output_dir: str = "reports"
+    metrics_file: str = "metrics/segments.json"
+    mlflow_ui: str = "http://127.0.0.1:5000"
+
+
+@dataclass
+class PredictConfig:
+    """What ``custseg-predict`` scores, with which model, and where the result goes.
+
+    Parameters
+    ----------
+    input : str, optional
+        CSV of customers to score, in the training schema (``data.columns``). Required by
+        ``custseg-predict``; optional so that every other job composes without it.
+    output : str, optional
+        CSV to write; ``None`` means ``<input stem>.scored.csv`` next to the input.
+    model_uri : str, optional
+        Any MLflow model URI (``models:/name@alias``, ``models:/name/3``, ``runs:/...``, a
+        model directory); ``None`` means ``models:/{tracking.registered_model_name}@{tracking.alias}``.
+    """
+
+    input: str | None = None
+    output: str | None = None
+    model_uri: str | None = None
+
+
+@dataclass
 class Settings:
     """The whole typed configuration of one custseg job."""
 
@@ -121,6 +163,9 @@ class Settings:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    personas: NamingRules = field(default_factory=NamingRules)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
 
     def swept_feature_sets(self) -> list[FeatureSet]:
         """Feature sets of the sweep, in config order; the final model's set is always in."""
@@ -168,6 +213,8 @@ def to_settings(cfg: DictConfig | dict[str, Any]) -> Settings:
 def _check(s: Settings) -> None:
     from custseg.core.features import SCALERS
 
+    if problems := s.personas.problems():
+        raise ConfigError("; ".join(f"personas.{p}" for p in problems))
     if s.preprocess.scaler not in SCALERS:
         raise ConfigError(f"preprocess.scaler={s.preprocess.scaler!r}; choose one of {SCALERS}")
     if s.selection.method not in SELECTION_METHODS:

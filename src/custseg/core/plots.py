@@ -17,8 +17,9 @@ Style conventions shared by all figures:
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+
+if TYPE_CHECKING:
+    from custseg.core.profiling import SegmentProfiles
 
 AXIS_LABELS: dict[str, str] = {
     "annual_income": "Annual income (k$)",
@@ -705,4 +709,126 @@ def silhouette_diagram(
     ax.grid(True, axis="x", alpha=0.3)
     fig.legend(loc="outside lower center", frameon=False)
     ax.set_title(title or f"Silhouette diagram (k = {len(ids)})")
+    return fig
+
+
+def _format_value(value: float) -> str:
+    if not np.isfinite(value):
+        return "n/a"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.1f}"
+
+
+def profile_chart(
+    profiles: SegmentProfiles,
+    labels_text: Mapping[int, str] | None = None,
+    columns: Sequence[str] | None = None,
+    threshold: float | None = None,
+    title: str = "Segment profiles",
+    max_columns: int = 3,
+) -> Figure:
+    """One panel per segment: how far each attribute's mean is from the whole base.
+
+    Each panel draws a horizontal bar per numeric column whose length is the segment's
+    standardised difference ``(segment mean - overall mean) / overall std`` (0 = the
+    average customer) and writes the segment mean in original units at the bar's end.
+    All panels share the x range, so segments compare at a glance.
+
+    Parameters
+    ----------
+    profiles : SegmentProfiles
+        From :func:`custseg.core.profiling.profile_segments`.
+    labels_text : mapping of int to str, optional
+        Segment names for the panel titles (default ``"segment <id>"``).
+    columns : sequence of str, optional
+        Numeric columns to draw, top to bottom; default every profiled numeric column.
+    threshold : float, optional
+        When given, the band ``[-threshold, threshold]`` (the "mid" level of segment
+        names) is shaded.
+    title : str, default "Segment profiles"
+        Figure title.
+    max_columns : int, default 3
+        Panels per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per segment (in ascending id order); the bars of segment ``i`` have gid
+        ``"profile-<i>"``. Panel titles give the name, size and share, and the most
+        frequent value of every categorical column with its share.
+
+    Raises
+    ------
+    ValueError
+        If no numeric column is available or a requested column is not profiled.
+    """
+    cols = list(profiles.numeric_columns if columns is None else columns)
+    if not cols:
+        raise ValueError("no numeric column to draw")
+    absent = [c for c in cols if c not in profiles.numeric_columns]
+    if absent:
+        raise ValueError(f"column(s) {absent} are not profiled")
+    if max_columns < 1:
+        raise ValueError(f"max_columns must be >= 1, got {max_columns}")
+    diffs = profiles.wide("std_diff")[cols]
+    means = profiles.wide("mean")[cols]
+    segments = profiles.segments
+    n = len(segments)
+    ncols = min(max_columns, n)
+    nrows = -(-n // ncols)
+    fig = Figure(
+        figsize=(4.4 * ncols, (1.5 + 0.42 * len(cols)) * nrows + 0.5), layout="constrained"
+    )
+    grid = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False, sharex=True)).ravel()
+    for extra in grid[n:]:
+        extra.set_axis_off()
+
+    finite = diffs.to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
+    reach = max(1.0, float(np.abs(finite).max()) if finite.size else 1.0)
+    if threshold is not None:
+        reach = max(reach, float(threshold))
+    lim = reach * 1.55  # room for the value labels beyond the longest bar
+    y = np.arange(len(cols))
+    labels = [axis_label(c) for c in cols]
+    for pos, (ax, seg) in enumerate(zip(grid, segments, strict=False)):
+        values = diffs.loc[seg].to_numpy(dtype=float)
+        drawn = np.nan_to_num(values, nan=0.0)
+        if threshold is not None:
+            ax.axvspan(-threshold, threshold, color="0.92", zorder=0, linewidth=0)
+        ax.axvline(0.0, color="0.35", linewidth=0.9, zorder=1)
+        ax.barh(y, drawn, height=0.62, color=cluster_color(seg), gid=f"profile-{seg}", zorder=2)
+        for yi, (d, m) in enumerate(zip(drawn, means.loc[seg].to_numpy(dtype=float), strict=True)):
+            ax.annotate(
+                _format_value(m),
+                xy=(d, yi),
+                xytext=(4 if d >= 0 else -4, 0),
+                textcoords="offset points",
+                ha="left" if d >= 0 else "right",
+                va="center",
+                fontsize="small",
+            )
+        ax.set_yticks(y, labels if pos % ncols == 0 else [""] * len(cols))
+        ax.set_ylim(len(cols) - 0.5, -0.5)  # first column on top
+        ax.set_xlim(-lim, lim)
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.tick_params(axis="y", length=0)
+        size = int(profiles.sizes.at[seg, "size"])
+        share = float(profiles.sizes.at[seg, "share"])
+        detail = f"n={size:,} ({share:.0%})"
+        for column in profiles.categorical_columns:
+            top = profiles.category_shares(column).loc[seg]
+            if len(top):
+                value = top.sort_values(ascending=False, kind="stable").index[0]
+                detail += f" \u00b7 {value} {top[value]:.0%}"
+        name = textwrap.fill(_segment_name(seg, labels_text), width=38)
+        ax.set_title(f"{name}\n{detail}", fontsize="medium", color="0.1")
+        # a coloured strip under the title ties the panel to the segment colour elsewhere
+        ax.spines["top"].set_color(cluster_color(seg))
+        ax.spines["top"].set_linewidth(4)
+        if pos >= n - ncols:
+            ax.set_xlabel("Std. difference from all customers")
+            ax.tick_params(axis="x", labelbottom=True)
+    fig.suptitle(title)
     return fig

@@ -1,0 +1,797 @@
+"""Segment insights: profiles, readable names, personas and recommendations.
+
+Pure: DataFrames and arrays in, DataFrames and dataclasses out (no files, no MLflow, no
+Hydra). The rule dataclasses (:class:`NamingRules` and its parts) are plain dataclasses so
+the typed configuration can use them (``conf/personas/default.yaml`` fills them).
+
+How a segment is described
+--------------------------
+1. :func:`profile_segments` summarises each segment in original units: size and share,
+   mean / median / quartiles of every numeric column, the category mix of every
+   categorical column, and the *standardised difference* of each segment mean from the
+   whole customer base, ``(segment mean - overall mean) / overall std`` (sample std,
+   ``ddof=1``; 0 when the column is constant).
+2. :func:`segment_levels` turns standardised differences into level words: ``"high"``
+   when it is above ``+threshold``, ``"low"`` when below ``-threshold``, else ``"mid"``
+   (``threshold`` = :attr:`NamingRules.level_threshold`, 0.5 standard deviations by
+   default). Segment means are compared with the spread of individual customers, so a
+   segment is "high income" when its average customer earns clearly more than the
+   average customer of the base, whatever the number of segments.
+3. :func:`name_segments` builds a name from the levels of the clustering columns
+   (``"High income, low spending"``), makes names unique, and picks a persona with its
+   recommendation from the rule table (first matching rule wins).
+
+Uniqueness of names (deterministic; depends only on the profiles, never on segment ids):
+
+a. segments sharing a name get, group by group, the phrase of the first other attribute
+   (numeric columns not in the name, in :attr:`NamingRules.name_order` then table order;
+   then distinctive categories) whose level differs within the group, e.g.
+   ``"..., younger"`` / ``"..., older"``; repeated while it splits the group further;
+b. a pair still tied gets a relative qualifier on the column where the two differ most,
+   ``"(lower income)"`` / ``"(higher income)"``, or ``"(younger of the two)"`` /
+   ``"(older of the two)"`` when that column is already part of the name;
+c. last resort: a numeric suffix ``"(1)"``, ``"(2)"``... ordered by that same column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from custseg.core.features import FeatureSet
+
+LEVELS = ("low", "mid", "high")
+"""Level words of a standardised difference, from below to above the base."""
+
+MISSING_CATEGORY = "(missing)"
+"""Category value used for missing cells of a categorical column."""
+
+# A non-numeric column with at most this many distinct values is profiled as categorical.
+_MAX_CATEGORIES = 20
+
+__all__ = [
+    "LEVELS",
+    "AttributeWords",
+    "NamingRules",
+    "PersonaRule",
+    "SegmentDescription",
+    "SegmentProfiles",
+    "describe_segments",
+    "name_segments",
+    "profile_columns",
+    "profile_segments",
+    "segment_levels",
+    "segment_table",
+]
+
+
+# ------------------------------------------------------------------------------ rules
+
+
+@dataclass
+class AttributeWords:
+    """How one column is worded in segment names.
+
+    Every field is optional; empty strings fall back to the generic wording built from
+    ``label`` (``"low income"``, ``"lower income"``).
+
+    Parameters
+    ----------
+    label : str
+        Noun for the column, e.g. ``"income"``; default: the column name with
+        underscores as spaces.
+    low, mid, high : str
+        The whole phrase for that level, e.g. ``low: younger`` for ``age``; default
+        ``"<level> <label>"``.
+    lower, higher : str
+        Relative phrases that split two otherwise identical segments, e.g.
+        ``higher: older``; default ``"lower <label>"`` / ``"higher <label>"``.
+    values : dict of str to str
+        Categorical columns: category value -> word used in names (``Female: women``);
+        default: the value itself.
+    """
+
+    label: str = ""
+    low: str = ""
+    mid: str = ""
+    high: str = ""
+    lower: str = ""
+    higher: str = ""
+    values: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PersonaRule:
+    """One row of the persona table.
+
+    Parameters
+    ----------
+    name : str
+        Persona name, e.g. ``"Premium"``.
+    when : dict
+        Conditions, all of which must hold: numeric column -> level (``"low"``,
+        ``"mid"``, ``"high"``) or list of levels. A condition on a column the profile
+        lacks never holds. An empty mapping always matches.
+    description : str
+        One sentence describing the persona.
+    recommendation : str
+        Marketing recommendation for segments of this persona.
+    """
+
+    name: str = "???"
+    when: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    recommendation: str = ""
+
+
+@dataclass
+class NamingRules:
+    """Everything that turns profiles into names, personas and recommendations.
+
+    Parameters
+    ----------
+    level_threshold : float
+        A standardised difference above ``+level_threshold`` is ``"high"``, below
+        ``-level_threshold`` ``"low"``, otherwise ``"mid"``.
+    dominance : float
+        A category appears in a name (``"mostly women"``) when its share in the segment
+        is at least this and its share in the whole base is below it.
+    name_order : list of str
+        Columns in the order their phrases appear in names (and are tried when making
+        names unique); columns not listed follow in their table order.
+    attributes : dict of str to AttributeWords
+        Wording per column.
+    personas : list of PersonaRule
+        The rule table; the first rule whose conditions hold gives the persona.
+    default_persona : PersonaRule
+        Used when no rule matches (its ``when`` is ignored).
+    fallback_name : str
+        Name of a segment none of whose name columns says anything (e.g. only
+        categorical columns without a dominant category).
+    """
+
+    level_threshold: float = 0.5
+    dominance: float = 0.75
+    name_order: list[str] = field(default_factory=list)
+    attributes: dict[str, AttributeWords] = field(default_factory=dict)
+    personas: list[PersonaRule] = field(default_factory=list)
+    default_persona: PersonaRule = field(
+        default_factory=lambda: PersonaRule(
+            name="General",
+            description="No distinctive income or spending pattern.",
+            recommendation="Use broad, general-interest campaigns and watch how they respond.",
+        )
+    )
+    fallback_name: str = "Typical customers"
+
+    def problems(self) -> list[str]:
+        """Every invalid setting, as ``"<key>: <reason>"`` (empty when valid)."""
+        found = []
+        if not (np.isfinite(self.level_threshold) and self.level_threshold > 0):
+            found.append(f"level_threshold: must be > 0, got {self.level_threshold!r}")
+        if not 0.5 < self.dominance <= 1.0:
+            found.append(f"dominance: must be in (0.5, 1], got {self.dominance!r}")
+        rules = [(f"personas[{i}]", r) for i, r in enumerate(self.personas)]
+        for key, rule in [*rules, ("default_persona", self.default_persona)]:
+            if not str(rule.name).strip() or rule.name == "???":
+                found.append(f"{key}.name: must not be empty")
+            if key == "default_persona":
+                continue
+            for column, allowed in rule.when.items():
+                bad = [v for v in _as_levels(allowed) if v not in LEVELS]
+                if bad or not _as_levels(allowed):
+                    found.append(
+                        f"{key}.when.{column}: {allowed!r}; use one of {list(LEVELS)} or a "
+                        "list of them"
+                    )
+        return found
+
+    def words(self, column: str) -> AttributeWords:
+        """The wording of ``column`` (generic wording when it has no entry)."""
+        return self.attributes.get(column) or AttributeWords()
+
+
+def _as_levels(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Sequence):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+@dataclass(frozen=True)
+class SegmentProfiles:
+    """Per-segment summaries of a customer table, in tidy (long) DataFrames.
+
+    Attributes
+    ----------
+    sizes : DataFrame
+        Index ``segment`` (int, ascending); columns ``size`` (int) and ``share``
+        (fraction of all customers, float in [0, 1]).
+    numeric : DataFrame
+        One row per (segment, numeric column): columns ``segment``, ``column``,
+        ``mean``, ``median``, ``q1``, ``q3`` (original units; missing values skipped)
+        and ``std_diff`` ((segment mean - overall mean) / overall std).
+    categorical : DataFrame
+        One row per (segment, categorical column, value): columns ``segment``,
+        ``column``, ``value`` (str; missing cells are ``"(missing)"``), ``count`` and
+        ``share`` (within the segment). Values absent from a segment have count 0.
+    overall : DataFrame
+        Index ``column`` (the numeric columns); columns ``mean``, ``std`` (ddof=1),
+        ``median``, ``q1``, ``q3`` over the whole base.
+    overall_categorical : DataFrame
+        Columns ``column``, ``value``, ``count``, ``share`` over the whole base.
+    numeric_columns, categorical_columns : tuple of str
+        The profiled columns, in the order given.
+    """
+
+    sizes: pd.DataFrame
+    numeric: pd.DataFrame
+    categorical: pd.DataFrame
+    overall: pd.DataFrame
+    overall_categorical: pd.DataFrame
+    numeric_columns: tuple[str, ...]
+    categorical_columns: tuple[str, ...]
+
+    @property
+    def segments(self) -> list[int]:
+        """Segment ids, ascending."""
+        return [int(s) for s in self.sizes.index]
+
+    @property
+    def n_customers(self) -> int:
+        """Number of customers profiled."""
+        return int(self.sizes["size"].sum())
+
+    def wide(self, stat: str = "mean") -> pd.DataFrame:
+        """One numeric statistic as a segment x column table.
+
+        Parameters
+        ----------
+        stat : {"mean", "median", "q1", "q3", "std_diff"}
+            The statistic.
+
+        Returns
+        -------
+        DataFrame
+            Index ``segment``, one column per numeric column (in profile order).
+        """
+        if stat not in ("mean", "median", "q1", "q3", "std_diff"):
+            raise ValueError(f"unknown statistic {stat!r}")
+        table = self.numeric.pivot(index="segment", columns="column", values=stat)
+        return table.reindex(index=self.segments, columns=list(self.numeric_columns))
+
+    def category_shares(self, column: str) -> pd.DataFrame:
+        """Share of each value of ``column`` per segment (segment x value)."""
+        part = self.categorical[self.categorical["column"] == column]
+        if part.empty:
+            raise ValueError(f"{column!r} is not a profiled categorical column")
+        table = part.pivot(index="segment", columns="value", values="share")
+        return table.reindex(index=self.segments).fillna(0.0)
+
+
+def profile_columns(
+    table: pd.DataFrame, feature_set: FeatureSet | None = None, exclude: Sequence[str] = ()
+) -> tuple[list[str], list[str]]:
+    """Choose the columns to profile: the clustering ones first, then every other one.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Customer table (canonical names, plus any extra columns).
+    feature_set : FeatureSet, optional
+        The clustering columns; they come first, in their order.
+    exclude : sequence of str
+        Columns never profiled (e.g. the customer id).
+
+    Returns
+    -------
+    numeric, categorical : list of str
+        Numeric columns: the feature set's numeric ones, then every other numeric
+        (non-boolean) column. Categorical: the feature set's categorical ones, then every
+        other non-numeric column with at most 20 distinct values that is not unique per
+        row (identifiers are never profiled).
+    """
+    skip = set(exclude)
+    numeric = [c for c in (feature_set.numeric if feature_set else []) if c not in skip]
+    categorical = [c for c in (feature_set.categorical if feature_set else []) if c not in skip]
+    for column in table.columns:
+        if column in skip or column in numeric or column in categorical:
+            continue
+        values = table[column]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            numeric.append(column)
+            continue
+        n_distinct = values.nunique(dropna=False)
+        if n_distinct <= _MAX_CATEGORIES and not (len(values) > 1 and n_distinct == len(values)):
+            categorical.append(column)
+    return numeric, categorical
+
+
+def profile_segments(
+    table: pd.DataFrame,
+    labels: np.ndarray,
+    numeric_columns: Sequence[str],
+    categorical_columns: Sequence[str] = (),
+) -> SegmentProfiles:
+    """Summarise every segment of ``table`` (see :class:`SegmentProfiles`).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Customers in original units, one row per label.
+    labels : array-like of int
+        Segment id of each row.
+    numeric_columns : sequence of str
+        Columns summarised by mean, median, quartiles and standardised difference; may
+        include columns not used for clustering.
+    categorical_columns : sequence of str
+        Columns summarised by their value mix.
+
+    Returns
+    -------
+    SegmentProfiles
+        Only segments that have members appear.
+
+    Raises
+    ------
+    ValueError
+        If the table is empty, lengths differ, labels are not integers, or a column is
+        missing or (for ``numeric_columns``) not numeric.
+    """
+    labels = np.asarray(labels)
+    if len(table) == 0:
+        raise ValueError("cannot profile an empty table")
+    if labels.ndim != 1 or labels.shape[0] != len(table):
+        raise ValueError(f"labels has shape {labels.shape}, expected ({len(table)},)")
+    if not np.issubdtype(labels.dtype, np.integer):
+        as_int = labels.astype(np.int64) if np.issubdtype(labels.dtype, np.number) else None
+        if as_int is None or not np.array_equal(as_int, labels):
+            raise ValueError(f"labels must be integer segment ids, got dtype {labels.dtype}")
+        labels = as_int
+    numeric_columns = list(numeric_columns)
+    categorical_columns = list(categorical_columns)
+    missing = [c for c in [*numeric_columns, *categorical_columns] if c not in table.columns]
+    if missing:
+        raise ValueError(f"table lacks column(s) {missing}")
+    wrong = [
+        c
+        for c in numeric_columns
+        if not pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_bool_dtype(table[c])
+    ]
+    if wrong:
+        raise ValueError(f"column(s) {wrong} are not numeric")
+
+    segment = pd.Series(labels.astype(np.int64), index=table.index, name="segment")
+    counts = segment.value_counts().sort_index()
+    sizes = pd.DataFrame(
+        {"size": counts.astype(np.int64), "share": counts / len(table)},
+        index=pd.Index([int(i) for i in counts.index], name="segment"),
+    )
+
+    values = table[numeric_columns].astype(float)
+    overall = pd.DataFrame(
+        {
+            "mean": values.mean(),
+            "std": values.std(ddof=1),
+            "median": values.median(),
+            "q1": values.quantile(0.25),
+            "q3": values.quantile(0.75),
+        },
+        index=pd.Index(numeric_columns, name="column"),
+    )
+    numeric = _numeric_long(values, segment, overall, sizes.index, numeric_columns)
+    categorical, overall_categorical = _categorical_long(
+        table, segment, sizes.index, categorical_columns
+    )
+    return SegmentProfiles(
+        sizes=sizes,
+        numeric=numeric,
+        categorical=categorical,
+        overall=overall,
+        overall_categorical=overall_categorical,
+        numeric_columns=tuple(numeric_columns),
+        categorical_columns=tuple(categorical_columns),
+    )
+
+
+def _numeric_long(
+    values: pd.DataFrame,
+    segment: pd.Series,
+    overall: pd.DataFrame,
+    segments: pd.Index,
+    columns: list[str],
+) -> pd.DataFrame:
+    out_columns = ["segment", "column", "mean", "median", "q1", "q3", "std_diff"]
+    if not columns:
+        return pd.DataFrame(columns=out_columns)
+    grouped = values.groupby(segment)
+    stats = {
+        "mean": grouped.mean(),
+        "median": grouped.median(),
+        "q1": grouped.quantile(0.25),
+        "q3": grouped.quantile(0.75),
+    }
+    std = overall["std"].where(overall["std"] > 0)
+    diff = (stats["mean"] - overall["mean"]) / std
+    # a constant column: every segment equals the base
+    constant = overall["std"].fillna(0.0) == 0
+    diff.loc[:, constant[constant].index] = diff.loc[:, constant[constant].index].fillna(0.0)
+    stats["std_diff"] = diff
+    rows = []
+    for seg in segments:
+        for column in columns:
+            rows.append(
+                {"segment": int(seg), "column": column}
+                | {name: float(frame.at[seg, column]) for name, frame in stats.items()}
+            )
+    return pd.DataFrame(rows, columns=out_columns)
+
+
+def _categorical_long(
+    table: pd.DataFrame, segment: pd.Series, segments: pd.Index, columns: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows, overall_rows = [], []
+    for column in columns:
+        text = table[column].astype(object).where(table[column].notna(), MISSING_CATEGORY)
+        text = text.astype(str)
+        total = text.value_counts()
+        categories = sorted(total.index, key=lambda v: (-int(total[v]), v))
+        for value in categories:
+            overall_rows.append(
+                {
+                    "column": column,
+                    "value": value,
+                    "count": int(total[value]),
+                    "share": float(total[value] / len(text)),
+                }
+            )
+        counts = pd.crosstab(segment, text).reindex(
+            index=segments, columns=categories, fill_value=0
+        )
+        for seg in segments:
+            n = int(counts.loc[seg].sum())
+            for value in categories:
+                count = int(counts.at[seg, value])
+                rows.append(
+                    {
+                        "segment": int(seg),
+                        "column": column,
+                        "value": value,
+                        "count": count,
+                        "share": count / n if n else 0.0,
+                    }
+                )
+    long_cols = ["segment", "column", "value", "count", "share"]
+    return (
+        pd.DataFrame(rows, columns=long_cols),
+        pd.DataFrame(overall_rows, columns=long_cols[1:]),
+    )
+
+
+# ------------------------------------------------------------------------------ names
+
+
+@dataclass(frozen=True)
+class SegmentDescription:
+    """What a segment is called and what to do with it.
+
+    Attributes
+    ----------
+    segment : int
+        Segment (cluster) id.
+    name : str
+        Unique, readable name, e.g. ``"High income, low spending"``.
+    persona : str
+        Persona name from the rule table, e.g. ``"Careful"``.
+    description : str
+        The persona's one-sentence description.
+    recommendation : str
+        Marketing recommendation of the persona.
+    levels : dict of str to str
+        Level (``"low"``, ``"mid"``, ``"high"``) of every profiled numeric column.
+    """
+
+    segment: int
+    name: str
+    persona: str
+    description: str
+    recommendation: str
+    levels: dict[str, str]
+
+
+def segment_levels(profiles: SegmentProfiles, threshold: float = 0.5) -> pd.DataFrame:
+    """Level word of each segment's standardised difference, per numeric column.
+
+    Parameters
+    ----------
+    profiles : SegmentProfiles
+        The profiles.
+    threshold : float, default 0.5
+        ``std_diff > threshold`` is ``"high"``, ``std_diff < -threshold`` is ``"low"``,
+        anything else (including NaN) ``"mid"``.
+
+    Returns
+    -------
+    DataFrame
+        Segment x numeric column, values in :data:`LEVELS`.
+    """
+    diff = profiles.wide("std_diff")
+    levels = pd.DataFrame("mid", index=diff.index, columns=diff.columns, dtype=object)
+    levels[diff > threshold] = "high"
+    levels[diff < -threshold] = "low"
+    return levels
+
+
+def _numeric_phrase(words: AttributeWords, column: str, level: str) -> str:
+    custom = getattr(words, level)
+    return custom or f"{level} {_label(words, column)}"
+
+
+def _relative_phrase(words: AttributeWords, column: str, higher: bool) -> str:
+    custom = words.higher if higher else words.lower
+    return custom or f"{'higher' if higher else 'lower'} {_label(words, column)}"
+
+
+def _label(words: AttributeWords, column: str) -> str:
+    return words.label or column.replace("_", " ")
+
+
+def _category_phrase(
+    profiles: SegmentProfiles, rules: NamingRules, column: str, segment: int
+) -> str:
+    """``"mostly women"`` / ``"all women"`` for a distinctive dominant category, else ``""``."""
+    part = profiles.categorical
+    part = part[(part["column"] == column) & (part["segment"] == segment)]
+    if part.empty:
+        return ""
+    top = part.sort_values(["share", "value"], ascending=[False, True]).iloc[0]
+    overall = profiles.overall_categorical
+    base = overall[(overall["column"] == column) & (overall["value"] == top["value"])]
+    base_share = float(base["share"].iloc[0]) if len(base) else 0.0
+    if top["share"] < rules.dominance or base_share >= rules.dominance:
+        return ""
+    word = rules.words(column).values.get(top["value"], str(top["value"]))
+    return f"{'all' if top['share'] >= 1.0 else 'mostly'} {word}"
+
+
+def _ordered(columns: Sequence[str], order: Sequence[str]) -> list[str]:
+    """``columns`` with those listed in ``order`` first (in that order), then the rest."""
+    first = [c for c in order if c in columns]
+    return first + [c for c in columns if c not in first]
+
+
+def _capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def name_segments(
+    profiles: SegmentProfiles,
+    rules: NamingRules,
+    name_columns: Sequence[str] | None = None,
+) -> dict[int, SegmentDescription]:
+    """Name every segment, give it a persona and a recommendation.
+
+    Parameters
+    ----------
+    profiles : SegmentProfiles
+        From :func:`profile_segments`.
+    rules : NamingRules
+        Thresholds, wording and the persona table (``conf/personas/default.yaml``).
+    name_columns : sequence of str, optional
+        Columns the base name is made of, normally the clustering features; ordered by
+        ``rules.name_order``. Default: the profiled numeric columns listed in
+        ``rules.name_order``, or every profiled numeric column if none is listed.
+
+    Returns
+    -------
+    dict of int to SegmentDescription
+        One entry per profiled segment, ascending ids; names are pairwise distinct.
+
+    Notes
+    -----
+    The base name joins one phrase per name column with ``", "`` and capitalises it,
+    e.g. ``"High income, low spending"``; categorical name columns contribute only a
+    distinctive dominant category (``"mostly women"``). See the module docstring for how
+    ties are broken. Personas use the levels of every profiled numeric column.
+    """
+    numeric = list(profiles.numeric_columns)
+    categorical = list(profiles.categorical_columns)
+    if name_columns is None:
+        listed = [c for c in rules.name_order if c in numeric]
+        name_columns = listed or numeric
+    unknown = [c for c in name_columns if c not in numeric and c not in categorical]
+    if unknown:
+        raise ValueError(f"name column(s) {unknown} are not in the profiles")
+    name_columns = _ordered(list(name_columns), rules.name_order)
+    levels = segment_levels(profiles, rules.level_threshold)
+    diffs = profiles.wide("std_diff")
+    segments = profiles.segments
+
+    def phrase(column: str, seg: int) -> str:
+        if column in numeric:
+            return _numeric_phrase(rules.words(column), column, levels.at[seg, column])
+        return _category_phrase(profiles, rules, column, seg)
+
+    parts: dict[int, list[str]] = {
+        seg: [p for c in name_columns if (p := phrase(c, seg))] for seg in segments
+    }
+    names = {seg: _capitalise(", ".join(p)) or rules.fallback_name for seg, p in parts.items()}
+
+    # (a) extra attributes, group by group, while they split the group
+    extra = _ordered([c for c in numeric if c not in name_columns], rules.name_order)
+    extra += [c for c in categorical if c not in name_columns]
+    used: dict[int, set[str]] = {seg: set() for seg in segments}
+    progress = True
+    while progress:
+        progress = False
+        for group in _duplicate_groups(names):
+            for column in extra:
+                if any(column in used[s] for s in group):
+                    continue
+                phrases = {s: phrase(column, s) for s in group}
+                if len(set(phrases.values())) < 2:
+                    continue
+                for s in group:
+                    used[s].add(column)
+                    if phrases[s]:
+                        parts[s].append(phrases[s])
+                        names[s] = _capitalise(", ".join(parts[s]))
+                progress = True
+                break
+
+    # (b) pairs: relative qualifier; (c) anything left: numeric suffix
+    for group in _duplicate_groups(names):
+        column = _most_different(diffs, group, _ordered(numeric, rules.name_order))
+        if column is None:
+            ordered = sorted(group, key=lambda s: (-profiles.sizes.at[s, "size"], s))
+        else:
+            ordered = sorted(group, key=lambda s: (diffs.at[s, column], s))
+        distinct = column is not None and diffs.loc[ordered, column].nunique() == len(group)
+        base = names[group[0]]
+        if len(group) == 2 and distinct:
+            words = rules.words(column)
+            # "Mid spending, older (younger of the two)", not "..., older (younger)"
+            tail = " of the two" if column in name_columns else ""
+            for s, higher in zip(ordered, (False, True), strict=True):
+                names[s] = f"{base} ({_relative_phrase(words, column, higher)}{tail})"
+        else:
+            for i, s in enumerate(ordered, start=1):
+                names[s] = f"{base} ({i})"
+    # a suffixed name could (in contrived configs) equal another name: keep suffixing
+    while dupes := _duplicate_groups(names):
+        for group in dupes:
+            for i, s in enumerate(sorted(group)[1:], start=2):
+                names[s] = f"{names[s]} ({i})"
+
+    out = {}
+    for seg in segments:
+        seg_levels = {c: str(levels.at[seg, c]) for c in numeric}
+        rule = _match_persona(rules, seg_levels)
+        out[seg] = SegmentDescription(
+            segment=seg,
+            name=names[seg],
+            persona=rule.name,
+            description=rule.description,
+            recommendation=rule.recommendation,
+            levels=seg_levels,
+        )
+    return out
+
+
+def _duplicate_groups(names: Mapping[int, str]) -> list[list[int]]:
+    """Groups (>= 2 segments) sharing a name, ordered by name: independent of ids."""
+    by_name: dict[str, list[int]] = {}
+    for seg, name in names.items():
+        by_name.setdefault(name, []).append(seg)
+    return [sorted(group) for _, group in sorted(by_name.items()) if len(group) > 1]
+
+
+def _most_different(diffs: pd.DataFrame, group: list[int], columns: list[str]) -> str | None:
+    """The numeric column whose standardised differences spread most within ``group``."""
+    best, best_spread = None, 0.0
+    for column in columns:
+        values = diffs.loc[group, column].to_numpy(dtype=float)
+        if not np.all(np.isfinite(values)):
+            continue
+        spread = float(values.max() - values.min())
+        if spread > best_spread + 1e-12:
+            best, best_spread = column, spread
+    return best
+
+
+def _match_persona(rules: NamingRules, levels: Mapping[str, str]) -> PersonaRule:
+    for rule in rules.personas:
+        if all(
+            column in levels and levels[column] in _as_levels(allowed)
+            for column, allowed in rule.when.items()
+        ):
+            return rule
+    return rules.default_persona
+
+
+# ------------------------------------------------------------------------ convenience
+
+
+def describe_segments(
+    table: pd.DataFrame,
+    labels: np.ndarray,
+    feature_set: FeatureSet,
+    rules: NamingRules,
+    exclude: Sequence[str] = (),
+) -> dict[int, SegmentDescription]:
+    """Profile and name the segments of a fitted model in one call.
+
+    Profiles the feature set's columns and every other usable column of ``table``
+    (:func:`profile_columns`), then names the segments after the feature set's columns.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The customer table the labels belong to.
+    labels : array-like of int
+        Segment of each row (e.g. ``pipeline.predict(table)``).
+    feature_set : FeatureSet
+        The clustering columns (they make up the names).
+    rules : NamingRules
+        ``settings.personas``.
+    exclude : sequence of str
+        Columns not to profile (e.g. the id column; unique identifiers are skipped
+        anyway).
+
+    Returns
+    -------
+    dict of int to SegmentDescription
+        See :func:`name_segments`.
+    """
+    numeric, categorical = profile_columns(table, feature_set, exclude)
+    profiles = profile_segments(table, labels, numeric, categorical)
+    return name_segments(profiles, rules, feature_set.columns)
+
+
+def segment_table(
+    profiles: SegmentProfiles,
+    descriptions: Mapping[int, SegmentDescription],
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """One row per segment, for reports.
+
+    Parameters
+    ----------
+    profiles : SegmentProfiles
+        The profiles.
+    descriptions : mapping of int to SegmentDescription
+        From :func:`name_segments`.
+    columns : sequence of str, optional
+        Numeric columns whose means are included; default every profiled one.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``segment``, ``name``, ``persona``, ``size``, ``share``, then
+        ``mean_<column>`` for each column, then ``recommendation``; rows by ascending
+        segment id.
+    """
+    columns = list(profiles.numeric_columns if columns is None else columns)
+    means = profiles.wide("mean")
+    rows = []
+    for seg in profiles.segments:
+        d = descriptions[seg]
+        row: dict[str, Any] = {
+            "segment": seg,
+            "name": d.name,
+            "persona": d.persona,
+            "size": int(profiles.sizes.at[seg, "size"]),
+            "share": float(profiles.sizes.at[seg, "share"]),
+        }
+        row |= {f"mean_{c}": float(means.at[seg, c]) for c in columns}
+        row["recommendation"] = d.recommendation
+        rows.append(row)
+    return pd.DataFrame(rows)
