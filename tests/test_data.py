@@ -349,6 +349,16 @@ def test_write_csv_atomic_replaces_and_leaves_no_temp(tmp_path):
     assert sorted(p.name for p in out.parent.iterdir()) == ["t.csv"]
 
 
+@pytest.mark.parametrize("text", ["x\ry", "x\ny", "x\r\ny", 'say "hi", then', "plain"])
+def test_write_csv_atomic_round_trips_line_breaks_in_text(tmp_path, text):
+    """Any text cell survives a write and read, a lone carriage return included."""
+    frame = pd.DataFrame({"customer_id": [text, "other"], "segment": [1, 2]})
+    out = tmp_path / "t.csv"
+    write_csv_atomic(frame, out)
+    back = pd.read_csv(out, dtype={"customer_id": str}, keep_default_na=False)
+    pd.testing.assert_frame_equal(back, frame, check_dtype=False)
+
+
 def test_write_csv_atomic_cleans_up_on_failure(tmp_path, monkeypatch):
     out = tmp_path / "t.csv"
     out.write_text("old\n")

@@ -85,9 +85,10 @@ def test_sweep_stages_cover_the_configured_feature_sets():
     assert stages["sweep"]["foreach"] == "${feature_sets}"
     curves = {f"${{output_dir}}/{name}/curve.csv" for name in settings.sweep.feature_sets}
     assert curves <= set(stages["select"]["deps"])
+    assert curves <= set(stages["report"]["deps"])
 
 
-@pytest.mark.parametrize("stage", ["validate", "sweep", "select"])
+@pytest.mark.parametrize("stage", ["validate", "sweep", "select", "report"])
 def test_stage_params_are_per_key_and_exist_in_conf(stage):
     """Every param a stage lists names a real conf file (and real keys), never all of conf/."""
     spec = dvc_yaml()["stages"][stage]
@@ -100,3 +101,72 @@ def test_stage_params_are_per_key_and_exist_in_conf(stage):
             for key in keys or []:
                 assert key in conf, f"{stage}: {path} has no key {key!r}"
     assert all(not str(dep).startswith("conf") for dep in spec["deps"])
+
+
+def _centroids(model_dir: Path):
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(str(model_dir))[-1].cluster_centers_
+
+
+@pytest.mark.slow
+def test_repro_on_seed_data_registers_a_reproducible_five_segment_champion(clone, seed_csv):
+    """Issue #3, done-when: seed data -> `dvc repro` -> champion k=5; `--force` reproduces it."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    (clone / "data").mkdir()
+    shutil.copy(seed_csv, clone / "data/customers.csv")
+    run(["dvc", "repro"], clone)
+    assert "up to date" in run(["dvc", "status"], clone).stdout
+
+    selection = json.loads((clone / "models/selection.json").read_text())
+    assert (selection["feature_set"], selection["k"], selection["method"]) == (
+        "income_spending", 5, "elbow",
+    )  # fmt: skip
+    client = MlflowClient(tracking_uri=f"sqlite:///{clone / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias("customer-segmentation", "champion")
+    assert champion.run_id == selection["run_id"]
+    assert champion.tags["k"] == "5"
+    assert champion.tags["feature_set"] == "income_spending"
+    assert champion.tags["selection_method"] == "elbow"
+    assert champion.tags["data_sha256"] == selection["data_sha256"]
+    assert champion.tags["git_commit"].startswith(
+        run(["git", "rev-parse", "HEAD"], clone).stdout.strip()
+    )
+    assignments = pd.read_csv(clone / "reports/segment_assignments.csv")
+    assert sorted(assignments["segment"].value_counts()) == [22, 23, 35, 39, 81]
+    assert len(set(selection["segment_names"].values())) == 5
+
+    first = {
+        "metrics": (clone / "metrics/selection.json").read_text(),
+        "segments": (clone / "metrics/segments.json").read_text(),
+        "assignments": (clone / "reports/segment_assignments.csv").read_bytes(),
+        "centroids": _centroids(clone / "models/segmentation"),
+    }
+    # again from scratch, on one thread instead of the machine's default
+    run(["dvc", "repro", "--force"], clone, OMP_NUM_THREADS="1")
+    assert (clone / "metrics/selection.json").read_text() == first["metrics"]
+    assert (clone / "metrics/segments.json").read_text() == first["segments"]
+    assert (clone / "reports/segment_assignments.csv").read_bytes() == first["assignments"]
+    np.testing.assert_array_equal(_centroids(clone / "models/segmentation"), first["centroids"])
+    assert "up to date" in run(["dvc", "status"], clone).stdout
+    second = client.get_model_version_by_alias("customer-segmentation", "champion")
+    assert int(second.version) == int(champion.version) + 1
+
+
+@pytest.mark.slow
+def test_exp_run_set_param_edits_the_conf_file_the_stages_read(clone):
+    """`dvc exp run -S conf/...:key=value` changes what the Hydra entry points compose."""
+    import json
+
+    run(["custseg", "generate"], clone)
+    run(["dvc", "exp", "run", "-S", "conf/sweep/default.yaml:k_max=4"], clone)
+    curve = (clone / "sweeps/income_spending/curve.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in curve[1:]] == ["2", "3", "4"]
+    picks = json.loads((clone / "metrics/selection.json").read_text())["picks"]
+    assert all(2 <= k <= 4 for k in picks.values())
+    assert "k_max: 4" in (clone / "conf/sweep/default.yaml").read_text()

@@ -437,6 +437,19 @@ def generate_customers(n_rows: int, seed: int) -> pd.DataFrame:
 # ---------------------------------------------------------------------------- writing
 
 
+def _has_carriage_return(df: pd.DataFrame) -> bool:
+    """Whether any text cell or column name of ``df`` contains ``"\\r"``."""
+    if any("\r" in str(name) for name in df.columns):
+        return True
+    for name in df.columns:
+        column = df[name]
+        if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
+            continue
+        if column.astype("string").str.contains("\r", regex=False).fillna(False).any():
+            return True
+    return False
+
+
 def write_csv_atomic(df: pd.DataFrame, path: str | Path) -> None:
     """Write ``df`` as CSV to ``path`` atomically.
 
@@ -464,7 +477,10 @@ def write_csv_atomic(df: pd.DataFrame, path: str | Path) -> None:
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            df.to_csv(fh, index=False, lineterminator="\n")
+            # csv quotes a field holding "\n" but not one holding a lone "\r", which
+            # readers take as a line break: quote every field in that (rare) case
+            quoting = csv.QUOTE_ALL if _has_carriage_return(df) else csv.QUOTE_MINIMAL
+            df.to_csv(fh, index=False, lineterminator="\n", quoting=quoting)
             fh.flush()
             os.fsync(fh.fileno())
         mode = dest.stat().st_mode & 0o777 if dest.exists() else 0o644
