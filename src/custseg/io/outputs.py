@@ -19,6 +19,11 @@ import pandas as pd
 
 from custseg.io.data import write_csv_atomic
 
+#: the final model (MLflow model format) that ``custseg-select`` writes and the report reads
+MODEL_DIR = Path("models/segmentation")
+#: the selection record (chosen k, run, registry version, segment names) next to it
+SELECTION_RECORD = Path("models/selection.json")
+
 #: per-k columns of a sweep curve; deterministic for fixed data, config and library
 #: versions (no run ids, no timings), so DVC sees identical outputs on reproduction
 CURVE_COLUMNS = (

@@ -39,7 +39,7 @@ from custseg.core.profiling import (
     profile_segments,
 )
 from custseg.io.data import load_customers
-from custseg.io.outputs import curve_path
+from custseg.io.outputs import MODEL_DIR, SELECTION_RECORD, curve_path
 from custseg.io.report import (
     ReportInputs,
     ReportPaths,
@@ -55,9 +55,6 @@ from custseg.io.report import (
 )
 
 log = logging.getLogger(__name__)
-
-MODEL_DIR = Path("models/segmentation")
-SELECTION_RECORD = Path("models/selection.json")
 
 
 @dataclass

@@ -24,19 +24,19 @@ from custseg.core.clustering import fit_kmeans
 from custseg.core.profiling import describe_segments
 from custseg.core.selection import Selection, select_k
 from custseg.io.data import load_customers
-from custseg.io.outputs import git_commit as current_git_commit
 from custseg.io.outputs import (
+    MODEL_DIR,
+    SELECTION_RECORD,
     read_curve,
     replace_dir_atomic,
     write_json_atomic,
 )
+from custseg.io.outputs import git_commit as current_git_commit
 from custseg.io.registry import register_champion
 from custseg.io.tracking import ROLE_TAG, ModelBundle, flat_params, log_fit_run, setup_experiment
 
 log = logging.getLogger(__name__)
 
-MODEL_DIR = Path("models/segmentation")
-SELECTION_RECORD = Path("models/selection.json")
 SELECTION_METRICS = Path("metrics/selection.json")
 
 
