@@ -53,6 +53,7 @@ from custseg.io.report import (
     segment_metrics,
     write_report,
 )
+from custseg.stages.errors import exit_on_user_error
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +202,7 @@ def format_outcome(outcome: ReportOutcome) -> str:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+@exit_on_user_error("custseg-report")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point: typed config in, report out."""
     settings = to_settings(cfg)

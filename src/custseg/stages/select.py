@@ -34,6 +34,7 @@ from custseg.io.outputs import (
 from custseg.io.outputs import git_commit as current_git_commit
 from custseg.io.registry import register_champion
 from custseg.io.tracking import ROLE_TAG, ModelBundle, flat_params, log_fit_run, setup_experiment
+from custseg.stages.errors import exit_on_user_error
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,7 @@ _STABLE_METRICS = (
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+@exit_on_user_error("custseg-select")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     settings = to_settings(cfg)

@@ -36,6 +36,7 @@ from custseg.io.tracking import (
     setup_experiment,
     stop_on_sigterm,
 )
+from custseg.stages.errors import exit_on_user_error
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +240,7 @@ def format_summary(outcome: SweepOutcome, settings: Settings) -> str:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+@exit_on_user_error("custseg-sweep")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point: typed config in, sweep run, summary out."""
     settings = to_settings(cfg)

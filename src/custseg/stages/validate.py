@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.io.data import DataInfo, load_customers
 from custseg.io.outputs import write_json_atomic
+from custseg.stages.errors import exit_on_user_error
 
 DATA_METRICS = Path("metrics/data.json")
 
@@ -49,6 +50,7 @@ def run_validate(settings: Settings) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+@exit_on_user_error("custseg-validate")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     summary = run_validate(to_settings(cfg))

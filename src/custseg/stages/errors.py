@@ -1,0 +1,54 @@
+"""How the entry points report the errors a user can fix: one message, no traceback."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from custseg.config import ConfigError
+from custseg.io.data import DataValidationError
+from custseg.io.registry import ModelNotFoundError, PromotionError
+
+#: errors whose message says what is wrong and how to fix it (bad config, bad data, a
+#: missing input of an earlier stage, a model that does not resolve or may not be promoted)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
+    DataValidationError,
+    FileNotFoundError,
+    ModelNotFoundError,
+    PromotionError,
+)
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def exit_on_user_error(program: str) -> Callable[[F], F]:
+    """Decorate an entry point so :data:`USER_ERRORS` print ``<program>: error: ...`` and exit 1.
+
+    Any other exception propagates with its traceback: it is a bug, not bad input.
+
+    Parameters
+    ----------
+    program : str
+        Command name shown before the message, e.g. ``"custseg-sweep"``.
+
+    Returns
+    -------
+    callable
+        The decorator.
+    """
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs) -> None:
+            try:
+                func(*args, **kwargs)
+            except USER_ERRORS as exc:
+                print(f"{program}: error: {exc}", file=sys.stderr)
+                sys.exit(1)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -1,0 +1,41 @@
+"""The console scripts as a user runs them: errors a user can fix get one clear message."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.mark.parametrize(
+    ("program", "overrides", "expected"),
+    [
+        ("custseg-validate", ["data.path={missing}"], "file not found"),
+        ("custseg-sweep", ["data.path={missing}"], "file not found"),
+        ("custseg-sweep", ["model.n_init=0"], "model.n_init"),
+        ("custseg-select", ["sweep.output_dir={tmp}/nowhere"], "not found"),
+        ("custseg-report", ["sweep.output_dir={tmp}/nowhere"], "not found"),
+        ("custseg-predict", ["predict.input={missing}"], "file not found"),
+    ],
+)
+def test_user_errors_exit_1_with_one_message_and_no_traceback(
+    tmp_path, program, overrides, expected
+):
+    values = {"missing": tmp_path / "missing.csv", "tmp": tmp_path}
+    args = [o.format(**values) for o in overrides]
+    tracking = [
+        f"tracking.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
+        f"tracking.artifact_location={tmp_path / 'mlruns'}",
+        f"hydra.run.dir={tmp_path / 'outputs'}",
+    ]
+    result = subprocess.run(
+        [str(BIN / program), *args, *tracking], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(f"{program}: error: "), result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
