@@ -117,6 +117,14 @@ def test_small_sweep_logs_exact_runs_metrics_and_artifacts(generated_csv, tracki
          "annual_income": [20.0, 120.0], "spending_score": [90.0, 5.0]}
     )  # fmt: skip
     assert set(np.asarray(model.predict(rows))) <= {0, 1}
+    # the pinned requirements name what loads the serialised model (serving in a fresh env)
+    flavor = model_info.flavors["sklearn"]
+    requirements = mlflow.artifacts.load_text(
+        f"runs:/{child.info.run_id}/model/requirements.txt"
+    ).split()
+    assert all("==" in line for line in requirements)
+    packages = {line.split("==")[0] for line in requirements}
+    assert {"mlflow", "scikit-learn", flavor["serialization_format"]} <= packages
 
     assert "Sweep finished: 6 runs" in format_summary(outcome, settings)
 

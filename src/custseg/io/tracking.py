@@ -32,10 +32,13 @@ from custseg.core.clustering import (
 
 log = logging.getLogger(__name__)
 
-#: what a logged model needs to load and score; given explicitly because letting MLflow
-#: infer it costs seconds per model
+#: how models are serialised: skops loads without unpickling arbitrary code
+MODEL_SERIALIZATION = "skops"
+
+#: what a logged model needs to load and score (skops reads the serialised model); given
+#: explicitly because letting MLflow infer it costs seconds per model
 MODEL_REQUIREMENTS = tuple(
-    f"{pkg}=={version(pkg)}" for pkg in ("mlflow", "scikit-learn", "pandas", "numpy", "cloudpickle")
+    f"{pkg}=={version(pkg)}" for pkg in ("mlflow", "scikit-learn", "skops", "pandas", "numpy")
 )
 
 ROLE_TAG = "custseg.role"
@@ -141,6 +144,7 @@ class ModelBundle:
             signature=self.signature,
             input_example=self.input_example,
             pip_requirements=list(MODEL_REQUIREMENTS),
+            serialization_format=MODEL_SERIALIZATION,
             metadata=self.metadata,
         )
 
@@ -152,6 +156,7 @@ class ModelBundle:
             signature=self.signature,
             input_example=self.input_example,
             pip_requirements=list(MODEL_REQUIREMENTS),
+            serialization_format=MODEL_SERIALIZATION,
             metadata=self.metadata,
         )
 
