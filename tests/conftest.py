@@ -9,6 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from custseg.config import Settings, to_settings
+from custseg.io.data import generate_customers, write_csv_atomic
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"
@@ -31,6 +32,14 @@ def seed_csv() -> Path:
     if not SEED_CSV.exists():
         pytest.skip(f"seed data not found at {SEED_CSV} (the shared folder is absent)")
     return SEED_CSV
+
+
+@pytest.fixture
+def generated_csv(tmp_path: Path) -> Path:
+    """200 customers from the embedded generator (seed 7), as ``tmp_path/customers.csv``."""
+    path = tmp_path / "customers.csv"
+    write_csv_atomic(generate_customers(200, seed=7), path)
+    return path
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from custseg.io.outputs import CURVE_COLUMNS
+
 BIN = Path(sys.executable).parent
 
 
@@ -19,13 +21,19 @@ BIN = Path(sys.executable).parent
         ("custseg-sweep", ["model.n_init=0"], "model.n_init"),
         ("custseg-select", ["sweep.output_dir={tmp}/nowhere"], "not found"),
         ("custseg-report", ["sweep.output_dir={tmp}/nowhere"], "not found"),
+        ("custseg-select", ["sweep.output_dir={stale}", "data.path={data}"], "rerun the sweep"),
         ("custseg-predict", ["predict.input={missing}"], "file not found"),
     ],
 )
 def test_user_errors_exit_1_with_one_message_and_no_traceback(
-    tmp_path, program, overrides, expected
+    tmp_path, generated_csv, program, overrides, expected
 ):
     values = {"missing": tmp_path / "missing.csv", "tmp": tmp_path}
+    if "{stale}" in " ".join(overrides):  # a curve of an older, shorter k range
+        curve = tmp_path / "stale" / "income_spending" / "curve.csv"
+        curve.parent.mkdir(parents=True)
+        curve.write_text(",".join(CURVE_COLUMNS) + "\n" + "2" + ",1" * 7 + "\n")
+        values |= {"stale": curve.parent.parent, "data": generated_csv}
     args = [o.format(**values) for o in overrides]
     tracking = [
         f"tracking.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",

@@ -17,7 +17,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from custseg.core.clustering import centroid_example
-from custseg.io.data import DataValidationError, generate_customers, write_csv_atomic
+from custseg.io.data import DataValidationError
 from custseg.io.outputs import CURVE_COLUMNS
 from custseg.io.tracking import ROLE_TAG
 from custseg.stages.sweep import format_summary, run_sweep
@@ -34,13 +34,6 @@ CHILD_METRICS = {
 def tracking_overrides(tracking_overrides, tmp_path):
     """The temp MLflow store, and sweep curves written below tmp_path too."""
     return [*tracking_overrides, f"sweep.output_dir={tmp_path / 'sweeps'}"]
-
-
-@pytest.fixture
-def generated_csv(tmp_path: Path) -> Path:
-    path = tmp_path / "customers.csv"
-    write_csv_atomic(generate_customers(200, seed=7), path)
-    return path
 
 
 def runs_of(experiment_id: str):

@@ -19,6 +19,14 @@ import pandas as pd
 
 from custseg.io.data import write_csv_atomic
 
+
+class StaleInputError(ValueError):
+    """An output of an earlier stage is out of step with the config or malformed.
+
+    The message names the file and the stage to rerun (``dvc repro`` reruns it).
+    """
+
+
 #: the final model (MLflow model format) that ``custseg-select`` writes and the report reads
 MODEL_DIR = Path("models/segmentation")
 #: the selection record (chosen k, run, registry version, segment names) next to it
@@ -60,7 +68,7 @@ def read_curve(output_dir: str | Path, feature_set: str, ks: list[int]) -> pd.Da
     ------
     FileNotFoundError
         When the sweep of that feature set has not been run.
-    ValueError
+    StaleInputError
         When the curve is for another k range or lacks columns (a stale sweep).
     """
     path = curve_path(output_dir, feature_set)
@@ -72,9 +80,9 @@ def read_curve(output_dir: str | Path, feature_set: str, ks: list[int]) -> pd.Da
     curve = pd.read_csv(path)
     missing = [c for c in CURVE_COLUMNS if c not in curve.columns]
     if missing:
-        raise ValueError(f"{path} lacks columns {missing}; rerun the sweep")
+        raise StaleInputError(f"{path} lacks columns {missing}; rerun the sweep")
     if sorted(curve["k"].tolist()) != list(ks):
-        raise ValueError(
+        raise StaleInputError(
             f"{path} covers k={sorted(curve['k'].tolist())} but the config asks for k={list(ks)}; "
             "rerun the sweep (dvc repro does)"
         )

@@ -38,6 +38,7 @@ from sklearn.pipeline import Pipeline
 from custseg.core.plots import axis_label, cluster_color
 from custseg.core.profiling import SegmentDescription, SegmentProfiles
 from custseg.io.data import DataInfo, write_csv_atomic
+from custseg.io.outputs import StaleInputError
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +128,10 @@ def read_selection(path: str | Path) -> dict[str, Any]:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+        raise StaleInputError(f"{path} is not valid JSON: {exc}") from exc
     missing = [key for key in SELECTION_KEYS if key not in record]
     if missing:
-        raise ValueError(f"{path} lacks key(s) {missing}; rerun custseg-select")
+        raise StaleInputError(f"{path} lacks key(s) {missing}; rerun custseg-select")
     return record
 
 
@@ -166,7 +167,7 @@ def read_curve_file(path: str | Path) -> pd.DataFrame:
     curve = pd.read_csv(path)
     missing = [c for c in ("k", "inertia") if c not in curve.columns]
     if missing:
-        raise ValueError(f"{path} lacks column(s) {missing}; rerun the sweep")
+        raise StaleInputError(f"{path} lacks column(s) {missing}; rerun the sweep")
     return curve.sort_values("k").reset_index(drop=True)
 
 

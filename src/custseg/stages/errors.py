@@ -9,16 +9,18 @@ from typing import TypeVar
 
 from custseg.config import ConfigError
 from custseg.io.data import DataValidationError
+from custseg.io.outputs import StaleInputError
 from custseg.io.registry import ModelNotFoundError, PromotionError
 
 #: errors whose message says what is wrong and how to fix it (bad config, bad data, a
-#: missing input of an earlier stage, a model that does not resolve or may not be promoted)
+#: missing or stale input of an earlier stage, a model that does not resolve or may not be promoted)
 USER_ERRORS: tuple[type[Exception], ...] = (
     ConfigError,
     DataValidationError,
     FileNotFoundError,
     ModelNotFoundError,
     PromotionError,
+    StaleInputError,
 )
 
 F = TypeVar("F", bound=Callable[..., None])

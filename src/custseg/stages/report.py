@@ -39,7 +39,7 @@ from custseg.core.profiling import (
     profile_segments,
 )
 from custseg.io.data import load_customers
-from custseg.io.outputs import MODEL_DIR, SELECTION_RECORD, curve_path
+from custseg.io.outputs import MODEL_DIR, SELECTION_RECORD, StaleInputError, curve_path
 from custseg.io.report import (
     ReportInputs,
     ReportPaths,
@@ -180,7 +180,10 @@ def _feature_set(selection: dict, table) -> FeatureSet:
     features = [str(c) for c in selection["features"]]
     missing = [c for c in features if c not in table.columns]
     if missing:
-        raise ValueError(f"the model uses column(s) {missing} that the customer table lacks")
+        raise StaleInputError(
+            f"the model uses column(s) {missing} that the customer table lacks; "
+            "rerun custseg-select on this table (dvc repro does)"
+        )
     numeric = [c for c in features if c in table.select_dtypes(include="number").columns]
     categorical = [c for c in features if c not in numeric]
     return FeatureSet(name=str(selection["feature_set"]), numeric=numeric, categorical=categorical)

@@ -13,6 +13,7 @@ with alias ``tracking.alias`` and writes the DVC outputs::
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -146,6 +147,8 @@ _STABLE_METRICS = (
 @exit_on_user_error("custseg-select")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
+    # the gate loads a model of a few KB: a download progress bar there is noise
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     settings = to_settings(cfg)
     outcome = run_select(settings)
     r = outcome.record

@@ -17,7 +17,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from custseg.config import CONF_DIR, Settings, settings_to_yaml, to_settings
+from custseg.config import CONF_DIR, ConfigError, Settings, settings_to_yaml, to_settings
 from custseg.core import plots
 from custseg.core.clustering import (
     FitResult,
@@ -81,7 +81,7 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
     feature_sets = settings.swept_feature_sets()
     ks = settings.sweep.ks
     if ks[-1] > len(table):
-        raise ValueError(f"sweep.k_max={ks[-1]} exceeds the {len(table)} customers in {info.path}")
+        raise ConfigError(f"sweep.k_max={ks[-1]} exceeds the {len(table)} customers in {info.path}")
     tracking = settings.tracking
     experiment_id = setup_experiment(
         tracking.tracking_uri, tracking.experiment_name, tracking.artifact_location
