@@ -24,7 +24,9 @@ from custseg.io.registry import (
     champion_version,
     load_segment_names,
     promote,
+    register_candidate,
     register_champion,
+    set_alias,
 )
 from custseg.io.tracking import ModelBundle, setup_experiment
 
@@ -312,3 +314,46 @@ def test_cli_promote_needs_a_version_or_a_run(capsys):
         cli.main(["promote"])
     assert exit_info.value.code == 2
     assert "one of the arguments --version --run-id is required" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ what custseg-select does
+
+
+def _better_and_worse(store: Store) -> tuple[str, str]:
+    """The (better, worse) of the k5 and k2 runs by silhouette."""
+    k5, k2 = store.fits["k5"].metrics["silhouette"], store.fits["k2"].metrics["silhouette"]
+    return ("k5", "k2") if k5 > k2 else ("k2", "k5")
+
+
+def test_candidate_takes_the_alias_when_there_is_no_holder(store, name):
+    version, refusal = register_candidate(store.runs["k2"], name, "champion", store.table, TAGS)
+    assert refusal is None
+    assert champion_version(name, "champion") is None  # the caller moves it, last
+    set_alias(name, "champion", version)
+    assert champion_version(name, "champion").version == version.version
+
+
+def test_a_worse_candidate_on_the_same_data_and_features_leaves_the_alias(store, name):
+    better, worse = _better_and_worse(store)
+    register_champion(store.runs[better], name, "champion", store.table, TAGS)
+    version, refusal = register_candidate(store.runs[worse], name, "champion", store.table, TAGS)
+    assert str(version.version) == "2"  # registered all the same, for later promotion
+    assert refusal is not None and "worse than" in refusal
+    assert str(champion_version(name, "champion").version) == "1"
+
+
+@pytest.mark.parametrize("changed", ["data_sha256", "feature_set"])
+def test_a_candidate_from_other_data_or_features_may_take_the_alias(store, name, changed):
+    """Metrics of different data or feature spaces are not comparable: the newer wins."""
+    better, worse = _better_and_worse(store)
+    register_champion(store.runs[better], name, "champion", store.table, TAGS)
+    tags = {**TAGS, changed: "something else"}
+    _, refusal = register_candidate(store.runs[worse], name, "champion", store.table, tags)
+    assert refusal is None
+
+
+def test_an_equal_candidate_takes_the_alias(store, name):
+    """A reproduction (same run metrics) moves the alias to the newest version."""
+    register_champion(store.runs["k5"], name, "champion", store.table, TAGS)
+    _, refusal = register_candidate(store.runs["k5"], name, "champion", store.table, TAGS)
+    assert refusal is None

@@ -246,3 +246,49 @@ def test_sigterm_mid_sweep_marks_runs_failed(tmp_path, generated_csv, tracking_o
     # the signal may land between two child runs, so only the parent is sure to have failed
     parents = [r for r in runs if r.data.tags.get(ROLE_TAG) == "sweep"]
     assert [r.info.status for r in parents] == ["FAILED"], output
+
+
+def running_runs_read_only(db: Path) -> int:
+    """Runs with status RUNNING, read without MLflow (see :func:`count_runs_read_only`)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            query = "select count(*) from runs where status = 'RUNNING'"
+            return conn.execute(query).fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.slow
+def test_sigterm_during_select_marks_the_final_run_failed(
+    tmp_path, generated_csv, tracking_overrides
+):
+    """`kill` of custseg-select while its final run is open ends that run FAILED."""
+    overrides = [f"data.path={generated_csv}", *tracking_overrides, "sweep.k_max=6"]
+    settings = compose_settings([*overrides, "sweep.feature_sets=[income_spending]"])
+    run_sweep(with_data_path(settings, generated_csv), progress=False)
+    sweep_runs = count_runs_read_only(tmp_path / "mlflow.db")
+
+    script = Path(sys.executable).parent / "custseg-select"
+    proc = subprocess.Popen(
+        [str(script), *overrides, f"hydra.run.dir={tmp_path / 'outputs'}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    db = tmp_path / "mlflow.db"
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if running_runs_read_only(db):
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "custseg-select ended before its final run was seen open"
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, output
+    mlflow.set_tracking_uri(f"sqlite:///{db}")
+    experiment = MlflowClient().get_experiment_by_name("customer-segmentation")
+    runs = runs_of(experiment.experiment_id)
+    final = [r for r in runs if r.data.tags.get(ROLE_TAG) == "final"]
+    assert len(runs) == sweep_runs + 1 and [r.info.status for r in final] == ["FAILED"], output

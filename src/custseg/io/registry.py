@@ -432,6 +432,70 @@ def register_champion(
     return client.get_model_version(model_name, str(version.version))
 
 
+def register_candidate(
+    run_id: str,
+    model_name: str,
+    alias: str,
+    data: pd.DataFrame,
+    tags: Mapping[str, str],
+    metric: str = "silhouette",
+    higher_is_better: bool = True,
+    artifact_path: str = "model",
+) -> tuple[ModelVersion, str | None]:
+    """Register a run's model through the gate and say whether ``alias`` may move to it.
+
+    The alias is not moved here (see :func:`set_alias`), so a caller can write its own
+    outputs first and move the alias last. The new version may take the alias when there
+    is no holder, when the holder was trained on other data or another feature set (its
+    metrics are not comparable: the newer pipeline result wins), or when the new version
+    is not worse on ``metric``.
+
+    Parameters
+    ----------
+    run_id, model_name, alias, data, tags, artifact_path
+        As for :func:`register_champion`; ``tags`` should hold ``data_sha256`` and
+        ``feature_set``.
+    metric : str, default "silhouette"
+        Run metric compared with the holder's when both saw the same data and features.
+    higher_is_better : bool, default True
+        Direction of ``metric``.
+
+    Returns
+    -------
+    version : ModelVersion
+        The new version (READY, tagged, no alias yet).
+    refusal : str or None
+        ``None`` when ``alias`` should move to ``version``; otherwise why it stays.
+
+    Raises
+    ------
+    PromotionError
+        If the model fails the gate (see :func:`register_champion`); nothing is registered.
+    """
+    model_uri = f"runs:/{run_id}/{artifact_path}"
+    what = f"run {run_id} ({model_uri})"
+    candidate = _gate(model_uri, run_id, data, what)
+    version = _register(candidate, model_name, tags, what)
+    current = champion_version(model_name, alias)
+    comparable = current is not None and all(
+        current.tags.get(key) == tags.get(key) for key in ("data_sha256", "feature_set")
+    )
+    refusal = None
+    if comparable:
+        refusal = _refusal(
+            current, run_id, f"version {version.version}", model_name, alias, metric,
+            higher_is_better,
+        )  # fmt: skip
+    return version, refusal
+
+
+def set_alias(model_name: str, alias: str, version: ModelVersion | str) -> None:
+    """Point ``alias`` of ``model_name`` at ``version``."""
+    number = str(getattr(version, "version", version))
+    MlflowClient().set_registered_model_alias(model_name, alias, number)
+    log.info("moved %s@%s to version %s", model_name, alias, number)
+
+
 # ------------------------------------------------------------------------------ promotion
 
 
@@ -517,8 +581,8 @@ def promote(
     reason = _refusal(current, candidate_run, what, model_name, alias, metric, higher_is_better)
     if reason and not force:
         raise PromotionError(
-            f"cannot move {model_name}@{alias} to {what}: {reason}; use --force (force=True) "
-            "to promote anyway"
+            f"cannot move {model_name}@{alias} to {what}: {reason}; use --force "
+            "(force=True in Python) to promote anyway"
         )
 
     if existing is None:

@@ -33,8 +33,15 @@ from custseg.io.outputs import (
     write_json_atomic,
 )
 from custseg.io.outputs import git_commit as current_git_commit
-from custseg.io.registry import register_champion
-from custseg.io.tracking import ROLE_TAG, ModelBundle, flat_params, log_fit_run, setup_experiment
+from custseg.io.registry import register_candidate, set_alias
+from custseg.io.tracking import (
+    ROLE_TAG,
+    ModelBundle,
+    flat_params,
+    log_fit_run,
+    setup_experiment,
+    stop_on_sigterm,
+)
 from custseg.stages.errors import exit_on_user_error
 
 log = logging.getLogger(__name__)
@@ -98,7 +105,7 @@ def run_select(settings: Settings) -> SelectOutcome:
         model_metadata=metadata,
         random_state=settings.model.random_state,
     )
-    version = register_champion(
+    version, refusal = register_candidate(
         run_id, tracking.registered_model_name, tracking.alias, table, version_tags
     )
 
@@ -117,6 +124,10 @@ def run_select(settings: Settings) -> SelectOutcome:
         "model_name": tracking.registered_model_name,
         "model_version": str(version.version),
         "alias": tracking.alias,
+        # whether the alias moved to this version, and why not (a worse model on the same
+        # data and features keeps the current holder; `custseg promote --force` overrides)
+        "alias_moved": refusal is None,
+        "alias_kept_because": refusal,
         "data_sha256": info.sha256,
         "n_rows": info.n_rows,
         "git_commit": commit,
@@ -129,6 +140,8 @@ def run_select(settings: Settings) -> SelectOutcome:
     }
     write_json_atomic(record, SELECTION_RECORD)
     write_json_atomic(metrics, SELECTION_METRICS)
+    if refusal is None:  # last, so the alias never points past what models/ describes
+        set_alias(tracking.registered_model_name, tracking.alias, version)
     return SelectOutcome(selection, record, metrics)
 
 
@@ -150,14 +163,24 @@ def main(cfg: DictConfig) -> None:
     # the gate loads a model of a few KB: a download progress bar there is noise
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     settings = to_settings(cfg)
-    outcome = run_select(settings)
+    with stop_on_sigterm():  # `kill` unwinds, so the final run ends FAILED, not RUNNING
+        outcome = run_select(settings)
     r = outcome.record
+    if r["alias_moved"]:
+        alias_line = (
+            f"Registered {r['model_name']} version {r['model_version']} as @{r['alias']} "
+            f"(run {r['run_id']})"
+        )
+    else:
+        alias_line = (
+            f"Registered {r['model_name']} version {r['model_version']} (run {r['run_id']}); "
+            f"@{r['alias']} stays: {r['alias_kept_because']}"
+        )
     names = ", ".join(f"{i}: {n}" for i, n in r["segment_names"].items())
     print(
         f"Selected k={r['k']} for {r['feature_set']} by {r['method']} "
         f"(picks: {', '.join(f'{c}={k}' for c, k in r['picks'].items())})\n"
-        f"Registered {r['model_name']} version {r['model_version']} as @{r['alias']} "
-        f"(run {r['run_id']})\n"
+        f"{alias_line}\n"
         f"Segments: {names}\n"
         f"Model directory: {MODEL_DIR}"
     )
