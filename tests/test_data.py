@@ -233,6 +233,38 @@ def test_many_bad_rows_show_five_examples_and_a_count(tmp_path, data_config):
     assert "and 7 more" in problem
 
 
+def test_trailing_commas_on_every_line_are_accepted(tmp_path, data_config):
+    """Spreadsheets often export a trailing delimiter; it must not shift the columns."""
+    csv = tmp_path / "trailing.csv"
+    lines = [",".join(HEADER) + ",", *(",".join(r) + "," for r in GOOD_ROWS)]
+    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    df, _ = load_customers(config_for(data_config, csv))
+    assert df["customer_id"].tolist() == [r[0] for r in GOOD_ROWS]
+    assert df["age"].tolist() == [float(r[HEADER.index("Age")]) for r in GOOD_ROWS]
+
+
+def test_a_value_beyond_the_header_names_its_line(tmp_path, data_config):
+    csv = tmp_path / "long.csv"
+    # every row one field longer than the header (pandas would silently drop that field)
+    rows = [[*r, ""] for r in GOOD_ROWS]
+    rows[1][-1] = "stray"
+    lines = [",".join(HEADER), *(",".join(r) for r in rows)]
+    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(
+        DataValidationError, match=r"more fields than the 5 header columns, at line 3 "
+    ):
+        load_customers(config_for(data_config, csv))
+
+
+def test_a_record_of_empty_fields_is_a_row_with_missing_values(tmp_path, data_config):
+    """Unlike a blank line, ",,,," is a record: it must fail, not vanish from the count."""
+    csv = tmp_path / "empty_record.csv"
+    lines = [",".join(HEADER), ",".join(GOOD_ROWS[0]), "," * (len(HEADER) - 1)]
+    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataValidationError, match="line 3"):
+        load_customers(config_for(data_config, csv))
+
+
 @pytest.mark.parametrize(
     ("content", "why"),
     [

@@ -28,7 +28,7 @@ BIN = Path(sys.executable).parent
 def test_user_errors_exit_1_with_one_message_and_no_traceback(
     tmp_path, generated_csv, program, overrides, expected
 ):
-    values = {"missing": tmp_path / "missing.csv", "tmp": tmp_path}
+    values = {"missing": tmp_path / "missing.csv", "tmp": tmp_path, "data": generated_csv}
     if "{stale}" in " ".join(overrides):  # a curve of an older, shorter k range
         curve = tmp_path / "stale" / "income_spending" / "curve.csv"
         curve.parent.mkdir(parents=True)

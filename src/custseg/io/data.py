@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,21 +213,54 @@ def _parse_csv(path: str, data: bytes) -> pd.DataFrame:
             path, [f"line 1 (header): duplicated column name(s) {', '.join(map(repr, dupes))}"]
         )
     try:
-        raw = pd.read_csv(
-            io.StringIO(text),
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            raw = pd.read_csv(
+                io.StringIO(text),
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                skip_blank_lines=False,
+                index_col=False,  # a trailing comma on every line is not an index column
+            )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise DataValidationError(path, [f"not a parsable CSV file: {exc}"]) from exc
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        # pandas dropped fields beyond the header; only empty ones (trailing commas) may go
+        long_lines = _lines_with_extra_fields(text, len(header))
+        if long_lines:
+            shown = ", ".join(map(str, long_lines[:5]))
+            more = f" and {len(long_lines) - 5} more" if len(long_lines) > 5 else ""
+            raise DataValidationError(
+                path,
+                [
+                    f"{len(long_lines)} row(s) have more fields than the {len(header)} "
+                    f"header columns, at line {shown}{more} (a comma inside a value "
+                    "needs double quotes)"
+                ],
+            )
     raw = raw.fillna("")  # short rows leave NaN even with na_filter=False
-    # blank lines (kept so that row i is file line i + 2) are not customers
-    blank = (raw == "").all(axis=1)
+    # blank lines (kept so that row i is file line i + 2) are not customers; a record of
+    # empty fields (",,,,") is, and fails validation as missing values
+    lines = text.splitlines()[1:]
+    empty_line = pd.Series(
+        [i < len(lines) and not lines[i].strip() for i in range(len(raw))], index=raw.index
+    )
+    blank = (raw == "").all(axis=1) & empty_line
     if blank.any():
         raw = raw.loc[~blank]
     return raw
+
+
+def _lines_with_extra_fields(text: str, n_columns: int) -> list[int]:
+    """File lines of records with non-empty fields beyond the ``n_columns`` of the header."""
+    reader = csv.reader(io.StringIO(text))
+    next(reader, None)
+    return [
+        reader.line_num
+        for record in reader
+        if len(record) > n_columns and any(field.strip() for field in record[n_columns:])
+    ]
 
 
 def _missing_columns_message(missing: list[tuple[str, ColumnSpec]], header: list[str]) -> str:

@@ -173,7 +173,7 @@ def main(cfg: DictConfig) -> None:
     """Hydra entry point: typed config in, scored CSV and a one-line summary out."""
     try:
         outcome = run_predict(to_settings(cfg))
-    except (ConfigError, DataValidationError, ModelNotFoundError, ValueError) as exc:
+    except (ConfigError, DataValidationError, ModelNotFoundError, ValueError, OSError) as exc:
         print(f"custseg-predict: error: {exc}", file=sys.stderr)
         sys.exit(1)
     print(outcome.summary())
