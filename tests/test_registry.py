@@ -271,7 +271,9 @@ def test_promote_unknown_version_or_bad_arguments(store, name):
 
 
 def run_cli(store: Store, name: str, *args: str) -> int:
-    return cli.main(["promote", *args, "--model-name", name, "--tracking-uri", store.uri])
+    csv = Path(store.uri.removeprefix("sqlite:///")).parent / "customers-200-1.csv"
+    options = ["--model-name", name, "--tracking-uri", store.uri, "--data", str(csv)]
+    return cli.main(["promote", *args, *options])
 
 
 def test_cli_promote_prints_the_move_and_exits_1_on_refusal(store, name, capsys):
@@ -357,3 +359,22 @@ def test_an_equal_candidate_takes_the_alias(store, name):
     register_champion(store.runs["k5"], name, "champion", store.table, TAGS)
     _, refusal = register_candidate(store.runs["k5"], name, "champion", store.table, TAGS)
     assert refusal is None
+
+
+def test_cli_promote_refuses_a_model_that_cannot_score_the_customer_table(store, name, capsys):
+    """The gate checks the signature against the data, not just the model's own example."""
+    register_champion(store.runs["k5"], name, "champion", store.table, TAGS)
+    assert run_cli(store, name, "--run-id", store.runs["loyalty"], "--force") == 1
+    assert "loyalty" in capsys.readouterr().err
+    assert str(champion_version(name, "champion").version) == "1"
+
+
+def test_promote_refuses_a_model_trained_on_other_data_unless_forced(store, name):
+    register_champion(store.runs["k5"], name, "champion", store.table, TAGS)
+    register_champion(
+        store.runs["k2"], name, "challenger", store.table, {**TAGS, "data_sha256": "cd" * 32}
+    )
+    with pytest.raises(PromotionError, match="another data"):
+        promote(name, "champion", version="2", higher_is_better=False)  # whichever is worse
+    forced = promote(name, "champion", version="2", force=True)
+    assert "another data" in forced.tags[FORCED_TAG]

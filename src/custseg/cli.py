@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING
 
 from custseg import __version__
 from custseg.config import TrackingConfig
-from custseg.io.data import file_sha256, generate_customers, write_csv_atomic
+from custseg.io.data import (
+    DataValidationError,
+    file_sha256,
+    generate_customers,
+    write_csv_atomic,
+)
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
@@ -104,6 +109,11 @@ def _promote_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.tracking_uri,
         help=f"MLflow tracking store (default: {defaults.tracking_uri})",
     )
+    parser.add_argument(
+        "--data",
+        help="customer CSV the model must score (default: data.path of conf/, "
+        "data/customers.csv); validated like training data",
+    )
 
 
 def _promote(args: argparse.Namespace) -> int:
@@ -113,6 +123,7 @@ def _promote(args: argparse.Namespace) -> int:
 
     try:
         registry.require_store(args.tracking_uri)
+        table = _customer_table(args.data)
         mlflow.set_tracking_uri(args.tracking_uri)
         before = registry.champion_version(args.model_name, args.alias)
         after = registry.promote(
@@ -123,7 +134,11 @@ def _promote(args: argparse.Namespace) -> int:
             metric=args.metric,
             higher_is_better=not args.lower_is_better,
             force=args.force,
+            data=table,
         )
+    except DataValidationError as exc:
+        print(f"custseg promote: error: {exc}", file=sys.stderr)
+        return 1
     except registry.PromotionError as exc:
         print(f"custseg promote: refused: {exc}", file=sys.stderr)
         return 1
@@ -143,6 +158,23 @@ def _promote(args: argparse.Namespace) -> int:
     forced = after.tags.get(registry.FORCED_TAG) if args.force else None
     print(f"moved {where}: {old} -> {new}" + (f" (forced: {forced})" if forced else ""))
     return 0
+
+
+def _customer_table(path: str | None):
+    """The canonical customer table of ``path`` (default: the data config's path)."""
+    import dataclasses
+
+    from hydra import compose, initialize_config_dir
+
+    from custseg.config import CONF_DIR, to_settings
+    from custseg.io.data import load_customers
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        data = to_settings(compose(config_name="config")).data
+    if path is not None:
+        data = dataclasses.replace(data, path=path)
+    table, _ = load_customers(data)
+    return table
 
 
 def _describe_version(version: ModelVersion, metric: str) -> str:

@@ -578,7 +578,12 @@ def promote(
         what = f"run {run_id}"
         gated = _gate(f"runs:/{run_id}/model", run_id, data, what)
 
-    reason = _refusal(current, candidate_run, what, model_name, alias, metric, higher_is_better)
+    candidate_tags = (
+        existing.tags if existing is not None else _tags_from_run(client, candidate_run)
+    )
+    reason = _incomparable(current, candidate_tags, model_name, alias) or _refusal(
+        current, candidate_run, what, model_name, alias, metric, higher_is_better
+    )
     if reason and not force:
         raise PromotionError(
             f"cannot move {model_name}@{alias} to {what}: {reason}; use --force "
@@ -645,6 +650,23 @@ def _refusal(
             f"{metric}={new_value:.6g} is worse than {old_value:.6g} of {holder} "
             f"({direction} is better)"
         )
+    return None
+
+
+def _incomparable(
+    current: ModelVersion | None, candidate_tags: Mapping[str, str], model_name: str, alias: str
+) -> str | None:
+    """Why the candidate's metrics cannot be compared with the holder's (None: they can)."""
+    if current is None:
+        return None
+    for key, what in (("data_sha256", "data"), ("feature_set", "feature set")):
+        old, new = current.tags.get(key), candidate_tags.get(key)
+        if old and new and old != new:
+            return (
+                f"it was trained on another {what} ({key} {new[:12]} vs {old[:12]} of "
+                f"{model_name}@{alias} version {current.version}), so their metrics are not "
+                "comparable"
+            )
     return None
 
 
