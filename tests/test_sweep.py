@@ -119,7 +119,10 @@ def test_small_sweep_logs_exact_runs_metrics_and_artifacts(generated_csv, tracki
     packages = {line.split("==")[0] for line in requirements}
     assert {"mlflow", "scikit-learn", flavor["serialization_format"]} <= packages
 
-    assert "Sweep finished: 6 runs" in format_summary(outcome, settings)
+    assert parent.info.run_name.startswith("sweep-2sets-")
+    summary_text = format_summary(outcome, settings)
+    assert "Sweep finished: 6 runs" in summary_text
+    assert summary_text.count("<- final model") == 1
 
     # one deterministic curve per feature set for DVC: no run ids, no timings
     for name in ("income_spending", "all"):

@@ -86,7 +86,9 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
     experiment_id = setup_experiment(
         tracking.tracking_uri, tracking.experiment_name, tracking.artifact_location
     )
-    run_name = f"sweep-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    # one feature set per sweep (as in the DVC stages): its name tells the parents apart
+    scope = feature_sets[0].name if len(feature_sets) == 1 else f"{len(feature_sets)}sets"
+    run_name = f"sweep-{scope}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     rows: list[dict] = []
     with (
         parent_run(experiment_id, run_name, _data_tags(info)) as parent_run_id,
@@ -222,16 +224,18 @@ def format_summary(outcome: SweepOutcome, settings: Settings) -> str:
     ]
     lines.append(f"{'feature set':<22}{'selected k':>11}   picks by criterion")
     for name, selection in outcome.selections.items():
-        marker = "  <- final model" if name == outcome.final_feature_set else ""
+        several = len(outcome.selections) > 1
+        marker = "  <- final model" if several and name == outcome.final_feature_set else ""
         picks = ", ".join(f"{c}={k}" for c, k in selection.picks.items())
         lines.append(f"{name:<22}{selection.k:>11}   {picks}{marker}")
         if selection.fallback:
             lines.append(f"{'':<22}{'':>11}   note: {selection.fallback}")
     tracking = settings.tracking
+    final = outcome.selections[outcome.final_feature_set]
     lines += [
         "",
         f"Selected run: {outcome.selected_run_id} ({outcome.final_feature_set}, k={outcome.selected_k},"
-        f" by {settings.selection.method})",
+        f" {final.fallback or 'by ' + final.method})",
         f"Compare runs: mlflow ui --backend-store-uri {tracking.tracking_uri}   (from this directory)",
         f"  then open experiment {tracking.experiment_name!r} (id {outcome.experiment_id}) and expand"
         f" parent run {outcome.parent_run_id}",
