@@ -295,3 +295,24 @@ def test_sigterm_during_select_marks_the_final_run_failed(
     runs = runs_of(experiment.experiment_id)
     final = [r for r in runs if r.data.tags.get(ROLE_TAG) == "final"]
     assert len(runs) == sweep_runs + 1 and [r.info.status for r in final] == ["FAILED"], output
+
+
+@pytest.mark.slow
+def test_select_refuses_a_curve_swept_with_other_settings(
+    tmp_path, generated_csv, tracking_overrides
+):
+    """A sweep with another scaler leaves curves that select must not choose k from."""
+    overrides = [f"data.path={generated_csv}", *tracking_overrides, "sweep.k_max=6"]
+    unscaled = compose_settings([*overrides, "preprocess.scaler=none"])
+    run_sweep(with_data_path(unscaled, generated_csv), progress=False)
+    runs_before = count_runs_read_only(tmp_path / "mlflow.db")
+
+    script = Path(sys.executable).parent / "custseg-select"
+    result = subprocess.run(
+        [str(script), *overrides, f"hydra.run.dir={tmp_path / 'outputs'}"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "was swept with other data or settings" in result.stderr
+    assert count_runs_read_only(tmp_path / "mlflow.db") == runs_before  # nothing logged
+    assert not (tmp_path / "models").exists()

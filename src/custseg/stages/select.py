@@ -13,11 +13,13 @@ with alias ``tracking.alias`` and writes the DVC outputs::
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import hydra
+import pandas as pd
 from omegaconf import DictConfig
 
 from custseg.config import CONF_DIR, Settings, to_settings
@@ -28,6 +30,8 @@ from custseg.io.data import load_customers
 from custseg.io.outputs import (
     MODEL_DIR,
     SELECTION_RECORD,
+    StaleInputError,
+    curve_path,
     read_curve,
     replace_dir_atomic,
     write_json_atomic,
@@ -70,6 +74,7 @@ def run_select(settings: Settings) -> SelectOutcome:
         selection.k,
         settings.sweep.silhouette_sample_size,
     )
+    _check_curve_matches_refit(curve, result.metrics["inertia"], selection.k, settings)
     segments = describe_segments(table, result.labels, fs, settings.personas)
     metadata = {"segment_names": {str(i): d.name for i, d in segments.items()}}
     commit = current_git_commit()
@@ -143,6 +148,25 @@ def run_select(settings: Settings) -> SelectOutcome:
     if refusal is None:  # last, so the alias never points past what models/ describes
         set_alias(tracking.registered_model_name, tracking.alias, version)
     return SelectOutcome(selection, record, metrics)
+
+
+def _check_curve_matches_refit(
+    curve: pd.DataFrame, inertia: float, k: int, settings: Settings
+) -> None:
+    """Refuse a curve swept on other data or settings than the refit (nothing logged yet).
+
+    The refit of the chosen k uses the same data, scaler and KMeans settings as the sweep,
+    so its inertia equals the curve's; a difference means the curve is stale, e.g. swept
+    with ``preprocess.scaler=none`` outside DVC.
+    """
+    swept = float(curve.loc[curve["k"] == k, "inertia"].iloc[0])
+    if not math.isclose(swept, inertia, rel_tol=1e-6):
+        path = curve_path(settings.sweep.output_dir, settings.features.name)
+        raise StaleInputError(
+            f"{path} was swept with other data or settings: its inertia at k={k} is "
+            f"{swept:.6g}, the refit with the current config gives {inertia:.6g}; rerun the "
+            "sweep with this config (dvc repro does)"
+        )
 
 
 #: metrics that are the same on every reproduction (no timings)
