@@ -27,12 +27,11 @@ from custseg.io.data import (
 )
 
 CONF_DIR = Path(__file__).parents[1] / "conf"
-SEED_FILE = Path(__file__).parents[2] / "shared/data/mall_customers.csv"
 
 HEADER = list(RAW_COLUMNS)
 # data row i is on file line i + 2 (the header is line 1)
 GOOD_ROWS = [
-    ["1", "Male", "19", "15", "39"],
+    ["1", "Male", "27", "44", "52"],
     ["2", "Female", "21", "16", "81"],
     ["3", "Female", "35", "70", "50"],
     ["4", "Male", "64", "137", "1"],
@@ -76,7 +75,7 @@ def test_good_table_loads_with_canonical_names_and_dtypes(tmp_path, data_config)
     assert len(df) == len(GOOD_ROWS)
     for col in ("age", "annual_income", "spending_score"):
         assert df[col].dtype == np.float64
-    assert df["age"].tolist() == [19.0, 21.0, 35.0, 64.0]
+    assert df["age"].tolist() == [27.0, 21.0, 35.0, 64.0]
     assert df["gender"].tolist() == ["Male", "Female", "Female", "Male"]
     assert df["customer_id"].tolist() == ["1", "2", "3", "4"]
     assert pd.api.types.is_string_dtype(df["customer_id"])
@@ -115,7 +114,7 @@ def test_columns_may_come_in_any_order(tmp_path, data_config):
     )
     df, _ = load_customers(config_for(data_config, csv))
     assert list(df.columns) == CANONICAL
-    assert df["spending_score"].tolist() == [39.0, 81.0, 50.0, 1.0]
+    assert df["spending_score"].tolist() == [52.0, 81.0, 50.0, 1.0]
 
 
 def test_bounds_are_inclusive(tmp_path, data_config):
@@ -271,7 +270,7 @@ def test_a_record_of_empty_fields_is_a_row_with_missing_values(tmp_path, data_co
         ("", "empty"),
         ("\n\n", "empty"),
         (",".join(HEADER) + "\n", "no data rows"),
-        (",".join(HEADER) + "\n1,Male,19,15,39\n2,Male,21,15,81,7,8\n", "parsable"),
+        (",".join(HEADER) + "\n1,Male,27,44,52\n2,Male,33,58,61,7,8\n", "parsable"),
         ("CustomerID,Age,Age\n1,2,3\n", "duplicated column"),
     ],
     ids=["zero-bytes", "blank-lines", "header-only", "ragged-row", "duplicate-header"],
@@ -294,15 +293,11 @@ def test_missing_file_says_how_to_create_it(tmp_path, data_config):
     assert "custseg generate" in msg
 
 
-def test_seed_file_loads():
-    if not SEED_FILE.is_file():
-        pytest.skip(f"seed data sample not present at {SEED_FILE}")
-    with initialize_config_dir(config_dir=str(CONF_DIR.resolve()), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"data.path={SEED_FILE}"])
-    df, info = load_customers(to_settings(cfg).data)
+def test_seed_file_loads(seed_csv, data_config):
+    df, info = load_customers(config_for(data_config, seed_csv))
     assert info.n_rows == len(df) == 200
     assert (df["gender"] == "Female").sum() == 112
-    assert info.sha256 == file_sha256(SEED_FILE)
+    assert info.sha256 == file_sha256(seed_csv)
 
 
 # ------------------------------------------------------------------------- generation

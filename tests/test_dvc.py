@@ -118,8 +118,12 @@ def test_repro_on_seed_data_registers_a_reproducible_five_segment_champion(clone
     import pandas as pd
     from mlflow import MlflowClient
 
-    (clone / "data").mkdir()
-    shutil.copy(seed_csv, clone / "data/customers.csv")
+    # read the seed where it lies (never copied into the project), as README shows with -S
+    run(["custseg", "generate"], clone)  # data/ of data.dvc, a dep of every stage
+    data_conf = clone / "conf/data/mall_customers.yaml"
+    text = data_conf.read_text()
+    assert "path: data/customers.csv\n" in text
+    data_conf.write_text(text.replace("path: data/customers.csv\n", f"path: {seed_csv}\n", 1))
     run(["dvc", "repro"], clone)
     assert "up to date" in run(["dvc", "status"], clone).stdout
 

@@ -126,7 +126,7 @@ def test_invalid_input_raises_and_writes_nothing(registry, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text(
         "CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)\n"
-        "1,Male,19,15,39\n2,Robot,21,15,181\n"
+        "1,Male,27,44,52\n2,Robot,33,58,181\n"
     )
     output = tmp_path / "scored.csv"
     with pytest.raises(DataValidationError) as error:
