@@ -25,20 +25,13 @@ from pathlib import Path
 
 import mlflow
 import mlflow.sklearn
-from hydra import compose, initialize_config_dir
 from sklearn.metrics import silhouette_score
 
-from custseg.config import CONF_DIR, Settings, to_settings
+from custseg.config import Settings, compose_settings
 from custseg.core.clustering import fit_kmeans
 from custseg.core.features import KMeansParams
 from custseg.io.data import generate_customers, load_customers, write_csv_atomic
 from custseg.io.tracking import MODEL_REQUIREMENTS, MODEL_SERIALIZATION, ModelBundle
-
-
-def default_settings() -> Settings:
-    """The project's default configuration, composed as the entry points compose it."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return to_settings(compose(config_name="config"))
 
 
 def customers(n_rows: int, settings: Settings):
@@ -118,7 +111,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=10_000, help="silhouette sample size")
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    settings = default_settings()
+    settings = compose_settings()
     bench_model_logging(settings, args.models)
     print()
     bench_silhouette(settings, args.rows, args.sample)

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -155,7 +156,7 @@ def test_bad_data_fails_before_any_run(tmp_path, tracking_overrides):
     bad = tmp_path / "bad.csv"
     bad.write_text(
         "CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)\n"
-        "1,Male,19,15,39\n2,Female,21,15,181\n"
+        "1,Male,27,44,52\n2,Female,33,58,181\n"
     )
     settings = with_data_path(compose_settings(tracking_overrides), bad)
     with pytest.raises(DataValidationError, match=r"Spending Score \(1-100\)[\s\S]*line 3"):
@@ -205,14 +206,35 @@ def test_seed_data_default_sweep_selects_five_segments(seed_csv, tracking_overri
     assert len(runs) == 37 and {r.info.status for r in runs} == {"FINISHED"}
 
 
-def count_runs_read_only(db: Path) -> int:
-    """Runs in an MLflow sqlite store, read without MLflow (which would migrate the schema
-    concurrently with the process under test)."""
+def count_runs_read_only(db: Path, status: str | None = None) -> int:
+    """Runs in an MLflow sqlite store (only those with ``status`` if given), read without
+    MLflow (which would migrate the schema concurrently with the process under test)."""
+    query = "select count(*) from runs" + (" where status = ?" if status else "")
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            return conn.execute("select count(*) from runs").fetchone()[0]
+            return conn.execute(query, (status,) if status else ()).fetchone()[0]
     except sqlite3.Error:  # not created yet, or tables still being created
         return 0
+
+
+def terminate_when(
+    command: list[str], cwd: Path, ready: Callable[[], bool], poll_seconds: float
+) -> tuple[int, str]:
+    """Start ``command``, send SIGTERM once ``ready()`` holds; its exit code and output."""
+    proc = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline and not ready():
+            time.sleep(poll_seconds)
+        assert proc.poll() is None, f"{command[0]} ended before it could be interrupted"
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, output
 
 
 @pytest.mark.slow
@@ -220,27 +242,12 @@ def test_sigterm_mid_sweep_marks_runs_failed(tmp_path, generated_csv, tracking_o
     """`kill` (SIGTERM) of a running sweep leaves every run FAILED, none RUNNING."""
     script = Path(sys.executable).parent / "custseg-sweep"
     hydra_dir = f"hydra.run.dir={tmp_path / 'outputs'}"
-    proc = subprocess.Popen(
-        [str(script), f"data.path={generated_csv}", *tracking_overrides, hydra_dir],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     db = tmp_path / "mlflow.db"
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:  # wait for a few child runs
-            if count_runs_read_only(db) >= 3:
-                break
-            time.sleep(0.5)
-        assert proc.poll() is None, "the sweep ended before it could be interrupted"
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 128 + signal.SIGTERM, output
+    returncode, output = terminate_when(  # once a few child runs exist
+        [str(script), f"data.path={generated_csv}", *tracking_overrides, hydra_dir],
+        tmp_path, lambda: count_runs_read_only(db) >= 3, poll_seconds=0.5,
+    )  # fmt: skip
+    assert returncode == 128 + signal.SIGTERM, output
     mlflow.set_tracking_uri(f"sqlite:///{db}")
     experiment = MlflowClient().get_experiment_by_name("customer-segmentation")
     runs = runs_of(experiment.experiment_id)
@@ -251,16 +258,6 @@ def test_sigterm_mid_sweep_marks_runs_failed(tmp_path, generated_csv, tracking_o
     assert [r.info.status for r in parents] == ["FAILED"], output
 
 
-def running_runs_read_only(db: Path) -> int:
-    """Runs with status RUNNING, read without MLflow (see :func:`count_runs_read_only`)."""
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            query = "select count(*) from runs where status = 'RUNNING'"
-            return conn.execute(query).fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 @pytest.mark.slow
 def test_sigterm_during_select_marks_the_final_run_failed(
     tmp_path, generated_csv, tracking_overrides
@@ -269,27 +266,15 @@ def test_sigterm_during_select_marks_the_final_run_failed(
     overrides = [f"data.path={generated_csv}", *tracking_overrides, "sweep.k_max=6"]
     settings = compose_settings([*overrides, "sweep.feature_sets=[income_spending]"])
     run_sweep(with_data_path(settings, generated_csv), progress=False)
-    sweep_runs = count_runs_read_only(tmp_path / "mlflow.db")
+    db = tmp_path / "mlflow.db"
+    sweep_runs = count_runs_read_only(db)
 
     script = Path(sys.executable).parent / "custseg-select"
-    proc = subprocess.Popen(
+    returncode, output = terminate_when(  # once its final run is open
         [str(script), *overrides, f"hydra.run.dir={tmp_path / 'outputs'}"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        tmp_path, lambda: count_runs_read_only(db, "RUNNING") > 0, poll_seconds=0.02,
     )  # fmt: skip
-    db = tmp_path / "mlflow.db"
-    try:
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline:
-            if running_runs_read_only(db):
-                break
-            time.sleep(0.02)
-        assert proc.poll() is None, "custseg-select ended before its final run was seen open"
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 128 + signal.SIGTERM, output
+    assert returncode == 128 + signal.SIGTERM, output
     mlflow.set_tracking_uri(f"sqlite:///{db}")
     experiment = MlflowClient().get_experiment_by_name("customer-segmentation")
     runs = runs_of(experiment.experiment_id)

@@ -162,18 +162,11 @@ def _promote(args: argparse.Namespace) -> int:
 
 def _customer_table(path: str | None):
     """The canonical customer table of ``path`` (default: the data config's path)."""
-    import dataclasses
-
-    from hydra import compose, initialize_config_dir
-
-    from custseg.config import CONF_DIR, to_settings
+    from custseg.config import compose_settings
     from custseg.io.data import load_customers
 
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        data = to_settings(compose(config_name="config")).data
-    if path is not None:
-        data = dataclasses.replace(data, path=path)
-    table, _ = load_customers(data)
+    overrides = [f"data.path={path}"] if path is not None else []
+    table, _ = load_customers(compose_settings(overrides).data)
     return table
 
 

@@ -192,6 +192,20 @@ def settings_to_yaml(settings: Settings) -> str:
     return OmegaConf.to_yaml(OmegaConf.structured(settings))
 
 
+def compose_settings(overrides: list[str] | None = None) -> Settings:
+    """The project's configuration composed outside ``@hydra.main`` (CLI commands, scripts).
+
+    Parameters
+    ----------
+    overrides : list of str, optional
+        Hydra overrides, e.g. ``["data.path=other.csv"]``.
+    """
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return to_settings(compose(config_name="config", overrides=overrides or []))
+
+
 def to_settings(cfg: DictConfig | dict[str, Any]) -> Settings:
     """Validate a composed Hydra config and convert it to :class:`Settings`.
 

@@ -422,14 +422,18 @@ def register_champion(
         column signature, needs a column the table lacks or of another type, or fails to
         score the table. Nothing is registered then.
     """
+    version = _gate_and_register(run_id, model_name, data, tags, artifact_path)
+    set_alias(model_name, alias, version)
+    return MlflowClient().get_model_version(model_name, str(version.version))
+
+
+def _gate_and_register(
+    run_id: str, model_name: str, data: pd.DataFrame, tags: Mapping[str, str], artifact_path: str
+) -> ModelVersion:
+    """Register the model a run logged under ``artifact_path`` if it passes the gate."""
     model_uri = f"runs:/{run_id}/{artifact_path}"
     what = f"run {run_id} ({model_uri})"
-    candidate = _gate(model_uri, run_id, data, what)
-    version = _register(candidate, model_name, tags, what)
-    client = MlflowClient()
-    client.set_registered_model_alias(model_name, alias, str(version.version))
-    log.info("registered %s version %s as @%s", model_name, version.version, alias)
-    return client.get_model_version(model_name, str(version.version))
+    return _register(_gate(model_uri, run_id, data, what), model_name, tags, what)
 
 
 def register_candidate(
@@ -472,10 +476,7 @@ def register_candidate(
     PromotionError
         If the model fails the gate (see :func:`register_champion`); nothing is registered.
     """
-    model_uri = f"runs:/{run_id}/{artifact_path}"
-    what = f"run {run_id} ({model_uri})"
-    candidate = _gate(model_uri, run_id, data, what)
-    version = _register(candidate, model_name, tags, what)
+    version = _gate_and_register(run_id, model_name, data, tags, artifact_path)
     current = champion_version(model_name, alias)
     comparable = current is not None and all(
         current.tags.get(key) == tags.get(key) for key in ("data_sha256", "feature_set")
