@@ -220,7 +220,11 @@ def count_runs_read_only(db: Path, status: str | None = None) -> int:
 def terminate_when(
     command: list[str], cwd: Path, ready: Callable[[], bool], poll_seconds: float
 ) -> tuple[int, str]:
-    """Start ``command``, send SIGTERM once ``ready()`` holds; its exit code and output."""
+    """Start ``command``, send SIGTERM once ``ready()`` holds; its exit code and output.
+
+    Poll gently (>= 0.1 s): each ``ready()`` read of the sqlite store briefly locks it, and
+    a writer that finds it locked fails ("database is locked").
+    """
     proc = subprocess.Popen(
         command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -272,7 +276,7 @@ def test_sigterm_during_select_marks_the_final_run_failed(
     script = Path(sys.executable).parent / "custseg-select"
     returncode, output = terminate_when(  # once its final run is open
         [str(script), *overrides, f"hydra.run.dir={tmp_path / 'outputs'}"],
-        tmp_path, lambda: count_runs_read_only(db, "RUNNING") > 0, poll_seconds=0.02,
+        tmp_path, lambda: count_runs_read_only(db, "RUNNING") > 0, poll_seconds=0.2,
     )  # fmt: skip
     assert returncode == 128 + signal.SIGTERM, output
     mlflow.set_tracking_uri(f"sqlite:///{db}")
