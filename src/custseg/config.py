@@ -111,6 +111,25 @@ class TrackingConfig:
 
 
 @dataclass
+class CatalogConfig:
+    """The segment catalog: the promoted champion's segment model, versioned in git.
+
+    Parameters
+    ----------
+    path : str
+        JSON description (:class:`~custseg.core.segment_model.SegmentModel`) of the
+        champion. New models keep the ids and names of the segments that match it;
+        ``custseg promote`` rewrites it. Edit a name there to rename a segment.
+    challenger_alias : str
+        Registry alias of a model that differs from the catalog's (an experiment, or a
+        workspace run not yet promoted); ``@champion`` never moves to it by itself.
+    """
+
+    path: str = "catalog/champion.json"
+    challenger_alias: str = "challenger"
+
+
+@dataclass
 class ReportConfig:
     """Where ``custseg-report`` writes and how it links to the MLflow UI.
 
@@ -165,6 +184,7 @@ class Settings:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     personas: NamingRules = field(default_factory=NamingRules)
     report: ReportConfig = field(default_factory=ReportConfig)
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
     predict: PredictConfig = field(default_factory=PredictConfig)
 
     def swept_feature_sets(self) -> list[FeatureSet]:

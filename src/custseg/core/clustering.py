@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,8 +16,15 @@ from sklearn.metrics import (
     silhouette_score,
 )
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    MinMaxScaler,
+    RobustScaler,
+    StandardScaler,
+)
 
 from custseg.core.features import FeatureSet, KMeansParams, build_pipeline
+from custseg.core.segment_model import SegmentModel
 
 METRIC_NAMES = (
     "inertia",
@@ -174,3 +183,83 @@ def centroid_example(
         modes = grouped[feature_set.categorical].agg(lambda s: s.value_counts().index[0])
         example = modes if example is None else example.join(modes)
     return example.reset_index(drop=True)[feature_set.columns]
+
+
+def segment_model(
+    result: FitResult, scaler: str, names: Mapping[int, str], data_sha256: str = ""
+) -> SegmentModel:
+    """The fitted pipeline of ``result`` as a :class:`SegmentModel` with provisional ids.
+
+    Ids are KMeans's labels ``0..k-1`` and ``names`` names them; give them stable ids
+    with :func:`custseg.core.identity.assign_identity`.
+    """
+    preprocess = result.pipeline.named_steps["preprocess"]
+    fs = result.feature_set
+    center, scale = _linear_scaler(
+        preprocess.named_transformers_.get("numeric"), len(fs.numeric)
+    )
+    categories: dict[str, list[str]] = {}
+    if fs.categorical:
+        encoder = preprocess.named_transformers_["categorical"]
+        categories = {
+            c: [str(v) for v in cats]
+            for c, cats in zip(fs.categorical, encoder.categories_, strict=True)
+        }
+    kmeans = result.pipeline.named_steps["kmeans"]
+    return SegmentModel(
+        feature_set=fs.name,
+        numeric=list(fs.numeric),
+        categorical=list(fs.categorical),
+        center=center,
+        scale=scale,
+        categories=categories,
+        centroids=np.asarray(kmeans.cluster_centers_, dtype=float).tolist(),
+        segments=list(range(result.k)),
+        names=[str(names[i]) for i in range(result.k)],
+        data_sha256=data_sha256,
+        scaler=scaler,
+    )
+
+
+def _linear_scaler(step: Any, n: int) -> tuple[list[float], list[float]]:
+    """``(center, scale)`` such that the fitted ``step`` computes ``(x - center) / scale``."""
+    if step is None or step == "passthrough" or (
+        isinstance(step, FunctionTransformer) and step.func is None
+    ):
+        return [0.0] * n, [1.0] * n
+    if isinstance(step, StandardScaler):
+        mean = step.mean_ if step.with_mean else np.zeros(n)
+        scale = step.scale_ if step.with_std else np.ones(n)
+        return list(map(float, mean)), list(map(float, scale))
+    if isinstance(step, MinMaxScaler):  # x * scale_ + min_
+        return list(map(float, -step.min_ / step.scale_)), list(map(float, 1 / step.scale_))
+    if isinstance(step, RobustScaler):
+        return list(map(float, step.center_)), list(map(float, step.scale_))
+    raise TypeError(f"cannot describe scaler {type(step).__name__} as (x - center) / scale")
+
+
+def model_metrics(
+    model: SegmentModel,
+    table: pd.DataFrame,
+    silhouette_sample_size: int | None = None,
+    random_state: int = 0,
+) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """Score ``model`` on ``table`` as :func:`fit_kmeans` scores a fit.
+
+    Returns
+    -------
+    ids : ndarray of int64
+        Segment id of every row.
+    transformed : ndarray
+        The table in the model's space.
+    metrics : dict
+        :func:`cluster_metrics` plus ``inertia`` (the same values as the fit's, for the
+        model of a fit on the same table).
+    """
+    rows, distances = model.nearest(table)
+    transformed = model.transform(table)
+    metrics = cluster_metrics(
+        transformed, rows, model.k, silhouette_sample_size, random_state=random_state
+    )
+    metrics["inertia"] = float(distances.sum())
+    return np.asarray(model.segments, dtype=np.int64)[rows], transformed, metrics

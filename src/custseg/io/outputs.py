@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from custseg.core.segment_model import SegmentModel
 from custseg.io.data import write_csv_atomic
 
 
@@ -27,10 +28,20 @@ class StaleInputError(ValueError):
     """
 
 
-#: the final model (MLflow model format) that ``custseg-select`` writes and the report reads
-MODEL_DIR = Path("models/segmentation")
-#: the selection record (chosen k, run, registry version, segment names) next to it
+#: the final model's description (:class:`SegmentModel` JSON) that ``custseg-select``
+#: writes and the report, ``custseg-publish`` and ``custseg-predict`` read
+MODEL_FILE = Path("models/segmentation.json")
+#: the selection record (chosen k and why, data, fingerprint, segment names) next to it
 SELECTION_RECORD = Path("models/selection.json")
+#: what changed since the catalog's champion (transitions, ARI, centroid shifts)
+CHANGES_FILE = Path("models/changes.json")
+#: untracked (gitignored) registry status: versions, run ids, aliases, UI links
+STATUS_FILE = Path("status/registry.json")
+#: files whose changes make provenance ``-dirty`` (source, config, params, data pointer,
+#: catalog); outputs that DVC rewrites during a run do not
+SOURCE_PATHS = (
+    "src", "conf", "dvc.yaml", "pyproject.toml", "requirements.lock", "data.dvc", "catalog"
+)  # fmt: skip
 
 #: per-k columns of a sweep curve; deterministic for fixed data, config and library
 #: versions (no run ids, no timings), so DVC sees identical outputs on reproduction
@@ -132,14 +143,73 @@ def replace_dir_atomic(path: str | Path, build: Callable[[Path], None]) -> Path:
     return dest
 
 
+def read_segment_model(path: str | Path, missing_ok: bool = False) -> SegmentModel | None:
+    """Read a :class:`SegmentModel` description (the model file or the catalog).
+
+    An empty object (``{}``) is an empty catalog: no champion yet.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file is absent (unless ``missing_ok``, which returns None).
+    StaleInputError
+        When it is not a valid description (the message names the file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        if missing_ok:
+            return None
+        raise FileNotFoundError(
+            f"{path} not found: run the select stage first (dvc repro, or custseg-select)"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data == {} and missing_ok:
+            return None
+        return SegmentModel.from_dict(data)
+    except (ValueError, UnicodeDecodeError, AttributeError) as exc:
+        raise StaleInputError(f"{path} is not a valid segment model description: {exc}") from exc
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """Read a JSON record written by an earlier stage.
+
+    Raises
+    ------
+    FileNotFoundError
+        When it is absent (the message names the stage: ``dvc repro`` reruns it).
+    StaleInputError
+        When it is not a JSON object.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run custseg-select first (or dvc repro)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StaleInputError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise StaleInputError(f"{path} is not a JSON object; rerun custseg-select")
+    return data
+
+
+def write_segment_model(model: SegmentModel, path: str | Path) -> None:
+    """Write ``model``'s canonical JSON atomically (same model, same bytes)."""
+    write_text_atomic(model.to_json(), path)
+
+
 def git_commit(cwd: str | Path = ".") -> str | None:
-    """The current git commit (with ``-dirty`` when tracked files changed), or None."""
+    """The current git commit, or None outside git.
+
+    ``-dirty`` is appended when tracked files under :data:`SOURCE_PATHS` differ from the
+    commit; outputs that DVC removes and rewrites while the pipeline runs do not count.
+    """
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", *SOURCE_PATHS],
             cwd=cwd,
             capture_output=True,
             text=True,

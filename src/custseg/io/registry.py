@@ -32,6 +32,9 @@ from mlflow.pyfunc import PyFuncModel
 from mlflow.tracking import MlflowClient
 from mlflow.types.schema import ColSpec, DataType
 
+from custseg.core.segment_model import SegmentModel
+from custseg.io.tracking import FINGERPRINT_TAG
+
 __all__ = [
     "FORCED_TAG",
     "VERSION_TAG_KEYS",
@@ -40,6 +43,8 @@ __all__ = [
     "champion_uri",
     "champion_version",
     "check_model_input",
+    "find_version",
+    "gate_and_register",
     "load_scoring_model",
     "load_segment_names",
     "promote",
@@ -47,13 +52,16 @@ __all__ = [
     "require_store",
     "resolve_model_version",
     "run_metric",
+    "segment_model_of",
 ]
 
 log = logging.getLogger(__name__)
 
 #: version tags the select stage sets; ``promote`` copies them from a run's tags or params
 #: when it registers a run that has no version yet
-VERSION_TAG_KEYS = ("data_sha256", "git_commit", "feature_set", "k", "selection_method")
+VERSION_TAG_KEYS = (
+    "fingerprint", "data_sha256", "git_commit", "feature_set", "k", "selection_method"
+)  # fmt: skip
 
 #: version tag recording why a promotion needed ``force``
 FORCED_TAG = "forced_promotion"
@@ -139,6 +147,46 @@ def champion_version(model_name: str, alias: str) -> ModelVersion | None:
         if _is_not_found(exc):
             return None
         raise
+
+
+def find_version(model_name: str, fingerprint: str) -> ModelVersion | None:
+    """The READY version of ``model_name`` tagged with ``fingerprint`` (the oldest), if any.
+
+    Registration by fingerprint is idempotent: the same model (same description, same
+    data) is one version, however often the pipeline runs.
+    """
+    try:
+        versions = MlflowClient().search_model_versions(
+            f"name='{model_name}' and tags.{FINGERPRINT_TAG}='{fingerprint}'"
+        )
+    except MlflowException as exc:
+        if _is_not_found(exc):
+            return None
+        raise
+    ready = [v for v in versions if v.status == _READY]
+    return min(ready, key=lambda v: int(v.version)) if ready else None
+
+
+def segment_model_of(model: PyFuncModel, what: str) -> SegmentModel:
+    """The :class:`SegmentModel` a loaded custseg model scores with.
+
+    Raises
+    ------
+    PromotionError
+        If the model is not a custseg segmentation model (e.g. logged by an older
+        custseg as a plain scikit-learn pipeline).
+    """
+    try:
+        wrapper = model.unwrap_python_model()
+    except MlflowException:
+        wrapper = None
+    segment_model = getattr(wrapper, "segment_model", None)
+    if not isinstance(segment_model, SegmentModel):
+        raise PromotionError(
+            f"{what} is not a custseg segmentation model (no segment model description); "
+            "it was probably logged by an older custseg: promote a run of a newer sweep"
+        )
+    return segment_model
 
 
 def run_metric(run_id: str | None, metric: str) -> float | None:
@@ -422,12 +470,12 @@ def register_champion(
         column signature, needs a column the table lacks or of another type, or fails to
         score the table. Nothing is registered then.
     """
-    version = _gate_and_register(run_id, model_name, data, tags, artifact_path)
+    version = gate_and_register(run_id, model_name, data, tags, artifact_path)
     set_alias(model_name, alias, version)
     return MlflowClient().get_model_version(model_name, str(version.version))
 
 
-def _gate_and_register(
+def gate_and_register(
     run_id: str, model_name: str, data: pd.DataFrame, tags: Mapping[str, str], artifact_path: str
 ) -> ModelVersion:
     """Register the model a run logged under ``artifact_path`` if it passes the gate."""
@@ -476,7 +524,7 @@ def register_candidate(
     PromotionError
         If the model fails the gate (see :func:`register_champion`); nothing is registered.
     """
-    version = _gate_and_register(run_id, model_name, data, tags, artifact_path)
+    version = gate_and_register(run_id, model_name, data, tags, artifact_path)
     current = champion_version(model_name, alias)
     comparable = current is not None and all(
         current.tags.get(key) == tags.get(key) for key in ("data_sha256", "feature_set")

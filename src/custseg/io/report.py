@@ -7,8 +7,12 @@ writes succeeded. A failure leaves the previous outputs (or none) and no tempora
 
 The HTML is self-contained: figures are embedded as base64 PNG ``data:`` URIs, the CSS is
 inline, there are no scripts, fonts or remote resources, and a Content-Security-Policy
-forbids loading any (the page opens offline and inside MLflow's artifact viewer). The only
-URL in it is the link to the selected run in the MLflow UI.
+forbids loading any (the page opens offline and inside MLflow's artifact viewer).
+
+Everything in the report comes from versioned inputs (data, params, code, the segment
+catalog), so the same inputs give the same bytes: registry facts that change outside git
+(version numbers, run links, who holds ``@champion`` right now) are in the untracked
+status file that ``custseg-publish`` writes, not here.
 """
 
 from __future__ import annotations
@@ -23,17 +27,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlparse
 
 import jinja2
-import mlflow.sklearn
 import numpy as np
 import pandas as pd
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
-from sklearn.pipeline import Pipeline
 
 from custseg.core.plots import axis_label, cluster_color
 from custseg.core.profiling import SegmentDescription, SegmentProfiles
@@ -49,16 +48,15 @@ __all__ = [
     "ReportPaths",
     "assignments_table",
     "figure_data_uri",
-    "load_model_dir",
-    "log_report_artifacts",
+    "changes_summary",
     "method_sentence",
     "neutralize_cell",
     "read_curve_file",
     "read_selection",
     "render_html",
     "render_markdown",
-    "run_url",
     "segment_metrics",
+    "segment_sizes",
     "write_report",
 ]
 
@@ -67,6 +65,7 @@ REPORT_FILES = {
     "html": "segments.html",
     "markdown": "segments.md",
     "assignments": "segment_assignments.csv",
+    "sizes": "segment_sizes.csv",
 }
 
 #: cells starting with one of these are read as formulas by spreadsheet programs
@@ -79,9 +78,8 @@ SELECTION_KEYS = (
     "k",
     "method",
     "picks",
-    "run_id",
-    "experiment_id",
     "data_sha256",
+    "fingerprint",
 )
 
 METHOD_TEXT = {
@@ -135,22 +133,6 @@ def read_selection(path: str | Path) -> dict[str, Any]:
     return record
 
 
-def load_model_dir(path: str | Path) -> Pipeline:
-    """Load the fitted pipeline from an MLflow model directory (``models/segmentation``).
-
-    Raises
-    ------
-    FileNotFoundError
-        When ``path`` has no ``MLmodel`` file.
-    """
-    path = Path(path)
-    if not (path / "MLmodel").is_file():
-        raise FileNotFoundError(
-            f"{path} is not an MLflow model directory: run custseg-select first (or dvc repro)"
-        )
-    return mlflow.sklearn.load_model(str(path))
-
-
 def read_curve_file(path: str | Path) -> pd.DataFrame:
     """Read a sweep curve (``sweeps/<feature set>/curve.csv``), sorted by k.
 
@@ -190,8 +172,13 @@ class ReportInputs:
         Names, personas and recommendations.
     figures : mapping of str to Figure
         Any of ``"scatter"``, ``"profiles"``, ``"elbow"`` (see :data:`FIGURES`).
-    mlflow_ui : str
-        Base URL of the MLflow UI for the run link (only ``http``/``https``).
+    changes : mapping
+        What changed since the catalog's champion
+        (:func:`custseg.core.identity.compare_models`, ``models/changes.json``).
+    champion_names : mapping of int to str
+        Segment names of the catalog's champion (for the transition table).
+    catalog : str
+        Path of the segment catalog, as shown to the reader.
     key_columns : sequence of str
         Numeric columns whose segment means go in the tables; default all profiled.
     """
@@ -201,21 +188,14 @@ class ReportInputs:
     profiles: SegmentProfiles
     descriptions: Mapping[int, SegmentDescription]
     figures: Mapping[str, Figure] = field(default_factory=dict)
-    mlflow_ui: str = "http://127.0.0.1:5000"
+    changes: Mapping[str, Any] = field(default_factory=lambda: {"reference": "none"})
+    champion_names: Mapping[int, str] = field(default_factory=dict)
+    catalog: str = "catalog/champion.json"
     key_columns: Sequence[str] | None = None
 
     @property
     def columns(self) -> list[str]:
         return list(self.profiles.numeric_columns if self.key_columns is None else self.key_columns)
-
-
-def run_url(mlflow_ui: str, experiment_id: str, run_id: str) -> str | None:
-    """``{mlflow_ui}/#/experiments/<experiment>/runs/<run>``, or None for a non-http base."""
-    base = str(mlflow_ui).strip().rstrip("/")
-    parsed = urlparse(base)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        return None
-    return f"{base}/#/experiments/{quote(str(experiment_id))}/runs/{quote(str(run_id))}"
 
 
 def method_sentence(selection: Mapping[str, Any]) -> str:
@@ -279,21 +259,86 @@ def _fmt(value: float) -> str:
 
 
 def _metadata(inputs: ReportInputs) -> list[tuple[str, str]]:
-    sel = inputs.selection
-    rows = [
+    champion = inputs.changes.get("reference_fingerprint")
+    return [
         ("Data file", inputs.data.path),
         ("Data SHA-256", inputs.data.sha256),
         ("Customers", f"{inputs.data.n_rows:,}"),
-        ("Git commit", str(sel.get("git_commit") or "unknown")),
-        ("MLflow experiment", str(sel["experiment_id"])),
-        ("MLflow run", str(sel["run_id"])),
+        ("Model fingerprint", str(inputs.selection["fingerprint"])),
+        ("Segment catalog", inputs.catalog),
+        ("Champion fingerprint", str(champion) if champion else "none"),
     ]
-    if sel.get("model_name"):
-        version = sel.get("model_version")
-        rows.append(("Registered model", f"{sel['model_name']} v{version or '?'}"))
-    if sel.get("tracking_uri"):
-        rows.append(("Tracking URI", str(sel["tracking_uri"])))
-    return rows
+
+
+def champion_status(inputs: ReportInputs) -> tuple[str, bool]:
+    """One sentence on how this model relates to the champion, and whether to warn."""
+    changes, catalog = inputs.changes, inputs.catalog
+    status = changes.get("reference", "none")
+    if status == "same":
+        return f"This model is the champion recorded in {catalog}.", False
+    if status == "none":
+        return (
+            f"No champion is recorded yet ({catalog} is absent): publishing this model "
+            "(make run) makes it the champion and writes the catalog.",
+            False,
+        )
+    if status == "incomparable":
+        return (
+            f"This model is not the champion recorded in {catalog}, which reads columns this "
+            "table lacks; scoring keeps using the champion until this model is promoted.",
+            True,
+        )
+    return (
+        f"This model differs from the champion recorded in {catalog}: "
+        f"{changes['moved']:,} customers ({changes['moved_share']:.1%}) change segment "
+        f"(adjusted Rand index {changes['adjusted_rand']:.3f}). Scoring (@champion, "
+        "custseg-predict) keeps using the champion until this model is promoted "
+        "(custseg promote).",
+        True,
+    )
+
+
+def changes_summary(inputs: ReportInputs) -> dict[str, Any] | None:
+    """The "What changed since the champion" tables, or None when there is nothing to compare.
+
+    Returns
+    -------
+    dict or None
+        ``header`` (new segment labels), ``rows`` (champion segment label + counts),
+        ``shifts`` (one row per kept segment: name and centroid shift per column),
+        ``new`` and ``dropped`` (labels).
+    """
+    changes = inputs.changes
+    if changes.get("reference") not in ("same", "different"):
+        return None
+    names = {seg: d.name for seg, d in inputs.descriptions.items()}
+    old_names = dict(inputs.champion_names)
+    transitions = changes["transitions"]
+    header = [f"{names.get(s, '?')} ({s})" for s in transitions["to"]]
+    rows = [
+        {"label": f"{old_names.get(s, '?')} ({s})", "counts": [f"{n:,}" for n in counts]}
+        for s, counts in zip(transitions["from"], transitions["counts"], strict=True)
+    ]
+    shifts, new = [], []
+    for seg, info in sorted(changes["segments"].items(), key=lambda kv: int(kv[0])):
+        label = f"{names.get(int(seg), '?')} ({seg})"
+        if info["status"] == "kept":
+            shift = info["centroid_shift"]
+            shifts.append({"label": label, "values": [f"{shift[c]:+.1f}" for c in shift]})
+        else:
+            new.append(label)
+    dropped = [f"{old_names.get(s, '?')} ({s})" for s in changes.get("dropped", [])]
+    shift_columns = list(next(iter(changes["segments"].values())).get("centroid_shift", {}))
+    return {
+        "header": header,
+        "rows": rows,
+        "shift_columns": [axis_label(c) for c in shift_columns],
+        "shifts": shifts,
+        "new": new,
+        "dropped": dropped,
+        "adjusted_rand": changes["adjusted_rand"],
+        "moved": changes["moved"],
+    }
 
 
 def _data_warning(inputs: ReportInputs) -> str | None:
@@ -354,6 +399,7 @@ _HTML = _ENV.from_string(
 <p class="lead">{{ "{:,}".format(n_customers) }} customers in {{ k }} segments, clustered on
 {{ feature_labels }} (feature set <code>{{ feature_set }}</code>).</p>
 {% if data_warning %}<section class="warning"><strong>Warning:</strong> {{ data_warning }}</section>{% endif %}
+<section id="champion"{% if champion_warn %} class="warning"{% endif %}>{% if champion_warn %}<strong>Not the champion.</strong> {% endif %}{{ champion_text }}{% if changes %} <a href="#changes">What changed</a>{% endif %}</section>
 <section id="segments">
 <h2>Segments</h2>
 <div class="table-wrap"><table>
@@ -379,12 +425,27 @@ _HTML = _ENV.from_string(
 {% if fig.key == "elbow" %}<p>{{ method_text }}</p>{% endif %}
 <figure><img src="{{ fig.uri }}" alt="{{ fig.alt }}"><figcaption>{{ fig.caption }}</figcaption></figure>
 </section>
-{% endfor %}<section id="run">
-<h2>Run</h2>
+{% endfor %}{% if changes %}<section id="changes">
+<h2>What changed since the champion</h2>
+<p>{{ "{:,}".format(changes.moved) }} customers change segment; adjusted Rand index {{ "%.3f"|format(changes.adjusted_rand) }} (1 = the same grouping). Customers per champion segment (rows) and segment of this model (columns), on this table:</p>
+<div class="table-wrap"><table>
+<thead><tr><th>Champion segment</th>{% for h in changes.header %}<th class="num">{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in changes.rows %}<tr><td>{{ row.label }}</td>{% for n in row.counts %}<td class="num">{{ n }}</td>{% endfor %}</tr>
+{% endfor %}</tbody></table></div>
+{% if changes.shifts %}<p>Centre shifts of the segments that kept their id (this model minus the champion, original units):</p>
+<div class="table-wrap"><table>
+<thead><tr><th>Segment</th>{% for c in changes.shift_columns %}<th class="num">{{ c }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in changes.shifts %}<tr><td>{{ row.label }}</td>{% for v in row["values"] %}<td class="num">{{ v }}</td>{% endfor %}</tr>
+{% endfor %}</tbody></table></div>{% endif %}
+{% if changes.new %}<p>New segments: {{ changes.new|join(", ") }}.</p>{% endif %}
+{% if changes.dropped %}<p>Champion segments with no match: {{ changes.dropped|join(", ") }}.</p>{% endif %}
+</section>
+{% endif %}<section id="run">
+<h2>Provenance</h2>
 <dl>
 {% for key, value in metadata %}<dt>{{ key }}</dt><dd>{{ value }}</dd>
-{% endfor %}{% if link %}<dt>MLflow UI</dt><dd><a href="{{ link }}">{{ link }}</a></dd>
-{% endif %}</dl>
+{% endfor %}</dl>
+<p class="muted">Registry versions, MLflow runs and links: <code>status/registry.json</code> (written by custseg-publish).</p>
 </section>
 </main>
 </body>
@@ -425,6 +486,7 @@ def render_html(inputs: ReportInputs, dpi: int = 100) -> str:
                 }
             )
     overall = inputs.profiles.overall
+    champion_text, champion_warn = champion_status(inputs)
     return _HTML.render(
         k=int(sel["k"]),
         feature_set=str(sel["feature_set"]),
@@ -437,7 +499,9 @@ def render_html(inputs: ReportInputs, dpi: int = 100) -> str:
         figures=figures,
         method_text=method_sentence(sel),
         metadata=_metadata(inputs),
-        link=run_url(inputs.mlflow_ui, sel["experiment_id"], sel["run_id"]),
+        champion_text=champion_text,
+        champion_warn=champion_warn,
+        changes=changes_summary(inputs),
     )
 
 
@@ -477,6 +541,8 @@ def render_markdown(inputs: ReportInputs) -> str:
     ]
     if warning := _data_warning(inputs):
         lines += [f"> **Warning:** {_md(warning)}", ""]
+    champion_text, champion_warn = champion_status(inputs)
+    lines += [f"> {'**Not the champion.** ' if champion_warn else ''}{_md(champion_text)}", ""]
     lines += ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for row in _segment_rows(inputs):
         cells = [
@@ -488,14 +554,22 @@ def render_markdown(inputs: ReportInputs) -> str:
             _md(row["recommendation"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    commit = sel.get("git_commit") or "unknown"
-    run = _code(sel["run_id"])
-    if link := run_url(inputs.mlflow_ui, sel["experiment_id"], sel["run_id"]):
-        run = f"[{run}]({link})"
+    if changes := changes_summary(inputs):
+        lines += [
+            "",
+            f"**What changed since the champion:** {changes['moved']:,} customers change "
+            f"segment (adjusted Rand index {changes['adjusted_rand']:.3f}).",
+            "",
+            "| Champion segment | " + " | ".join(_md(h) for h in changes["header"]) + " |",
+            "|---|" + "---:|" * len(changes["header"]),
+        ]
+        lines += [
+            f"| {_md(r['label'])} | " + " | ".join(r["counts"]) + " |" for r in changes["rows"]
+        ]
     lines += [
         "",
         f"Data {_code(inputs.data.path)} (sha256 {_code(inputs.data.sha256[:12])}), "
-        f"commit {_code(commit)}, MLflow run {run}.",
+        f"model fingerprint {_code(str(sel['fingerprint'])[:12])}.",
         "",
     ]
     return "\n".join(lines)
@@ -571,14 +645,31 @@ def assignments_table(
 
 
 def segment_metrics(profiles: SegmentProfiles) -> dict[str, Any]:
-    """Numeric per-segment sizes and shares for ``dvc metrics`` (stable, rounded)."""
-    segments = {}
-    for seg in profiles.segments:
-        segments[str(seg)] = {
-            "size": int(profiles.sizes.at[seg, "size"]),
-            "share": round(float(profiles.sizes.at[seg, "share"]), 6),
+    """Headline figures for ``dvc metrics``: segment count and smallest/largest share.
+
+    Flat and small, so ``dvc metrics show`` stays narrow; the per-segment sizes are in
+    :func:`segment_sizes` (a DVC plot).
+    """
+    shares = profiles.sizes["share"].astype(float)
+    return {
+        "segments": len(profiles.segments),
+        "smallest_share": round(float(shares.min()), 6),
+        "largest_share": round(float(shares.max()), 6),
+    }
+
+
+def segment_sizes(
+    profiles: SegmentProfiles, descriptions: Mapping[int, SegmentDescription]
+) -> pd.DataFrame:
+    """Per segment: id, name, size and share (``dvc plots`` draws it as bars)."""
+    return pd.DataFrame(
+        {
+            "segment": [int(s) for s in profiles.segments],
+            "name": [_csv_text(descriptions[s].name) for s in profiles.segments],
+            "size": [int(profiles.sizes.at[s, "size"]) for s in profiles.segments],
+            "share": [round(float(profiles.sizes.at[s, "share"]), 6) for s in profiles.segments],
         }
-    return {"k": len(segments), "n_customers": profiles.n_customers, "segments": segments}
+    )
 
 
 # ---------------------------------------------------------------------------- writing
@@ -591,6 +682,7 @@ class ReportPaths:
     html: Path
     markdown: Path
     assignments: Path
+    sizes: Path
     metrics: Path
 
     @property
@@ -623,6 +715,7 @@ def write_report(
     markdown: str,
     assignments: pd.DataFrame,
     metrics: Mapping[str, Any],
+    sizes: pd.DataFrame | None = None,
 ) -> ReportPaths:
     """Write the report files, all or nothing.
 
@@ -645,6 +738,8 @@ def write_report(
         From :func:`assignments_table`.
     metrics : mapping
         From :func:`segment_metrics` (written indented with sorted keys).
+    sizes : DataFrame, optional
+        From :func:`segment_sizes` (``segment_sizes.csv``; not written when None).
 
     Returns
     -------
@@ -655,6 +750,7 @@ def write_report(
         html=out / REPORT_FILES["html"],
         markdown=out / REPORT_FILES["markdown"],
         assignments=out / REPORT_FILES["assignments"],
+        sizes=out / REPORT_FILES["sizes"],
         metrics=Path(metrics_file),
     )
     texts = [
@@ -667,59 +763,11 @@ def write_report(
         for dest, text in texts:
             staged.append((_stage(text, dest), dest))
         write_csv_atomic(assignments, paths.assignments)
+        if sizes is not None:
+            write_csv_atomic(sizes, paths.sizes)
         for tmp, dest in staged:
             os.replace(tmp, dest)
     finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
     return paths
-
-
-# ----------------------------------------------------------------------------- MLflow
-
-
-def _missing_sqlite_store(tracking_uri: str) -> Path | None:
-    """The sqlite file of a ``sqlite:///`` URI when it does not exist (else None)."""
-    prefix = "sqlite:///"
-    if not tracking_uri.startswith(prefix):
-        return None
-    path = Path(tracking_uri[len(prefix) :])
-    return None if path.exists() else path
-
-
-def log_report_artifacts(tracking_uri: str, run_id: str, paths: Sequence[str | Path]) -> bool:
-    """Log the report files as artifacts under ``report/`` of the run ``run_id``.
-
-    Uses :meth:`MlflowClient.log_artifact`, so the run's status and end time are not
-    touched. When the store or the run does not exist (e.g. a fresh clone with another
-    ``mlflow.db``), logs a warning and returns False; nothing is created.
-
-    Returns
-    -------
-    bool
-        True when the artifacts were logged.
-    """
-    missing = _missing_sqlite_store(tracking_uri)
-    if missing is not None:
-        log.warning(
-            "MLflow store %s does not exist: the report was written but not logged to run %s "
-            "(rerun custseg-select to create the run)",
-            missing,
-            run_id,
-        )
-        return False
-    client = MlflowClient(tracking_uri=tracking_uri)
-    try:
-        client.get_run(run_id)
-    except MlflowException as exc:
-        log.warning(
-            "MLflow run %s not found in %s (%s): the report was written but not logged; "
-            "rerun custseg-select to create the run",
-            run_id,
-            tracking_uri,
-            exc.error_code,
-        )
-        return False
-    for path in paths:
-        client.log_artifact(run_id, str(path), "report")
-    return True

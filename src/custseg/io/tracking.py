@@ -5,43 +5,44 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from importlib.metadata import version
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 import mlflow
-import mlflow.sklearn
+import mlflow.pyfunc
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
-from mlflow.models import ModelSignature, infer_signature
+from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
-from sklearn.pipeline import Pipeline
 
 from custseg.core import plots
-from custseg.core.clustering import (
-    FitResult,
-    centroid_example,
-    centroids_in_original_units,
-    sample_silhouettes,
-)
+from custseg.core.clustering import centroids_in_original_units, sample_silhouettes
+from custseg.core.segment_model import ARTIFACT_KEY, SegmentModel
+from custseg.io.mlflow_ui import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 
 log = logging.getLogger(__name__)
 
-#: how models are serialised: skops loads without unpickling arbitrary code
-MODEL_SERIALIZATION = "skops"
-
-#: what a logged model needs to load and score (skops reads the serialised model); given
-#: explicitly because letting MLflow infer it costs seconds per model
-MODEL_REQUIREMENTS = tuple(
-    f"{pkg}=={version(pkg)}" for pkg in ("mlflow", "scikit-learn", "skops", "pandas", "numpy")
-)
+#: what a logged model needs to load and score (its code is numpy and pandas only);
+#: given explicitly because letting MLflow infer it costs seconds per model
+MODEL_REQUIREMENTS = tuple(f"{pkg}=={version(pkg)}" for pkg in ("mlflow", "pandas", "numpy"))
 
 ROLE_TAG = "custseg.role"
+#: run (and model version) tag holding :attr:`SegmentModel.fingerprint`
+FINGERPRINT_TAG = "fingerprint"
+
+#: the models-from-code file and the scoring module shipped with every model (located,
+#: not imported: the code file registers a model with MLflow when it runs)
+_PYFUNC_CODE = Path(str(find_spec("custseg.io.pyfunc_model").origin))
+_SEGMENT_MODEL_CODE = Path(str(find_spec("custseg.core.segment_model").origin))
 
 
 def setup_experiment(tracking_uri: str, experiment_name: str, artifact_location: str) -> str:
@@ -49,7 +50,10 @@ def setup_experiment(tracking_uri: str, experiment_name: str, artifact_location:
 
     Creates the store and the experiment if needed (once, before any parallel work: two
     processes creating a fresh sqlite store at once fail on its schema migration). A
-    relative ``artifact_location`` is taken from the current directory.
+    relative ``artifact_location`` is taken from the current directory. The experiment is
+    tagged ``mlflow.experimentKind=custom_model_development`` (also an existing one that
+    lacks the tag); the MLflow 3.17 UI still needs the link of
+    :func:`custseg.io.mlflow_ui.experiment_url` to open it on its runs.
     """
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient()
@@ -60,12 +64,20 @@ def setup_experiment(tracking_uri: str, experiment_name: str, artifact_location:
                 f"experiment {experiment_name!r} is deleted in {tracking_uri}; restore it "
                 "(mlflow experiments restore) or choose another tracking.experiment_name"
             )
+        if EXPERIMENT_KIND_TAG not in experiment.tags:  # made before custseg tagged them
+            client.set_experiment_tag(
+                experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+            )
         return experiment.experiment_id
     location = artifact_location
     if "://" not in location:
         location = Path(location).resolve().as_uri()
     try:
-        return client.create_experiment(experiment_name, artifact_location=location)
+        return client.create_experiment(
+            experiment_name,
+            artifact_location=location,
+            tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
+        )
     except MlflowException:  # created meanwhile by another process
         experiment = client.get_experiment_by_name(experiment_name)
         if experiment is None:
@@ -115,85 +127,83 @@ def flat_params(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return {f"{prefix}.{key}": value for key, value in values.items()}
 
 
-@dataclass
-class ModelBundle:
-    """A fitted pipeline with everything MLflow stores beside it.
+def log_segment_model(model: SegmentModel, name: str = "model") -> None:
+    """Log ``model`` as the active run's MLflow model (pyfunc from code, no pickle).
 
-    ``input_example`` holds one synthetic row per cluster (centroids), never a customer's
-    row; ``metadata`` goes to the MLmodel file (e.g. segment names).
+    The model directory holds the JSON description (artifact ``segment_model``), the
+    scoring code (:mod:`custseg.io.pyfunc_model` and :mod:`custseg.core.segment_model`),
+    a column signature, one synthetic row per segment as input example (never a
+    customer's row) and, as metadata, the segment names and the model's fingerprint.
     """
-
-    pipeline: Pipeline
-    input_example: pd.DataFrame
-    signature: ModelSignature
-    metadata: dict[str, Any] | None = None
-
-    @classmethod
-    def from_fit(
-        cls, result: FitResult, table: pd.DataFrame, metadata: dict[str, Any] | None = None
-    ) -> ModelBundle:
-        example = centroid_example(table, result.labels, result.feature_set)
-        signature = infer_signature(example, result.pipeline.predict(example))
-        return cls(result.pipeline, example, signature, metadata)
-
-    def log(self, name: str = "model") -> None:
-        """Log as the active run's model."""
-        mlflow.sklearn.log_model(
-            self.pipeline,
+    example = model.input_example()
+    signature = infer_signature(example, model.predict(example))
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        # the signature is explicit: MLflow's advice to add type hints to predict is noise
+        warnings.filterwarnings("ignore", message=".*type hints to the `predict` method")
+        description = Path(tmp) / "segment_model.json"
+        description.write_text(model.to_json(), encoding="utf-8")
+        mlflow.pyfunc.log_model(
             name=name,
-            signature=self.signature,
-            input_example=self.input_example,
+            python_model=str(_PYFUNC_CODE),
+            artifacts={ARTIFACT_KEY: str(description)},
+            code_paths=[str(_SEGMENT_MODEL_CODE)],
+            signature=signature,
+            input_example=example,
             pip_requirements=list(MODEL_REQUIREMENTS),
-            serialization_format=MODEL_SERIALIZATION,
-            metadata=self.metadata,
-        )
-
-    def save(self, path: str | Path) -> None:
-        """Write as an MLflow model directory at ``path`` (which must not exist)."""
-        mlflow.sklearn.save_model(
-            self.pipeline,
-            str(path),
-            signature=self.signature,
-            input_example=self.input_example,
-            pip_requirements=list(MODEL_REQUIREMENTS),
-            serialization_format=MODEL_SERIALIZATION,
-            metadata=self.metadata,
+            metadata=model_metadata(model),
         )
 
 
-def fit_figures(result: FitResult, table: pd.DataFrame, random_state: int = 0) -> dict[str, Figure]:
-    """The per-fit plots: clusters in original units (numeric features) and silhouettes."""
-    fs, labels = result.feature_set, result.labels
+def model_metadata(model: SegmentModel) -> dict[str, Any]:
+    """What a logged model carries in its MLmodel file: names (by id) and fingerprint."""
+    return {
+        "segment_names": {str(i): n for i, n in model.segment_names.items()},
+        "fingerprint": model.fingerprint,
+        "feature_set": model.feature_set,
+    }
+
+
+def fit_figures(
+    model: SegmentModel,
+    table: pd.DataFrame,
+    labels: np.ndarray,
+    transformed: np.ndarray,
+    random_state: int = 0,
+) -> dict[str, Figure]:
+    """The per-fit plots: segments in original units (numeric features) and silhouettes."""
     figures = {}
-    if fs.numeric:
-        centroids = centroids_in_original_units(table, labels, fs.numeric)
+    title = f"{model.feature_set}, k={model.k}"
+    if model.numeric:
+        centroids = centroids_in_original_units(table, labels, model.numeric)
         figures["plots/clusters.png"] = plots.cluster_scatter(
-            table[fs.numeric], labels, centroids, title=f"{fs.name}, k={result.k}"
+            table[model.numeric], labels, centroids, labels_text=model.segment_names, title=title
         )
-    values, sampled_labels = sample_silhouettes(
-        result.transformed, labels, random_state=random_state
-    )
+    values, sampled_labels = sample_silhouettes(transformed, labels, random_state=random_state)
     figures["plots/silhouette.png"] = plots.silhouette_diagram(
-        values, sampled_labels, title=f"Silhouette: {fs.name}, k={result.k}"
+        values, sampled_labels, title=f"Silhouette: {title}"
     )
     return figures
 
 
 def log_fit_run(
-    result: FitResult,
+    model: SegmentModel,
     table: pd.DataFrame,
     *,
+    labels: np.ndarray,
+    transformed: np.ndarray,
+    metrics: Mapping[str, float],
     run_name: str,
     params: Mapping[str, Any],
     tags: Mapping[str, str],
     experiment_id: str | None = None,
-    model_metadata: dict[str, Any] | None = None,
     random_state: int = 0,
 ) -> str:
-    """Log one fit (params, metrics, plots, model) as a run; returns its run id.
+    """Log one model (params, metrics, plots, the model) as a run; returns its run id.
 
-    Without ``experiment_id`` the run is nested under the active parent run (in the
-    parent's experiment). The run ends FINISHED, or FAILED if logging raises.
+    ``labels`` are the segment ids of ``table``'s rows and ``transformed`` the table in
+    the model's space. Without ``experiment_id`` the run is nested under the active
+    parent run (in the parent's experiment). The run ends FINISHED, or FAILED if logging
+    raises.
     """
     nested = experiment_id is None
     if nested:
@@ -201,14 +211,17 @@ def log_fit_run(
         if parent is None:
             raise RuntimeError("a nested fit run needs an active parent run (use parent_run)")
         experiment_id = parent.info.experiment_id  # nested runs otherwise go to the default one
+    tags = {FINGERPRINT_TAG: model.fingerprint, **tags}
     with mlflow.start_run(
-        experiment_id=experiment_id, run_name=run_name, nested=nested, tags=dict(tags)
+        experiment_id=experiment_id, run_name=run_name, nested=nested, tags=tags
     ) as run:
         mlflow.log_params(dict(params))
-        mlflow.log_metrics({k: float(v) for k, v in result.metrics.items()})
-        for artifact_file, figure in fit_figures(result, table, random_state).items():
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        for artifact_file, figure in fit_figures(
+            model, table, labels, transformed, random_state
+        ).items():
             mlflow.log_figure(figure, artifact_file)
-        ModelBundle.from_fit(result, table, model_metadata).log()
+        log_segment_model(model)
         return run.info.run_id
 
 

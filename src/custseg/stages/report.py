@@ -5,20 +5,23 @@ Run from the project root after ``custseg-select``::
     custseg-report
     custseg-report report.mlflow_ui=http://mlflow.example.com personas.level_threshold=0.4
 
-Reads the customer table, the model directory ``models/segmentation``, the selection
-record ``models/selection.json`` and the sweep curve of the selected feature set; writes
-(all or nothing)::
+Reads the customer table, the model ``models/segmentation.json``, the selection record
+``models/selection.json``, what changed since the champion (``models/changes.json``),
+the segment catalog and the sweep curve of the selected feature set; writes (all or
+nothing, and the same bytes for the same inputs)::
 
     reports/segments.html             self-contained report (opens offline)
     reports/segments.md               summary for pull requests
     reports/segment_assignments.csv   customer id, segment, segment name
-    metrics/segments.json             per-segment sizes and shares (dvc metrics)
+    reports/segment_sizes.csv         size and share per segment (dvc plots)
+    metrics/segments.json             segment count, smallest and largest share
 
-and logs the first three as artifacts under ``report/`` of the selected MLflow run.
+``custseg-publish`` logs the report to the model's MLflow run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,19 +41,27 @@ from custseg.core.profiling import (
     profile_columns,
     profile_segments,
 )
+from custseg.core.segment_model import SegmentModel
 from custseg.io.data import load_customers
-from custseg.io.outputs import MODEL_DIR, SELECTION_RECORD, StaleInputError, curve_path
+from custseg.io.outputs import (
+    CHANGES_FILE,
+    MODEL_FILE,
+    SELECTION_RECORD,
+    StaleInputError,
+    curve_path,
+    read_json,
+    read_segment_model,
+)
 from custseg.io.report import (
     ReportInputs,
     ReportPaths,
     assignments_table,
-    load_model_dir,
-    log_report_artifacts,
     read_curve_file,
     read_selection,
     render_html,
     render_markdown,
     segment_metrics,
+    segment_sizes,
     write_report,
 )
 from custseg.stages.errors import exit_on_user_error
@@ -70,8 +81,6 @@ class ReportOutcome:
         Name, persona and recommendation per segment.
     labels : ndarray
         Segment of every training customer.
-    logged : bool
-        Whether the files were logged to the selected MLflow run.
     """
 
     paths: ReportPaths
@@ -79,13 +88,14 @@ class ReportOutcome:
     descriptions: dict[int, SegmentDescription]
     labels: np.ndarray
     selection: dict
-    logged: bool
+    changes: dict
 
 
 def run_report(
     settings: Settings,
-    model_dir: str | Path = MODEL_DIR,
+    model_file: str | Path = MODEL_FILE,
     selection_path: str | Path = SELECTION_RECORD,
+    changes_path: str | Path = CHANGES_FILE,
 ) -> ReportOutcome:
     """Profile and name the segments of the selected model and write the report.
 
@@ -93,10 +103,12 @@ def run_report(
     ----------
     settings : Settings
         Typed configuration (data, personas, report, sweep output dir, tracking URI).
-    model_dir : path, default ``models/segmentation``
-        MLflow model directory of the fitted pipeline.
+    model_file : path, default ``models/segmentation.json``
+        The model written by ``custseg-select``.
     selection_path : path, default ``models/selection.json``
         Record written by ``custseg-select``.
+    changes_path : path, default ``models/changes.json``
+        Comparison with the catalog's champion written by ``custseg-select``.
 
     Returns
     -------
@@ -111,18 +123,23 @@ def run_report(
     """
     selection = read_selection(selection_path)
     table, info = load_customers(settings.data)
-    pipeline = load_model_dir(model_dir)
+    model = read_segment_model(model_file)
+    changes = read_json(changes_path)
+    champion = read_segment_model(settings.catalog.path, missing_ok=True)
     curve = read_curve_file(curve_path(settings.sweep.output_dir, selection["feature_set"]))
 
-    feature_set = _feature_set(selection, table)
-    labels = np.asarray(pipeline.predict(table)).astype(np.int64)
+    feature_set = _feature_set(model, table)
+    labels = model.predict(table)
     id_column = settings.data.id_column
     numeric, categorical = profile_columns(
         table, feature_set, exclude=[id_column] if id_column else []
     )
     profiles = profile_segments(table, labels, numeric, categorical)
-    descriptions = name_segments(profiles, settings.personas, feature_set.columns)
-    names = {seg: d.name for seg, d in descriptions.items()}
+    names = model.segment_names  # given by custseg-select: stable across versions
+    descriptions = {
+        seg: dataclasses.replace(d, name=names[seg])
+        for seg, d in name_segments(profiles, settings.personas, feature_set.columns).items()
+    }
 
     figures = {
         "profiles": plots.profile_chart(
@@ -155,7 +172,9 @@ def run_report(
         profiles=profiles,
         descriptions=descriptions,
         figures=figures,
-        mlflow_ui=settings.report.mlflow_ui,
+        changes=changes,
+        champion_names=champion.segment_names if champion is not None else {},
+        catalog=settings.catalog.path,
     )
     html = render_html(inputs)
     markdown = render_markdown(inputs)
@@ -168,25 +187,22 @@ def run_report(
         markdown,
         assignments,
         segment_metrics(profiles),
+        segment_sizes(profiles, descriptions),
     )
-    logged = log_report_artifacts(
-        settings.tracking.tracking_uri, str(selection["run_id"]), paths.artifacts
-    )
-    return ReportOutcome(paths, profiles, descriptions, labels, selection, logged)
+    return ReportOutcome(paths, profiles, descriptions, labels, selection, changes)
 
 
-def _feature_set(selection: dict, table) -> FeatureSet:
-    """The clustering columns of the selected model, split by the table's dtypes."""
-    features = [str(c) for c in selection["features"]]
-    missing = [c for c in features if c not in table.columns]
+def _feature_set(model: SegmentModel, table) -> FeatureSet:
+    """The clustering columns of the model; all must be in the table."""
+    missing = [c for c in model.columns if c not in table.columns]
     if missing:
         raise StaleInputError(
             f"the model uses column(s) {missing} that the customer table lacks; "
             "rerun custseg-select on this table (dvc repro does)"
         )
-    numeric = [c for c in features if c in table.select_dtypes(include="number").columns]
-    categorical = [c for c in features if c not in numeric]
-    return FeatureSet(name=str(selection["feature_set"]), numeric=numeric, categorical=categorical)
+    return FeatureSet(
+        name=model.feature_set, numeric=list(model.numeric), categorical=list(model.categorical)
+    )
 
 
 def format_outcome(outcome: ReportOutcome) -> str:
@@ -197,10 +213,6 @@ def format_outcome(outcome: ReportOutcome) -> str:
         lines.append(f"  {seg}: {d.name} [{d.persona}], {size} customers")
     p = outcome.paths
     lines.append(f"Report: {p.html}, {p.markdown}, {p.assignments}; metrics: {p.metrics}")
-    if outcome.logged:
-        lines.append(f"Logged to MLflow run {outcome.selection['run_id']} under report/")
-    else:
-        lines.append("Not logged to MLflow (run not found; see the warning above)")
     return "\n".join(lines)
 
 

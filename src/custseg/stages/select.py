@@ -1,21 +1,24 @@
-"""Entry point ``custseg-select``: choose k, fit the final model, register it as champion.
+"""Entry point ``custseg-select``: choose k, fit the final model, give its segments identity.
 
 Reads the sweep curve of the final feature set (``features`` in the config), picks k with
 ``selection.method``, refits the pipeline (deterministic for fixed data, config and
-library versions), logs it as an MLflow run, registers it through the promotion gate
-with alias ``tracking.alias`` and writes the DVC outputs::
+library versions), matches its segments to the champion in the segment catalog
+(``catalog.path``: matched segments keep their ids and names) and writes the DVC
+outputs, which depend only on data, params and code (no run ids, versions or times)::
 
-    models/segmentation/     the MLflow model directory
-    models/selection.json    what was chosen, from which data and code, where it is tracked
-    metrics/selection.json   k, each criterion's pick and the final model's metrics
+    models/segmentation.json  the model: scaler, centroids, segment ids and names
+    models/selection.json     what was chosen and why, from which data
+    models/changes.json       what changed since the catalog's champion
+    metrics/selection.json    k and the final model's scores
+
+Nothing is logged or registered here: ``custseg-publish`` (the next stages) does that.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
@@ -24,27 +27,20 @@ from omegaconf import DictConfig
 
 from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.core.clustering import fit_kmeans
-from custseg.core.profiling import describe_segments
+from custseg.core.identity import compare_models, identified_model
+from custseg.core.segment_model import SegmentModel
 from custseg.core.selection import Selection, select_k
 from custseg.io.data import load_customers
 from custseg.io.outputs import (
-    MODEL_DIR,
+    CHANGES_FILE,
+    MODEL_FILE,
     SELECTION_RECORD,
     StaleInputError,
     curve_path,
     read_curve,
-    replace_dir_atomic,
+    read_segment_model,
     write_json_atomic,
-)
-from custseg.io.outputs import git_commit as current_git_commit
-from custseg.io.registry import register_candidate, set_alias
-from custseg.io.tracking import (
-    ROLE_TAG,
-    ModelBundle,
-    flat_params,
-    log_fit_run,
-    setup_experiment,
-    stop_on_sigterm,
+    write_segment_model,
 )
 from custseg.stages.errors import exit_on_user_error
 
@@ -56,12 +52,14 @@ SELECTION_METRICS = Path("metrics/selection.json")
 @dataclass
 class SelectOutcome:
     selection: Selection
+    model: SegmentModel
     record: dict
     metrics: dict
+    changes: dict
 
 
 def run_select(settings: Settings) -> SelectOutcome:
-    """Choose k, fit, log, register and write the outputs (paths relative to the project)."""
+    """Choose k, fit, identify segments and write the outputs (paths relative to the project)."""
     table, info = load_customers(settings.data)
     fs = settings.features
     curve = read_curve(settings.sweep.output_dir, fs.name, settings.sweep.ks)
@@ -75,47 +73,11 @@ def run_select(settings: Settings) -> SelectOutcome:
         settings.sweep.silhouette_sample_size,
     )
     _check_curve_matches_refit(curve, result.metrics["inertia"], selection.k, settings)
-    segments = describe_segments(table, result.labels, fs, settings.personas)
-    metadata = {"segment_names": {str(i): d.name for i, d in segments.items()}}
-    commit = current_git_commit()
-
-    tracking = settings.tracking
-    experiment_id = setup_experiment(
-        tracking.tracking_uri, tracking.experiment_name, tracking.artifact_location
+    reference = read_segment_model(settings.catalog.path, missing_ok=True)
+    model = identified_model(
+        result, table, settings.personas, settings.preprocess.scaler, info.sha256, reference
     )
-    params = {
-        "feature_set": fs.name,
-        "features": ",".join(fs.columns),
-        "k": selection.k,
-        "scaler": settings.preprocess.scaler,
-        "selection_method": selection.method,
-        **flat_params("model", asdict(settings.model)),
-        "data_sha256": info.sha256,
-        "n_rows": info.n_rows,
-    }
-    version_tags = {
-        "data_sha256": info.sha256,
-        "git_commit": commit or "unknown",
-        "feature_set": fs.name,
-        "k": str(selection.k),
-        "selection_method": selection.method,
-    }
-    run_id = log_fit_run(
-        result,
-        table,
-        run_name=f"final-{fs.name}-k{selection.k}",
-        params=params,
-        tags={ROLE_TAG: "final", **version_tags},
-        experiment_id=experiment_id,
-        model_metadata=metadata,
-        random_state=settings.model.random_state,
-    )
-    version, refusal = register_candidate(
-        run_id, tracking.registered_model_name, tracking.alias, table, version_tags
-    )
-
-    bundle = ModelBundle.from_fit(result, table, metadata)
-    replace_dir_atomic(MODEL_DIR, bundle.save)
+    changes = compare_models(reference, model, table)
     record = {
         "feature_set": fs.name,
         "features": fs.columns,
@@ -123,31 +85,21 @@ def run_select(settings: Settings) -> SelectOutcome:
         "method": selection.method,
         "fallback": selection.fallback,
         "picks": selection.picks,
-        "run_id": run_id,
-        "experiment_id": experiment_id,
-        "tracking_uri": tracking.tracking_uri,
-        "model_name": tracking.registered_model_name,
-        "model_version": str(version.version),
-        "alias": tracking.alias,
-        # whether the alias moved to this version, and why not (a worse model on the same
-        # data and features keeps the current holder; `custseg promote --force` overrides)
-        "alias_moved": refusal is None,
-        "alias_kept_because": refusal,
         "data_sha256": info.sha256,
         "n_rows": info.n_rows,
-        "git_commit": commit,
-        "segment_names": metadata["segment_names"],
+        "fingerprint": model.fingerprint,
+        "segment_names": {str(i): n for i, n in model.segment_names.items()},
+        "catalog": settings.catalog.path,
+        "champion": changes["reference"],
     }
-    metrics = {
-        "k": selection.k,
-        "picks": {c: k for c, k in selection.picks.items() if k is not None},
-        **{m: result.metrics[m] for m in _STABLE_METRICS},
-    }
+    metrics = {"k": selection.k, **{m: round(result.metrics[m], 6) for m in _STABLE_METRICS}}
+    if "adjusted_rand" in changes:
+        metrics["champion_ari"] = changes["adjusted_rand"]
+    write_segment_model(model, MODEL_FILE)
+    write_json_atomic(changes, CHANGES_FILE)
     write_json_atomic(record, SELECTION_RECORD)
     write_json_atomic(metrics, SELECTION_METRICS)
-    if refusal is None:  # last, so the alias never points past what models/ describes
-        set_alias(tracking.registered_model_name, tracking.alias, version)
-    return SelectOutcome(selection, record, metrics)
+    return SelectOutcome(selection, model, record, metrics, changes)
 
 
 def _check_curve_matches_refit(
@@ -169,45 +121,36 @@ def _check_curve_matches_refit(
         )
 
 
-#: metrics that are the same on every reproduction (no timings)
-_STABLE_METRICS = (
-    "inertia",
-    "silhouette",
-    "calinski_harabasz",
-    "davies_bouldin",
-    "min_cluster_size",
-    "max_cluster_size",
-)
+#: scores that are the same on every reproduction (no timings), in metrics/selection.json
+_STABLE_METRICS = ("inertia", "silhouette", "calinski_harabasz", "davies_bouldin")
+
+_CHAMPION_TEXT = {
+    "none": "no champion in the catalog yet",
+    "same": "same model as the champion in the catalog",
+    "different": "differs from the champion in the catalog",
+    "incomparable": "the catalog's champion reads columns this table lacks",
+}
+
+
+def format_outcome(outcome: SelectOutcome, catalog: str) -> str:
+    """The one-line summary printed by ``custseg-select``."""
+    r, changes = outcome.record, outcome.changes
+    picks = ", ".join(f"{c}={k}" for c, k in r["picks"].items())
+    text = (
+        f"Selected k={r['k']} for {r['feature_set']} by {r['method']} ({picks}); "
+        f"{_CHAMPION_TEXT[changes['reference']]} ({catalog})"
+    )
+    if changes["reference"] == "different":
+        text += f": {changes['moved']} of {r['n_rows']} customers change segment"
+    return text
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 @exit_on_user_error("custseg-select")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
-    # the gate loads a model of a few KB: a download progress bar there is noise
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     settings = to_settings(cfg)
-    with stop_on_sigterm():  # `kill` unwinds, so the final run ends FAILED, not RUNNING
-        outcome = run_select(settings)
-    r = outcome.record
-    if r["alias_moved"]:
-        alias_line = (
-            f"Registered {r['model_name']} version {r['model_version']} as @{r['alias']} "
-            f"(run {r['run_id']})"
-        )
-    else:
-        alias_line = (
-            f"Registered {r['model_name']} version {r['model_version']} (run {r['run_id']}); "
-            f"@{r['alias']} stays: {r['alias_kept_because']}"
-        )
-    names = ", ".join(f"{i}: {n}" for i, n in r["segment_names"].items())
-    print(
-        f"Selected k={r['k']} for {r['feature_set']} by {r['method']} "
-        f"(picks: {', '.join(f'{c}={k}' for c, k in r['picks'].items())})\n"
-        f"{alias_line}\n"
-        f"Segments: {names}\n"
-        f"Model directory: {MODEL_DIR}"
-    )
+    print(format_outcome(run_select(settings), settings.catalog.path))
 
 
 if __name__ == "__main__":

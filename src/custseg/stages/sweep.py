@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import hydra
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
@@ -24,8 +25,10 @@ from custseg.core.clustering import (
     fit_kmeans,
 )
 from custseg.core.features import FeatureSet
+from custseg.core.identity import identified_model
 from custseg.core.selection import Selection, select_k
 from custseg.io.data import DataInfo, load_customers
+from custseg.io.mlflow_ui import experiment_url
 from custseg.io.outputs import write_curve
 from custseg.io.tracking import (
     ROLE_TAG,
@@ -155,10 +158,18 @@ def _fit_params(feature_set: FeatureSet, k: int, settings: Settings, info: DataI
 def _log_fit(
     result: FitResult, table: pd.DataFrame, settings: Settings, info: DataInfo, run_name: str
 ) -> str:
+    """Log one fit with its named segments (ids in canonical order: no catalog here)."""
     fs = result.feature_set
+    model = identified_model(
+        result, table, settings.personas, settings.preprocess.scaler, info.sha256, None
+    )
+    ids = np.asarray(model.segments)[model.nearest(table)[0]]
     return log_fit_run(
-        result,
+        model,
         table,
+        labels=ids,
+        transformed=result.transformed,
+        metrics=result.metrics,
         run_name=run_name,
         params=_fit_params(fs, result.k, settings, info),
         tags={ROLE_TAG: "fit", "feature_set": fs.name},
@@ -236,9 +247,10 @@ def format_summary(outcome: SweepOutcome, settings: Settings) -> str:
         "",
         f"Selected run: {outcome.selected_run_id} ({outcome.final_feature_set}, k={outcome.selected_k},"
         f" {final.fallback or 'by ' + final.method})",
-        f"Compare runs: mlflow ui --backend-store-uri {tracking.tracking_uri}   (from this directory)",
-        f"  then open experiment {tracking.experiment_name!r} (id {outcome.experiment_id}) and expand"
-        f" parent run {outcome.parent_run_id}",
+        f"Compare runs: {experiment_url(settings.report.mlflow_ui, outcome.experiment_id)}",
+        f"  (experiment {tracking.experiment_name!r}; expand parent run {outcome.parent_run_id})",
+        "  start the UI first, from this directory: make ui"
+        f"  (or .venv/bin/mlflow ui --backend-store-uri {tracking.tracking_uri})",
     ]
     return "\n".join(lines)
 

@@ -1,0 +1,273 @@
+"""A fitted segmentation as plain data: scaler, encoder, centroids, segment ids and names.
+
+:class:`SegmentModel` is the one description of a model that everything shares: the
+select stage writes it (``models/segmentation.json``, tracked by DVC), the MLflow pyfunc
+model scores with it, the segment catalog (the promoted champion, tracked by git) is one,
+and its :attr:`~SegmentModel.fingerprint` identifies a model in the registry.
+
+It serialises to canonical JSON (sorted keys, floats rounded to :data:`SIGNIFICANT_DIGITS`
+significant digits), so the same fit always gives the same bytes, whatever the run, the
+host or the time. This module needs only numpy and pandas: it is shipped inside every
+logged model and loads in a fresh environment without custseg or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: name of the JSON description among a logged model's artifacts
+ARTIFACT_KEY = "segment_model"
+#: format version of the JSON description
+FORMAT_VERSION = 1
+#: floats are stored with this many significant digits: far below any segment boundary
+#: that matters, far above the last-bit noise of a parallel floating-point sum
+SIGNIFICANT_DIGITS = 10
+
+
+def _round(value: float) -> float:
+    return float(f"{float(value):.{SIGNIFICANT_DIGITS}g}")
+
+
+def _round_all(values: Any) -> Any:
+    if isinstance(values, list | tuple | np.ndarray):
+        return [_round_all(v) for v in values]
+    return _round(values)
+
+
+@dataclass(frozen=True)
+class SegmentModel:
+    """Nearest-centroid scoring of customers in a scaled, one-hot encoded feature space.
+
+    Parameters
+    ----------
+    feature_set : str
+        Name of the feature set, e.g. ``"income_spending"``.
+    numeric : list of str
+        Numeric input columns, scaled as ``(x - center) / scale``.
+    categorical : list of str
+        Categorical input columns, one-hot encoded over ``categories`` (an unknown
+        category encodes as all zeros).
+    center, scale : list of float
+        Per numeric column.
+    categories : dict of str to list of str
+        Known categories of each categorical column, in encoding order.
+    centroids : list of list of float
+        One row per segment, in the encoded space (numeric columns first).
+    segments : list of int
+        Segment id of each centroid row (stable across versions, see
+        :mod:`custseg.core.identity`).
+    names : list of str
+        Segment name of each centroid row.
+    data_sha256 : str
+        Hash of the table the model was fitted on (part of its identity).
+    scaler : str
+        Name of the scaler the parameters came from (informative).
+    """
+
+    feature_set: str
+    numeric: list[str]
+    categorical: list[str]
+    center: list[float]
+    scale: list[float]
+    categories: dict[str, list[str]]
+    centroids: list[list[float]]
+    segments: list[int]
+    names: list[str]
+    data_sha256: str = ""
+    scaler: str = "standard"
+    format_version: int = field(default=FORMAT_VERSION)
+
+    def __post_init__(self) -> None:
+        k = len(self.centroids)
+        if not (len(self.segments) == len(self.names) == k) or k == 0:
+            raise ValueError(
+                f"a segment model needs one id and one name per centroid: {k} centroids, "
+                f"{len(self.segments)} ids, {len(self.names)} names"
+            )
+        if len(set(self.segments)) != k:
+            raise ValueError(f"segment ids must be distinct, got {self.segments}")
+        if len(self.center) != len(self.numeric) or len(self.scale) != len(self.numeric):
+            raise ValueError("center and scale need one value per numeric column")
+        width = len(self.numeric) + sum(len(self.categories[c]) for c in self.categorical)
+        if any(len(row) != width for row in self.centroids):
+            raise ValueError(f"every centroid needs {width} coordinates")
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def columns(self) -> list[str]:
+        """Input columns, numeric first."""
+        return [*self.numeric, *self.categorical]
+
+    @property
+    def k(self) -> int:
+        return len(self.centroids)
+
+    @property
+    def segment_names(self) -> dict[int, str]:
+        """Segment id -> name, ascending ids."""
+        return dict(sorted(zip(self.segments, self.names, strict=True)))
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the canonical JSON: equal for equal models (and equal data)."""
+        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
+
+    # ------------------------------------------------------------------- scoring
+    def transform(self, table: pd.DataFrame) -> np.ndarray:
+        """The encoded feature matrix of ``table`` (columns by name; others ignored)."""
+        missing = [c for c in self.columns if c not in table.columns]
+        if missing:
+            raise KeyError(f"the table lacks column(s) {missing} that the model uses")
+        parts = []
+        if self.numeric:
+            values = table[self.numeric].to_numpy(dtype=float)
+            parts.append((values - np.asarray(self.center)) / np.asarray(self.scale))
+        for column in self.categorical:
+            values = table[column].astype("string").to_numpy(dtype=object)
+            known = np.asarray(self.categories[column], dtype=object)
+            parts.append((values[:, None] == known[None, :]).astype(float))
+        return np.hstack(parts) if parts else np.empty((len(table), 0))
+
+    def distances(self, table: pd.DataFrame) -> np.ndarray:
+        """Squared distance of every row to every centroid, shape ``(n_rows, k)``."""
+        X = self.transform(table)
+        C = np.asarray(self.centroids, dtype=float)
+        return ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
+
+    def nearest(self, table: pd.DataFrame, chunk: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest centroid row of every customer (ties: the lower row) and its squared distance.
+
+        Works in chunks of ``chunk`` rows, so memory stays bounded on large tables.
+        """
+        rows = np.empty(len(table), dtype=np.int64)
+        dist = np.empty(len(table), dtype=float)
+        for start in range(0, len(table), chunk):
+            d = self.distances(table.iloc[start : start + chunk])
+            rows[start : start + len(d)] = np.argmin(d, axis=1)
+            dist[start : start + len(d)] = d.min(axis=1)
+        return rows, dist
+
+    def predict(self, table: pd.DataFrame) -> np.ndarray:
+        """Segment id of every customer (int64)."""
+        return np.asarray(self.segments, dtype=np.int64)[self.nearest(table)[0]]
+
+    def inertia(self, table: pd.DataFrame) -> float:
+        """Sum of squared distances of the customers to their nearest centroid."""
+        return float(self.nearest(table)[1].sum())
+
+    # ---------------------------------------------------------- original units
+    def centroid_table(self) -> pd.DataFrame:
+        """Centroids in the table's units, indexed by segment id.
+
+        Numeric columns are mapped back through the scaler; a categorical column gives
+        the share of each category (``"<column>=<category>"``).
+        """
+        C = np.asarray(self.centroids, dtype=float)
+        data: dict[str, np.ndarray] = {}
+        for i, column in enumerate(self.numeric):
+            data[column] = C[:, i] * self.scale[i] + self.center[i]
+        offset = len(self.numeric)
+        for column in self.categorical:
+            for category in self.categories[column]:
+                data[f"{column}={category}"] = C[:, offset]
+                offset += 1
+        index = pd.Index(self.segments, name="segment")
+        return pd.DataFrame(data, index=index).sort_index()
+
+    def input_example(self) -> pd.DataFrame:
+        """One synthetic row per segment (centroid in original units, dominant category)."""
+        centroids = self.centroid_table()
+        example = pd.DataFrame(index=centroids.index)
+        for column in self.numeric:
+            example[column] = centroids[column].round(2)
+        for column in self.categorical:
+            shares = centroids[[f"{column}={c}" for c in self.categories[column]]].to_numpy()
+            example[column] = [self.categories[column][i] for i in shares.argmax(axis=1)]
+        return example.reset_index(drop=True)
+
+    # ----------------------------------------------------------------- relabel
+    def relabel(self, ids: Mapping[int, int], names: Mapping[int, str]) -> SegmentModel:
+        """The same model with new segment ids and names, rows in ascending new id.
+
+        Parameters
+        ----------
+        ids : mapping of int to int
+            Current segment id -> new id.
+        names : mapping of int to str
+            New segment id -> name.
+        """
+        new = [ids[s] for s in self.segments]
+        order = np.argsort(new, kind="stable")
+        return replace(
+            self,
+            centroids=[self.centroids[i] for i in order],
+            segments=[int(new[i]) for i in order],
+            names=[str(names[new[i]]) for i in order],
+        )
+
+    # ---------------------------------------------------------------- (de)serialise
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data with every float rounded (the canonical form)."""
+        data = asdict(self)
+        for key in ("center", "scale", "centroids"):
+            data[key] = _round_all(data[key])
+        data["segments"] = [int(s) for s in self.segments]
+        return data
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, rounded floats, two-space indent, final newline."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SegmentModel:
+        """Inverse of :meth:`to_dict` (rounds again, so a round trip is exact).
+
+        Raises
+        ------
+        ValueError
+            If the description is of another format version or inconsistent.
+        """
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ValueError(
+                f"segment model format {version!r} is not supported (expected {FORMAT_VERSION})"
+            )
+        try:
+            model = cls(
+                feature_set=str(data["feature_set"]),
+                numeric=[str(c) for c in data["numeric"]],
+                categorical=[str(c) for c in data["categorical"]],
+                center=_round_all(data["center"]),
+                scale=_round_all(data["scale"]),
+                categories={str(k): [str(v) for v in vs] for k, vs in data["categories"].items()},
+                centroids=_round_all(data["centroids"]),
+                segments=[int(s) for s in data["segments"]],
+                names=[str(n) for n in data["names"]],
+                data_sha256=str(data.get("data_sha256", "")),
+                scaler=str(data.get("scaler", "")),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed segment model description: {exc!r}") from exc
+        return model
+
+    @classmethod
+    def from_json(cls, text: str) -> SegmentModel:
+        return cls.from_dict(json.loads(text))
+
+
+def canonical_order(centroids: pd.DataFrame) -> list[int]:
+    """Row positions of ``centroids`` (original units) in a deterministic order.
+
+    Sorted by the coordinates column by column (rounded, so last-bit noise cannot swap
+    two rows): with no earlier version to match, ids follow this order.
+    """
+    keys = centroids.to_numpy(dtype=float).round(6)
+    return sorted(range(len(keys)), key=lambda i: tuple(keys[i]))
+

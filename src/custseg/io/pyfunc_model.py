@@ -1,0 +1,38 @@
+"""MLflow models-from-code entry of a custseg segmentation model.
+
+MLflow stores this file with every logged model and runs it on load; the model's only
+state is its JSON description (artifact ``segment_model``), read by
+:class:`~custseg.core.segment_model.SegmentModel`, whose module ships with the model
+(``code_paths``). Loading therefore unpickles nothing (it works with
+``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false``) and needs neither custseg nor
+scikit-learn: numpy, pandas and mlflow are enough.
+
+``predict`` takes a DataFrame with the model's input columns and returns one segment id
+per row; the names are in the model's metadata (``segment_names``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+from mlflow.pyfunc import PythonModel
+
+try:  # the copy shipped with the model: a fresh environment needs no custseg
+    from segment_model import ARTIFACT_KEY, SegmentModel
+except ImportError:  # logging from custseg itself
+    from custseg.core.segment_model import ARTIFACT_KEY, SegmentModel
+
+
+class SegmentationModel(PythonModel):
+    """Scores customers with the :class:`SegmentModel` stored as the model's artifact."""
+
+    def load_context(self, context) -> None:
+        text = Path(context.artifacts[ARTIFACT_KEY]).read_text(encoding="utf-8")
+        self.segment_model = SegmentModel.from_json(text)
+
+    def predict(self, context, model_input, params=None):
+        return self.segment_model.predict(model_input)
+
+
+mlflow.models.set_model(SegmentationModel())

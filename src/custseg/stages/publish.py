@@ -1,0 +1,330 @@
+"""Entry point ``custseg-publish``: bring the MLflow registry in line with ``models/``.
+
+The last DVC stage (and ``make run`` after ``dvc repro``). Reads the model written by
+``custseg-select`` (``models/segmentation.json``) and the segment catalog
+(``catalog.path``, the champion, versioned in git), then:
+
+1. registers the model once per fingerprint: an unchanged model reuses its version; a
+   new one is logged as a ``final-...`` run (params, metrics, plots, the report) and
+   registered through the gate;
+2. moves the aliases by one policy:
+
+   - inside ``dvc exp run`` (``DVC_EXP_NAME`` is set): the model gets
+     ``@challenger``; ``@champion`` never moves;
+   - on the workspace, ``@champion`` is the catalog's model (registered if needed) and
+     a model that differs from it gets ``@challenger``; with no catalog yet, the model
+     becomes the champion and the catalog is written (commit it);
+   - ``custseg promote`` is the one way to make a challenger the champion;
+
+3. writes ``status/registry.json`` (untracked): versions, run ids, aliases and MLflow UI
+   links, everything that changes outside git. ``status/published.json`` records the
+   fingerprints published (deterministic; DVC's output of this stage).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
+
+from custseg.config import CONF_DIR, Settings, to_settings
+from custseg.core.clustering import model_metrics
+from custseg.core.segment_model import SegmentModel
+from custseg.io.data import DataInfo, load_customers
+from custseg.io.outputs import (
+    CHANGES_FILE,
+    MODEL_FILE,
+    SELECTION_RECORD,
+    STATUS_FILE,
+    StaleInputError,
+    git_commit,
+    read_json,
+    read_segment_model,
+    write_json_atomic,
+    write_segment_model,
+)
+from custseg.io.registry import PromotionError, champion_version, find_version, gate_and_register
+from custseg.io.registry import set_alias as move_alias
+from custseg.io.report import REPORT_FILES
+from custseg.io.tracking import (
+    ROLE_TAG,
+    flat_params,
+    log_fit_run,
+    setup_experiment,
+    stop_on_sigterm,
+)
+from custseg.stages.errors import exit_on_user_error
+
+log = logging.getLogger(__name__)
+
+#: DVC's output of the publish stage: the fingerprints published (no ids, no times)
+PUBLISHED_FILE = Path("status/published.json")
+#: set by DVC for the stages of ``dvc exp run``
+EXPERIMENT_ENV = "DVC_EXP_NAME"
+
+
+@dataclass
+class Registered:
+    """A model and its registry version (``created``: registered by this publish)."""
+
+    model: SegmentModel
+    version: ModelVersion
+    created: bool
+
+
+@dataclass
+class PublishOutcome:
+    """What ``custseg-publish`` did: the model's version, the aliases, the catalog."""
+
+    registered: Registered
+    experiment_id: str
+    aliases: dict[str, str] = field(default_factory=dict)
+    moved: list[str] = field(default_factory=list)
+    catalog_written: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def run_publish(settings: Settings, experiment: str | None = None) -> PublishOutcome:
+    """Register ``models/`` by fingerprint, apply the alias policy, write the status files.
+
+    Parameters
+    ----------
+    settings : Settings
+        Typed configuration (data, tracking, catalog, report).
+    experiment : str, optional
+        Name of the DVC experiment this runs in (``DVC_EXP_NAME``); None on the workspace.
+
+    Raises
+    ------
+    StaleInputError
+        When ``models/segmentation.json`` was fitted on other data than ``data.path``.
+    custseg.io.registry.PromotionError
+        When the model fails the registration gate (nothing registered, no alias moved).
+    """
+    model = read_segment_model(MODEL_FILE)
+    record = read_json(SELECTION_RECORD)
+    table, info = load_customers(settings.data)
+    if info.sha256 != model.data_sha256:
+        raise StaleInputError(
+            f"{MODEL_FILE} was fitted on other data than {info.path} (sha256 "
+            f"{model.data_sha256[:12]} vs {info.sha256[:12]}); rerun the pipeline (dvc repro)"
+        )
+    catalog = read_segment_model(settings.catalog.path, missing_ok=True)
+    tracking = settings.tracking
+    experiment_id = setup_experiment(
+        tracking.tracking_uri, tracking.experiment_name, tracking.artifact_location
+    )
+    registered = ensure_registered(model, table, info, settings, experiment_id, record)
+    _log_report(registered.version.run_id, settings)
+    outcome = PublishOutcome(registered, experiment_id)
+    _apply_alias_policy(outcome, catalog, table, info, settings, experiment)
+    _write_status(outcome, settings, experiment)
+    return outcome
+
+
+def ensure_registered(
+    model: SegmentModel,
+    table: pd.DataFrame,
+    info: DataInfo,
+    settings: Settings,
+    experiment_id: str,
+    record: dict[str, Any] | None = None,
+    source_run_id: str | None = None,
+) -> Registered:
+    """The registry version of ``model``: found by fingerprint, or logged and registered.
+
+    A new model is scored on ``table`` (the same metrics a sweep logs), logged as a
+    ``final-<feature set>-k<k>`` run with its plots and registered through the gate with
+    the version tags (fingerprint, data hash, feature set, k, selection method, git
+    commit).
+    """
+    name = settings.tracking.registered_model_name
+    existing = find_version(name, model.fingerprint)
+    if existing is not None:
+        return Registered(model, existing, created=False)
+    ids, transformed, metrics = model_metrics(
+        model, table, settings.sweep.silhouette_sample_size, settings.model.random_state
+    )
+    method = str((record or {}).get("method", "catalog"))
+    version_tags = {
+        "fingerprint": model.fingerprint,
+        "data_sha256": info.sha256,
+        "git_commit": git_commit() or "unknown",
+        "feature_set": model.feature_set,
+        "k": str(model.k),
+        "selection_method": method,
+    }
+    params = {
+        "feature_set": model.feature_set,
+        "features": ",".join(model.columns),
+        "k": model.k,
+        "scaler": model.scaler,
+        "selection_method": method,
+        **flat_params("model", asdict(settings.model)),
+        "data_sha256": info.sha256,
+        "n_rows": info.n_rows,
+    }
+    tags = {ROLE_TAG: "final", **version_tags}
+    if source_run_id:
+        tags["source_run_id"] = source_run_id
+    run_id = log_fit_run(
+        model,
+        table,
+        labels=ids,
+        transformed=transformed,
+        metrics=metrics,
+        run_name=f"final-{model.feature_set}-k{model.k}",
+        params=params,
+        tags=tags,
+        experiment_id=experiment_id,
+        random_state=settings.model.random_state,
+    )
+    version = gate_and_register(run_id, name, table, version_tags, "model")
+    return Registered(model, version, created=True)
+
+
+def _log_report(run_id: str | None, settings: Settings) -> None:
+    """Log the report files and the comparison with the champion to the version's run."""
+    if not run_id:
+        return
+    client = MlflowClient()
+    out = Path(settings.report.output_dir)
+    for file_name in REPORT_FILES.values():
+        if (out / file_name).is_file():
+            client.log_artifact(run_id, str(out / file_name), "report")
+    if CHANGES_FILE.is_file():
+        client.log_artifact(run_id, str(CHANGES_FILE), "report")
+        changes = read_json(CHANGES_FILE)
+        if "adjusted_rand" in changes:
+            client.log_metric(run_id, "champion_adjusted_rand", float(changes["adjusted_rand"]))
+            client.log_metric(run_id, "champion_moved_share", float(changes["moved_share"]))
+
+
+def _apply_alias_policy(
+    outcome: PublishOutcome,
+    catalog: SegmentModel | None,
+    table: pd.DataFrame,
+    info: DataInfo,
+    settings: Settings,
+    experiment: str | None,
+) -> None:
+    """Point ``@champion`` and ``@challenger`` as the module docstring says."""
+    name = settings.tracking.registered_model_name
+    champion_alias = settings.tracking.alias
+    challenger_alias = settings.catalog.challenger_alias
+    model, version = outcome.registered.model, outcome.registered.version
+    holder = champion_version(name, champion_alias)
+    is_champion = holder is not None and str(holder.version) == str(version.version)
+
+    def point(alias: str, target: ModelVersion) -> None:
+        current = champion_version(name, alias)
+        if current is None or str(current.version) != str(target.version):
+            move_alias(name, alias, target)
+            outcome.moved.append(alias)
+        outcome.aliases[alias] = str(target.version)
+
+    if experiment:
+        if not is_champion:
+            point(challenger_alias, version)
+        outcome.notes.append(
+            f"experiment {experiment}: @{champion_alias} does not move inside dvc exp run"
+        )
+    elif catalog is None:
+        point(champion_alias, version)
+        write_segment_model(model, settings.catalog.path)
+        outcome.catalog_written = True
+    elif catalog.fingerprint == model.fingerprint:
+        point(champion_alias, version)
+    else:
+        if not is_champion:
+            point(challenger_alias, version)
+        try:
+            champion = ensure_registered(catalog, table, info, settings, outcome.experiment_id)
+        except (PromotionError, KeyError) as exc:
+            outcome.notes.append(f"the catalog's champion cannot be registered here: {exc}")
+        else:
+            point(champion_alias, champion.version)
+    if holder is not None and champion_alias not in outcome.aliases:
+        outcome.aliases[champion_alias] = str(holder.version)
+
+
+def _write_status(outcome: PublishOutcome, settings: Settings, experiment: str | None) -> None:
+    """``status/registry.json`` (untracked) and ``status/published.json`` (DVC output)."""
+    from custseg.io.mlflow_ui import experiment_url, run_url
+
+    version = outcome.registered.version
+    model = outcome.registered.model
+    ui = settings.report.mlflow_ui
+    status = {
+        "model_name": settings.tracking.registered_model_name,
+        "version": str(version.version),
+        "run_id": version.run_id,
+        "fingerprint": model.fingerprint,
+        "registered_now": outcome.registered.created,
+        "aliases": outcome.aliases,
+        "experiment": experiment,
+        "tracking_uri": settings.tracking.tracking_uri,
+        "experiment_id": outcome.experiment_id,
+        "links": {
+            "runs": experiment_url(ui, outcome.experiment_id),
+            "run": run_url(ui, outcome.experiment_id, version.run_id) if version.run_id else None,
+        },
+        "git_commit": git_commit(),
+        "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    write_json_atomic(status, STATUS_FILE)
+    write_json_atomic(
+        {"fingerprint": model.fingerprint, "model_name": settings.tracking.registered_model_name},
+        PUBLISHED_FILE,
+    )
+
+
+def format_outcome(outcome: PublishOutcome, settings: Settings) -> str:
+    """The short summary printed by ``custseg-publish``."""
+    from custseg.io.mlflow_ui import experiment_url
+
+    reg = outcome.registered
+    name = settings.tracking.registered_model_name
+    how = "registered" if reg.created else "already registered"
+    aliases = ", ".join(f"@{a} -> version {v}" for a, v in sorted(outcome.aliases.items()))
+    lines = [
+        f"{name} version {reg.version.version} ({how}, fingerprint {reg.model.fingerprint[:12]}); "
+        f"{aliases or 'no alias'}"
+    ]
+    champion_alias = settings.tracking.alias
+    if outcome.aliases.get(champion_alias) != str(reg.version.version):
+        lines.append(
+            f"  this model is not @{champion_alias}; review reports/segments.html, then "
+            f"`custseg promote --version {reg.version.version}` (updates {settings.catalog.path})"
+        )
+    if outcome.catalog_written:
+        lines.append(f"  wrote {settings.catalog.path} (the champion's segments): commit it")
+    lines += [f"  note: {n}" for n in outcome.notes]
+    lines.append(
+        f"  runs: {experiment_url(settings.report.mlflow_ui, outcome.experiment_id)} "
+        f"(make ui); status: {STATUS_FILE}"
+    )
+    return "\n".join(lines)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+@exit_on_user_error("custseg-publish")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point."""
+    settings = to_settings(cfg)
+    with stop_on_sigterm():  # `kill` unwinds, so a run being logged ends FAILED
+        outcome = run_publish(settings, os.environ.get(EXPERIMENT_ENV) or None)
+    print(format_outcome(outcome, settings))
+
+
+if __name__ == "__main__":
+    main()
