@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
+import mlflow.sklearn
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from custseg import cli
-from custseg.core.clustering import FitResult, fit_kmeans
+from custseg.core.clustering import FitResult, fit_kmeans, segment_model
 from custseg.core.features import FeatureSet, KMeansParams
 from custseg.io.data import generate_customers, load_customers, write_csv_atomic
 from custseg.io.registry import (
@@ -24,11 +26,9 @@ from custseg.io.registry import (
     champion_version,
     load_segment_names,
     promote,
-    register_candidate,
     register_champion,
-    set_alias,
 )
-from custseg.io.tracking import ModelBundle, setup_experiment
+from custseg.io.tracking import log_segment_model, setup_experiment
 
 from conftest import compose_settings
 
@@ -50,7 +50,8 @@ def customer_table(directory: Path, rows: int = 200, seed: int = 1) -> pd.DataFr
     path = directory / f"customers-{rows}-{seed}.csv"
     write_csv_atomic(generate_customers(rows, seed), path)
     settings = compose_settings()
-    table, _ = load_customers(dataclasses.replace(settings.data, path=str(path)))
+    table, info = load_customers(dataclasses.replace(settings.data, path=str(path)))
+    table.attrs["data_sha256"] = info.sha256  # what models fitted on it record
     return table
 
 
@@ -64,13 +65,28 @@ def log_model_run(
     status: str = "FINISHED",
     with_model: bool = True,
 ) -> tuple[str, FitResult]:
-    """Fit ``feature_set`` at ``k``, log metrics (+ the model) in a run ending ``status``."""
+    """Fit ``feature_set`` at ``k``, log metrics (+ the model) in a run ending ``status``.
+
+    With ``metadata`` (segment names) the model is a custseg segmentation model; without,
+    a plain scikit-learn pipeline, as a model from outside custseg would be.
+    """
     result = fit_kmeans(table, feature_set, "standard", KMeansParams(n_init=4), k)
     run = mlflow.start_run(experiment_id=experiment_id, run_name=f"{feature_set.name}-k{k}")
     mlflow.log_metrics({name: float(value) for name, value in result.metrics.items()})
     mlflow.log_params({"feature_set": feature_set.name, "k": k})
-    if with_model:
-        ModelBundle.from_fit(result, table, metadata).log()
+    if with_model and metadata is not None:
+        names = {int(i): n for i, n in metadata["segment_names"].items()}
+        sha = table.attrs.get("data_sha256", "")
+        log_segment_model(segment_model(result, "standard", names, data_sha256=sha))
+    elif with_model:
+        example = table[feature_set.columns].head(3)
+        mlflow.sklearn.log_model(
+            result.pipeline,
+            name="model",
+            signature=infer_signature(example, result.pipeline.predict(example)),
+            serialization_format="skops",
+            pip_requirements=["scikit-learn", "skops"],
+        )
     mlflow.end_run(status)
     return run.info.run_id, result
 
@@ -271,8 +287,14 @@ def test_promote_unknown_version_or_bad_arguments(store, name):
 
 
 def run_cli(store: Store, name: str, *args: str) -> int:
-    csv = Path(store.uri.removeprefix("sqlite:///")).parent / "customers-200-1.csv"
-    options = ["--model-name", name, "--tracking-uri", store.uri, "--data", str(csv)]
+    root = Path(store.uri.removeprefix("sqlite:///")).parent
+    options = ["--model-name", name, "--tracking-uri", store.uri]
+    options += [
+        "--data",
+        str(root / "customers-200-1.csv"),
+        "--catalog",
+        str(root / f"{name}.json"),
+    ]
     return cli.main(["promote", *args, *options])
 
 
@@ -316,49 +338,6 @@ def test_cli_promote_needs_a_version_or_a_run(capsys):
         cli.main(["promote"])
     assert exit_info.value.code == 2
     assert "one of the arguments --version --run-id is required" in capsys.readouterr().err
-
-
-# ------------------------------------------------------------ what custseg-select does
-
-
-def _better_and_worse(store: Store) -> tuple[str, str]:
-    """The (better, worse) of the k5 and k2 runs by silhouette."""
-    k5, k2 = store.fits["k5"].metrics["silhouette"], store.fits["k2"].metrics["silhouette"]
-    return ("k5", "k2") if k5 > k2 else ("k2", "k5")
-
-
-def test_candidate_takes_the_alias_when_there_is_no_holder(store, name):
-    version, refusal = register_candidate(store.runs["k2"], name, "champion", store.table, TAGS)
-    assert refusal is None
-    assert champion_version(name, "champion") is None  # the caller moves it, last
-    set_alias(name, "champion", version)
-    assert champion_version(name, "champion").version == version.version
-
-
-def test_a_worse_candidate_on_the_same_data_and_features_leaves_the_alias(store, name):
-    better, worse = _better_and_worse(store)
-    register_champion(store.runs[better], name, "champion", store.table, TAGS)
-    version, refusal = register_candidate(store.runs[worse], name, "champion", store.table, TAGS)
-    assert str(version.version) == "2"  # registered all the same, for later promotion
-    assert refusal is not None and "worse than" in refusal
-    assert str(champion_version(name, "champion").version) == "1"
-
-
-@pytest.mark.parametrize("changed", ["data_sha256", "feature_set"])
-def test_a_candidate_from_other_data_or_features_may_take_the_alias(store, name, changed):
-    """Metrics of different data or feature spaces are not comparable: the newer wins."""
-    better, worse = _better_and_worse(store)
-    register_champion(store.runs[better], name, "champion", store.table, TAGS)
-    tags = {**TAGS, changed: "something else"}
-    _, refusal = register_candidate(store.runs[worse], name, "champion", store.table, tags)
-    assert refusal is None
-
-
-def test_an_equal_candidate_takes_the_alias(store, name):
-    """A reproduction (same run metrics) moves the alias to the newest version."""
-    register_champion(store.runs["k5"], name, "champion", store.table, TAGS)
-    _, refusal = register_candidate(store.runs["k5"], name, "champion", store.table, TAGS)
-    assert refusal is None
 
 
 def test_cli_promote_refuses_a_model_that_cannot_score_the_customer_table(store, name, capsys):

@@ -110,6 +110,11 @@ def _promote_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"MLflow tracking store (default: {defaults.tracking_uri})",
     )
     parser.add_argument(
+        "--catalog",
+        help="segment catalog rewritten when the champion moves (default: catalog.path of "
+        "conf/, catalog/champion.json)",
+    )
+    parser.add_argument(
         "--data",
         help="customer CSV the model must score (default: data.path of conf/, "
         "data/customers.csv); validated like training data",
@@ -123,27 +128,31 @@ def _promote(args: argparse.Namespace) -> int:
 
     try:
         registry.require_store(args.tracking_uri)
-        table = _customer_table(args.data)
+        settings, table, info = _customer_table(args.data)
         mlflow.set_tracking_uri(args.tracking_uri)
         before = registry.champion_version(args.model_name, args.alias)
+        catalog = args.catalog or settings.catalog.path
+        version = args.version
+        if args.run_id is not None:
+            version = _run_version(args.run_id, args.model_name, settings, catalog, table, info)
         after = registry.promote(
             args.model_name,
             args.alias,
-            version=args.version,
-            run_id=args.run_id,
+            version=version,
             metric=args.metric,
             higher_is_better=not args.lower_is_better,
             force=args.force,
             data=table,
         )
-    except DataValidationError as exc:
+        # the catalog stands for the champion: other aliases leave it alone
+        catalog_changed = args.alias == settings.tracking.alias and _write_catalog(
+            args.model_name, after, catalog
+        )
+    except (DataValidationError, registry.ModelNotFoundError) as exc:
         print(f"custseg promote: error: {exc}", file=sys.stderr)
         return 1
     except registry.PromotionError as exc:
         print(f"custseg promote: refused: {exc}", file=sys.stderr)
-        return 1
-    except registry.ModelNotFoundError as exc:
-        print(f"custseg promote: error: {exc}", file=sys.stderr)
         return 1
     except mlflow.exceptions.MlflowException as exc:
         print(f"custseg promote: error: {exc.message}", file=sys.stderr)
@@ -153,21 +162,93 @@ def _promote(args: argparse.Namespace) -> int:
     new = _describe_version(after, args.metric)
     if before is not None and str(before.version) == str(after.version):
         print(f"{where} already points at {new}; nothing moved")
-        return 0
-    old = _describe_version(before, args.metric) if before is not None else "nothing"
-    forced = after.tags.get(registry.FORCED_TAG) if args.force else None
-    print(f"moved {where}: {old} -> {new}" + (f" (forced: {forced})" if forced else ""))
+    else:
+        old = _describe_version(before, args.metric) if before is not None else "nothing"
+        forced = after.tags.get(registry.FORCED_TAG) if args.force else None
+        print(f"moved {where}: {old} -> {new}" + (f" (forced: {forced})" if forced else ""))
+    if catalog_changed:
+        print(
+            f"updated {catalog} to the new champion's segments. Commit it, then rebuild "
+            f"so models/ and the report match (and commit dvc.lock):\n"
+            f"  git add {catalog} && git commit -m 'Promote {args.model_name} version "
+            f"{after.version}'\n  make run && git add dvc.lock metrics && git commit -m "
+            "'Rebuild against the new champion'"
+        )
     return 0
 
 
+def _run_version(run_id: str, model_name: str, settings, catalog: str, table, info) -> str:
+    """The version to promote for a run: its newest version, or a new one.
+
+    A run with no version yet (e.g. a sweep run, whose segments are numbered in
+    canonical order) has its segments matched to the catalog's champion first, as the
+    select stage does, so the promoted model keeps the ids and names scoring has used so
+    far; it is then registered through the gate.
+    """
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from custseg.core.identity import assign_identity
+    from custseg.io import registry
+    from custseg.io.outputs import read_segment_model
+    from custseg.io.tracking import setup_experiment
+    from custseg.stages.publish import ensure_registered
+
+    versions = MlflowClient().search_model_versions(f"name='{model_name}' and run_id='{run_id}'")
+    if versions:
+        return str(max(int(v.version) for v in versions))
+    what = f"run {run_id}"
+    run = MlflowClient().get_run(run_id)
+    if run.info.status != "FINISHED":
+        raise registry.PromotionError(f"{what} is {run.info.status}, not FINISHED")
+    try:
+        loaded = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    except Exception as exc:  # a missing model: the gate's wording
+        raise registry.PromotionError(f"{what}: no loadable model: {exc}") from exc
+    registry.check_model_input(loaded, table, what)
+    model = registry.segment_model_of(loaded, what)
+    if model.data_sha256 != info.sha256:
+        raise registry.PromotionError(
+            f"{what} was trained on other data (sha256 {model.data_sha256[:12]}) than the "
+            f"customer table {info.path} ({info.sha256[:12]}); pass that table with --data"
+        )
+    reference = read_segment_model(catalog, missing_ok=True)
+    model = assign_identity(model, model.segment_names, reference)
+    tracking = settings.tracking
+    experiment_id = setup_experiment(
+        mlflow.get_tracking_uri(), tracking.experiment_name, tracking.artifact_location
+    )
+    registered = ensure_registered(
+        model, table, info, settings, experiment_id, source_run_id=run_id
+    )
+    return str(registered.version.version)
+
+
+def _write_catalog(model_name: str, version, path: str) -> bool:
+    """Write the segment model of ``version`` to the catalog; whether the file changed."""
+    import mlflow
+
+    from custseg.io import registry
+    from custseg.io.outputs import read_segment_model, write_segment_model
+
+    uri = f"models:/{model_name}/{version.version}"
+    model = registry.segment_model_of(mlflow.pyfunc.load_model(uri), f"version {version.version}")
+    current = read_segment_model(path, missing_ok=True)
+    if current is not None and current.fingerprint == model.fingerprint:
+        return False
+    write_segment_model(model, path)
+    return True
+
+
 def _customer_table(path: str | None):
-    """The canonical customer table of ``path`` (default: the data config's path)."""
+    """Settings, canonical customer table and its info for ``path`` (default: data.path)."""
     from custseg.config import compose_settings
     from custseg.io.data import load_customers
 
     overrides = [f"data.path={path}"] if path is not None else []
-    table, _ = load_customers(compose_settings(overrides).data)
-    return table
+    settings = compose_settings(overrides)
+    table, info = load_customers(settings.data)
+    return settings, table, info
 
 
 def _describe_version(version: ModelVersion, metric: str) -> str:

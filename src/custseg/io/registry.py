@@ -180,13 +180,14 @@ def segment_model_of(model: PyFuncModel, what: str) -> SegmentModel:
         wrapper = model.unwrap_python_model()
     except MlflowException:
         wrapper = None
+    # the model runs the copy of custseg.core.segment_model it ships: same JSON, other class
     segment_model = getattr(wrapper, "segment_model", None)
-    if not isinstance(segment_model, SegmentModel):
+    if not callable(getattr(segment_model, "to_json", None)):
         raise PromotionError(
             f"{what} is not a custseg segmentation model (no segment model description); "
             "it was probably logged by an older custseg: promote a run of a newer sweep"
         )
-    return segment_model
+    return SegmentModel.from_json(segment_model.to_json())
 
 
 def run_metric(run_id: str | None, metric: str) -> float | None:
@@ -482,60 +483,6 @@ def gate_and_register(
     model_uri = f"runs:/{run_id}/{artifact_path}"
     what = f"run {run_id} ({model_uri})"
     return _register(_gate(model_uri, run_id, data, what), model_name, tags, what)
-
-
-def register_candidate(
-    run_id: str,
-    model_name: str,
-    alias: str,
-    data: pd.DataFrame,
-    tags: Mapping[str, str],
-    metric: str = "silhouette",
-    higher_is_better: bool = True,
-    artifact_path: str = "model",
-) -> tuple[ModelVersion, str | None]:
-    """Register a run's model through the gate and say whether ``alias`` may move to it.
-
-    The alias is not moved here (see :func:`set_alias`), so a caller can write its own
-    outputs first and move the alias last. The new version may take the alias when there
-    is no holder, when the holder was trained on other data or another feature set (its
-    metrics are not comparable: the newer pipeline result wins), or when the new version
-    is not worse on ``metric``.
-
-    Parameters
-    ----------
-    run_id, model_name, alias, data, tags, artifact_path
-        As for :func:`register_champion`; ``tags`` should hold ``data_sha256`` and
-        ``feature_set``.
-    metric : str, default "silhouette"
-        Run metric compared with the holder's when both saw the same data and features.
-    higher_is_better : bool, default True
-        Direction of ``metric``.
-
-    Returns
-    -------
-    version : ModelVersion
-        The new version (READY, tagged, no alias yet).
-    refusal : str or None
-        ``None`` when ``alias`` should move to ``version``; otherwise why it stays.
-
-    Raises
-    ------
-    PromotionError
-        If the model fails the gate (see :func:`register_champion`); nothing is registered.
-    """
-    version = gate_and_register(run_id, model_name, data, tags, artifact_path)
-    current = champion_version(model_name, alias)
-    comparable = current is not None and all(
-        current.tags.get(key) == tags.get(key) for key in ("data_sha256", "feature_set")
-    )
-    refusal = None
-    if comparable:
-        refusal = _refusal(
-            current, run_id, f"version {version.version}", model_name, alias, metric,
-            higher_is_better,
-        )  # fmt: skip
-    return version, refusal
 
 
 def set_alias(model_name: str, alias: str, version: ModelVersion | str) -> None:

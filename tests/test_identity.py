@@ -1,0 +1,146 @@
+"""Segment identity: stable ids and names across refits, and what changed since the champion."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from custseg.core.clustering import fit_kmeans
+from custseg.core.features import FeatureSet, KMeansParams
+from custseg.core.identity import (
+    assign_identity,
+    compare_models,
+    identified_model,
+    match_segments,
+)
+from custseg.core.segment_model import SegmentModel
+from custseg.io.data import generate_customers, load_customers, write_csv_atomic
+
+from conftest import compose_settings
+
+INCOME_SPENDING = FeatureSet("income_spending", numeric=["annual_income", "spending_score"])
+
+
+def line_model(xs: list[float], ids: list[int] | None = None, names=None) -> SegmentModel:
+    """Centroids on one numeric axis (no scaling): easy to reason about by hand."""
+    ids = ids if ids is not None else list(range(len(xs)))
+    return SegmentModel(
+        feature_set="line",
+        numeric=["x"],
+        categorical=[],
+        center=[0.0],
+        scale=[1.0],
+        categories={},
+        centroids=[[x] for x in xs],
+        segments=ids,
+        names=names or [f"at {x:g}" for x in xs],
+    )
+
+
+def test_without_reference_ids_follow_the_centroids_not_the_labels():
+    # provisional labels in any order give the same ids: 0 for the lowest centroid
+    a = line_model([30.0, 10.0, 20.0])
+    b = line_model([20.0, 30.0, 10.0])
+    for model in (a, b):
+        named = assign_identity(model, model.segment_names, None)
+        assert named.segment_names == {0: "at 10", 1: "at 20", 2: "at 30"}
+
+
+def test_matched_segments_keep_the_reference_ids_and_names():
+    reference = line_model([10.0, 20.0, 30.0], ids=[4, 0, 7], names=["Low", "Mid", "High"])
+    new = line_model([29.0, 11.0, 21.0], names=["n0", "n1", "n2"])  # same three, moved a bit
+    assert match_segments(new, reference) == {0: 7, 1: 4, 2: 0}
+    named = assign_identity(new, new.segment_names, reference)
+    assert named.segment_names == {0: "Mid", 4: "Low", 7: "High"}
+    np.testing.assert_array_equal(named.centroids, [[21.0], [11.0], [29.0]])
+
+
+def test_an_extra_segment_gets_a_new_id_and_a_distinct_name():
+    reference = line_model([10.0, 30.0], ids=[0, 1], names=["Low", "High"])
+    new = line_model([31.0, 9.0, 20.0], names=["High", "Low", "Low"])
+    named = assign_identity(new, new.segment_names, reference)
+    assert named.segment_names == {0: "Low", 1: "High", 2: "Low (new)"}
+
+
+def test_fewer_segments_keep_their_matches_and_the_rest_are_dropped():
+    reference = line_model([10.0, 20.0, 30.0], names=["Low", "Mid", "High"])
+    new = line_model([29.0, 12.0], names=["a", "b"])
+    named = assign_identity(new, new.segment_names, reference)
+    assert named.segment_names == {0: "Low", 2: "High"}
+    table = pd.DataFrame({"x": [9.0, 19.0, 31.0]})
+    changes = compare_models(reference, named, table)
+    assert changes["dropped"] == [1]
+
+
+def test_a_reference_on_other_columns_gives_only_new_ids():
+    reference = line_model([10.0, 20.0], ids=[3, 5])
+    other = dataclasses.replace(line_model([1.0, 2.0]), numeric=["y"], feature_set="other")
+    named = assign_identity(other, other.segment_names, reference)
+    assert named.segments == [6, 7]  # never an id that meant something else
+
+
+def test_compare_by_hand():
+    reference = line_model([10.0, 20.0], ids=[0, 1], names=["Low", "High"])
+    new = line_model([10.0, 16.0], ids=[0, 1], names=["Low", "High"])
+    table = pd.DataFrame({"x": [9.0, 12.0, 14.0, 17.0, 21.0]})
+    # reference: 0 0 0 1 1 (boundary 15); new: 0 0 1 1 1 (boundary 13)
+    changes = compare_models(reference, new, table)
+    assert changes["reference"] == "different"
+    assert changes["moved"] == 1 and changes["moved_share"] == 0.2
+    assert changes["transitions"] == {"from": [0, 1], "to": [0, 1], "counts": [[2, 1], [0, 2]]}
+    assert changes["segments"]["1"] == {"status": "kept", "centroid_shift": {"x": -4.0}}
+    assert 0 < changes["adjusted_rand"] < 1
+
+
+def test_compare_same_model_and_no_reference():
+    model = line_model([10.0, 20.0])
+    table = pd.DataFrame({"x": [9.0, 21.0]})
+    same = compare_models(model, model, table)
+    assert same["reference"] == "same" and same["moved"] == 0 and same["adjusted_rand"] == 1.0
+    assert compare_models(None, model, table)["reference"] == "none"
+    other = dataclasses.replace(model, numeric=["z"])
+    assert compare_models(other, model, table)["reference"] == "incomparable"
+
+
+@pytest.fixture(scope="module")
+def customers(tmp_path_factory) -> pd.DataFrame:
+    path = tmp_path_factory.mktemp("identity") / "customers.csv"
+    write_csv_atomic(generate_customers(200, seed=42), path)
+    settings = compose_settings()
+    table, _ = load_customers(dataclasses.replace(settings.data, path=str(path)))
+    return table
+
+
+def fit_named(table: pd.DataFrame, k: int, reference: SegmentModel | None) -> SegmentModel:
+    settings = compose_settings()
+    result = fit_kmeans(table, INCOME_SPENDING, "standard", KMeansParams(), k)
+    return identified_model(result, table, settings.personas, "standard", "sha", reference)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_retrain_on_shuffled_rows_keeps_ids_and_names(customers, seed):
+    """KMeans numbers clusters by chance; a shuffled table must not swap segment ids."""
+    first = fit_named(customers, 5, None)
+    shuffled = customers.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    again = fit_named(shuffled, 5, first)
+    assert again.segment_names == first.segment_names
+    assert again.fingerprint == first.fingerprint  # same model, same bytes
+    changes = compare_models(first, again, customers)
+    assert changes["reference"] == "same" and changes["moved"] == 0
+    # and without a reference, the canonical order gives the same ids too
+    assert fit_named(shuffled, 5, None).segment_names == first.segment_names
+
+
+def test_a_sixth_segment_keeps_the_five_and_adds_one(customers):
+    five = fit_named(customers, 5, None)
+    six = fit_named(customers, 6, five)
+    assert set(six.segments) == {0, 1, 2, 3, 4, 5}
+    kept = {s: n for s, n in six.segment_names.items() if s < 5}
+    assert sum(kept[s] == five.segment_names[s] for s in kept) == 5
+    changes = compare_models(five, six, customers)
+    assert changes["segments"]["5"] == {"status": "new"}
+    counts = np.asarray(changes["transitions"]["counts"])
+    assert counts.sum() == len(customers)

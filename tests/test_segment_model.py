@@ -1,0 +1,169 @@
+"""SegmentModel: scoring by hand-computed cases, canonical bytes, agreement with the fit."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from custseg.core.clustering import fit_kmeans, segment_model
+from custseg.core.features import FeatureSet, KMeansParams
+from custseg.core.segment_model import SIGNIFICANT_DIGITS, SegmentModel, canonical_order
+from custseg.io.data import generate_customers, load_customers, write_csv_atomic
+
+from conftest import compose_settings
+
+
+def small_model(**changes) -> SegmentModel:
+    """x scaled by (x - 10) / 2, y by (y - 0) / 1; three centroids; gender one-hot."""
+    fields = dict(
+        feature_set="toy",
+        numeric=["x", "y"],
+        categorical=["gender"],
+        center=[10.0, 0.0],
+        scale=[2.0, 1.0],
+        categories={"gender": ["Female", "Male"]},
+        centroids=[[0.0, 0.0, 1.0, 0.0], [5.0, 0.0, 0.0, 1.0], [0.0, 5.0, 0.5, 0.5]],
+        segments=[7, 3, 9],
+        names=["Seven", "Three", "Nine"],
+        data_sha256="ab" * 32,
+    )
+    return SegmentModel(**(fields | changes))
+
+
+def test_transform_scales_numeric_and_one_hot_encodes_with_unknown_as_zeros():
+    table = pd.DataFrame({"x": [10.0, 20.0], "y": [1.0, -2.0], "gender": ["Male", "Other"]})
+    np.testing.assert_array_equal(
+        small_model().transform(table), [[0.0, 1.0, 0.0, 1.0], [5.0, -2.0, 0.0, 0.0]]
+    )
+
+
+@pytest.mark.parametrize(
+    ("row", "segment"),
+    [
+        ({"x": 10.0, "y": 0.0, "gender": "Female"}, 7),  # on centroid row 0
+        ({"x": 20.0, "y": 0.0, "gender": "Male"}, 3),  # on centroid row 1
+        ({"x": 10.0, "y": 5.0, "gender": "Female"}, 9),  # on centroid row 2
+        ({"x": 15.0, "y": 0.0, "gender": "Other"}, 7),  # tie of rows 0 and 1: the lower row
+    ],
+)
+def test_predict_returns_the_segment_id_of_the_nearest_centroid(row, segment):
+    assert small_model().predict(pd.DataFrame([row])).tolist() == [segment]
+
+
+def test_predict_works_in_chunks_like_at_once():
+    model = small_model()
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(
+        {
+            "x": rng.uniform(0, 30, 1000),
+            "y": rng.uniform(-3, 8, 1000),
+            "gender": rng.choice(["Female", "Male"], 1000),
+        }
+    )
+    rows, dist = model.nearest(table, chunk=7)
+    whole = model.distances(table)
+    np.testing.assert_array_equal(rows, whole.argmin(axis=1))
+    np.testing.assert_allclose(dist, whole.min(axis=1))
+    assert model.inertia(table) == pytest.approx(whole.min(axis=1).sum())
+
+
+def test_centroid_table_and_input_example_are_in_original_units():
+    model = small_model()
+    table = model.centroid_table()
+    assert list(table.index) == [3, 7, 9]  # by segment id
+    assert table.loc[3, "x"] == 20.0 and table.loc[9, "y"] == 5.0
+    assert table.loc[9, "gender=Male"] == 0.5
+    example = model.input_example()
+    assert list(example.columns) == ["x", "y", "gender"]
+    assert example["gender"].tolist() == ["Male", "Female", "Female"]  # ties: first category
+    # the example scores as the segments it stands for
+    assert model.predict(example).tolist() == [3, 7, 9]
+
+
+def test_json_round_trip_is_exact_and_canonical():
+    model = small_model()
+    text = model.to_json()
+    again = SegmentModel.from_json(text)
+    assert again == model
+    assert again.to_json() == text
+    assert json.loads(text)["segments"] == [7, 3, 9]
+    assert text.endswith("\n") and list(json.loads(text)) == sorted(json.loads(text))
+
+
+def test_last_bit_noise_does_not_change_the_bytes_or_the_fingerprint():
+    model = small_model()
+    noisy = dataclasses.replace(
+        model, centroids=[[v * (1 + 1e-14) for v in row] for row in model.centroids]
+    )
+    assert noisy.to_json() == model.to_json()
+    assert noisy.fingerprint == model.fingerprint
+    moved = dataclasses.replace(model, center=[10.0 + 10 ** -(SIGNIFICANT_DIGITS - 3), 0.0])
+    assert moved.fingerprint != model.fingerprint
+
+
+@pytest.mark.parametrize(
+    "change", [{"names": ["Other", "Three", "Nine"]}, {"segments": [7, 3, 8]}, {"data_sha256": "x"}]
+)
+def test_the_fingerprint_covers_names_ids_and_data(change):
+    assert small_model(**change).fingerprint != small_model().fingerprint
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"segments": [7, 3]}, "one id and one name per centroid"),
+        ({"segments": [7, 7, 9]}, "distinct"),
+        ({"scale": [1.0]}, "per numeric column"),
+        ({"centroids": [[0.0]] * 3}, "4 coordinates"),
+    ],
+)
+def test_inconsistent_descriptions_are_refused(change, message):
+    with pytest.raises(ValueError, match=message):
+        small_model(**change)
+
+
+def test_other_format_versions_are_refused():
+    data = small_model().to_dict() | {"format_version": 99}
+    with pytest.raises(ValueError, match="format 99"):
+        SegmentModel.from_dict(data)
+
+
+def test_canonical_order_sorts_by_coordinates_and_ignores_noise():
+    centroids = pd.DataFrame({"a": [3.0, 1.0, 1.0 + 1e-12], "b": [0.0, 9.0, 2.0]})
+    assert canonical_order(centroids) == [2, 1, 0]
+
+
+@pytest.fixture(scope="module")
+def customers(tmp_path_factory) -> pd.DataFrame:
+    path = tmp_path_factory.mktemp("segment-model") / "customers.csv"
+    write_csv_atomic(generate_customers(300, seed=5), path)
+    settings = compose_settings()
+    table, _ = load_customers(dataclasses.replace(settings.data, path=str(path)))
+    return table
+
+
+@pytest.mark.parametrize("scaler", ["standard", "minmax", "robust", "none"])
+@pytest.mark.parametrize(
+    "feature_set",
+    [
+        FeatureSet("income_spending", numeric=["annual_income", "spending_score"]),
+        FeatureSet(
+            "all", numeric=["age", "annual_income", "spending_score"], categorical=["gender"]
+        ),
+    ],
+    ids=["numeric", "mixed"],
+)
+def test_the_description_scores_like_the_fitted_pipeline(customers, scaler, feature_set):
+    result = fit_kmeans(customers, feature_set, scaler, KMeansParams(n_init=3), 4)
+    model = segment_model(result, scaler, {i: f"s{i}" for i in range(4)})
+    np.testing.assert_array_equal(model.predict(customers), result.labels)
+    np.testing.assert_array_equal(model.predict(customers), result.pipeline.predict(customers))
+    assert model.inertia(customers) == pytest.approx(result.metrics["inertia"], rel=1e-8)
+    # and so does its JSON form
+    np.testing.assert_array_equal(
+        SegmentModel.from_json(model.to_json()).predict(customers), result.labels
+    )
