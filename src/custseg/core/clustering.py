@@ -195,9 +195,7 @@ def segment_model(
     """
     preprocess = result.pipeline.named_steps["preprocess"]
     fs = result.feature_set
-    center, scale = _linear_scaler(
-        preprocess.named_transformers_.get("numeric"), len(fs.numeric)
-    )
+    center, scale = _linear_scaler(preprocess.named_transformers_.get("numeric"), len(fs.numeric))
     categories: dict[str, list[str]] = {}
     if fs.categorical:
         encoder = preprocess.named_transformers_["categorical"]
@@ -223,8 +221,10 @@ def segment_model(
 
 def _linear_scaler(step: Any, n: int) -> tuple[list[float], list[float]]:
     """``(center, scale)`` such that the fitted ``step`` computes ``(x - center) / scale``."""
-    if step is None or step == "passthrough" or (
-        isinstance(step, FunctionTransformer) and step.func is None
+    if (
+        step is None
+        or step == "passthrough"
+        or (isinstance(step, FunctionTransformer) and step.func is None)
     ):
         return [0.0] * n, [1.0] * n
     if isinstance(step, StandardScaler):

@@ -270,4 +270,3 @@ def canonical_order(centroids: pd.DataFrame) -> list[int]:
     """
     keys = centroids.to_numpy(dtype=float).round(6)
     return sorted(range(len(keys)), key=lambda i: tuple(keys[i]))
-
