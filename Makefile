@@ -55,7 +55,8 @@ bench: install
 	$(BIN)/python bench/benchmarks.py
 
 ui: install
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
+	@echo "MLflow UI starting; open $$($(BIN)/python -m custseg.io.mlflow_ui tracking.tracking_uri=sqlite:///mlflow.db 2>/dev/null || echo 'http://127.0.0.1:5000/#/experiments?workflowType=machine_learning')"
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache
