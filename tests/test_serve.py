@@ -15,16 +15,14 @@ import urllib.request
 from pathlib import Path
 
 import mlflow
-import mlflow.sklearn
 import numpy as np
 import pytest
-from mlflow.models import infer_signature
 
-from custseg.core.clustering import centroid_example
-from custseg.core.features import build_pipeline
+from custseg.core.clustering import fit_kmeans
+from custseg.core.identity import identified_model
 from custseg.io.data import generate_customers, load_customers, write_csv_atomic
 from custseg.io.registry import champion_uri, register_champion
-from custseg.io.tracking import MODEL_REQUIREMENTS, setup_experiment
+from custseg.io.tracking import log_segment_model, setup_experiment
 
 from conftest import compose_settings
 
@@ -87,17 +85,11 @@ def test_served_champion_scores_like_the_local_pipeline(tmp_path):
     csv_path = tmp_path / "customers.csv"
     write_csv_atomic(generate_customers(200, 1), csv_path)
     table, info = load_customers(dataclasses.replace(settings.data, path=str(csv_path)))
-    pipeline = build_pipeline(settings.features, "standard", settings.model, 5).fit(table)
-    labels = pipeline.predict(table)
-    example = centroid_example(table, labels, settings.features)
+    result = fit_kmeans(table, settings.features, "standard", settings.model, 5)
+    model = identified_model(result, table, settings.personas, "standard", info.sha256, None)
+    labels = model.predict(table)
     with mlflow.start_run(experiment_id=experiment_id) as run:
-        mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            signature=infer_signature(example, pipeline.predict(example)),
-            input_example=example,
-            pip_requirements=list(MODEL_REQUIREMENTS),
-        )
+        log_segment_model(model)
     register_champion(
         run.info.run_id, MODEL, "champion", table, {"data_sha256": info.sha256, "k": "5"}
     )
@@ -105,7 +97,7 @@ def test_served_champion_scores_like_the_local_pipeline(tmp_path):
     # three customers from three different segments, as raw canonical rows
     rows = [int(np.flatnonzero(labels == segment)[0]) for segment in (0, 2, 4)]
     customers = table.iloc[rows]
-    expected = pipeline.predict(customers).tolist()
+    expected = model.predict(customers).tolist()
     assert len(set(expected)) == 3
 
     port = free_port()
@@ -115,6 +107,8 @@ def test_served_champion_scores_like_the_local_pipeline(tmp_path):
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": tracking_uri,
+        # the model loads from its code and JSON: nothing is unpickled
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     command = [
