@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -36,17 +38,23 @@ def project_files() -> list[str]:
     return [f for f in out.split("\0") if f and (PROJECT_ROOT / f).is_file()]
 
 
-@pytest.fixture
-def clone(tmp_path: Path) -> Path:
+def make_clone(parent: Path) -> Path:
     """A fresh clone of the project (as committed plus working changes) in a new git repo."""
-    repo = tmp_path / "clone"
+    repo = parent / "clone"
     for name in project_files():
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(PROJECT_ROOT / name, repo / name)
     run(["git", "init", "-q"], repo)
     run(["git", "add", "-A"], repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"], repo)
+    run(["git", "config", "user.name", "t"], repo)  # dvc exp run commits
+    run(["git", "config", "user.email", "t@t"], repo)
     return repo
+
+
+@pytest.fixture
+def clone(tmp_path: Path) -> Path:
+    return make_clone(tmp_path)
 
 
 def test_embedded_default_matches_data_dvc(clone):
@@ -88,7 +96,7 @@ def test_sweep_stages_cover_the_configured_feature_sets():
     assert curves <= set(stages["report"]["deps"])
 
 
-@pytest.mark.parametrize("stage", ["validate", "sweep", "select", "report"])
+@pytest.mark.parametrize("stage", ["validate", "sweep", "select", "report", "publish"])
 def test_stage_params_are_per_key_and_exist_in_conf(stage):
     """Every param a stage lists names a real conf file (and real keys), never all of conf/."""
     spec = dvc_yaml()["stages"][stage]
@@ -103,74 +111,131 @@ def test_stage_params_are_per_key_and_exist_in_conf(stage):
     assert all(not str(dep).startswith("conf") for dep in spec["deps"])
 
 
-def _centroids(model_dir: Path):
-    import mlflow.sklearn
+def git_status(repo: Path) -> str:
+    """``git status --porcelain``: empty when nothing is modified or untracked-and-unignored."""
+    return run(["git", "status", "--porcelain"], repo).stdout
 
-    return mlflow.sklearn.load_model(str(model_dir))[-1].cluster_centers_
+
+def assert_clean(repo: Path) -> None:
+    """The state a user wants after any pipeline command: git clean, DVC up to date."""
+    assert git_status(repo) == "", run(["git", "diff", "--stat"], repo).stdout
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], repo).stdout
+
+
+class Registry:
+    """Read-only view of a clone's MLflow registry."""
+
+    def __init__(self, repo: Path, name: str = "customer-segmentation") -> None:
+        from mlflow import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
+        self.name = name
+
+    def versions(self) -> list[str]:
+        found = self.client.search_model_versions(f"name='{self.name}'")
+        return sorted((v.version for v in found), key=int)
+
+    def alias(self, alias: str):
+        return self.client.get_model_version_by_alias(self.name, alias)
+
+
+def fingerprint(path: Path) -> str:
+    from custseg.core.segment_model import SegmentModel
+
+    return SegmentModel.from_json(path.read_text(encoding="utf-8")).fingerprint
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory) -> Path:
+    """A fresh clone after `make run` (the README's first command), sharing this venv."""
+    repo = make_clone(tmp_path_factory.mktemp("published"))
+    (repo / ".venv").symlink_to(VENV_BIN.parent)
+    os.utime(repo / ".venv" / ".installed")  # installed: make must not reinstall into it
+    run(["make", "run"], repo)
+    return repo
 
 
 @pytest.mark.slow
-def test_repro_on_seed_data_registers_a_reproducible_five_segment_champion(clone, seed_csv):
-    """Issue #3, done-when: seed data -> `dvc repro` -> champion k=5; `--force` reproduces it."""
-    import json
+def test_make_run_on_a_fresh_clone_leaves_nothing_to_commit(published):
+    """Issue #7: bit-identical DVC outputs, the committed dvc.lock already right."""
+    repo = published
+    assert_clean(repo)
+    registry = Registry(repo)
+    champion = registry.alias("champion")
+    assert registry.versions() == [champion.version]
+    # the champion is the model of models/, which is the committed catalog's model
+    assert champion.tags["fingerprint"] == fingerprint(repo / "models/segmentation.json")
+    assert champion.tags["fingerprint"] == fingerprint(repo / "catalog/champion.json")
+    head = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    assert champion.tags["git_commit"] == head  # not "-dirty": DVC's rewrites do not count
+    status = json.loads((repo / "status/registry.json").read_text(encoding="utf-8"))
+    assert status["aliases"] == {"champion": champion.version}
+    assert "workflowType=machine_learning" in status["links"]["runs"]
 
-    import numpy as np
-    import pandas as pd
-    from mlflow import MlflowClient
+    # again from scratch, on one thread: same bytes, no new version
+    run(["dvc", "repro", "--force"], repo, OMP_NUM_THREADS="1")
+    assert_clean(repo)
+    assert registry.versions() == [champion.version]
+    # and the lock file's outputs can be checked out
+    run(["git", "checkout", "dvc.lock"], repo)
+    run(["dvc", "checkout"], repo)
+    assert_clean(repo)
 
-    # read the seed where it lies (never copied into the project), as README shows with -S
-    run(["custseg", "generate"], clone)  # data/ of data.dvc, a dep of every stage
-    data_conf = clone / "conf/data/mall_customers.yaml"
-    text = data_conf.read_text()
-    assert "path: data/customers.csv\n" in text
-    data_conf.write_text(text.replace("path: data/customers.csv\n", f"path: {seed_csv}\n", 1))
-    run(["dvc", "repro"], clone)
-    assert "up to date" in run(["dvc", "status"], clone).stdout
 
-    selection = json.loads((clone / "models/selection.json").read_text())
+@pytest.mark.slow
+def test_scoring_says_which_version_and_writes_outside_git(published):
+    repo = published
+    result = run(["custseg-predict", "predict.input=data/customers.csv"], repo)
+    champion = Registry(repo).alias("champion")
+    assert f"(version {champion.version})" in result.stdout
+    scored = (repo / "scores" / "customers.scored.csv").read_text(encoding="utf-8")
+    assert scored.splitlines()[0].endswith(",segment,segment_name")
+    assert git_status(repo) == ""
+
+
+@pytest.mark.slow
+def test_experiments_register_challengers_and_never_move_the_champion(published):
+    repo = published
+    registry = Registry(repo)
+    champion = registry.alias("champion")
+    before = registry.versions()
+
+    run(["dvc", "exp", "run", "-S", "conf/sweep/default.yaml:k_max=4"], repo)
+    challenger = registry.alias("challenger")
+    assert registry.alias("champion").version == champion.version
+    assert registry.versions() == [*before, challenger.version]
+    assert challenger.tags["k"] == "4"
+    # the same experiment again: an unchanged model registers nothing
+    run(["dvc", "exp", "run", "-S", "conf/sweep/default.yaml:k_max=4"], repo)
+    assert registry.versions() == [*before, challenger.version]
+    assert registry.alias("champion").version == champion.version
+
+    # back to main, as the README says: git and DVC clean, champion untouched
+    run(["git", "checkout", "--", "."], repo)
+    run(["dvc", "checkout"], repo)
+    run(["dvc", "repro"], repo)
+    assert_clean(repo)
+    assert registry.alias("champion").version == champion.version
+    assert len(run(["dvc", "exp", "list", "--name-only"], repo).stdout.split()) == 2
+
+
+@pytest.mark.slow
+def test_seed_data_experiment_gives_the_five_reference_segments(published, seed_csv):
+    """Issue #3 on the real Mall table, read where it lies, as an experiment: @challenger."""
+    repo = published
+    registry = Registry(repo)
+    champion = registry.alias("champion")
+    run(["dvc", "exp", "run", "-S", f"conf/data/mall_customers.yaml:path={seed_csv}"], repo)
+    selection = json.loads((repo / "models/selection.json").read_text())
     assert (selection["feature_set"], selection["k"], selection["method"]) == (
         "income_spending", 5, "elbow",
     )  # fmt: skip
-    client = MlflowClient(tracking_uri=f"sqlite:///{clone / 'mlflow.db'}")
-    champion = client.get_model_version_by_alias("customer-segmentation", "champion")
-    assert champion.run_id == selection["run_id"]
-    assert champion.tags["k"] == "5"
-    assert champion.tags["feature_set"] == "income_spending"
-    assert champion.tags["selection_method"] == "elbow"
-    assert champion.tags["data_sha256"] == selection["data_sha256"]
-    assert champion.tags["git_commit"].startswith(
-        run(["git", "rev-parse", "HEAD"], clone).stdout.strip()
-    )
-    assignments = pd.read_csv(clone / "reports/segment_assignments.csv")
+    assert registry.alias("champion").version == champion.version  # never moved by an exp
+    challenger = registry.alias("challenger")
+    assert challenger.tags["fingerprint"] == selection["fingerprint"]
+    assignments = pd.read_csv(repo / "reports/segment_assignments.csv")
     assert sorted(assignments["segment"].value_counts()) == [22, 23, 35, 39, 81]
     assert len(set(selection["segment_names"].values())) == 5
-
-    first = {
-        "metrics": (clone / "metrics/selection.json").read_text(),
-        "segments": (clone / "metrics/segments.json").read_text(),
-        "assignments": (clone / "reports/segment_assignments.csv").read_bytes(),
-        "centroids": _centroids(clone / "models/segmentation"),
-    }
-    # again from scratch, on one thread instead of the machine's default
-    run(["dvc", "repro", "--force"], clone, OMP_NUM_THREADS="1")
-    assert (clone / "metrics/selection.json").read_text() == first["metrics"]
-    assert (clone / "metrics/segments.json").read_text() == first["segments"]
-    assert (clone / "reports/segment_assignments.csv").read_bytes() == first["assignments"]
-    np.testing.assert_array_equal(_centroids(clone / "models/segmentation"), first["centroids"])
-    assert "up to date" in run(["dvc", "status"], clone).stdout
-    second = client.get_model_version_by_alias("customer-segmentation", "champion")
-    assert int(second.version) == int(champion.version) + 1
-
-
-@pytest.mark.slow
-def test_exp_run_set_param_edits_the_conf_file_the_stages_read(clone):
-    """`dvc exp run -S conf/...:key=value` changes what the Hydra entry points compose."""
-    import json
-
-    run(["custseg", "generate"], clone)
-    run(["dvc", "exp", "run", "-S", "conf/sweep/default.yaml:k_max=4"], clone)
-    curve = (clone / "sweeps/income_spending/curve.csv").read_text().splitlines()
-    assert [line.split(",")[0] for line in curve[1:]] == ["2", "3", "4"]
-    picks = json.loads((clone / "metrics/selection.json").read_text())["picks"]
-    assert all(2 <= k <= 4 for k in picks.values())
-    assert "k_max: 4" in (clone / "conf/sweep/default.yaml").read_text()
+    # the report says it is not the champion, and what would change
+    page = (repo / "reports/segments.html").read_text(encoding="utf-8")
+    assert "Not the champion." in page

@@ -144,8 +144,9 @@ def ensure_registered(
 
     A new model is scored on ``table`` (the same metrics a sweep logs), logged as a
     ``final-<feature set>-k<k>`` run with its plots and registered through the gate with
-    the version tags (fingerprint, data hash, feature set, k, selection method, git
-    commit).
+    the version tags (fingerprint, the hash of the data it was fitted on, feature set, k,
+    selection method, git commit). ``info`` describes ``table``, the data it is scored on
+    (param ``scored_on_sha256`` when that is other data, e.g. for the catalog's model).
     """
     name = settings.tracking.registered_model_name
     existing = find_version(name, model.fingerprint)
@@ -157,7 +158,7 @@ def ensure_registered(
     method = str((record or {}).get("method", "catalog"))
     version_tags = {
         "fingerprint": model.fingerprint,
-        "data_sha256": info.sha256,
+        "data_sha256": model.data_sha256,
         "git_commit": git_commit() or "unknown",
         "feature_set": model.feature_set,
         "k": str(model.k),
@@ -170,9 +171,11 @@ def ensure_registered(
         "scaler": model.scaler,
         "selection_method": method,
         **flat_params("model", asdict(settings.model)),
-        "data_sha256": info.sha256,
+        "data_sha256": model.data_sha256,
         "n_rows": info.n_rows,
     }
+    if info.sha256 != model.data_sha256:
+        params["scored_on_sha256"] = info.sha256
     tags = {ROLE_TAG: "final", **version_tags}
     if source_run_id:
         tags["source_run_id"] = source_run_id
