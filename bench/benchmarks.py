@@ -24,14 +24,14 @@ import tracemalloc
 from pathlib import Path
 
 import mlflow
-import mlflow.sklearn
 from sklearn.metrics import silhouette_score
 
 from custseg.config import Settings, compose_settings
 from custseg.core.clustering import fit_kmeans
 from custseg.core.features import KMeansParams
+from custseg.core.identity import identified_model
 from custseg.io.data import generate_customers, load_customers, write_csv_atomic
-from custseg.io.tracking import MODEL_REQUIREMENTS, MODEL_SERIALIZATION, ModelBundle
+from custseg.io.tracking import MODEL_REQUIREMENTS, log_segment_model
 
 
 def customers(n_rows: int, settings: Settings):
@@ -47,7 +47,7 @@ def bench_model_logging(settings: Settings, n_models: int) -> None:
     """Seconds per ``log_model``: explicit requirements vs MLflow's inference."""
     table = customers(200, settings)
     result = fit_kmeans(table, settings.features, "standard", KMeansParams(), k=5)
-    bundle = ModelBundle.from_fit(result, table)
+    model = identified_model(result, table, settings.personas, "standard", "bench", None)
     with tempfile.TemporaryDirectory() as tmp:
         mlflow.set_tracking_uri(f"sqlite:///{Path(tmp) / 'mlflow.db'}")
         mlflow.set_experiment("bench")
@@ -57,14 +57,7 @@ def bench_model_logging(settings: Settings, n_models: int) -> None:
                 requirements = list(MODEL_REQUIREMENTS) if mode == "explicit" else None
                 with mlflow.start_run():
                     start = time.perf_counter()
-                    mlflow.sklearn.log_model(
-                        bundle.pipeline,
-                        name="model",
-                        signature=bundle.signature,
-                        input_example=bundle.input_example,
-                        pip_requirements=requirements,
-                        serialization_format=MODEL_SERIALIZATION,
-                    )
+                    log_segment_model(model, pip_requirements=requirements)
                     timings[mode].append(time.perf_counter() - start)
     explicit = statistics.median(timings["explicit"])
     inferred = statistics.median(timings["inferred"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 try:  # the copy shipped with the model: a fresh environment needs no custseg
@@ -31,7 +32,8 @@ class SegmentationModel(PythonModel):
         text = Path(context.artifacts[ARTIFACT_KEY]).read_text(encoding="utf-8")
         self.segment_model = SegmentModel.from_json(text)
 
-    def predict(self, context, model_input, params=None):
+    # a DataFrame hint: MLflow then validates against the explicit signature, not the hint
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
         return self.segment_model.predict(model_input)
 
 

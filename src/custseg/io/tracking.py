@@ -6,7 +6,6 @@ import json
 import logging
 import signal
 import tempfile
-import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib.metadata import version
@@ -127,19 +126,22 @@ def flat_params(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return {f"{prefix}.{key}": value for key, value in values.items()}
 
 
-def log_segment_model(model: SegmentModel, name: str = "model") -> None:
+def log_segment_model(
+    model: SegmentModel,
+    name: str = "model",
+    pip_requirements: list[str] | None = list(MODEL_REQUIREMENTS),  # noqa: B006 (read only)
+) -> None:
     """Log ``model`` as the active run's MLflow model (pyfunc from code, no pickle).
 
     The model directory holds the JSON description (artifact ``segment_model``), the
     scoring code (:mod:`custseg.io.pyfunc_model` and :mod:`custseg.core.segment_model`),
     a column signature, one synthetic row per segment as input example (never a
     customer's row) and, as metadata, the segment names and the model's fingerprint.
+    ``pip_requirements=None`` lets MLflow infer them (seconds per model; for benchmarks).
     """
     example = model.input_example()
     signature = infer_signature(example, model.predict(example))
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        # the signature is explicit: MLflow's advice to add type hints to predict is noise
-        warnings.filterwarnings("ignore", message=".*type hints to the `predict` method")
+    with tempfile.TemporaryDirectory() as tmp:
         description = Path(tmp) / "segment_model.json"
         description.write_text(model.to_json(), encoding="utf-8")
         mlflow.pyfunc.log_model(
@@ -149,7 +151,7 @@ def log_segment_model(model: SegmentModel, name: str = "model") -> None:
             code_paths=[str(_SEGMENT_MODEL_CODE)],
             signature=signature,
             input_example=example,
-            pip_requirements=list(MODEL_REQUIREMENTS),
+            pip_requirements=pip_requirements,
             metadata=model_metadata(model),
         )
 
