@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,8 @@ from mlflow.tracking import MlflowClient
 from mlflow.types.schema import ColSpec, DataType
 
 from custseg.core.segment_model import SegmentModel
-from custseg.io.tracking import FINGERPRINT_TAG
+from custseg.io.outputs import read_segment_model
+from custseg.io.tracking import FINGERPRINT_TAG, save_segment_model
 
 __all__ = [
     "FORCED_TAG",
@@ -239,18 +241,34 @@ def resolve_model_version(model_uri: str) -> ModelVersion | None:
 def load_scoring_model(model_uri: str) -> tuple[PyFuncModel, ModelVersion | None]:
     """Load ``model_uri`` as a pyfunc model, with the registry version behind it (if any).
 
+    A path ending in ``.json`` is read as a segment model description (the select
+    stage's ``models/segmentation.json``), with no registry involved.
+
     Raises
     ------
     ModelNotFoundError
         If the URI does not resolve to a loadable model; the message says how to create
         the champion.
     """
+    if model_uri.endswith(".json"):  # a segment model description (models/segmentation.json)
+        return _load_description(model_uri), None
     version = resolve_model_version(model_uri)
     try:
         model = mlflow.pyfunc.load_model(model_uri)
     except (MlflowException, OSError) as exc:
         raise ModelNotFoundError(f"cannot load model {model_uri}: {exc}") from exc
     return model, version
+
+
+def _load_description(path: str) -> PyFuncModel:
+    """A segment model description as a pyfunc model (built in a temporary directory)."""
+    try:
+        description = read_segment_model(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ModelNotFoundError(f"cannot load model {path}: {exc}") from exc
+    with tempfile.TemporaryDirectory() as tmp:
+        save_segment_model(description, Path(tmp) / "model")
+        return mlflow.pyfunc.load_model(str(Path(tmp) / "model"))
 
 
 # -------------------------------------------------------------------------------- the gate

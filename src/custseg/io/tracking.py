@@ -139,21 +139,33 @@ def log_segment_model(
     customer's row) and, as metadata, the segment names and the model's fingerprint.
     ``pip_requirements=None`` lets MLflow infer them (seconds per model; for benchmarks).
     """
+    with _pyfunc_arguments(model, pip_requirements) as arguments:
+        mlflow.pyfunc.log_model(name=name, **arguments)
+
+
+def save_segment_model(model: SegmentModel, path: str | Path) -> None:
+    """Write ``model`` as an MLflow model directory at ``path`` (as :func:`log_segment_model`)."""
+    with _pyfunc_arguments(model, list(MODEL_REQUIREMENTS)) as arguments:
+        mlflow.pyfunc.save_model(str(path), **arguments)
+
+
+@contextmanager
+def _pyfunc_arguments(
+    model: SegmentModel, pip_requirements: list[str] | None
+) -> Iterator[dict[str, Any]]:
     example = model.input_example()
-    signature = infer_signature(example, model.predict(example))
     with tempfile.TemporaryDirectory() as tmp:
         description = Path(tmp) / "segment_model.json"
         description.write_text(model.to_json(), encoding="utf-8")
-        mlflow.pyfunc.log_model(
-            name=name,
-            python_model=str(_PYFUNC_CODE),
-            artifacts={ARTIFACT_KEY: str(description)},
-            code_paths=[str(_SEGMENT_MODEL_CODE)],
-            signature=signature,
-            input_example=example,
-            pip_requirements=pip_requirements,
-            metadata=model_metadata(model),
-        )
+        yield {
+            "python_model": str(_PYFUNC_CODE),
+            "artifacts": {ARTIFACT_KEY: str(description)},
+            "code_paths": [str(_SEGMENT_MODEL_CODE)],
+            "signature": infer_signature(example, model.predict(example)),
+            "input_example": example,
+            "pip_requirements": pip_requirements,
+            "metadata": model_metadata(model),
+        }
 
 
 def model_metadata(model: SegmentModel) -> dict[str, Any]:
