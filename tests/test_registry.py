@@ -357,3 +357,54 @@ def test_promote_refuses_a_model_trained_on_other_data_unless_forced(store, name
         promote(name, "champion", version="2", higher_is_better=False)  # whichever is worse
     forced = promote(name, "champion", version="2", force=True)
     assert "another data" in forced.tags[FORCED_TAG]
+
+
+# ------------------------------------------------------- promoting a sweep run end to end
+
+
+def test_a_promoted_sweep_run_scores_with_names_and_becomes_the_catalog(tmp_path, capsys):
+    """Issue #7: a sweep child promoted by run id carries segment names and stable ids."""
+    from custseg.io.outputs import read_segment_model
+    from custseg.stages.predict import run_predict
+    from custseg.stages.sweep import run_sweep
+
+    csv_path = tmp_path / "customers.csv"
+    write_csv_atomic(generate_customers(150, seed=4), csv_path)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    settings = compose_settings(
+        [
+            f"data.path={csv_path}",
+            f"tracking.tracking_uri={store}",
+            f"tracking.artifact_location={tmp_path / 'mlruns'}",
+            f"sweep.output_dir={tmp_path / 'sweeps'}",
+            "sweep.feature_sets=[income_spending]",
+            "sweep.k_max=5",
+        ]
+    )
+    outcome = run_sweep(settings, progress=False)
+    child = outcome.summary.set_index("k").loc[4, "run_id"]
+    catalog = tmp_path / "catalog.json"
+    args = ["--run-id", child, "--tracking-uri", store, "--data", str(csv_path)]
+    assert cli.main(["promote", *args, "--catalog", str(catalog)]) == 0
+    out = capsys.readouterr().out
+    assert "updated" in out and str(catalog) in out and "git add" in out
+
+    mlflow.set_tracking_uri(store)
+    champion = champion_version("customer-segmentation", "champion")
+    assert champion.tags["k"] == "4" and champion.tags["fingerprint"]
+    written = read_segment_model(catalog)
+    assert written.fingerprint == champion.tags["fingerprint"]
+    assert sorted(written.segments) == [0, 1, 2, 3]
+
+    scored_settings = compose_settings(
+        [
+            f"tracking.tracking_uri={store}",
+            f"predict.input={csv_path}",
+            f"predict.output={tmp_path / 'scored.csv'}",
+        ]
+    )
+    result = run_predict(scored_settings)
+    scored = pd.read_csv(result.output)
+    names = dict(zip(scored["segment"], scored["segment_name"], strict=True))
+    assert names == written.segment_names  # every customer named, as the catalog says
+    assert result.version is not None and str(result.version.version) == str(champion.version)
