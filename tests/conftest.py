@@ -6,11 +6,12 @@ import dataclasses
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
 from custseg.config import Settings, to_settings
-from custseg.io.data import generate_customers, write_csv_atomic
+from custseg.io.data import generate_customers, load_customers, write_csv_atomic
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"
@@ -60,3 +61,11 @@ def tracking_overrides(tmp_path: Path) -> list[str]:
 
 def with_data_path(settings: Settings, path: Path) -> Settings:
     return dataclasses.replace(settings, data=dataclasses.replace(settings.data, path=str(path)))
+
+
+def generated_table(directory: Path, rows: int, seed: int) -> pd.DataFrame:
+    """``rows`` generated customers written to ``directory`` and loaded (validated)."""
+    path = directory / f"customers-{rows}-{seed}.csv"
+    write_csv_atomic(generate_customers(rows, seed=seed), path)
+    table, _ = load_customers(dataclasses.replace(compose_settings().data, path=str(path)))
+    return table

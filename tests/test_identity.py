@@ -17,9 +17,8 @@ from custseg.core.identity import (
     match_segments,
 )
 from custseg.core.segment_model import SegmentModel
-from custseg.io.data import generate_customers, load_customers, write_csv_atomic
 
-from conftest import compose_settings
+from conftest import compose_settings, generated_table
 
 INCOME_SPENDING = FeatureSet("income_spending", numeric=["annual_income", "spending_score"])
 
@@ -107,11 +106,7 @@ def test_compare_same_model_and_no_reference():
 
 @pytest.fixture(scope="module")
 def customers(tmp_path_factory) -> pd.DataFrame:
-    path = tmp_path_factory.mktemp("identity") / "customers.csv"
-    write_csv_atomic(generate_customers(200, seed=42), path)
-    settings = compose_settings()
-    table, _ = load_customers(dataclasses.replace(settings.data, path=str(path)))
-    return table
+    return generated_table(tmp_path_factory.mktemp("identity"), 200, seed=42)
 
 
 def fit_named(table: pd.DataFrame, k: int, reference: SegmentModel | None) -> SegmentModel:

@@ -97,16 +97,22 @@ def test_scores_every_row_in_order_with_the_original_columns(registry, new_custo
     counts = np.bincount(expected, minlength=5)
     per_segment = ", ".join(f"{s}={n}" for s, n in enumerate(counts) if n)
     assert outcome.summary() == (
-        f"scored 60 customers with models:/{MODEL}@champion (version 1) -> {output}; "
+        f"scored 60 customers with model models:/{MODEL}@champion (version 1) -> {output}; "
         f"customers per segment: {per_segment}"
     )
     assert files_in(output.parent) == ["scored.csv"]
 
 
-def test_no_segment_name_without_names_in_the_model(registry, new_customers):
+def test_no_segment_name_without_names_in_the_model(registry, new_customers, tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)  # the default output is relative to the project root
     settings = registry.settings(new_customers, None, f"predict.model_uri=models:/{MODEL}@plain")
     outcome = run_predict(settings)
-    assert outcome.output == new_customers.with_name("new_customers.scored.csv")
+    # without predict.output: scores/ (git-ignored) in the project, nothing next to the input
+    assert outcome.output == Path("scores/new_customers.scored.csv")
+    assert files_in(project / "scores") == ["new_customers.scored.csv"]
+    assert files_in(new_customers.parent) == ["new_customers.csv"]
     scored = read_text_table(outcome.output)
     assert list(scored.columns)[-2:] == ["Spending Score (1-100)", "segment"]
     assert set(scored["segment"]) <= {"0", "1", "2"}
@@ -120,6 +126,23 @@ def test_any_model_uri_scores(registry, new_customers, tmp_path):
     outcome = run_predict(settings)
     assert outcome.version is None
     assert "segment_name" in read_text_table(output).columns
+    assert outcome.summary().startswith(
+        f"scored 60 customers with model runs:/{run_id}/model (no registry version) -> {output}; "
+    )
+
+    # a model directory (as custseg-select writes models/segmentation)
+    model_dir = mlflow.artifacts.download_artifacts(
+        f"runs:/{run_id}/model", dst_path=str(tmp_path / "dir"), tracking_uri=registry.uri
+    )
+    output = tmp_path / "by_path.csv"
+    outcome = run_predict(
+        registry.settings(new_customers, output, f"predict.model_uri={model_dir}")
+    )
+    assert outcome.version is None
+    assert outcome.summary().startswith(
+        f"scored 60 customers with model {model_dir} (no registry version) -> {output}; "
+    )
+    assert read_text_table(output).equals(read_text_table(tmp_path / "by_run.csv"))
 
 
 def test_invalid_input_raises_and_writes_nothing(registry, tmp_path):
@@ -212,12 +235,7 @@ def test_refuses_to_overwrite_an_input_column(registry, tmp_path):
 def run_entry_point(registry: Registry, cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
     script = Path(sys.executable).parent / "custseg-predict"
     return subprocess.run(
-        [
-            str(script),
-            f"tracking.tracking_uri={registry.uri}",
-            f"hydra.run.dir={cwd / 'hydra'}",
-            *overrides,
-        ],
+        [str(script), f"tracking.tracking_uri={registry.uri}", *overrides],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -227,16 +245,19 @@ def run_entry_point(registry: Registry, cwd: Path, *overrides: str) -> subproces
 
 @pytest.mark.slow  # two processes that import MLflow, sklearn and Hydra: ~20 s
 def test_entry_point_prints_a_summary_or_the_error(registry, new_customers, tmp_path):
-    output = tmp_path / "scored.csv"
-    done = run_entry_point(
-        registry, tmp_path, f"predict.input={new_customers}", f"predict.output={output}"
-    )
+    done = run_entry_point(registry, tmp_path, f"predict.input={new_customers}")
     assert done.returncode == 0, done.stderr
+    # no MLflow INFO lines and no download progress bar in a log (warnings may show)
+    assert " INFO " not in done.stderr and "Downloading artifacts" not in done.stderr, done.stderr
     summary = done.stdout.strip().splitlines()
     assert len(summary) == 1
-    assert summary[0].startswith(f"scored 60 customers with models:/{MODEL}@champion (version 1)")
-    with output.open(newline="") as fh:
+    output = Path("scores/new_customers.scored.csv")  # the default, in the working directory
+    assert summary[0].startswith(
+        f"scored 60 customers with model models:/{MODEL}@champion (version 1) -> {output};"
+    )
+    with (tmp_path / output).open(newline="") as fh:
         assert sum(1 for _ in csv.reader(fh)) == 61
+    assert files_in(tmp_path) == ["incoming", "scores"]  # no Hydra outputs/ or .log file
 
     failed = run_entry_point(
         registry, tmp_path, f"predict.input={new_customers}", "tracking.alias=nope",

@@ -12,9 +12,8 @@ import pytest
 from custseg.core.clustering import fit_kmeans, segment_model
 from custseg.core.features import FeatureSet, KMeansParams
 from custseg.core.segment_model import SIGNIFICANT_DIGITS, SegmentModel, canonical_order
-from custseg.io.data import generate_customers, load_customers, write_csv_atomic
 
-from conftest import compose_settings
+from conftest import generated_table
 
 
 def small_model(**changes) -> SegmentModel:
@@ -139,11 +138,7 @@ def test_canonical_order_sorts_by_coordinates_and_ignores_noise():
 
 @pytest.fixture(scope="module")
 def customers(tmp_path_factory) -> pd.DataFrame:
-    path = tmp_path_factory.mktemp("segment-model") / "customers.csv"
-    write_csv_atomic(generate_customers(300, seed=5), path)
-    settings = compose_settings()
-    table, _ = load_customers(dataclasses.replace(settings.data, path=str(path)))
-    return table
+    return generated_table(tmp_path_factory.mktemp("segment-model"), 300, seed=5)
 
 
 @pytest.mark.parametrize("scaler", ["standard", "minmax", "robust", "none"])

@@ -159,7 +159,10 @@ class PredictConfig:
         CSV of customers to score, in the training schema (``data.columns``). Required by
         ``custseg-predict``; optional so that every other job composes without it.
     output : str, optional
-        CSV to write; ``None`` means ``<input stem>.scored.csv`` next to the input.
+        CSV to write; ``None`` means ``<output_dir>/<input stem>.scored.csv``.
+    output_dir : str
+        Directory of the default output (relative to the project root, ignored by git so
+        that scored customer data stays out of the repository).
     model_uri : str, optional
         Any MLflow model URI (``models:/name@alias``, ``models:/name/3``, ``runs:/...``, a
         model directory); ``None`` means ``models:/{tracking.registered_model_name}@{tracking.alias}``.
@@ -167,6 +170,7 @@ class PredictConfig:
 
     input: str | None = None
     output: str | None = None
+    output_dir: str = "scores"
     model_uri: str | None = None
 
 

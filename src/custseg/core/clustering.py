@@ -170,21 +170,6 @@ def centroids_in_original_units(
     return table[columns].groupby(np.asarray(labels)).mean().rename_axis("cluster")
 
 
-def centroid_example(
-    table: pd.DataFrame, labels: np.ndarray, feature_set: FeatureSet
-) -> pd.DataFrame:
-    """One synthetic row per cluster: numeric means and the most frequent category.
-
-    Used as the model's input example, so no customer's raw row is ever logged.
-    """
-    grouped = table[feature_set.columns].groupby(np.asarray(labels))
-    example = grouped[feature_set.numeric].mean().round(2) if feature_set.numeric else None
-    if feature_set.categorical:
-        modes = grouped[feature_set.categorical].agg(lambda s: s.value_counts().index[0])
-        example = modes if example is None else example.join(modes)
-    return example.reset_index(drop=True)[feature_set.columns]
-
-
 def segment_model(
     result: FitResult, scaler: str, names: Mapping[int, str], data_sha256: str = ""
 ) -> SegmentModel:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,29 +116,6 @@ def write_text_atomic(text: str, path: str | Path) -> None:
 def write_json_atomic(data: Any, path: str | Path) -> None:
     """Write ``data`` as indented, key-sorted JSON (stable bytes for DVC)."""
     write_text_atomic(json.dumps(data, indent=2, sort_keys=True) + "\n", path)
-
-
-def replace_dir_atomic(path: str | Path, build: Callable[[Path], None]) -> Path:
-    """Build a directory with ``build(tmp_dir)`` and swap it in place of ``path``.
-
-    ``build`` receives a not-yet-existing path next to ``path`` to create. On failure the
-    old directory is untouched and the partial one is removed.
-    """
-    dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    target = staging / dest.name
-    try:
-        build(target)
-        old = dest.with_name(f".{dest.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if dest.exists():
-            dest.rename(old)
-        target.rename(dest)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return dest
 
 
 def read_segment_model(path: str | Path, missing_ok: bool = False) -> SegmentModel | None:

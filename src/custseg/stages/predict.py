@@ -2,6 +2,7 @@
 
 Run from the project root::
 
+    custseg-predict predict.input=new_customers.csv   # -> scores/new_customers.scored.csv
     custseg-predict predict.input=new_customers.csv predict.output=scored.csv
     custseg-predict predict.input=new.csv predict.model_uri=models:/customer-segmentation/3
     custseg-predict predict.input=new.csv predict.model_uri=models/segmentation   # DVC output
@@ -10,6 +11,8 @@ The input is validated exactly like the training data (``conf/data``). The outpu
 every input row in input order with every original column exactly as written, plus
 ``segment`` (the cluster id) and, when the model carries segment names, ``segment_name``.
 It is written to a temporary file and moved into place, so it appears only when complete.
+Without ``predict.output`` it goes to ``predict.output_dir`` (``scores/``, ignored by git),
+so scored customers do not land next to the input or in the repository.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from custseg.io.registry import (
     load_segment_names,
     require_store,
 )
+from custseg.stages.console import quiet_console
 
 SEGMENT_COLUMN = "segment"
 SEGMENT_NAME_COLUMN = "segment_name"
@@ -65,24 +69,27 @@ class PredictOutcome:
     output: Path
 
     def summary(self) -> str:
-        """One line: rows scored, model (and version), output path, customers per segment."""
+        """One line: rows scored, model and its registry version (or that it has none),
+        output path, customers per segment."""
         counts = self.scored[SEGMENT_COLUMN].value_counts().sort_index()
         per_segment = ", ".join(f"{int(s)}={int(n)}" for s, n in counts.items())
-        model = self.model_uri
         if self.version is not None:
-            model += f" (version {self.version.version})"
+            version = f"version {self.version.version}"
+        else:  # a run, a model directory, a logged model: no registry version behind it
+            version = "no registry version"
         return (
-            f"scored {len(self.scored)} customers with {model} -> {self.output}; "
+            f"scored {len(self.scored)} customers with model {self.model_uri} ({version}) "
+            f"-> {self.output}; "
             f"customers per segment: {per_segment}"
         )
 
 
 def output_path(settings: Settings) -> Path:
-    """``predict.output``, or ``<input stem>.scored.csv`` next to the input."""
+    """``predict.output``, or ``<predict.output_dir>/<input stem>.scored.csv``."""
     source = Path(str(settings.predict.input))
     if settings.predict.output:
         return Path(settings.predict.output)
-    return source.with_name(f"{source.stem}.scored.csv")
+    return Path(settings.predict.output_dir) / f"{source.stem}.scored.csv"
 
 
 def model_uri(settings: Settings) -> str:
@@ -171,6 +178,7 @@ def _raw_rows(path: Path, sha256: str, n_rows: int) -> pd.DataFrame:
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point: typed config in, scored CSV and a one-line summary out."""
+    quiet_console()
     try:
         outcome = run_predict(to_settings(cfg))
     except (ConfigError, DataValidationError, ModelNotFoundError, ValueError, OSError) as exc:

@@ -39,6 +39,7 @@ from custseg.io.tracking import (
     setup_experiment,
     stop_on_sigterm,
 )
+from custseg.stages.console import quiet_console
 from custseg.stages.errors import exit_on_user_error
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,9 @@ class SweepOutcome:
 def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
     """Load and validate the data, then fit, log and select for every feature set.
 
+    ``progress`` shows a progress bar on stderr, and only when stderr is a terminal (never
+    in a log file, a pipe or DVC's output).
+
     Raises
     ------
     custseg.io.data.DataValidationError
@@ -95,8 +99,11 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
     rows: list[dict] = []
     with (
         parent_run(experiment_id, run_name, _data_tags(info)) as parent_run_id,
-        tqdm(
-            total=len(feature_sets) * len(ks), desc="sweep", unit="fit", disable=not progress
+        tqdm(  # disable=None: tqdm draws only on a terminal
+            total=len(feature_sets) * len(ks),
+            desc="sweep",
+            unit="fit",
+            disable=None if progress else True,
         ) as bar,
     ):
         for feature_set in feature_sets:
@@ -259,6 +266,7 @@ def format_summary(outcome: SweepOutcome, settings: Settings) -> str:
 @exit_on_user_error("custseg-sweep")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point: typed config in, sweep run, summary out."""
+    quiet_console()
     settings = to_settings(cfg)
     log.debug("config:\n%s", OmegaConf.to_yaml(cfg))
     with stop_on_sigterm():

@@ -1,0 +1,68 @@
+"""``custseg-validate``: flat data metrics for DVC, the per-column profile next to them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from custseg.io.data import DataValidationError, load_customers
+from custseg.stages.validate import DATA_METRICS, DATA_PROFILE, run_validate
+
+from conftest import compose_settings
+
+
+def test_metrics_are_flat_headline_numbers_and_the_profile_holds_the_columns(
+    tmp_path, monkeypatch, generated_csv
+):
+    monkeypatch.chdir(tmp_path)  # the stage writes metrics/ relative to the project root
+    settings = compose_settings([f"data.path={generated_csv}"])
+    summary = run_validate(settings)
+
+    # one value per key, so `dvc metrics show` gives data.json two narrow columns
+    metrics = json.loads(DATA_METRICS.read_text())
+    assert metrics == summary == {"n_rows": 200, "n_columns": 5}
+
+    table, _ = load_customers(settings.data)
+    profile = json.loads(DATA_PROFILE.read_text())
+    assert set(profile) == {"numeric", "categories"}
+    for column in ("age", "annual_income", "spending_score"):
+        stats = profile["numeric"][column]
+        assert stats["min"] == table[column].min()
+        assert stats["max"] == table[column].max()
+        assert stats["mean"] == pytest.approx(table[column].mean(), abs=1e-6)
+    gender = profile["categories"]["gender"]
+    assert set(gender) <= {"Female", "Male"}
+    assert sum(gender.values()) == 200
+    assert gender["Female"] == (table["gender"] == "Female").sum()
+
+
+def test_invalid_data_writes_neither_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)\n1,Male,27,44,181\n"
+    )
+    with pytest.raises(DataValidationError, match="181"):
+        run_validate(compose_settings([f"data.path={bad}"]))
+    assert not (tmp_path / "metrics").exists()
+
+
+def test_entry_point_prints_one_line_and_leaves_no_hydra_files(tmp_path, generated_csv):
+    """As DVC runs it: one summary line, nothing on stderr, and no outputs/<date>/<time>,
+    .hydra/ or .log file beside the metrics."""
+    script = Path(sys.executable).parent / "custseg-validate"
+    done = subprocess.run(
+        [str(script), f"data.path={generated_csv}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"200 customers valid; counts in {DATA_METRICS}, column profile in {DATA_PROFILE}"
+    ]
+    assert done.stderr == ""
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert written == ["customers.csv", "metrics", str(DATA_METRICS), str(DATA_PROFILE)]
