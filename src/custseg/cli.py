@@ -125,7 +125,9 @@ def _promote(args: argparse.Namespace) -> int:
     import mlflow
 
     from custseg.io import registry
+    from custseg.stages.console import quiet_console
 
+    quiet_console()
     try:
         registry.require_store(args.tracking_uri)
         settings, table, info = _customer_table(args.data)

@@ -62,6 +62,7 @@ from custseg.io.tracking import (
     setup_experiment,
     stop_on_sigterm,
 )
+from custseg.stages.console import quiet_console
 from custseg.stages.errors import exit_on_user_error
 
 log = logging.getLogger(__name__)
@@ -323,6 +324,7 @@ def format_outcome(outcome: PublishOutcome, settings: Settings) -> str:
 @exit_on_user_error("custseg-publish")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
+    quiet_console()
     settings = to_settings(cfg)
     with stop_on_sigterm():  # `kill` unwinds, so a run being logged ends FAILED
         outcome = run_publish(settings, os.environ.get(EXPERIMENT_ENV) or None)

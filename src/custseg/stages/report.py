@@ -64,6 +64,7 @@ from custseg.io.report import (
     segment_sizes,
     write_report,
 )
+from custseg.stages.console import quiet_console
 from custseg.stages.errors import exit_on_user_error
 
 log = logging.getLogger(__name__)
@@ -220,6 +221,7 @@ def format_outcome(outcome: ReportOutcome) -> str:
 @exit_on_user_error("custseg-report")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point: typed config in, report out."""
+    quiet_console()
     settings = to_settings(cfg)
     print(format_outcome(run_report(settings)))
 

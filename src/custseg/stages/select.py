@@ -42,6 +42,7 @@ from custseg.io.outputs import (
     write_json_atomic,
     write_segment_model,
 )
+from custseg.stages.console import quiet_console
 from custseg.stages.errors import exit_on_user_error
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ def format_outcome(outcome: SelectOutcome, catalog: str) -> str:
 @exit_on_user_error("custseg-select")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
+    quiet_console()
     settings = to_settings(cfg)
     print(format_outcome(run_select(settings), settings.catalog.path))
 

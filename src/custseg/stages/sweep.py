@@ -9,6 +9,7 @@ Run from the project root::
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -262,6 +263,15 @@ def format_summary(outcome: SweepOutcome, settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def format_brief(outcome: SweepOutcome) -> str:
+    """One line per feature set: runs, selected k, what each criterion picks."""
+    return "\n".join(
+        f"Swept {name}: {int((outcome.summary['feature_set'] == name).sum())} runs, k={sel.k} "
+        f"({', '.join(f'{c}={k}' for c, k in sel.picks.items())})"
+        for name, sel in outcome.selections.items()
+    )
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 @exit_on_user_error("custseg-sweep")
 def main(cfg: DictConfig) -> None:
@@ -271,7 +281,9 @@ def main(cfg: DictConfig) -> None:
     log.debug("config:\n%s", OmegaConf.to_yaml(cfg))
     with stop_on_sigterm():
         outcome = run_sweep(settings)
-    print(format_summary(outcome, settings))
+    # inside `dvc repro` (DVC_STAGE is set) one line per sweep; the publish stage links the UI
+    in_pipeline = bool(os.environ.get("DVC_STAGE"))
+    print(format_brief(outcome) if in_pipeline else format_summary(outcome, settings))
 
 
 if __name__ == "__main__":
