@@ -30,6 +30,7 @@ class Registry:
     (k=3, no names) is @plain."""
 
     def __init__(self, root: Path) -> None:
+        self.root = root
         self.uri = f"sqlite:///{root / 'mlflow.db'}"
         experiment_id = setup_experiment(self.uri, "customer-segmentation", str(root / "mlruns"))
         table = customer_table(root)
@@ -38,10 +39,12 @@ class Registry:
         plain_run, _ = log_model_run(experiment_id, table, 3)
         register_champion(plain_run, MODEL, "plain", table, {"k": "3"})
 
-    def settings(self, input_csv: Path, output: Path | None = None, *overrides: str):
+    def settings(self, input_csv: Path, output: Path | None = None, *overrides: str, catalog=None):
+        """Scoring settings; the catalog is absent (no champion recorded) unless given."""
         return compose_settings(
             [
                 f"tracking.tracking_uri={self.uri}",
+                f"catalog.path={catalog or self.root / 'no-catalog.json'}",
                 f"predict.input={input_csv}",
                 *([f"predict.output={output}"] if output is not None else []),
                 *overrides,
@@ -116,6 +119,7 @@ def test_no_segment_name_without_names_in_the_model(registry, new_customers, tmp
     scored = read_text_table(outcome.output)
     assert list(scored.columns)[-2:] == ["Spending Score (1-100)", "segment"]
     assert set(scored["segment"]) <= {"0", "1", "2"}
+    assert "note: the model carries no segment names" in outcome.summary()  # not silently
     assert str(outcome.version.version) == "2"
 
 
@@ -266,3 +270,19 @@ def test_entry_point_prints_a_summary_or_the_error(registry, new_customers, tmp_
     assert failed.returncode == 1
     assert failed.stderr.startswith(f"custseg-predict: error: models:/{MODEL}@nope does not exist")
     assert not (tmp_path / "never.csv").exists()
+
+
+def test_a_champion_other_than_the_catalog_is_flagged(registry, new_customers, tmp_path):
+    """Scoring never disagrees silently with the champion recorded in the catalog."""
+    from custseg.core.segment_model import SegmentModel
+
+    catalog = tmp_path / "catalog.json"
+    other = SegmentModel(
+        feature_set="x", numeric=["annual_income"], categorical=[], center=[0.0],
+        scale=[1.0], categories={}, centroids=[[1.0]], segments=[0], names=["All"],
+    )  # fmt: skip
+    catalog.write_text(other.to_json(), encoding="utf-8")
+    settings = registry.settings(new_customers, tmp_path / "out.csv", catalog=catalog)
+    summary = run_predict(settings).summary()
+    assert "(version 1)" in summary
+    assert f"is not the champion recorded in {catalog}" in summary

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import hydra
@@ -31,6 +31,7 @@ from omegaconf import DictConfig
 
 from custseg.config import CONF_DIR, ConfigError, Settings, to_settings
 from custseg.io.data import DataValidationError, _parse_csv, load_customers, write_csv_atomic
+from custseg.io.outputs import read_segment_model
 from custseg.io.registry import (
     ModelNotFoundError,
     PromotionError,
@@ -61,12 +62,15 @@ class PredictOutcome:
         The registry version behind ``model_uri`` (None for runs, paths, logged models).
     output : Path
         The file written.
+    notes : list of str
+        Warnings for the user (no segment names; champion not the catalog's).
     """
 
     scored: pd.DataFrame
     model_uri: str
     version: ModelVersion | None
     output: Path
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line: rows scored, model and its registry version (or that it has none),
@@ -77,11 +81,12 @@ class PredictOutcome:
             version = f"version {self.version.version}"
         else:  # a run, a model directory, a logged model: no registry version behind it
             version = "no registry version"
-        return (
+        line = (
             f"scored {len(self.scored)} customers with model {self.model_uri} ({version}) "
             f"-> {self.output}; "
             f"customers per segment: {per_segment}"
         )
+        return "\n".join([line, *(f"note: {n}" for n in self.notes)])
 
 
 def output_path(settings: Settings) -> Path:
@@ -154,10 +159,30 @@ def run_predict(settings: Settings) -> PredictOutcome:
     scored = raw.copy()
     scored[SEGMENT_COLUMN] = labels
     names = load_segment_names(model)
+    notes = []
     if names is not None:
         scored[SEGMENT_NAME_COLUMN] = [names.get(int(label), "") for label in labels]
+    else:
+        notes.append(f"the model carries no segment names: no {SEGMENT_NAME_COLUMN} column")
+    if (note := _catalog_note(settings, version)) is not None:
+        notes.append(note)
     write_csv_atomic(scored, output)
-    return PredictOutcome(scored, uri, version, output)
+    return PredictOutcome(scored, uri, version, output, notes)
+
+
+def _catalog_note(settings: Settings, version: ModelVersion | None) -> str | None:
+    """A warning when the version scoring as the champion is not the catalog's champion."""
+    tracking = settings.tracking
+    if version is None or tracking.alias not in (version.aliases or []):
+        return None
+    catalog = read_segment_model(settings.catalog.path, missing_ok=True)
+    if catalog is None or version.tags.get("fingerprint") == catalog.fingerprint:
+        return None
+    return (
+        f"@{tracking.alias} (version {version.version}) is not the champion recorded in "
+        f"{settings.catalog.path}: run `make run` (or custseg-publish) to bring the registry "
+        "in line, or promote it (custseg promote) to update the catalog"
+    )
 
 
 def _raw_rows(path: Path, sha256: str, n_rows: int) -> pd.DataFrame:
