@@ -171,6 +171,8 @@ def test_make_run_on_a_fresh_clone_leaves_nothing_to_commit(published):
     status = json.loads((repo / "status/registry.json").read_text(encoding="utf-8"))
     assert status["aliases"] == {"champion": champion.version}
     assert "workflowType=machine_learning" in status["links"]["runs"]
+    shown = run(["dvc", "metrics", "show"], repo).stdout.splitlines()
+    assert len(shown) == 4 and max(map(len, shown)) <= 120  # fits a terminal
 
     # again from scratch, on one thread: same bytes, no new version
     run(["dvc", "repro", "--force"], repo, OMP_NUM_THREADS="1")

@@ -266,9 +266,8 @@ def test_metrics_are_flat_and_sizes_are_a_plot_table(rendered):
     metrics = json.loads(rendered.outcome.paths.metrics.read_text(encoding="utf-8"))
     counts = np.bincount(rendered.outcome.labels, minlength=K)
     assert metrics == {
-        "segments": K,
-        "smallest_share": round(counts.min() / N_CUSTOMERS, 6),
-        "largest_share": round(counts.max() / N_CUSTOMERS, 6),
+        "min_share": round(counts.min() / N_CUSTOMERS, 6),
+        "max_share": round(counts.max() / N_CUSTOMERS, 6),
     }
     sizes = pd.read_csv(rendered.outcome.paths.sizes)
     assert list(sizes.columns) == ["segment", "name", "size", "share"]
@@ -494,11 +493,7 @@ def test_segment_metrics_round_shares():
     from custseg.core.profiling import profile_segments
 
     profiles = profile_segments(pd.DataFrame({"x": [1.0, 2.0, 3.0]}), np.array([0, 0, 1]), ["x"])
-    assert segment_metrics(profiles) == {
-        "segments": 2,
-        "smallest_share": 0.333333,
-        "largest_share": 0.666667,
-    }
+    assert segment_metrics(profiles) == {"min_share": 0.333333, "max_share": 0.666667}
 
 
 @pytest.mark.parametrize(

@@ -645,17 +645,13 @@ def assignments_table(
 
 
 def segment_metrics(profiles: SegmentProfiles) -> dict[str, Any]:
-    """Headline figures for ``dvc metrics``: segment count and smallest/largest share.
+    """Headline figures for ``dvc metrics``: the smallest and largest segment's share.
 
     Flat and small, so ``dvc metrics show`` stays narrow; the per-segment sizes are in
     :func:`segment_sizes` (a DVC plot).
     """
     shares = profiles.sizes["share"].astype(float)
-    return {
-        "segments": len(profiles.segments),
-        "smallest_share": round(float(shares.min()), 6),
-        "largest_share": round(float(shares.max()), 6),
-    }
+    return {"min_share": round(float(shares.min()), 6), "max_share": round(float(shares.max()), 6)}
 
 
 def segment_sizes(

@@ -32,8 +32,8 @@ DATA_PROFILE = Path("metrics/data_profile.json")
 
 
 def data_summary(info: DataInfo) -> dict:
-    """The headline numbers: row and column count (flat, one value per key)."""
-    return {"n_rows": info.n_rows, "n_columns": info.n_columns}
+    """The headline number: the row count (the columns are in the profile)."""
+    return {"n_rows": info.n_rows}
 
 
 def data_profile(table: pd.DataFrame) -> dict:
