@@ -85,6 +85,10 @@ class SegmentModel:
     format_version: int = field(default=FORMAT_VERSION)
 
     def __post_init__(self) -> None:
+        # canonical from the start: the model in memory scores exactly like its JSON
+        for key in ("center", "scale", "centroids"):
+            object.__setattr__(self, key, _round_all(getattr(self, key)))
+        object.__setattr__(self, "segments", [int(s) for s in self.segments])
         k = len(self.centroids)
         if not (len(self.segments) == len(self.names) == k) or k == 0:
             raise ValueError(
@@ -214,12 +218,8 @@ class SegmentModel:
 
     # ---------------------------------------------------------------- (de)serialise
     def to_dict(self) -> dict[str, Any]:
-        """Plain data with every float rounded (the canonical form)."""
-        data = asdict(self)
-        for key in ("center", "scale", "centroids"):
-            data[key] = _round_all(data[key])
-        data["segments"] = [int(s) for s in self.segments]
-        return data
+        """Plain data (floats already rounded: the canonical form)."""
+        return asdict(self)
 
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, rounded floats, two-space indent, final newline."""
@@ -227,7 +227,7 @@ class SegmentModel:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SegmentModel:
-        """Inverse of :meth:`to_dict` (rounds again, so a round trip is exact).
+        """Inverse of :meth:`to_dict` (a round trip is exact).
 
         Raises
         ------
@@ -244,10 +244,10 @@ class SegmentModel:
                 feature_set=str(data["feature_set"]),
                 numeric=[str(c) for c in data["numeric"]],
                 categorical=[str(c) for c in data["categorical"]],
-                center=_round_all(data["center"]),
-                scale=_round_all(data["scale"]),
+                center=list(data["center"]),
+                scale=list(data["scale"]),
                 categories={str(k): [str(v) for v in vs] for k, vs in data["categories"].items()},
-                centroids=_round_all(data["centroids"]),
+                centroids=[list(row) for row in data["centroids"]],
                 segments=[int(s) for s in data["segments"]],
                 names=[str(n) for n in data["names"]],
                 data_sha256=str(data.get("data_sha256", "")),
