@@ -22,7 +22,7 @@ def test_metrics_are_flat_headline_numbers_and_the_profile_holds_the_columns(
     settings = compose_settings([f"data.path={generated_csv}"])
     summary = run_validate(settings)
 
-    # one value per key, so `dvc metrics show` gives data.json two narrow columns
+    # one value per key, so `dvc metrics show` gives data.json one narrow column
     metrics = json.loads(DATA_METRICS.read_text())
     assert metrics == summary == {"n_rows": 200}
 

@@ -12,6 +12,8 @@ gives one integer label per row. Nothing is registered when any check fails.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import math
 import re
@@ -441,9 +443,13 @@ def _register(
     # the run lineage and avoids resolving ``runs:/`` again.
     source = f"models:/{candidate.model.model_id}" if candidate.model.model_id else None
     source = source or candidate.model_uri
-    version = mlflow.register_model(
-        source, model_name, tags={str(k): str(v) for k, v in tags.items()}
-    )
+    # register_model prints "Successfully registered ..." with print(): keep it at DEBUG
+    # (MLflow's warnings go through logging and are not caught here)
+    with contextlib.redirect_stderr(io.StringIO()) as printed:
+        version = mlflow.register_model(
+            source, model_name, tags={str(k): str(v) for k, v in tags.items()}
+        )
+    log.debug("%s", printed.getvalue().strip())
     if version.status != _READY:
         raise PromotionError(
             f"{what}: version {version.version} of {model_name!r} is {version.status}, "

@@ -2,7 +2,7 @@
 
 Writes two files so ``dvc metrics diff`` shows how the data moved between versions:
 
-- ``metrics/data.json`` (:data:`DATA_METRICS`): a few flat headline numbers (rows, columns),
+- ``metrics/data.json`` (:data:`DATA_METRICS`): the flat headline number (the row count),
   narrow enough for ``dvc metrics show`` next to the other metrics;
 - ``metrics/data_profile.json`` (:data:`DATA_PROFILE`): min/mean/max of every numeric column
   and the counts of every categorical column, the per-column detail (not a DVC metric).
