@@ -151,3 +151,26 @@ def test_a_model_of_other_data_is_refused_before_anything_is_logged(project):
 def _reset_tracking_uri():
     yield
     mlflow.set_tracking_uri(None)
+
+
+def test_a_lost_catalog_moves_nothing_once_there_is_a_champion(project):
+    project.select(5)
+    run_publish(project.settings)
+    Path("catalog/champion.json").unlink()
+    project.select(4)
+    outcome = run_publish(project.settings)
+    assert project.aliases() == {"champion": "1", "challenger": "2"}
+    assert not Path("catalog/champion.json").exists()
+    assert any("promote" in note for note in outcome.notes)
+
+
+def test_the_workspace_model_holding_champion_but_not_the_catalog_becomes_challenger(project):
+    project.select(5)
+    run_publish(project.settings)
+    other = project.select(3)
+    MlflowClient().set_registered_model_alias(MODEL, "champion", "1")  # as before
+    write_segment_model(other, "catalog/champion.json")
+    project.select(5)  # the old champion's model again (matched to the new catalog)
+    run_publish(project.settings)
+    aliases = project.aliases()
+    assert set(aliases) == {"champion", "challenger"}  # the workspace model keeps an alias

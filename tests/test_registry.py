@@ -408,3 +408,16 @@ def test_a_promoted_sweep_run_scores_with_names_and_becomes_the_catalog(tmp_path
     names = dict(zip(scored["segment"], scored["segment_name"], strict=True))
     assert names == written.segment_names  # every customer named, as the catalog says
     assert result.version is not None and str(result.version.version) == str(champion.version)
+
+
+def test_a_retrain_on_the_current_data_replaces_a_champion_of_older_data(store, name):
+    """Metrics of other data are not comparable; a model of today's data is the newer result."""
+    old = {**TAGS, "data_sha256": "cd" * 32}
+    register_champion(store.runs["k5"], name, "champion", store.table, old)
+    register_champion(store.runs["k2"], name, "challenger", store.table, TAGS)
+    moved = promote(name, "champion", version="2", data_sha256=TAGS["data_sha256"])
+    assert str(moved.version) == "2" and FORCED_TAG not in moved.tags
+    # but not a model of yet other data, nor without knowing the current data
+    register_champion(store.runs["k5"], name, "champion", store.table, old)
+    with pytest.raises(PromotionError, match="another data"):
+        promote(name, "champion", version="2")

@@ -12,6 +12,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -134,9 +135,19 @@ def _promote(args: argparse.Namespace) -> int:
         mlflow.set_tracking_uri(args.tracking_uri)
         before = registry.champion_version(args.model_name, args.alias)
         catalog = args.catalog or settings.catalog.path
+        settings = dataclasses.replace(
+            settings,
+            tracking=dataclasses.replace(settings.tracking, registered_model_name=args.model_name),
+        )
         version = args.version
         if args.run_id is not None:
             version = _run_version(args.run_id, args.model_name, settings, catalog, table, info)
+        # the catalog stands for the champion: other aliases leave it alone; read the
+        # model first, so an alias never moves to a version the catalog cannot record
+        segments = (
+            _segment_model(args.model_name, version) if args.alias == settings.tracking.alias
+            else None
+        )  # fmt: skip
         after = registry.promote(
             args.model_name,
             args.alias,
@@ -145,11 +156,9 @@ def _promote(args: argparse.Namespace) -> int:
             higher_is_better=not args.lower_is_better,
             force=args.force,
             data=table,
+            data_sha256=info.sha256,
         )
-        # the catalog stands for the champion: other aliases leave it alone
-        catalog_changed = args.alias == settings.tracking.alias and _write_catalog(
-            args.model_name, after, catalog
-        )
+        catalog_changed = segments is not None and _write_catalog(segments, catalog)
     except (DataValidationError, registry.ModelNotFoundError) as exc:
         print(f"custseg promote: error: {exc}", file=sys.stderr)
         return 1
@@ -226,15 +235,23 @@ def _run_version(run_id: str, model_name: str, settings, catalog: str, table, in
     return str(registered.version.version)
 
 
-def _write_catalog(model_name: str, version, path: str) -> bool:
-    """Write the segment model of ``version`` to the catalog; whether the file changed."""
+def _segment_model(model_name: str, version: str):
+    """The segment model of a registered version (PromotionError if it has none)."""
     import mlflow
 
     from custseg.io import registry
+
+    try:
+        loaded = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
+    except Exception as exc:  # a missing version or model: the gate's wording
+        raise registry.PromotionError(f"version {version}: no loadable model: {exc}") from exc
+    return registry.segment_model_of(loaded, f"version {version} of {model_name!r}")
+
+
+def _write_catalog(model, path: str) -> bool:
+    """Write ``model`` to the catalog at ``path``; whether the file changed."""
     from custseg.io.outputs import read_segment_model, write_segment_model
 
-    uri = f"models:/{model_name}/{version.version}"
-    model = registry.segment_model_of(mlflow.pyfunc.load_model(uri), f"version {version.version}")
     current = read_segment_model(path, missing_ok=True)
     if current is not None and current.fingerprint == model.fingerprint:
         return False

@@ -529,6 +529,7 @@ def promote(
     higher_is_better: bool = True,
     force: bool = False,
     data: pd.DataFrame | None = None,
+    data_sha256: str | None = None,
 ) -> ModelVersion:
     """Move ``alias`` to a version (or to a run's model), refusing a worse one.
 
@@ -559,6 +560,11 @@ def promote(
         kept in the version tag ``forced_promotion``.
     data : pandas.DataFrame, optional
         The canonical customer table for the gate's signature and scoring checks.
+    data_sha256 : str, optional
+        Hash of the current customer table. A candidate trained on it (tag
+        ``data_sha256``) may replace a holder trained on other data with the same feature
+        set without a metric comparison (their metrics are not comparable; a retrain on
+        new data is the routine case); without it, such a move needs ``force``.
 
     Returns
     -------
@@ -601,9 +607,12 @@ def promote(
     candidate_tags = (
         existing.tags if existing is not None else _tags_from_run(client, candidate_run)
     )
-    reason = _incomparable(current, candidate_tags, model_name, alias) or _refusal(
-        current, candidate_run, what, model_name, alias, metric, higher_is_better
-    )
+    if _retrained(current, candidate_tags, data_sha256):
+        reason = None  # newer data: the metrics are not comparable and the newer model wins
+    else:
+        reason = _incomparable(current, candidate_tags, model_name, alias) or _refusal(
+            current, candidate_run, what, model_name, alias, metric, higher_is_better
+        )
     if reason and not force:
         raise PromotionError(
             f"cannot move {model_name}@{alias} to {what}: {reason}; use --force "
@@ -671,6 +680,17 @@ def _refusal(
             f"({direction} is better)"
         )
     return None
+
+
+def _retrained(
+    current: ModelVersion | None, candidate_tags: Mapping[str, str], data_sha256: str | None
+) -> bool:
+    """Whether the candidate is a model of the current data replacing one of older data."""
+    if current is None or data_sha256 is None:
+        return False
+    old_data, new_data = current.tags.get("data_sha256"), candidate_tags.get("data_sha256")
+    old_fs, new_fs = current.tags.get("feature_set"), candidate_tags.get("feature_set")
+    return new_data == data_sha256 and old_data not in (None, data_sha256) and old_fs == new_fs
 
 
 def _incomparable(

@@ -37,7 +37,7 @@ from matplotlib.figure import Figure
 from custseg.core.plots import axis_label, cluster_color
 from custseg.core.profiling import SegmentDescription, SegmentProfiles
 from custseg.io.data import DataInfo, write_csv_atomic
-from custseg.io.outputs import StaleInputError
+from custseg.io.outputs import STATUS_FILE, StaleInputError
 
 log = logging.getLogger(__name__)
 
@@ -445,7 +445,7 @@ _HTML = _ENV.from_string(
 <dl>
 {% for key, value in metadata %}<dt>{{ key }}</dt><dd>{{ value }}</dd>
 {% endfor %}</dl>
-<p class="muted">Registry versions, MLflow runs and links: <code>status/registry.json</code> (written by custseg-publish).</p>
+<p class="muted">Registry versions, MLflow runs and links: <code>{{ status_file }}</code> (written by custseg-publish).</p>
 </section>
 </main>
 </body>
@@ -502,6 +502,7 @@ def render_html(inputs: ReportInputs, dpi: int = 100) -> str:
         champion_text=champion_text,
         champion_warn=champion_warn,
         changes=changes_summary(inputs),
+        status_file=str(STATUS_FILE),
     )
 
 

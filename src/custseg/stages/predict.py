@@ -5,7 +5,7 @@ Run from the project root::
     custseg-predict predict.input=new_customers.csv   # -> scores/new_customers.scored.csv
     custseg-predict predict.input=new_customers.csv predict.output=scored.csv
     custseg-predict predict.input=new.csv predict.model_uri=models:/customer-segmentation/3
-    custseg-predict predict.input=new.csv predict.model_uri=models/segmentation   # DVC output
+    custseg-predict predict.input=new.csv predict.model_uri=models/segmentation.json   # DVC output
 
 The input is validated exactly like the training data (``conf/data``). The output holds
 every input row in input order with every original column exactly as written, plus
@@ -41,6 +41,7 @@ from custseg.io.registry import (
     load_segment_names,
     require_store,
 )
+from custseg.io.tracking import FINGERPRINT_TAG
 from custseg.stages.console import quiet_console
 
 SEGMENT_COLUMN = "segment"
@@ -176,7 +177,7 @@ def _catalog_note(settings: Settings, version: ModelVersion | None) -> str | Non
     if version is None or tracking.alias not in (version.aliases or []):
         return None
     catalog = read_segment_model(settings.catalog.path, missing_ok=True)
-    if catalog is None or version.tags.get("fingerprint") == catalog.fingerprint:
+    if catalog is None or version.tags.get(FINGERPRINT_TAG) == catalog.fingerprint:
         return None
     return (
         f"@{tracking.alias} (version {version.version}) is not the champion recorded in "

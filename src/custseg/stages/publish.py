@@ -56,6 +56,7 @@ from custseg.io.registry import PromotionError, champion_version, find_version, 
 from custseg.io.registry import set_alias as move_alias
 from custseg.io.report import REPORT_FILES
 from custseg.io.tracking import (
+    FINGERPRINT_TAG,
     ROLE_TAG,
     flat_params,
     log_fit_run,
@@ -125,7 +126,8 @@ def run_publish(settings: Settings, experiment: str | None = None) -> PublishOut
         tracking.tracking_uri, tracking.experiment_name, tracking.artifact_location
     )
     registered = ensure_registered(model, table, info, settings, experiment_id, record)
-    _log_report(registered.version.run_id, settings)
+    if registered.created:  # a run's artifacts are written once, by the publish that made it
+        _log_report(registered.version.run_id, settings)
     outcome = PublishOutcome(registered, experiment_id)
     _apply_alias_policy(outcome, catalog, table, info, settings, experiment)
     _write_status(outcome, settings, experiment)
@@ -158,7 +160,7 @@ def ensure_registered(
     )
     method = str((record or {}).get("method", "catalog"))
     version_tags = {
-        "fingerprint": model.fingerprint,
+        FINGERPRINT_TAG: model.fingerprint,
         "data_sha256": model.data_sha256,
         "git_commit": git_commit() or "unknown",
         "feature_set": model.feature_set,
@@ -171,7 +173,8 @@ def ensure_registered(
         "k": model.k,
         "scaler": model.scaler,
         "selection_method": method,
-        **flat_params("model", asdict(settings.model)),
+        # KMeans settings are known for a model of this config only (not the catalog's)
+        **(flat_params("model", asdict(settings.model)) if record is not None else {}),
         "data_sha256": model.data_sha256,
         "n_rows": info.n_rows,
     }
@@ -197,13 +200,17 @@ def ensure_registered(
 
 
 def _log_report(run_id: str | None, settings: Settings) -> None:
-    """Log the report files and the comparison with the champion to the version's run."""
+    """Log the report (aggregates only) and the comparison with the champion to the run.
+
+    The segment assignments (one row per customer) stay in DVC's outputs: customer-level
+    data never goes to the tracking store.
+    """
     if not run_id:
         return
     client = MlflowClient()
     out = Path(settings.report.output_dir)
-    for file_name in REPORT_FILES.values():
-        if (out / file_name).is_file():
+    for key, file_name in REPORT_FILES.items():
+        if key != "assignments" and (out / file_name).is_file():
             client.log_artifact(run_id, str(out / file_name), "report")
     if CHANGES_FILE.is_file():
         client.log_artifact(run_id, str(CHANGES_FILE), "report")
@@ -243,14 +250,20 @@ def _apply_alias_policy(
             f"experiment {experiment}: @{champion_alias} does not move inside dvc exp run"
         )
     elif catalog is None:
-        point(champion_alias, version)
-        write_segment_model(model, settings.catalog.path)
-        outcome.catalog_written = True
+        if holder is None:  # the project's first model: bootstrap the champion and catalog
+            point(champion_alias, version)
+            write_segment_model(model, settings.catalog.path)
+            outcome.catalog_written = True
+        elif not is_champion:  # a lost catalog moves nothing: promote deliberately
+            point(challenger_alias, version)
+            outcome.notes.append(
+                f"{settings.catalog.path} has no champion, but @{champion_alias} exists: "
+                f"promote a version (custseg promote) to record it"
+            )
     elif catalog.fingerprint == model.fingerprint:
         point(champion_alias, version)
     else:
-        if not is_champion:
-            point(challenger_alias, version)
+        point(challenger_alias, version)  # @champion moves to the catalog's model below
         try:
             champion = ensure_registered(catalog, table, info, settings, outcome.experiment_id)
         except (PromotionError, KeyError) as exc:
