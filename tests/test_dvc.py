@@ -169,7 +169,7 @@ def test_make_run_on_a_fresh_clone_leaves_nothing_to_commit(published):
     head = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
     assert champion.tags["git_commit"] == head  # not "-dirty": DVC's rewrites do not count
     status = json.loads((repo / "status/registry.json").read_text(encoding="utf-8"))
-    assert status["aliases"] == {"champion": champion.version}
+    assert status["aliases"] == {"champion": str(champion.version)}
     assert "workflowType=machine_learning" in status["links"]["runs"]
     shown = run(["dvc", "metrics", "show"], repo).stdout.splitlines()
     assert len(shown) == 4 and max(map(len, shown)) <= 120  # fits a terminal
