@@ -138,10 +138,11 @@ class ReportConfig:
     output_dir : str
         Directory of ``segments.html``, ``segments.md`` and ``segment_assignments.csv``.
     metrics_file : str
-        Per-segment sizes and shares as JSON (``dvc metrics``).
+        Smallest and largest segment share as JSON (``dvc metrics``).
     mlflow_ui : str
-        Base URL of the MLflow UI; the report links the selected run at
-        ``{mlflow_ui}/#/experiments/<experiment id>/runs/<run id>``.
+        Base URL of the MLflow UI for the links the sweep and ``custseg-publish`` print and
+        ``status/registry.json`` holds (see :mod:`custseg.io.mlflow_ui`); the report itself
+        holds no link (run ids are not versioned inputs).
     """
 
     output_dir: str = "reports"

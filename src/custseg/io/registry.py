@@ -313,7 +313,7 @@ def check_model_input(model: PyFuncModel, data: pd.DataFrame, what: str) -> np.n
     schema = model.metadata.get_input_schema()
     if schema is None:
         raise PromotionError(
-            f"{what} has no input signature; log it with a signature (ModelBundle does)"
+            f"{what} has no input signature; log it with a signature (log_segment_model does)"
         )
     if schema.is_tensor_spec() or not schema.has_input_names():
         raise PromotionError(
