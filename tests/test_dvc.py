@@ -118,7 +118,7 @@ def git_status(repo: Path) -> str:
 
 def assert_clean(repo: Path) -> None:
     """The state a user wants after any pipeline command: git clean, DVC up to date."""
-    assert git_status(repo) == "", run(["git", "diff", "--stat"], repo).stdout
+    assert git_status(repo) == "", run(["git", "diff", "HEAD"], repo).stdout[:4000]
     assert "Data and pipelines are up to date" in run(["dvc", "status"], repo).stdout
 
 
