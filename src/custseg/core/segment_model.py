@@ -31,14 +31,20 @@ FORMAT_VERSION = 1
 SIGNIFICANT_DIGITS = 10
 
 
-def _round(value: float) -> float:
+def round_significant(value: float) -> float:
+    """``value`` rounded to :data:`SIGNIFICANT_DIGITS` significant digits.
+
+    What a tracked output stores of a float that a parallel sum computed (centroids,
+    inertia): the last bits of such a sum depend on the number of threads, the rounded
+    value does not.
+    """
     return float(f"{float(value):.{SIGNIFICANT_DIGITS}g}")
 
 
 def _round_all(values: Any) -> Any:
     if isinstance(values, list | tuple | np.ndarray):
         return [_round_all(v) for v in values]
-    return _round(values)
+    return round_significant(values)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from custseg.core.segment_model import SegmentModel
+from custseg.core.segment_model import SegmentModel, round_significant
 from custseg.io.data import write_csv_atomic
 
 
@@ -65,6 +65,10 @@ def write_curve(summary: pd.DataFrame, output_dir: str | Path, feature_set: str)
     curve = summary.loc[summary["feature_set"] == feature_set, list(CURVE_COLUMNS)]
     counts = {"k": int, "n_iter": int, "min_cluster_size": int, "max_cluster_size": int}
     curve = curve.sort_values("k").astype(counts)
+    # scores of parallel sums (inertia) differ in their last bits with the thread count:
+    # rounded, the curve is the same file on every machine
+    floats = [c for c in CURVE_COLUMNS if c not in counts]
+    curve[floats] = curve[floats].map(round_significant)
     path = curve_path(output_dir, feature_set)
     write_csv_atomic(curve, path)
     return path
