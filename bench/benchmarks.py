@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import statistics
 import tempfile
 import time
@@ -32,6 +31,7 @@ from custseg.core.features import KMeansParams
 from custseg.core.identity import identified_model
 from custseg.io.data import generate_customers, load_customers, write_csv_atomic
 from custseg.io.tracking import MODEL_REQUIREMENTS, log_segment_model
+from custseg.stages.console import quiet_console
 
 
 def customers(n_rows: int, settings: Settings):
@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=30_000, help="rows for the silhouette")
     parser.add_argument("--sample", type=int, default=10_000, help="silhouette sample size")
     args = parser.parse_args()
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    quiet_console()
     settings = compose_settings()
     bench_model_logging(settings, args.models)
     print()
