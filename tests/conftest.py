@@ -69,3 +69,16 @@ def generated_table(directory: Path, rows: int, seed: int) -> pd.DataFrame:
     write_csv_atomic(generate_customers(rows, seed=seed), path)
     table, _ = load_customers(dataclasses.replace(compose_settings().data, path=str(path)))
     return table
+
+
+#: headless Chromium without network chatter, for the report and MLflow UI tests
+CHROMIUM_BASE_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]

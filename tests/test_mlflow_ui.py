@@ -36,7 +36,7 @@ from custseg.io.mlflow_ui import (
 from custseg.io.tracking import setup_experiment
 from custseg.stages.sweep import SweepOutcome, format_summary
 
-from conftest import compose_settings
+from conftest import CHROMIUM_BASE_FLAGS, compose_settings
 
 ML = "workflowType=machine_learning"
 
@@ -126,14 +126,7 @@ RUN_NAMES = ("ui-probe-run-aurora", "ui-probe-run-borealis")
 SERVER_START_TIMEOUT = 240
 
 CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *CHROMIUM_BASE_FLAGS,
     # virtual time stands still while fetches are pending: the SPA renders its API data
     "--virtual-time-budget=15000",
 ]

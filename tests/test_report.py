@@ -49,7 +49,7 @@ from custseg.io.report import (
 )
 from custseg.stages.report import ReportOutcome, run_report
 
-from conftest import compose_settings
+from conftest import CHROMIUM_BASE_FLAGS, compose_settings
 
 FORMULA_IDS = ["=1+1", "+x", "-2", "@a"]  # survive loading (ids are stripped)
 N_CUSTOMERS = 120
@@ -531,14 +531,7 @@ def test_console_script_is_registered():
 # ----------------------------------------------------------------- headless Chromium
 
 CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *CHROMIUM_BASE_FLAGS,
     # the probe page reads the report's DOM from an iframe (both are file:// URLs)
     "--allow-file-access-from-files",
     # console messages go to stderr as "...:CONSOLE:<line>] "<message>", source: ..."

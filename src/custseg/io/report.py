@@ -37,7 +37,7 @@ from matplotlib.figure import Figure
 from custseg.core.plots import axis_label, cluster_color
 from custseg.core.profiling import SegmentDescription, SegmentProfiles
 from custseg.io.data import DataInfo, write_csv_atomic
-from custseg.io.outputs import STATUS_FILE, StaleInputError
+from custseg.io.outputs import STATUS_FILE, StaleInputError, read_json
 
 log = logging.getLogger(__name__)
 
@@ -120,13 +120,7 @@ def read_selection(path: str | Path) -> dict[str, Any]:
     ValueError
         When it is not JSON or lacks a required key.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run custseg-select first (or dvc repro)")
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise StaleInputError(f"{path} is not valid JSON: {exc}") from exc
+    record = read_json(path)
     missing = [key for key in SELECTION_KEYS if key not in record]
     if missing:
         raise StaleInputError(f"{path} lacks key(s) {missing}; rerun custseg-select")
