@@ -87,13 +87,16 @@ def dvc_yaml() -> dict:
     return yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
 
 
-def test_sweep_stages_cover_the_configured_feature_sets():
+def test_sweep_stage_covers_the_configured_feature_sets():
+    """One sweep stage: it lists every swept feature set's file as a param (edit one, the
+    sweep reruns), and writes the whole output directory that select and report read."""
     settings = compose_settings()
     stages = dvc_yaml()["stages"]
-    assert stages["sweep"]["foreach"] == "${feature_sets}"
-    curves = {f"${{output_dir}}/{name}/curve.csv" for name in settings.sweep.feature_sets}
-    assert curves <= set(stages["select"]["deps"])
-    assert curves <= set(stages["report"]["deps"])
+    param_files = {path for entry in stages["sweep"]["params"] for path in entry}
+    assert {f"conf/features/{name}.yaml" for name in settings.sweep.feature_sets} <= param_files
+    assert stages["sweep"]["outs"] == ["${output_dir}"]
+    assert "${output_dir}" in stages["select"]["deps"]
+    assert "${output_dir}" in stages["report"]["deps"]
 
 
 @pytest.mark.parametrize("stage", ["validate", "sweep", "select", "report", "publish"])

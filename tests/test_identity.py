@@ -11,6 +11,7 @@ import pytest
 from custseg.core.clustering import fit_kmeans
 from custseg.core.features import FeatureSet, KMeansParams
 from custseg.core.identity import (
+    adjusted_rand,
     assign_identity,
     compare_models,
     identified_model,
@@ -139,3 +140,29 @@ def test_a_sixth_segment_keeps_the_five_and_adds_one(customers):
     assert changes["segments"]["5"] == {"status": "new"}
     counts = np.asarray(changes["transitions"]["counts"])
     assert counts.sum() == len(customers)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ([0, 0, 1, 1], [1, 1, 0, 0], 1.0),  # renamed clusters: identical partitions
+        ([0, 0, 0, 0], [0, 0, 0, 0], 1.0),  # one cluster on both sides
+        ([0, 1, 2, 3], [0, 1, 2, 3], 1.0),  # all singletons
+        # by hand: pairs together in both 2, in a 6, in b 3, of 15 pairs: expected
+        # 6 * 3 / 15 = 1.2, best (6 + 3) / 2 = 4.5
+        ([0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 2, 2], (2 - 1.2) / (4.5 - 1.2)),
+        ([0, 1, 0, 1], [0, 0, 1, 1], -0.5),
+    ],
+)
+def test_adjusted_rand_by_hand(a, b, expected):
+    assert adjusted_rand(np.array(a), np.array(b)) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_adjusted_rand_equals_scikit_learn(seed):
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, 6, 500), rng.integers(0, 4, 500)
+    b[:250] = a[:250] % 4  # partly agreeing
+    assert adjusted_rand(a, b) == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)

@@ -298,10 +298,10 @@ def test_sigterm_during_publish_marks_the_final_run_failed(
 
 
 @pytest.mark.slow
-def test_select_refuses_a_curve_swept_with_other_settings(
+def test_select_refuses_models_swept_with_other_settings(
     tmp_path, generated_csv, tracking_overrides
 ):
-    """A sweep with another scaler leaves curves that select must not choose k from."""
+    """A sweep with another scaler leaves models that select must not take."""
     overrides = [f"data.path={generated_csv}", *tracking_overrides, "sweep.k_max=6"]
     unscaled = compose_settings([*overrides, "preprocess.scaler=none"])
     run_sweep(with_data_path(unscaled, generated_csv), progress=False)
@@ -313,6 +313,6 @@ def test_select_refuses_a_curve_swept_with_other_settings(
         cwd=tmp_path, capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "was swept with other data or settings" in result.stderr
+    assert "was fitted with other settings or data (scaler differ" in result.stderr
     assert count_runs_read_only(tmp_path / "mlflow.db") == runs_before  # nothing logged
     assert not (tmp_path / "models").exists()

@@ -7,9 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from custseg.io.data import DataValidationError, load_customers
+from custseg.io.data import DataValidationError, load_customers, load_table
 from custseg.stages.validate import DATA_METRICS, DATA_PROFILE, run_validate
 
 from conftest import compose_settings
@@ -49,6 +50,38 @@ def test_invalid_data_writes_neither_file(tmp_path, monkeypatch):
     with pytest.raises(DataValidationError, match="181"):
         run_validate(compose_settings([f"data.path={bad}"]))
     assert not (tmp_path / "metrics").exists()
+    assert not (tmp_path / "validated").exists()
+
+
+def test_later_stages_read_the_validated_table_while_it_matches_data_and_schema(
+    tmp_path, monkeypatch, generated_csv
+):
+    """The Parquet hand-off gives exactly the validated CSV's table, and is ignored (the
+    CSV is validated again) once the data or the schema changed after validation."""
+    monkeypatch.chdir(tmp_path)
+    csv = tmp_path / "customers.csv"
+    csv.write_bytes(Path(generated_csv).read_bytes())
+    settings = compose_settings([f"data.path={csv}"])
+    run_validate(settings)
+    parquet = Path(settings.data.validated)
+    first = parquet.read_bytes()
+
+    expected, expected_info = load_customers(settings.data)
+    table, info = load_table(settings.data)
+    pd.testing.assert_frame_equal(table, expected)
+    assert info == expected_info
+    run_validate(settings)
+    assert parquet.read_bytes() == first  # same data, same bytes (a DVC output)
+
+    # a stale Parquet (its data or schema changed since) is never read
+    parquet.write_bytes(first)
+    narrower = compose_settings([f"data.path={csv}", "data.columns.age.max=60"])
+    with pytest.raises(DataValidationError, match="age"):
+        load_table(narrower.data)
+    lines = csv.read_text().splitlines()
+    csv.write_text("\n".join([lines[0], *lines[2:]]) + "\n")  # one customer fewer
+    table, info = load_table(settings.data)
+    assert len(table) == info.n_rows == 199
 
 
 def test_entry_point_prints_one_line_and_leaves_no_hydra_files(tmp_path, generated_csv):
@@ -60,9 +93,12 @@ def test_entry_point_prints_one_line_and_leaves_no_hydra_files(tmp_path, generat
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    validated = "validated/customers.parquet"
     assert done.stdout.splitlines() == [
-        f"200 customers valid; counts in {DATA_METRICS}, column profile in {DATA_PROFILE}"
+        f"200 customers valid; table in {validated}, counts in {DATA_METRICS}, "
+        f"column profile in {DATA_PROFILE}"
     ]
     assert done.stderr == ""
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
-    assert written == ["customers.csv", "metrics", str(DATA_METRICS), str(DATA_PROFILE)]
+    expected = ["customers.csv", "metrics", str(DATA_METRICS), str(DATA_PROFILE), "validated"]
+    assert written == sorted([*expected, validated])

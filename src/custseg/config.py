@@ -6,7 +6,7 @@ them) and never touches omegaconf.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,8 @@ class DataConfig:
 
     path: str = "data/customers.csv"
     columns: dict[str, ColumnSpec] = field(default_factory=dict)
+    #: the validated table as Parquet, written by ``custseg-validate`` for later stages
+    validated: str = "validated/customers.parquet"
 
     @property
     def id_column(self) -> str | None:
@@ -87,6 +89,7 @@ class SweepConfig:
     feature_sets: list[str] = field(default_factory=list)
     silhouette_sample_size: int = 10_000
     output_dir: str = "sweeps"
+    n_jobs: int | None = None
 
     @property
     def ks(self) -> list[int]:
@@ -191,6 +194,14 @@ class Settings:
     report: ReportConfig = field(default_factory=ReportConfig)
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
     predict: PredictConfig = field(default_factory=PredictConfig)
+
+    def fitted_with(self, data_sha256: str) -> dict[str, Any]:
+        """What a fitted model depends on beyond its feature set: scaler, KMeans, data."""
+        return {
+            "scaler": self.preprocess.scaler,
+            "model": asdict(self.model),
+            "data_sha256": data_sha256,
+        }
 
     def swept_feature_sets(self) -> list[FeatureSet]:
         """Feature sets of the sweep, in config order; the final model's set is always in."""

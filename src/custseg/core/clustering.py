@@ -5,26 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    calinski_harabasz_score,
-    davies_bouldin_score,
-    silhouette_samples,
-    silhouette_score,
-)
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import (
-    FunctionTransformer,
-    MinMaxScaler,
-    RobustScaler,
-    StandardScaler,
-)
 
 from custseg.core.features import FeatureSet, KMeansParams, build_pipeline
 from custseg.core.segment_model import SegmentModel
+
+if TYPE_CHECKING:  # scikit-learn is imported by the functions that fit or score (start-up)
+    from sklearn.pipeline import Pipeline
 
 METRIC_NAMES = (
     "inertia",
@@ -113,6 +103,8 @@ def cluster_metrics(
     Davies-Bouldin (lower is better) and the smallest and largest cluster sizes. Scores
     that are undefined (fewer than two distinct clusters) are NaN.
     """
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+
     sizes = cluster_sizes(labels, k)
     metrics = {
         "min_cluster_size": float(sizes.min()),
@@ -156,6 +148,8 @@ def sample_silhouettes(
         X, labels = X[idx], labels[idx]
     if len(np.unique(labels)) < 2:
         return np.zeros(len(labels)), labels
+    from sklearn.metrics import silhouette_samples
+
     return silhouette_samples(X, labels), labels
 
 
@@ -206,6 +200,13 @@ def segment_model(
 
 def _linear_scaler(step: Any, n: int) -> tuple[list[float], list[float]]:
     """``(center, scale)`` such that the fitted ``step`` computes ``(x - center) / scale``."""
+    from sklearn.preprocessing import (
+        FunctionTransformer,
+        MinMaxScaler,
+        RobustScaler,
+        StandardScaler,
+    )
+
     if (
         step is None
         or step == "passthrough"

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from sklearn.cluster import KMeans
-from sklearn.compose import ColumnTransformer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, RobustScaler, StandardScaler
+if TYPE_CHECKING:  # scikit-learn is imported where a pipeline is built: config stays light
+    from sklearn.pipeline import Pipeline
 
 SCALERS = ("none", "standard", "minmax", "robust")
 
@@ -56,6 +55,8 @@ def make_scaler(name: str):
     ValueError
         If ``name`` is not one of :data:`SCALERS`.
     """
+    from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+
     if name == "none":
         return "passthrough"
     if name == "standard":
@@ -74,6 +75,11 @@ def build_pipeline(feature_set: FeatureSet, scaler: str, params: KMeansParams, k
     column, such as the customer id, is dropped), scales the numeric ones and one-hot
     encodes the categorical ones, so the fitted pipeline scores raw customer rows.
     """
+    from sklearn.cluster import KMeans
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
     if not feature_set.columns:
         raise ValueError(f"feature set {feature_set.name!r} has no columns")
     if k < 1:

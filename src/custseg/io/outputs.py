@@ -102,6 +102,58 @@ def read_curve(output_dir: str | Path, feature_set: str, ks: list[int]) -> pd.Da
     return curve
 
 
+def models_path(output_dir: str | Path, feature_set: str) -> Path:
+    """Where the sweep's models of ``feature_set`` live: ``<output_dir>/<fs>/models.json``."""
+    return Path(output_dir) / feature_set / "models.json"
+
+
+def write_sweep_models(
+    models: list[SegmentModel], fitted_with: dict[str, Any], output_dir: str | Path
+) -> Path:
+    """Write the fitted models of one feature set (one per k) with the settings they used.
+
+    ``fitted_with`` (scaler, KMeans settings, data hash) lets ``custseg-select`` take the
+    chosen k's model instead of refitting it, and refuse models fitted otherwise.
+    """
+    feature_set = models[0].feature_set
+    data = {
+        "fitted_with": fitted_with,
+        "models": {str(m.k): m.to_dict() for m in sorted(models, key=lambda m: m.k)},
+    }
+    path = models_path(output_dir, feature_set)
+    write_json_atomic(data, path)
+    return path
+
+
+def read_sweep_model(
+    output_dir: str | Path, feature_set: str, k: int, fitted_with: dict[str, Any]
+) -> SegmentModel:
+    """The sweep's model of ``feature_set`` at ``k``, checked against ``fitted_with``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the sweep of that feature set has not been run.
+    StaleInputError
+        When the models were fitted with other settings or data, or lack ``k``.
+    """
+    path = models_path(output_dir, feature_set)
+    data = read_json(path, f"run the sweep of {feature_set!r} first (dvc repro does)")
+    swept = data.get("fitted_with", {})
+    if swept != fitted_with:
+        changed = sorted(
+            key for key in {*swept, *fitted_with} if swept.get(key) != fitted_with.get(key)
+        )
+        raise StaleInputError(
+            f"{path} was fitted with other settings or data ({', '.join(changed)} differ "
+            "from the current config); rerun the sweep (dvc repro does)"
+        )
+    try:
+        return SegmentModel.from_dict(data["models"][str(k)])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StaleInputError(f"{path} has no valid model for k={k}; rerun the sweep") from exc
+
+
 def write_text_atomic(text: str, path: str | Path) -> None:
     """Write ``text`` (UTF-8) to ``path`` via a temporary file and :func:`os.replace`."""
     dest = Path(path)
@@ -150,8 +202,10 @@ def read_segment_model(path: str | Path, missing_ok: bool = False) -> SegmentMod
         raise StaleInputError(f"{path} is not a valid segment model description: {exc}") from exc
 
 
-def read_json(path: str | Path) -> dict[str, Any]:
-    """Read a JSON record written by an earlier stage.
+def read_json(
+    path: str | Path, how_to_make: str = "run custseg-select first (or dvc repro)"
+) -> dict[str, Any]:
+    """Read a JSON record written by an earlier stage (``how_to_make`` it, if absent).
 
     Raises
     ------
@@ -162,13 +216,13 @@ def read_json(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run custseg-select first (or dvc repro)")
+        raise FileNotFoundError(f"{path} not found: {how_to_make}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StaleInputError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
-        raise StaleInputError(f"{path} is not a JSON object; rerun custseg-select")
+        raise StaleInputError(f"{path} is not a JSON object; rerun the stage that writes it")
     return data
 
 

@@ -36,6 +36,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.types.schema import ColSpec, DataType
 
 from custseg.core.segment_model import SegmentModel
+from custseg.io.errors import ModelNotFoundError, PromotionError
 from custseg.io.outputs import read_segment_model
 from custseg.io.tracking import FINGERPRINT_TAG, save_segment_model
 
@@ -80,14 +81,6 @@ _READY = ModelVersionStatus.to_string(ModelVersionStatus.READY)
 _FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 _NUMERIC = {DataType.double, DataType.float, DataType.integer, DataType.long}
 _INTEGER = {DataType.integer, DataType.long}
-
-
-class PromotionError(RuntimeError):
-    """A model may not be registered or an alias may not move; the message says why."""
-
-
-class ModelNotFoundError(LookupError):
-    """A model URI (registered model, alias, version, run or path) does not resolve."""
 
 
 # --------------------------------------------------------------------------- small helpers

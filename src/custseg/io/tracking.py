@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import signal
@@ -130,7 +131,7 @@ def log_segment_model(
     model: SegmentModel,
     name: str = "model",
     pip_requirements: list[str] | None = list(MODEL_REQUIREMENTS),  # noqa: B006 (read only)
-) -> None:
+) -> mlflow.models.model.ModelInfo:
     """Log ``model`` as the active run's MLflow model (pyfunc from code, no pickle).
 
     The model directory holds the JSON description (artifact ``segment_model``), the
@@ -138,9 +139,10 @@ def log_segment_model(
     a column signature, one synthetic row per segment as input example (never a
     customer's row) and, as metadata, the segment names and the model's fingerprint.
     ``pip_requirements=None`` lets MLflow infer them (seconds per model; for benchmarks).
+    Returns MLflow's description of the logged model (its ``model_id`` links metrics).
     """
     with _pyfunc_arguments(model, pip_requirements) as arguments:
-        mlflow.pyfunc.log_model(name=name, **arguments)
+        return mlflow.pyfunc.log_model(name=name, **arguments)
 
 
 def save_segment_model(model: SegmentModel, path: str | Path) -> None:
@@ -199,25 +201,42 @@ def fit_figures(
     return figures
 
 
-def log_fit_run(
+def render_png(figure: Figure) -> bytes:
+    """``figure`` as PNG bytes (rendered once, wherever it is cheapest, then logged)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def fit_images(
     model: SegmentModel,
     table: pd.DataFrame,
-    *,
     labels: np.ndarray,
     transformed: np.ndarray,
+    random_state: int = 0,
+) -> dict[str, bytes]:
+    """:func:`fit_figures` rendered: artifact path -> PNG bytes (small, picklable)."""
+    figures = fit_figures(model, table, labels, transformed, random_state)
+    return {path: render_png(figure) for path, figure in figures.items()}
+
+
+def log_fit_run(
+    model: SegmentModel,
+    *,
+    images: Mapping[str, bytes],
     metrics: Mapping[str, float],
     run_name: str,
     params: Mapping[str, Any],
     tags: Mapping[str, str],
     experiment_id: str | None = None,
-    random_state: int = 0,
 ) -> str:
     """Log one model (params, metrics, plots, the model) as a run; returns its run id.
 
-    ``labels`` are the segment ids of ``table``'s rows and ``transformed`` the table in
-    the model's space. Without ``experiment_id`` the run is nested under the active
-    parent run (in the parent's experiment). The run ends FINISHED, or FAILED if logging
-    raises.
+    ``images`` are the run's plots as rendered by :func:`fit_images` (artifact path ->
+    PNG bytes). Without ``experiment_id`` the run is nested under the active parent run
+    (in the parent's experiment). The metrics are linked to the logged model, so the
+    model's page in the MLflow UI shows them too. The run ends FINISHED, or FAILED if
+    logging raises.
     """
     nested = experiment_id is None
     if nested:
@@ -230,13 +249,24 @@ def log_fit_run(
         experiment_id=experiment_id, run_name=run_name, nested=nested, tags=tags
     ) as run:
         mlflow.log_params(dict(params))
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        for artifact_file, figure in fit_figures(
-            model, table, labels, transformed, random_state
-        ).items():
-            mlflow.log_figure(figure, artifact_file)
-        log_segment_model(model)
+        _log_files(images)
+        # the model first, then its metrics with its id: one batch instead of MLflow
+        # re-reading every metric's history to link it to the model
+        model_info = log_segment_model(model)
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, model_id=model_info.model_id)
         return run.info.run_id
+
+
+def _log_files(files: Mapping[str, bytes]) -> None:
+    """Log ``artifact path -> bytes`` to the active run in one upload."""
+    if not files:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        for artifact_path, data in files.items():
+            target = Path(tmp) / artifact_path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        mlflow.log_artifacts(tmp)
 
 
 def log_sweep_summary(

@@ -9,8 +9,8 @@ from typing import TypeVar
 
 from custseg.config import ConfigError
 from custseg.io.data import DataValidationError
+from custseg.io.errors import ModelNotFoundError, PromotionError
 from custseg.io.outputs import StaleInputError
-from custseg.io.registry import ModelNotFoundError, PromotionError
 
 #: errors whose message says what is wrong and how to fix it (bad config, bad data, a
 #: missing or stale input of an earlier stage, a model that does not resolve or may not be promoted)

@@ -39,7 +39,7 @@ from omegaconf import DictConfig
 from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.core.clustering import model_metrics
 from custseg.core.segment_model import SegmentModel
-from custseg.io.data import DataInfo, load_customers
+from custseg.io.data import DataInfo, load_table
 from custseg.io.outputs import (
     CHANGES_FILE,
     MODEL_FILE,
@@ -58,6 +58,7 @@ from custseg.io.report import REPORT_FILES
 from custseg.io.tracking import (
     FINGERPRINT_TAG,
     ROLE_TAG,
+    fit_images,
     flat_params,
     log_fit_run,
     setup_experiment,
@@ -114,7 +115,7 @@ def run_publish(settings: Settings, experiment: str | None = None) -> PublishOut
     """
     model = read_segment_model(MODEL_FILE)
     record = read_json(SELECTION_RECORD)
-    table, info = load_customers(settings.data)
+    table, info = load_table(settings.data)
     if info.sha256 != model.data_sha256:
         raise StaleInputError(
             f"{MODEL_FILE} was fitted on other data than {info.path} (sha256 "
@@ -183,17 +184,15 @@ def ensure_registered(
     tags = {ROLE_TAG: "final", **version_tags}
     if source_run_id:
         tags["source_run_id"] = source_run_id
+    images = fit_images(model, table, ids, transformed, settings.model.random_state)
     run_id = log_fit_run(
         model,
-        table,
-        labels=ids,
-        transformed=transformed,
+        images=images,
         metrics=metrics,
         run_name=f"final-{model.feature_set}-k{model.k}",
         params=params,
         tags=tags,
         experiment_id=experiment_id,
-        random_state=settings.model.random_state,
     )
     version = gate_and_register(run_id, name, table, version_tags, "model")
     return Registered(model, version, created=True)

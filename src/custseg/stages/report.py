@@ -42,7 +42,7 @@ from custseg.core.profiling import (
     profile_segments,
 )
 from custseg.core.segment_model import SegmentModel
-from custseg.io.data import load_customers
+from custseg.io.data import load_table
 from custseg.io.outputs import (
     CHANGES_FILE,
     MODEL_FILE,
@@ -123,7 +123,7 @@ def run_report(
         When the customer table breaks its schema.
     """
     selection = read_selection(selection_path)
-    table, info = load_customers(settings.data)
+    table, info = load_table(settings.data)
     model = read_segment_model(model_file)
     changes = read_json(changes_path)
     champion = read_segment_model(settings.catalog.path, missing_ok=True)

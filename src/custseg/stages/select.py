@@ -1,8 +1,7 @@
 """Entry point ``custseg-select``: choose k, fit the final model, give its segments identity.
 
 Reads the sweep curve of the final feature set (``features`` in the config), picks k with
-``selection.method``, refits the pipeline (deterministic for fixed data, config and
-library versions), matches its segments to the champion in the segment catalog
+``selection.method``, takes the sweep's model of that k (no refit), matches its segments to the champion in the segment catalog
 (``catalog.path``: matched segments keep their ids and names) and writes the DVC
 outputs, which depend only on data, params and code (no run ids, versions or times)::
 
@@ -17,28 +16,26 @@ Nothing is logged or registered here: ``custseg-publish`` (the next stages) does
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
-import pandas as pd
 from omegaconf import DictConfig
 
 from custseg.config import CONF_DIR, Settings, to_settings
-from custseg.core.clustering import fit_kmeans
-from custseg.core.identity import compare_models, identified_model
+from custseg.core.features import FeatureSet
+from custseg.core.identity import assign_identity, compare_models
 from custseg.core.segment_model import SegmentModel
 from custseg.core.selection import Selection, select_k
-from custseg.io.data import load_customers
+from custseg.io.data import load_table
 from custseg.io.outputs import (
     CHANGES_FILE,
     MODEL_FILE,
     SELECTION_RECORD,
     StaleInputError,
-    curve_path,
     read_curve,
     read_segment_model,
+    read_sweep_model,
     write_json_atomic,
     write_segment_model,
 )
@@ -60,24 +57,19 @@ class SelectOutcome:
 
 
 def run_select(settings: Settings) -> SelectOutcome:
-    """Choose k, fit, identify segments and write the outputs (paths relative to the project)."""
-    table, info = load_customers(settings.data)
+    """Choose k, take its model, identify segments and write the outputs (paths relative to the project)."""
+    table, info = load_table(settings.data)
     fs = settings.features
     curve = read_curve(settings.sweep.output_dir, fs.name, settings.sweep.ks)
     selection = select_k(curve, settings.selection.method, settings.selection.elbow_sensitivity)
-    result = fit_kmeans(
-        table,
-        fs,
-        settings.preprocess.scaler,
-        settings.model,
-        selection.k,
-        settings.sweep.silhouette_sample_size,
+    swept = read_sweep_model(
+        settings.sweep.output_dir, fs.name, selection.k, settings.fitted_with(info.sha256)
     )
-    _check_curve_matches_refit(curve, result.metrics["inertia"], selection.k, settings)
+    _check_feature_set(swept, fs)
     reference = read_segment_model(settings.catalog.path, missing_ok=True)
-    model = identified_model(
-        result, table, settings.personas, settings.preprocess.scaler, info.sha256, reference
-    )
+    # the sweep named the segments with the same rules on the same table (canonical ids):
+    # only their identity against the catalog's champion is new here
+    model = assign_identity(swept, swept.segment_names, reference)
     changes = compare_models(reference, model, table)
     record = {
         "feature_set": fs.name,
@@ -93,7 +85,8 @@ def run_select(settings: Settings) -> SelectOutcome:
         "catalog": settings.catalog.path,
         "champion": changes["reference"],
     }
-    metrics = {"k": selection.k, **{m: round(result.metrics[m], 6) for m in _STABLE_METRICS}}
+    scores = curve.loc[curve["k"] == selection.k].iloc[0]
+    metrics = {"k": selection.k, **{m: round(float(scores[m]), 6) for m in _STABLE_METRICS}}
     if "adjusted_rand" in changes:
         metrics["champion_ari"] = changes["adjusted_rand"]
     write_segment_model(model, MODEL_FILE)
@@ -103,22 +96,13 @@ def run_select(settings: Settings) -> SelectOutcome:
     return SelectOutcome(selection, model, record, metrics, changes)
 
 
-def _check_curve_matches_refit(
-    curve: pd.DataFrame, inertia: float, k: int, settings: Settings
-) -> None:
-    """Refuse a curve swept on other data or settings than the refit (nothing logged yet).
-
-    The refit of the chosen k uses the same data, scaler and KMeans settings as the sweep,
-    so its inertia equals the curve's; a difference means the curve is stale, e.g. swept
-    with ``preprocess.scaler=none`` outside DVC.
-    """
-    swept = float(curve.loc[curve["k"] == k, "inertia"].iloc[0])
-    if not math.isclose(swept, inertia, rel_tol=1e-6):
-        path = curve_path(settings.sweep.output_dir, settings.features.name)
+def _check_feature_set(model: SegmentModel, feature_set: FeatureSet) -> None:
+    """Refuse a swept model of other columns than the config's feature set (e.g. edited
+    outside DVC after the sweep)."""
+    if (model.numeric, model.categorical) != (feature_set.numeric, feature_set.categorical):
         raise StaleInputError(
-            f"{path} was swept with other data or settings: its inertia at k={k} is "
-            f"{swept:.6g}, the refit with the current config gives {inertia:.6g}; rerun the "
-            "sweep with this config (dvc repro does)"
+            f"the sweep's {feature_set.name!r} models use columns {model.columns}, the config "
+            f"{feature_set.columns}; rerun the sweep (dvc repro does)"
         )
 
 

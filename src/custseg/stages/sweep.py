@@ -21,18 +21,17 @@ from tqdm.auto import tqdm
 
 from custseg.config import CONF_DIR, ConfigError, Settings, settings_to_yaml, to_settings
 from custseg.core import plots
-from custseg.core.clustering import (
-    FitResult,
-    fit_kmeans,
-)
+from custseg.core.clustering import fit_kmeans
 from custseg.core.features import FeatureSet
 from custseg.core.identity import identified_model
+from custseg.core.segment_model import SegmentModel
 from custseg.core.selection import Selection, select_k
-from custseg.io.data import DataInfo, load_customers
+from custseg.io.data import DataInfo, load_table
 from custseg.io.mlflow_ui import experiment_url
-from custseg.io.outputs import write_curve
+from custseg.io.outputs import write_curve, write_sweep_models
 from custseg.io.tracking import (
     ROLE_TAG,
+    fit_images,
     flat_params,
     log_fit_run,
     log_sweep_summary,
@@ -40,6 +39,7 @@ from custseg.io.tracking import (
     setup_experiment,
     stop_on_sigterm,
 )
+from custseg.parallel import ordered_map, shared
 from custseg.stages.console import quiet_console
 from custseg.stages.errors import exit_on_user_error
 
@@ -77,6 +77,8 @@ class SweepOutcome:
 def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
     """Load and validate the data, then fit, log and select for every feature set.
 
+    The fits (with their named segments and rendered plots) run on ``sweep.n_jobs``
+    processes while this one logs each finished fit to MLflow, in a fixed order.
     ``progress`` shows a progress bar on stderr, and only when stderr is a terminal (never
     in a log file, a pipe or DVC's output).
 
@@ -85,61 +87,82 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
     custseg.io.data.DataValidationError
         Before any run is started, when the table breaks its schema.
     """
-    table, info = load_customers(settings.data)
+    table, info = load_table(settings.data)
     feature_sets = settings.swept_feature_sets()
     ks = settings.sweep.ks
     if ks[-1] > len(table):
         raise ConfigError(f"sweep.k_max={ks[-1]} exceeds the {len(table)} customers in {info.path}")
-    tracking = settings.tracking
-    experiment_id = setup_experiment(
-        tracking.tracking_uri, tracking.experiment_name, tracking.artifact_location
-    )
-    # one feature set per sweep (as in the DVC stages): its name tells the parents apart
-    scope = feature_sets[0].name if len(feature_sets) == 1 else f"{len(feature_sets)}sets"
-    run_name = f"sweep-{scope}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    rows: list[dict] = []
-    with (
-        parent_run(experiment_id, run_name, _data_tags(info)) as parent_run_id,
-        tqdm(  # disable=None: tqdm draws only on a terminal
-            total=len(feature_sets) * len(ks),
-            desc="sweep",
-            unit="fit",
-            disable=None if progress else True,
-        ) as bar,
-    ):
-        for feature_set in feature_sets:
-            for k in ks:
-                bar.set_postfix_str(f"{feature_set.name} k={k}")
-                result = fit_kmeans(
-                    table,
-                    feature_set,
-                    settings.preprocess.scaler,
-                    settings.model,
-                    k,
-                    settings.sweep.silhouette_sample_size,
-                )
-                run_id = _log_fit(
-                    result, table, settings, info, run_name=f"{feature_set.name}-k{k}"
-                )
-                rows.append(
-                    {"feature_set": feature_set.name, "k": k, "run_id": run_id, **result.metrics}
-                )
+    tasks = [(fs, k) for fs in feature_sets for k in ks]
+    shared_values = {"table": table, "settings": settings, "data_sha256": info.sha256}
+    # enter the pool first: workers fork before MLflow or tqdm start threads, and fit
+    # while the tracking store opens
+    with ordered_map(_fit_one, tasks, settings.sweep.n_jobs, shared_values) as fits:
+        tracking = settings.tracking
+        experiment_id = setup_experiment(
+            tracking.tracking_uri, tracking.experiment_name, tracking.artifact_location
+        )
+        scope = feature_sets[0].name if len(feature_sets) == 1 else f"{len(feature_sets)}sets"
+        run_name = f"sweep-{scope}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        with (
+            parent_run(experiment_id, run_name, _data_tags(info)) as parent_run_id,
+            tqdm(  # disable=None: tqdm draws only on a terminal
+                total=len(tasks), desc="sweep", unit="fit", disable=None if progress else True
+            ) as bar,
+        ):
+            rows = []
+            models: dict[str, list[SegmentModel]] = {fs.name: [] for fs in feature_sets}
+            for fit in fits:
+                run_id = _log_fit(fit, settings, info)
+                name = fit.feature_set.name
+                models[name].append(fit.model)
+                rows.append({"feature_set": name, "k": fit.k, "run_id": run_id, **fit.metrics})
+                bar.set_postfix_str(f"{name} k={fit.k}")
                 bar.update()
-        summary = pd.DataFrame(rows)
-        selections = {
-            fs.name: select_k(
-                summary[summary["feature_set"] == fs.name],
-                settings.selection.method,
-                settings.selection.elbow_sensitivity,
-            )
-            for fs in feature_sets
-        }
-        final = settings.features.name
-        selected_run_id = _run_of(summary, final, selections[final].k)
-        _log_parent(settings, info, summary, selections, selected_run_id)
+            summary = pd.DataFrame(rows)
+            selections = {
+                fs.name: select_k(
+                    summary[summary["feature_set"] == fs.name],
+                    settings.selection.method,
+                    settings.selection.elbow_sensitivity,
+                )
+                for fs in feature_sets
+            }
+            final = settings.features.name
+            selected_run_id = _run_of(summary, final, selections[final].k)
+            _log_parent(settings, info, summary, selections, selected_run_id)
     for feature_set in feature_sets:
         write_curve(summary, settings.sweep.output_dir, feature_set.name)
+        fitted_with = settings.fitted_with(info.sha256)
+        write_sweep_models(models[feature_set.name], fitted_with, settings.sweep.output_dir)
     return SweepOutcome(experiment_id, parent_run_id, summary, selections, final, selected_run_id)
+
+
+@dataclass
+class FitOutcome:
+    """One fit as a worker returns it: small and picklable (no table, no pipeline)."""
+
+    feature_set: FeatureSet
+    k: int
+    metrics: dict[str, float]
+    model: SegmentModel
+    images: dict[str, bytes]
+
+
+def _fit_one(feature_set: FeatureSet, k: int) -> FitOutcome:
+    """Fit one (feature set, k), name its segments and render its plots (in a worker).
+
+    Segment ids are in canonical order (no catalog here: that is the select stage's).
+    """
+    settings: Settings = shared("settings")
+    table: pd.DataFrame = shared("table")
+    scaler = settings.preprocess.scaler
+    result = fit_kmeans(
+        table, feature_set, scaler, settings.model, k, settings.sweep.silhouette_sample_size
+    )
+    model = identified_model(result, table, settings.personas, scaler, shared("data_sha256"), None)
+    ids = np.asarray(model.segments)[model.nearest(table)[0]]
+    images = fit_images(model, table, ids, result.transformed, settings.model.random_state)
+    return FitOutcome(feature_set, k, result.metrics, model, images)
 
 
 def _data_tags(info: DataInfo) -> dict[str, str]:
@@ -163,25 +186,16 @@ def _fit_params(feature_set: FeatureSet, k: int, settings: Settings, info: DataI
     }
 
 
-def _log_fit(
-    result: FitResult, table: pd.DataFrame, settings: Settings, info: DataInfo, run_name: str
-) -> str:
-    """Log one fit with its named segments (ids in canonical order: no catalog here)."""
-    fs = result.feature_set
-    model = identified_model(
-        result, table, settings.personas, settings.preprocess.scaler, info.sha256, None
-    )
-    ids = np.asarray(model.segments)[model.nearest(table)[0]]
+def _log_fit(fit: FitOutcome, settings: Settings, info: DataInfo) -> str:
+    """Log one fit as a child run of the active parent; returns its run id."""
+    fs = fit.feature_set
     return log_fit_run(
-        model,
-        table,
-        labels=ids,
-        transformed=result.transformed,
-        metrics=result.metrics,
-        run_name=run_name,
-        params=_fit_params(fs, result.k, settings, info),
+        fit.model,
+        images=fit.images,
+        metrics=fit.metrics,
+        run_name=f"{fs.name}-k{fit.k}",
+        params=_fit_params(fs, fit.k, settings, info),
         tags={ROLE_TAG: "fit", "feature_set": fs.name},
-        random_state=settings.model.random_state,
     )
 
 

@@ -1,0 +1,107 @@
+"""Run independent fits on every core, with results identical to a serial run.
+
+Worker processes are forked, so a large table loaded once by the parent is shared with
+them (copy on write), never pickled; each task returns small results. Every fit runs
+with one BLAS/OpenMP thread, in a worker or not: a fit's floating-point result then does
+not depend on how many cores the machine has or how many jobs ran beside it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: what forked workers read: set by the parent just before it forks (see :func:`ordered_map`)
+_SHARED: dict[str, Any] = {}
+
+
+def shared(key: str) -> Any:
+    """The object the parent handed to the workers under ``key``."""
+    return _SHARED[key]
+
+
+def available_cores() -> int:
+    """Cores this process may run on (the affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def n_workers(n_jobs: int | None, n_tasks: int) -> int:
+    """Worker processes for ``n_tasks``: ``n_jobs`` (``None`` or 0: one per core), at most
+    one per task, and 1 (no pool) where processes cannot be forked."""
+    wanted = n_jobs if n_jobs else available_cores()
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(wanted, n_tasks))
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Limit BLAS and OpenMP (scikit-learn's KMeans) to one thread within the block."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+def _init_worker(values: dict[str, Any]) -> None:
+    # the parent turns SIGTERM into an exception and handles Ctrl-C: a worker just ends
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _SHARED.clear()
+    _SHARED.update(values)
+
+
+def _call_with_one_thread(func: Callable[..., T], args: tuple) -> T:
+    with one_thread():
+        return func(*args)
+
+
+@contextmanager
+def ordered_map(
+    func: Callable[..., T],
+    tasks: Iterable[tuple],
+    n_jobs: int | None,
+    values: dict[str, Any],
+) -> Iterator[Iterator[T]]:
+    """Yield an iterator over ``func(*task)`` for each task, in task order, computed on
+    ``n_jobs`` processes.
+
+    ``values`` are what ``func`` reads with :func:`shared` (e.g. the customer table). All
+    tasks are submitted on entry, so the workers fit while the caller does other set-up
+    (such as opening the tracking store) before it asks for the first result; enter
+    before starting any thread, since workers are forked. On exit (also on an error,
+    Ctrl-C or SIGTERM) the tasks not yet started are cancelled.
+    """
+    tasks = list(tasks)
+    workers = n_workers(n_jobs, len(tasks))
+    if workers == 1:
+        _SHARED.clear()
+        _SHARED.update(values)
+        try:
+            yield (_call_with_one_thread(func, task) for task in tasks)
+        finally:
+            _SHARED.clear()
+        return
+    executor = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_init_worker,
+        initargs=(values,),
+    )
+    try:
+        futures: list[Future[T]] = [
+            executor.submit(_call_with_one_thread, func, task) for task in tasks
+        ]
+        yield (future.result() for future in futures)
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
