@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: install run sweep test test-fast lint format lock ui bench clean
+.PHONY: install run sweep test test-fast lint format lock ui bench bench-micro clean
 
 install: $(STAMP)
 
@@ -53,8 +53,14 @@ lock: install
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --universal \
 		--generate-hashes --quiet -o requirements.lock
 
-# Side-by-side figures behind two design choices (model logging, silhouette sampling).
+# The pipeline's speed and memory against its targets: the tutorial loop vs dvc repro on
+# the seed table, the Mall table, then 10k..10M generated customers (about 15 minutes;
+# BENCH_SIZES=10000,100000 for a short run). Prints a table, writes bench/results.json.
 bench: install
+	$(BIN)/python bench/pipeline.py
+
+# Side-by-side figures behind two design choices (model logging, silhouette sampling).
+bench-micro: install
 	$(BIN)/python bench/benchmarks.py
 
 ui: install

@@ -85,23 +85,52 @@ def setup_experiment(tracking_uri: str, experiment_name: str, artifact_location:
         return experiment.experiment_id
 
 
+#: SIGTERM bookkeeping of :func:`stop_on_sigterm` (one signal handler per process)
+_SIGTERM = {"pending": 0, "interruptible": False}
+
+
 @contextmanager
 def stop_on_sigterm() -> Iterator[None]:
     """Turn SIGTERM (``kill``, CI time-outs, DVC cancelling) into ``SystemExit(143)``.
 
     Python's default SIGTERM ends the process without unwinding, which would leave MLflow
-    runs RUNNING; as an exception it unwinds through the run context managers, which mark
-    the runs FAILED. The previous handler is restored afterwards.
+    runs RUNNING. Here it unwinds through the run context managers, which mark the runs
+    FAILED; but never in the middle of a call to the tracking store (a SQLite transaction
+    cut in half leaves the store locked for the clean-up): the signal takes effect at the
+    next :func:`checkpoint`, at once inside :func:`interruptible` blocks (waiting for
+    workers), and at the latest when the block ends. The previous handler is restored.
     """
 
-    def _raise(signum: int, frame: object) -> None:
+    def _on_sigterm(signum: int, frame: object) -> None:
+        if _SIGTERM["interruptible"]:
+            raise SystemExit(128 + signum)
+        _SIGTERM["pending"] = signum
+
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+        checkpoint()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _SIGTERM.update(pending=0, interruptible=False)
+
+
+def checkpoint() -> None:
+    """Raise ``SystemExit(143)`` here if a SIGTERM arrived since (a safe point to stop)."""
+    if signum := _SIGTERM["pending"]:
+        _SIGTERM["pending"] = 0
         raise SystemExit(128 + signum)
 
-    previous = signal.signal(signal.SIGTERM, _raise)
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """A block with no store call (e.g. waiting for workers): SIGTERM stops it at once."""
+    checkpoint()
+    _SIGTERM["interruptible"] = True
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        _SIGTERM["interruptible"] = False
 
 
 @contextmanager
@@ -250,11 +279,17 @@ def log_fit_run(
     ) as run:
         mlflow.log_params(dict(params))
         _log_files(images)
+        checkpoint()  # a SIGTERM ends the run FAILED between two store calls
         # the model first, then its metrics with its id: one batch instead of MLflow
         # re-reading every metric's history to link it to the model
         model_info = log_segment_model(model)
+        checkpoint()
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, model_id=model_info.model_id)
-        return run.info.run_id
+        checkpoint()
+    if _SIGTERM["pending"]:  # arrived while the run was being ended: it was still open
+        MlflowClient().set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
+        checkpoint()
+    return run.info.run_id
 
 
 def _log_files(files: Mapping[str, bytes]) -> None:

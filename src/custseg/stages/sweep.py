@@ -33,6 +33,7 @@ from custseg.io.tracking import (
     ROLE_TAG,
     fit_images,
     flat_params,
+    interruptible,
     log_fit_run,
     log_sweep_summary,
     parent_run,
@@ -111,7 +112,11 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
         ):
             rows = []
             models: dict[str, list[SegmentModel]] = {fs.name: [] for fs in feature_sets}
-            for fit in fits:
+            while True:
+                with interruptible():  # waiting for a worker: SIGTERM stops at once
+                    fit = next(fits, None)
+                if fit is None:
+                    break
                 run_id = _log_fit(fit, settings, info)
                 name = fit.feature_set.name
                 models[name].append(fit.model)
