@@ -8,6 +8,7 @@ from custseg.core.clustering import (
     cluster_sizes,
     fit_kmeans,
     sample_silhouettes,
+    silhouette_sample,
 )
 from custseg.core.features import FeatureSet, KMeansParams
 
@@ -90,3 +91,22 @@ def test_centroids_in_original_units():
     centroids = centroids_in_original_units(SQUARE, np.array([1, 1, 0, 0]), ["x", "y"])
     assert centroids.loc[1].tolist() == [0.0, 0.5]
     assert centroids.loc[0].tolist() == [10.0, 0.5]
+
+
+@pytest.mark.parametrize("sample_size", [None, 500, 150, 60])
+def test_silhouette_sample_mean_is_scikit_learns_sampled_score(sample_size):
+    """The fit's silhouette and its diagram come from one sample: the same rows and the
+    same mean as ``silhouette_score(..., sample_size, random_state)``."""
+    from sklearn.metrics import silhouette_score
+
+    rng = np.random.default_rng(3)
+    X = np.concatenate([rng.normal(c, 1.0, size=(100, 2)) for c in (0.0, 6.0)])
+    labels = np.repeat([0, 1], 100)
+    sample = silhouette_sample(X, labels, sample_size, random_state=7)
+    expected_rows = 200 if sample_size is None else min(sample_size, 200)
+    assert len(sample.rows) == len(sample.values) == expected_rows
+    assert len(set(sample.rows.tolist())) == expected_rows  # without replacement
+    expected = silhouette_score(X, labels, sample_size=sample_size, random_state=7)
+    assert np.mean(sample.values) == pytest.approx(expected, abs=1e-12)
+    result = fit_kmeans(pd.DataFrame(X, columns=["x", "y"]), XY, "none", KMeansParams(), 2, 60)
+    assert result.metrics["silhouette"] == pytest.approx(np.mean(result.silhouettes.values))

@@ -44,6 +44,17 @@ class FitResult:
     labels: np.ndarray
     transformed: np.ndarray
     metrics: dict[str, float]
+    #: rows of the silhouette sample and their silhouettes (the metric is their mean; the
+    #: silhouette diagram draws them): computed once per fit
+    silhouettes: SilhouetteSample | None = None
+
+
+@dataclass(frozen=True)
+class SilhouetteSample:
+    """Per-row silhouettes of the rows ``rows`` (all rows, or a seeded sample)."""
+
+    rows: np.ndarray
+    values: np.ndarray
 
 
 def fit_kmeans(
@@ -73,16 +84,12 @@ def fit_kmeans(
     kmeans = pipeline.named_steps["kmeans"]
     transformed = np.asarray(pipeline.named_steps["preprocess"].transform(table), dtype=float)
     labels = np.asarray(kmeans.labels_)
-    metrics = cluster_metrics(
-        transformed,
-        labels,
-        k,
-        silhouette_sample_size=silhouette_sample_size,
-        random_state=params.random_state,
+    metrics, silhouettes = _scores(
+        transformed, labels, k, silhouette_sample_size, params.random_state
     )
     metrics.update(inertia=float(kmeans.inertia_), n_iter=float(kmeans.n_iter_))
     metrics["fit_seconds"] = fit_seconds
-    return FitResult(feature_set, k, pipeline, labels, transformed, metrics)
+    return FitResult(feature_set, k, pipeline, labels, transformed, metrics, silhouettes)
 
 
 def cluster_sizes(labels: np.ndarray, k: int) -> np.ndarray:
@@ -103,7 +110,18 @@ def cluster_metrics(
     Davies-Bouldin (lower is better) and the smallest and largest cluster sizes. Scores
     that are undefined (fewer than two distinct clusters) are NaN.
     """
-    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+    return _scores(X, labels, k, silhouette_sample_size, random_state)[0]
+
+
+def _scores(
+    X: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    silhouette_sample_size: int | None,
+    random_state: int,
+) -> tuple[dict[str, float], SilhouetteSample | None]:
+    """:func:`cluster_metrics` and the silhouette sample its silhouette is the mean of."""
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
     sizes = cluster_sizes(labels, k)
     metrics = {
@@ -112,22 +130,30 @@ def cluster_metrics(
     }
     n_distinct = int(np.count_nonzero(sizes))
     if not 2 <= n_distinct <= len(X) - 1:
-        return metrics | {
-            "silhouette": np.nan,
-            "calinski_harabasz": np.nan,
-            "davies_bouldin": np.nan,
-        }
-    sample = (
-        silhouette_sample_size
-        if silhouette_sample_size and len(X) > silhouette_sample_size
-        else None
-    )
-    metrics["silhouette"] = float(
-        silhouette_score(X, labels, sample_size=sample, random_state=random_state)
-    )
+        nan = {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan}
+        return metrics | nan, None
+    silhouettes = silhouette_sample(X, labels, silhouette_sample_size, random_state)
+    metrics["silhouette"] = float(np.mean(silhouettes.values))
     metrics["calinski_harabasz"] = float(calinski_harabasz_score(X, labels))
     metrics["davies_bouldin"] = float(davies_bouldin_score(X, labels))
-    return metrics
+    return metrics, silhouettes
+
+
+def silhouette_sample(
+    X: np.ndarray, labels: np.ndarray, sample_size: int | None, random_state: int
+) -> SilhouetteSample:
+    """Silhouettes of every row, or of ``sample_size`` rows drawn as scikit-learn draws them.
+
+    The mean equals ``silhouette_score(X, labels, sample_size=..., random_state=...)``
+    (same rows, same order), so the score and the diagram come from one computation.
+    """
+    from sklearn.metrics import silhouette_samples
+
+    if sample_size and len(X) > sample_size:
+        rows = np.random.RandomState(random_state).permutation(len(X))[:sample_size]
+    else:
+        rows = np.arange(len(X))
+    return SilhouetteSample(rows, silhouette_samples(X[rows], np.asarray(labels)[rows]))
 
 
 def sample_silhouettes(

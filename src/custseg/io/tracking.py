@@ -25,7 +25,11 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from custseg.core import plots
-from custseg.core.clustering import centroids_in_original_units, sample_silhouettes
+from custseg.core.clustering import (
+    SilhouetteSample,
+    centroids_in_original_units,
+    sample_silhouettes,
+)
 from custseg.core.segment_model import ARTIFACT_KEY, SegmentModel
 from custseg.io.mlflow_ui import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 
@@ -214,8 +218,13 @@ def fit_figures(
     labels: np.ndarray,
     transformed: np.ndarray,
     random_state: int = 0,
+    silhouettes: SilhouetteSample | None = None,
 ) -> dict[str, Figure]:
-    """The per-fit plots: segments in original units (numeric features) and silhouettes."""
+    """The per-fit plots: segments in original units (numeric features) and silhouettes.
+
+    ``silhouettes`` (the sample the fit's silhouette score came from) spares computing
+    them again; without it a seeded sample of ``transformed`` is scored.
+    """
     figures = {}
     title = f"{model.feature_set}, k={model.k}"
     if model.numeric:
@@ -223,7 +232,10 @@ def fit_figures(
         figures["plots/clusters.png"] = plots.cluster_scatter(
             table[model.numeric], labels, centroids, labels_text=model.segment_names, title=title
         )
-    values, sampled_labels = sample_silhouettes(transformed, labels, random_state=random_state)
+    if silhouettes is not None:
+        values, sampled_labels = silhouettes.values, np.asarray(labels)[silhouettes.rows]
+    else:
+        values, sampled_labels = sample_silhouettes(transformed, labels, random_state=random_state)
     figures["plots/silhouette.png"] = plots.silhouette_diagram(
         values, sampled_labels, title=f"Silhouette: {title}"
     )
@@ -243,9 +255,10 @@ def fit_images(
     labels: np.ndarray,
     transformed: np.ndarray,
     random_state: int = 0,
+    silhouettes: SilhouetteSample | None = None,
 ) -> dict[str, bytes]:
     """:func:`fit_figures` rendered: artifact path -> PNG bytes (small, picklable)."""
-    figures = fit_figures(model, table, labels, transformed, random_state)
+    figures = fit_figures(model, table, labels, transformed, random_state, silhouettes)
     return {path: render_png(figure) for path, figure in figures.items()}
 
 

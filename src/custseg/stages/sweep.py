@@ -166,7 +166,9 @@ def _fit_one(feature_set: FeatureSet, k: int) -> FitOutcome:
     )
     model = identified_model(result, table, settings.personas, scaler, shared("data_sha256"), None)
     ids = np.asarray(model.segments)[model.nearest(table)[0]]
-    images = fit_images(model, table, ids, result.transformed, settings.model.random_state)
+    images = fit_images(
+        model, table, ids, result.transformed, settings.model.random_state, result.silhouettes
+    )
     return FitOutcome(feature_set, k, result.metrics, model, images)
 
 
