@@ -64,6 +64,7 @@ from custseg.io.tracking import (
     setup_experiment,
     stop_on_sigterm,
 )
+from custseg.parallel import fit_limits
 from custseg.stages.console import quiet_console
 from custseg.stages.errors import exit_on_user_error
 
@@ -156,9 +157,10 @@ def ensure_registered(
     existing = find_version(name, model.fingerprint)
     if existing is not None:
         return Registered(model, existing, created=False)
-    ids, transformed, metrics = model_metrics(
-        model, table, settings.sweep.silhouette_sample_size, settings.model.random_state
-    )
+    with fit_limits():  # as the sweep scored its fits: small chunks, bounded memory
+        ids, transformed, metrics = model_metrics(
+            model, table, settings.sweep.silhouette_sample_size, settings.model.random_state
+        )
     method = str((record or {}).get("method", "catalog"))
     version_tags = {
         FINGERPRINT_TAG: model.fingerprint,
