@@ -154,9 +154,10 @@ def bench_seed(work: Path) -> dict:
     subprocess.run([BIN / "custseg", "generate"], cwd=repo, check=True, capture_output=True)
     tutorial_dir = work / "tutorial"
     tutorial_dir.mkdir()
-    tutorial = measure(
+    tutorial = measure(  # telemetry off, as custseg has it: the same store work on both sides
         [sys.executable, str(ROOT / "bench" / "tutorial.py"), str(repo / "data/customers.csv")],
         tutorial_dir,
+        {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
     )
     tutorial_runs = count_runs(tutorial_dir / "mlflow.db")
     fresh = measure(["dvc", "repro"], repo, env)

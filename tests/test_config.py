@@ -68,6 +68,8 @@ def test_final_feature_set_joins_a_narrower_sweep():
         ("model.n_init=0", "model.n_init"),
         ("model.n_init=ten", "n_init"),
         ("sweep.feature_sets=[nope]", "unknown feature set(s) ['nope']"),
+        ("sweep.n_jobs=0", "sweep.n_jobs=0"),
+        ("sweep.n_jobs=-1", "sweep.n_jobs=-1"),
     ],
 )
 def test_bad_values_give_a_clear_error(override, message):

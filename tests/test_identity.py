@@ -166,3 +166,22 @@ def test_adjusted_rand_equals_scikit_learn(seed):
     a, b = rng.integers(0, 6, 500), rng.integers(0, 4, 500)
     b[:250] = a[:250] % 4  # partly agreeing
     assert adjusted_rand(a, b) == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)
+
+
+def test_select_takes_the_swept_model_and_refuses_one_fitted_otherwise(tmp_path):
+    """The sweep's models go to select unchanged; models of other settings, data or naming
+    rules are refused with the keys that differ."""
+    from custseg.io.outputs import StaleInputError, read_sweep_model, write_sweep_models
+
+    models = [line_model([10.0, 20.0]), line_model([10.0, 20.0, 30.0])]
+    fitted_with = compose_settings().fitted_with("abc")
+    write_sweep_models(models, fitted_with, tmp_path)
+    assert read_sweep_model(tmp_path, "line", 3, fitted_with) == models[1]
+    with pytest.raises(StaleInputError, match="no valid model for k=4"):
+        read_sweep_model(tmp_path, "line", 4, fitted_with)
+    other_rules = compose_settings(["personas.level_threshold=0.9"]).fitted_with("abc")
+    with pytest.raises(StaleInputError, match=r"\(personas differ"):
+        read_sweep_model(tmp_path, "line", 3, other_rules)
+    other_data = compose_settings(["preprocess.scaler=minmax"]).fitted_with("def")
+    with pytest.raises(StaleInputError, match=r"\(data_sha256, scaler differ"):
+        read_sweep_model(tmp_path, "line", 3, other_data)

@@ -73,6 +73,9 @@ def test_later_stages_read_the_validated_table_while_it_matches_data_and_schema(
     run_validate(settings)
     assert parquet.read_bytes() == first  # same data, same bytes (a DVC output)
 
+    # an unreadable one is not either
+    parquet.write_bytes(b"not parquet")
+    pd.testing.assert_frame_equal(load_table(settings.data)[0], expected)
     # a stale Parquet (its data or schema changed since) is never read
     parquet.write_bytes(first)
     narrower = compose_settings([f"data.path={csv}", "data.columns.age.max=60"])

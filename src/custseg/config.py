@@ -196,12 +196,17 @@ class Settings:
     predict: PredictConfig = field(default_factory=PredictConfig)
 
     def fitted_with(self, data_sha256: str) -> dict[str, Any]:
-        """What a fitted model depends on beyond its feature set: scaler, KMeans, data."""
-        return {
+        """What a swept model depends on beyond its feature set: scaler, KMeans settings,
+        data and the naming rules its segment names came from (plain JSON values)."""
+        import json
+
+        record = {
             "scaler": self.preprocess.scaler,
             "model": asdict(self.model),
             "data_sha256": data_sha256,
+            "personas": asdict(self.personas),
         }
+        return json.loads(json.dumps(record))
 
     def swept_feature_sets(self) -> list[FeatureSet]:
         """Feature sets of the sweep, in config order; the final model's set is always in."""
@@ -278,6 +283,11 @@ def _check(s: Settings) -> None:
         )
     if s.model.n_init < 1 or s.model.max_iter < 1:
         raise ConfigError("model.n_init and model.max_iter must be >= 1")
+    if s.sweep.n_jobs is not None and s.sweep.n_jobs < 1:
+        raise ConfigError(
+            f"sweep.n_jobs={s.sweep.n_jobs}: give a number of processes >= 1, or null for one "
+            "per core"
+        )
     for name, spec in s.data.columns.items():
         if spec.kind not in COLUMN_KINDS:
             raise ConfigError(

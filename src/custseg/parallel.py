@@ -10,10 +10,11 @@ computations (the silhouette) use small chunks, so memory stays bounded per work
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -29,18 +30,18 @@ def shared(key: str) -> Any:
 
 
 def available_cores() -> int:
-    """Cores this process may run on (the affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+    """Cores this process may use: the affinity mask and a container's CPU quota (joblib's
+    count), so a 2-CPU container on a large host gets 2 workers, not one per host core."""
+    from joblib import cpu_count
+
+    return max(1, int(cpu_count()))
 
 
 def n_workers(n_jobs: int | None, n_tasks: int) -> int:
-    """Worker processes for ``n_tasks``: ``n_jobs`` (``None`` or 0: one per core), at most
-    one per task, and 1 (no pool) where processes cannot be forked."""
+    """Worker processes for ``n_tasks``: ``n_jobs`` (``None``: one per core), at most one
+    per task, and 1 (no pool) off Linux, where forking a process with threads is unsafe."""
     wanted = n_jobs if n_jobs else available_cores()
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if not sys.platform.startswith("linux"):
         return 1
     return max(1, min(wanted, n_tasks))
 
@@ -87,8 +88,8 @@ def ordered_map(
     ``values`` are what ``func`` reads with :func:`shared` (e.g. the customer table). All
     tasks are submitted on entry, so the workers fit while the caller does other set-up
     (such as opening the tracking store) before it asks for the first result; enter
-    before starting any thread, since workers are forked. On exit (also on an error,
-    Ctrl-C or SIGTERM) the tasks not yet started are cancelled.
+    before starting any thread, since workers are forked. On an error, Ctrl-C or SIGTERM
+    the workers are stopped; a worker that dies raises a :class:`RuntimeError` that says so.
     """
     tasks = list(tasks)
     workers = n_workers(n_jobs, len(tasks))
@@ -108,6 +109,22 @@ def ordered_map(
     )
     try:
         futures: list[Future[T]] = [executor.submit(_call_limited, func, task) for task in tasks]
-        yield (future.result() for future in futures)
+        yield (_result(future) for future in futures)
+    except BaseException:
+        # an error, Ctrl-C or SIGTERM: stop the fits in progress too (otherwise the
+        # process waits for them at exit, minutes on a large table)
+        for process in list(getattr(executor, "_processes", {}).values()):
+            process.terminate()
+        raise
     finally:
-        executor.shutdown(wait=False, cancel_futures=True)
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _result(future: Future[T]) -> T:
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:
+        raise RuntimeError(
+            "a fitting process died (out of memory?); fewer at once use less memory: "
+            "set sweep.n_jobs to a smaller number"
+        ) from exc

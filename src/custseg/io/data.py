@@ -180,9 +180,14 @@ def load_customers(config: DataConfig) -> tuple[pd.DataFrame, DataInfo]:
 _VALIDATED_KEY = b"custseg.validated_from"
 
 
+#: bump when what :func:`load_customers` returns changes: older files are then not read
+_VALIDATED_FORMAT = 1
+
+
 def _validated_from(config: DataConfig, sha256: str) -> bytes:
     schema = {name: asdict(spec) for name, spec in config.columns.items()}
-    return json.dumps({"sha256": sha256, "columns": schema}, sort_keys=True).encode()
+    record = {"format": _VALIDATED_FORMAT, "sha256": sha256, "columns": schema}
+    return json.dumps(record, sort_keys=True).encode()
 
 
 def write_validated(table: pd.DataFrame, info: DataInfo, config: DataConfig) -> Path:
@@ -206,6 +211,8 @@ def write_validated(table: pd.DataFrame, info: DataInfo, config: DataConfig) -> 
     os.close(fd)
     try:
         pq.write_table(arrow.replace_schema_metadata(metadata), tmp_name, compression="zstd")
+        with open(tmp_name, "rb") as fh:
+            os.fsync(fh.fileno())
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, dest)
     except BaseException:
@@ -223,13 +230,17 @@ def load_table(config: DataConfig) -> tuple[pd.DataFrame, DataInfo]:
     """
     validated = Path(config.validated)
     if validated.is_file() and Path(config.path).is_file():
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        recorded = (pq.read_schema(validated).metadata or {}).get(_VALIDATED_KEY)
-        sha = file_sha256(config.path)
-        if recorded == _validated_from(config, sha):
-            frame = pq.read_table(validated).to_pandas()
-            return frame, DataInfo(str(config.path), sha, len(frame), frame.shape[1])
+        try:
+            recorded = (pq.read_schema(validated).metadata or {}).get(_VALIDATED_KEY)
+            sha = file_sha256(config.path)
+            if recorded == _validated_from(config, sha):
+                frame = pq.read_table(validated).to_pandas()
+                return frame, DataInfo(str(config.path), sha, len(frame), frame.shape[1])
+        except (OSError, pa.ArrowException):  # unreadable or not Parquet: validate the CSV
+            pass
     return load_customers(config)
 
 

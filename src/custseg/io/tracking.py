@@ -149,6 +149,7 @@ def parent_run(experiment_id: str, run_name: str, tags: Mapping[str, str]) -> It
     ) as run:
         try:
             yield run.info.run_id
+            checkpoint()  # a SIGTERM during the last store calls still fails the parent
         except BaseException:
             while (active := mlflow.active_run()) and active.info.run_id != run.info.run_id:
                 mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))

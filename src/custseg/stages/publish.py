@@ -60,6 +60,7 @@ from custseg.io.tracking import (
     ROLE_TAG,
     fit_images,
     flat_params,
+    interruptible,
     log_fit_run,
     setup_experiment,
     stop_on_sigterm,
@@ -116,7 +117,8 @@ def run_publish(settings: Settings, experiment: str | None = None) -> PublishOut
     """
     model = read_segment_model(MODEL_FILE)
     record = read_json(SELECTION_RECORD)
-    table, info = load_table(settings.data)
+    with interruptible():  # may validate a large CSV: no store call yet, SIGTERM stops it
+        table, info = load_table(settings.data)
     if info.sha256 != model.data_sha256:
         raise StaleInputError(
             f"{MODEL_FILE} was fitted on other data than {info.path} (sha256 "
@@ -157,7 +159,7 @@ def ensure_registered(
     existing = find_version(name, model.fingerprint)
     if existing is not None:
         return Registered(model, existing, created=False)
-    with fit_limits():  # as the sweep scored its fits: small chunks, bounded memory
+    with fit_limits(), interruptible():  # as the sweep scores its fits; nothing logged yet
         ids, transformed, metrics = model_metrics(
             model, table, settings.sweep.silhouette_sample_size, settings.model.random_state
         )
@@ -186,7 +188,8 @@ def ensure_registered(
     tags = {ROLE_TAG: "final", **version_tags}
     if source_run_id:
         tags["source_run_id"] = source_run_id
-    images = fit_images(model, table, ids, transformed, settings.model.random_state)
+    with fit_limits(), interruptible():
+        images = fit_images(model, table, ids, transformed, settings.model.random_state)
     run_id = log_fit_run(
         model,
         images=images,

@@ -16,10 +16,12 @@ Nothing is logged or registered here: ``custseg-publish`` (the next stages) does
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
+import pandas as pd
 from omegaconf import DictConfig
 
 from custseg.config import CONF_DIR, Settings, to_settings
@@ -33,6 +35,7 @@ from custseg.io.outputs import (
     MODEL_FILE,
     SELECTION_RECORD,
     StaleInputError,
+    curve_path,
     read_curve,
     read_segment_model,
     read_sweep_model,
@@ -66,6 +69,7 @@ def run_select(settings: Settings) -> SelectOutcome:
         settings.sweep.output_dir, fs.name, selection.k, settings.fitted_with(info.sha256)
     )
     _check_feature_set(swept, fs)
+    _check_curve(curve, swept.inertia(table), selection.k, settings)
     reference = read_segment_model(settings.catalog.path, missing_ok=True)
     # the sweep named the segments with the same rules on the same table (canonical ids):
     # only their identity against the catalog's champion is new here
@@ -103,6 +107,18 @@ def _check_feature_set(model: SegmentModel, feature_set: FeatureSet) -> None:
         raise StaleInputError(
             f"the sweep's {feature_set.name!r} models use columns {model.columns}, the config "
             f"{feature_set.columns}; rerun the sweep (dvc repro does)"
+        )
+
+
+def _check_curve(curve: pd.DataFrame, inertia: float, k: int, settings: Settings) -> None:
+    """Refuse a curve and models of two different sweeps (e.g. one rerun outside DVC):
+    the model's inertia on the table is the curve's at its k."""
+    swept = float(curve.loc[curve["k"] == k, "inertia"].iloc[0])
+    if not math.isclose(swept, inertia, rel_tol=1e-6):
+        path = curve_path(settings.sweep.output_dir, settings.features.name)
+        raise StaleInputError(
+            f"{path} and the sweep's models differ (inertia at k={k}: {swept:.6g} in the "
+            f"curve, {inertia:.6g} for the model); rerun the sweep (dvc repro does)"
         )
 
 

@@ -88,7 +88,8 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
     custseg.io.data.DataValidationError
         Before any run is started, when the table breaks its schema.
     """
-    table, info = load_table(settings.data)
+    with interruptible():  # may validate a large CSV: no store call yet, SIGTERM stops it
+        table, info = load_table(settings.data)
     feature_sets = settings.swept_feature_sets()
     ks = settings.sweep.ks
     if ks[-1] > len(table):
