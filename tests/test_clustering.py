@@ -7,7 +7,6 @@ from custseg.core.clustering import (
     cluster_metrics,
     cluster_sizes,
     fit_kmeans,
-    sample_silhouettes,
     silhouette_sample,
 )
 from custseg.core.features import FeatureSet, KMeansParams
@@ -79,12 +78,12 @@ def test_cluster_sizes_counts_empty_clusters():
     np.testing.assert_array_equal(cluster_sizes(np.array([0, 2, 2]), 4), [1, 0, 2, 0])
 
 
-def test_sample_silhouettes_caps_rows():
+def test_silhouette_sample_caps_rows():
     X = np.concatenate([np.arange(50.0), 1000 + np.arange(50.0)]).reshape(-1, 1)
     labels = (X[:, 0] >= 1000).astype(int)
-    values, sampled = sample_silhouettes(X, labels, max_samples=10)
-    assert values.shape == sampled.shape == (10,)
-    assert np.all(values > 0.9)  # two far-apart groups
+    sample = silhouette_sample(X, labels, 10, random_state=0)
+    assert sample.values.shape == sample.rows.shape == (10,)
+    assert np.all(sample.values > 0.9)  # two far-apart groups
 
 
 def test_centroids_in_original_units():
@@ -110,3 +109,12 @@ def test_silhouette_sample_mean_is_scikit_learns_sampled_score(sample_size):
     assert np.mean(sample.values) == pytest.approx(expected, abs=1e-12)
     result = fit_kmeans(pd.DataFrame(X, columns=["x", "y"]), XY, "none", KMeansParams(), 2, 60)
     assert result.metrics["silhouette"] == pytest.approx(np.mean(result.silhouettes.values))
+
+
+@pytest.mark.parametrize("labels", [[0, 0, 0, 0], [0, 1, 2, 3]])
+def test_silhouette_sample_is_zero_where_the_silhouette_is_undefined(labels):
+    """One cluster, or only singletons: the diagram draws zeros, the score stays NaN."""
+    sample = silhouette_sample(SQUARE.to_numpy(), np.array(labels), None, random_state=0)
+    np.testing.assert_array_equal(sample.values, np.zeros(4))
+    metrics = cluster_metrics(SQUARE.to_numpy(), np.array(labels), 4)
+    assert np.isnan(metrics["silhouette"])

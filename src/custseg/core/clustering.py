@@ -46,7 +46,7 @@ class FitResult:
     metrics: dict[str, float]
     #: rows of the silhouette sample and their silhouettes (the metric is their mean; the
     #: silhouette diagram draws them): computed once per fit
-    silhouettes: SilhouetteSample | None = None
+    silhouettes: SilhouetteSample
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def _scores(
     k: int,
     silhouette_sample_size: int | None,
     random_state: int,
-) -> tuple[dict[str, float], SilhouetteSample | None]:
+) -> tuple[dict[str, float], SilhouetteSample]:
     """:func:`cluster_metrics` and the silhouette sample its silhouette is the mean of."""
     from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
@@ -128,11 +128,11 @@ def _scores(
         "min_cluster_size": float(sizes.min()),
         "max_cluster_size": float(sizes.max()),
     }
+    silhouettes = silhouette_sample(X, labels, silhouette_sample_size, random_state)
     n_distinct = int(np.count_nonzero(sizes))
     if not 2 <= n_distinct <= len(X) - 1:
         nan = {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan}
-        return metrics | nan, None
-    silhouettes = silhouette_sample(X, labels, silhouette_sample_size, random_state)
+        return metrics | nan, silhouettes
     metrics["silhouette"] = float(np.mean(silhouettes.values))
     metrics["calinski_harabasz"] = float(calinski_harabasz_score(X, labels))
     metrics["davies_bouldin"] = float(davies_bouldin_score(X, labels))
@@ -146,6 +146,8 @@ def silhouette_sample(
 
     The mean equals ``silhouette_score(X, labels, sample_size=..., random_state=...)``
     (same rows, same order), so the score and the diagram come from one computation.
+    Where the silhouette is undefined (fewer than two clusters among the rows, or only
+    singletons) every value is 0.
     """
     from sklearn.metrics import silhouette_samples
 
@@ -153,30 +155,10 @@ def silhouette_sample(
         rows = np.random.RandomState(random_state).permutation(len(X))[:sample_size]
     else:
         rows = np.arange(len(X))
-    return SilhouetteSample(rows, silhouette_samples(X[rows], np.asarray(labels)[rows]))
-
-
-def sample_silhouettes(
-    X: np.ndarray, labels: np.ndarray, max_samples: int = 5000, random_state: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample silhouette values (on a seeded sample above ``max_samples`` rows).
-
-    Returns
-    -------
-    values, labels : ndarray
-        Silhouette of each sampled row and that row's cluster label.
-    """
-    labels = np.asarray(labels)
-    if len(X) > max_samples:
-        idx = np.sort(
-            np.random.default_rng(random_state).choice(len(X), max_samples, replace=False)
-        )
-        X, labels = X[idx], labels[idx]
-    if len(np.unique(labels)) < 2:
-        return np.zeros(len(labels)), labels
-    from sklearn.metrics import silhouette_samples
-
-    return silhouette_samples(X, labels), labels
+    sampled = np.asarray(labels)[rows]
+    if not 2 <= len(np.unique(sampled)) <= len(rows) - 1:
+        return SilhouetteSample(rows, np.zeros(len(rows)))
+    return SilhouetteSample(rows, silhouette_samples(X[rows], sampled))
 
 
 def centroids_in_original_units(
@@ -255,23 +237,22 @@ def model_metrics(
     table: pd.DataFrame,
     silhouette_sample_size: int | None = None,
     random_state: int = 0,
-) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+) -> tuple[np.ndarray, dict[str, float], SilhouetteSample]:
     """Score ``model`` on ``table`` as :func:`fit_kmeans` scores a fit.
 
     Returns
     -------
     ids : ndarray of int64
         Segment id of every row.
-    transformed : ndarray
-        The table in the model's space.
     metrics : dict
         :func:`cluster_metrics` plus ``inertia`` (the same values as the fit's, for the
         model of a fit on the same table).
+    silhouettes : SilhouetteSample
+        The sample the silhouette score is the mean of (for the silhouette diagram).
     """
     rows, distances = model.nearest(table)
-    transformed = model.transform(table)
-    metrics = cluster_metrics(
-        transformed, rows, model.k, silhouette_sample_size, random_state=random_state
+    metrics, silhouettes = _scores(
+        model.transform(table), rows, model.k, silhouette_sample_size, random_state
     )
     metrics["inertia"] = float(distances.sum())
-    return np.asarray(model.segments, dtype=np.int64)[rows], transformed, metrics
+    return np.asarray(model.segments, dtype=np.int64)[rows], metrics, silhouettes

@@ -25,11 +25,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from custseg.core import plots
-from custseg.core.clustering import (
-    SilhouetteSample,
-    centroids_in_original_units,
-    sample_silhouettes,
-)
+from custseg.core.clustering import SilhouetteSample, centroids_in_original_units
 from custseg.core.segment_model import ARTIFACT_KEY, SegmentModel
 from custseg.io.mlflow_ui import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 
@@ -217,14 +213,12 @@ def fit_figures(
     model: SegmentModel,
     table: pd.DataFrame,
     labels: np.ndarray,
-    transformed: np.ndarray,
-    random_state: int = 0,
-    silhouettes: SilhouetteSample | None = None,
+    silhouettes: SilhouetteSample,
 ) -> dict[str, Figure]:
     """The per-fit plots: segments in original units (numeric features) and silhouettes.
 
-    ``silhouettes`` (the sample the fit's silhouette score came from) spares computing
-    them again; without it a seeded sample of ``transformed`` is scored.
+    ``labels`` are the segment ids of ``table``'s rows; ``silhouettes`` the sample the
+    fit's silhouette score came from.
     """
     figures = {}
     title = f"{model.feature_set}, k={model.k}"
@@ -233,12 +227,8 @@ def fit_figures(
         figures["plots/clusters.png"] = plots.cluster_scatter(
             table[model.numeric], labels, centroids, labels_text=model.segment_names, title=title
         )
-    if silhouettes is not None:
-        values, sampled_labels = silhouettes.values, np.asarray(labels)[silhouettes.rows]
-    else:
-        values, sampled_labels = sample_silhouettes(transformed, labels, random_state=random_state)
     figures["plots/silhouette.png"] = plots.silhouette_diagram(
-        values, sampled_labels, title=f"Silhouette: {title}"
+        silhouettes.values, np.asarray(labels)[silhouettes.rows], title=f"Silhouette: {title}"
     )
     return figures
 
@@ -251,15 +241,10 @@ def render_png(figure: Figure) -> bytes:
 
 
 def fit_images(
-    model: SegmentModel,
-    table: pd.DataFrame,
-    labels: np.ndarray,
-    transformed: np.ndarray,
-    random_state: int = 0,
-    silhouettes: SilhouetteSample | None = None,
+    model: SegmentModel, table: pd.DataFrame, labels: np.ndarray, silhouettes: SilhouetteSample
 ) -> dict[str, bytes]:
     """:func:`fit_figures` rendered: artifact path -> PNG bytes (small, picklable)."""
-    figures = fit_figures(model, table, labels, transformed, random_state, silhouettes)
+    figures = fit_figures(model, table, labels, silhouettes)
     return {path: render_png(figure) for path, figure in figures.items()}
 
 

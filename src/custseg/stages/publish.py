@@ -160,7 +160,7 @@ def ensure_registered(
     if existing is not None:
         return Registered(model, existing, created=False)
     with fit_limits(), interruptible():  # as the sweep scores its fits; nothing logged yet
-        ids, transformed, metrics = model_metrics(
+        ids, metrics, silhouettes = model_metrics(
             model, table, settings.sweep.silhouette_sample_size, settings.model.random_state
         )
     method = str((record or {}).get("method", "catalog"))
@@ -189,7 +189,7 @@ def ensure_registered(
     if source_run_id:
         tags["source_run_id"] = source_run_id
     with fit_limits(), interruptible():
-        images = fit_images(model, table, ids, transformed, settings.model.random_state)
+        images = fit_images(model, table, ids, silhouettes)
     run_id = log_fit_run(
         model,
         images=images,

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import hydra
-import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
@@ -136,9 +135,9 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
             final = settings.features.name
             selected_run_id = _run_of(summary, final, selections[final].k)
             _log_parent(settings, info, summary, selections, selected_run_id)
+    fitted_with = settings.fitted_with(info.sha256)
     for feature_set in feature_sets:
         write_curve(summary, settings.sweep.output_dir, feature_set.name)
-        fitted_with = settings.fitted_with(info.sha256)
         write_sweep_models(models[feature_set.name], fitted_with, settings.sweep.output_dir)
     return SweepOutcome(experiment_id, parent_run_id, summary, selections, final, selected_run_id)
 
@@ -166,10 +165,7 @@ def _fit_one(feature_set: FeatureSet, k: int) -> FitOutcome:
         table, feature_set, scaler, settings.model, k, settings.sweep.silhouette_sample_size
     )
     model = identified_model(result, table, settings.personas, scaler, shared("data_sha256"), None)
-    ids = np.asarray(model.segments)[model.nearest(table)[0]]
-    images = fit_images(
-        model, table, ids, result.transformed, settings.model.random_state, result.silhouettes
-    )
+    images = fit_images(model, table, model.predict(table), result.silhouettes)
     return FitOutcome(feature_set, k, result.metrics, model, images)
 
 
