@@ -27,7 +27,8 @@ def test_defaults():
     ]  # fmt: skip
     assert s.sweep.ks == list(range(2, 11))
     assert len(s.swept_feature_sets()) * len(s.sweep.ks) == 36
-    assert s.selection.method == "elbow"
+    assert s.selection.method == "consensus"
+    assert s.selection.trust.resamples == 20 and s.selection.trust.sample_size == 2000
     assert s.model.n_init == 10 and s.model.algorithm == "lloyd"
     assert s.tracking.tracking_uri == "sqlite:///mlflow.db"
     assert s.data.id_column == "customer_id"
@@ -62,7 +63,14 @@ def test_final_feature_set_joins_a_narrower_sweep():
     "override, message",
     [
         ("preprocess.scaler=zscore", "preprocess.scaler='zscore'"),
-        ("selection.method=gap", "selection.method='gap'"),
+        ("selection.method=knee", "selection.method='knee'"),
+        ("selection.trust.resampling=jackknife", "selection.trust.resampling='jackknife'"),
+        ("selection.trust.subsample_fraction=1.5", "selection.trust.subsample_fraction=1.5"),
+        ("selection.trust.resamples=-1", "selection.trust.resamples and references"),
+        ("selection.trust.sample_size=1", "selection.trust.sample_size=1"),
+        ("selection.trust.n_init=0", "selection.trust.n_init=0"),
+        ("selection.unstable_jaccard=2", "selection.unstable_jaccard"),
+        ("selection.seed_checks=-1", "selection.seed_checks"),
         ("sweep.k_min=1", "sweep.k_min"),
         ("sweep.k_max=1", "sweep.k_max"),
         ("model.n_init=0", "model.n_init"),

@@ -175,8 +175,11 @@ def test_select_takes_the_swept_model_and_refuses_one_fitted_otherwise(tmp_path)
 
     models = [line_model([10.0, 20.0]), line_model([10.0, 20.0, 30.0])]
     fitted_with = compose_settings().fitted_with("abc")
-    write_sweep_models(models, fitted_with, tmp_path)
-    assert read_sweep_model(tmp_path, "line", 3, fitted_with) == models[1]
+    jaccard = {2: {0: 0.9, 1: 0.8}, 3: {0: 0.95, 1: float("nan"), 2: 0.5}}
+    write_sweep_models(models, fitted_with, tmp_path, jaccard)
+    model, stability = read_sweep_model(tmp_path, "line", 3, fitted_with)
+    assert model == models[1]
+    assert stability == {0: 0.95, 1: None, 2: 0.5}  # NaN (never resampled) is null in JSON
     with pytest.raises(StaleInputError, match="no valid model for k=4"):
         read_sweep_model(tmp_path, "line", 4, fitted_with)
     other_rules = compose_settings(["personas.level_threshold=0.9"]).fitted_with("abc")

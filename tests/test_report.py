@@ -48,6 +48,7 @@ from custseg.io.report import (
     write_report,
 )
 from custseg.stages.report import ReportOutcome, run_report
+from custseg.stages.sweep import fit_and_trust
 
 from conftest import CHROMIUM_BASE_FLAGS, compose_settings
 
@@ -106,8 +107,10 @@ class Project:
             ]
         )
 
-    def report(self, out: Path, settings=None, changes: Path | None = None) -> ReportOutcome:
-        selection = self.write_selection(out / "selection.json")
+    def report(
+        self, out: Path, settings=None, changes: Path | None = None, **record
+    ) -> ReportOutcome:
+        selection = self.write_selection(out / "selection.json", **record)
         return run_report(
             settings or self.settings(out), self.model_file, selection, changes or self.changes
         )
@@ -123,11 +126,7 @@ def build_project(root: Path, feature_set: str = "income_spending") -> Project:
     table, info = load_customers(settings.data)
     fs = settings.features
     rows = [
-        {
-            "feature_set": fs.name,
-            "k": k,
-            **fit_kmeans(table, fs, "standard", settings.model, k).metrics,
-        }
+        {"feature_set": fs.name, "k": k, **fit_and_trust(table, fs, k, settings)[0].metrics}
         for k in range(2, 8)
     ]
     sweeps = root / "sweeps"
@@ -202,9 +201,39 @@ def test_html_names_every_segment_and_embeds_every_image(rendered):
         assert html.escape(d.persona) in page
         assert html.escape(d.recommendation) in page
     sources = re.findall(r"<img\b[^>]*\bsrc=\"([^\"]*)\"", page)
-    assert len(sources) == 3  # scatter, profiles, elbow
+    assert len(sources) == 4  # scatter, profiles, elbow, stability
     assert all(s.startswith("data:image/png;base64,") for s in sources)
     assert f"k = {K} was chosen by the elbow method" in page
+
+
+def test_unstable_segments_are_flagged_in_the_report_and_metrics(rendered, tmp_path):
+    """Segment-level trust: each segment's Jaccard in the table, those below the threshold
+    flagged where marketing reads (HTML, Markdown) and in metrics/ for DVC."""
+    project = rendered.project
+    segments = sorted(rendered.outcome.descriptions)
+    shaky = segments[1]
+    jaccard = {str(s): (0.41 if s == shaky else 0.93) for s in segments}
+    trust = {
+        "stability": 0.8,
+        "resamples": 20,
+        "resampling": "bootstrap",
+        "jaccard": jaccard,
+        "unstable_jaccard": 0.6,
+        "unstable": [shaky],
+    }
+    names = {str(s): d.name for s, d in rendered.outcome.descriptions.items()}
+    outcome = project.report(
+        tmp_path, settings=project.settings(tmp_path), trust=trust, segment_names=names
+    )
+    page = (tmp_path / "reports" / "segments.html").read_text(encoding="utf-8")
+    assert page.count('<span class="flag">unstable</span>') == 1
+    assert page.count('<td class="num">0.93</td>') == K - 1
+    name = outcome.descriptions[shaky].name
+    assert f"but {html.escape(name)} (0.41) is unstable" in page
+    markdown = (tmp_path / "reports" / "segments.md").read_text(encoding="utf-8")
+    assert markdown.count("0.41 **unstable**") == 1
+    metrics = json.loads(outcome.paths.metrics.read_text(encoding="utf-8"))
+    assert metrics["unstable"] == [shaky] and metrics["jaccard"] == jaccard
 
 
 def test_html_references_no_remote_resource(rendered):
@@ -268,6 +297,9 @@ def test_metrics_are_flat_and_sizes_are_a_plot_table(rendered):
     assert metrics == {
         "min_share": round(counts.min() / N_CUSTOMERS, 6),
         "max_share": round(counts.max() / N_CUSTOMERS, 6),
+        # a selection record without stability (as written before it existed)
+        "jaccard": {},
+        "unstable": [],
     }
     sizes = pd.read_csv(rendered.outcome.paths.sizes)
     assert list(sizes.columns) == ["segment", "name", "size", "share"]
@@ -285,7 +317,7 @@ def test_report_works_for_other_feature_sets(tmp_path, feature_set):
     page = outcome.paths.html.read_text(encoding="utf-8")
     assert len({d.name for d in outcome.descriptions.values()}) == K
     assert all(html.escape(d.name) in page for d in outcome.descriptions.values())
-    assert page.count('<img src="data:image/png;base64,') == 3
+    assert page.count('<img src="data:image/png;base64,') == 4
 
 
 # ------------------------------------------------------------- the champion and changes
@@ -489,11 +521,57 @@ def test_method_sentence(picks, method, expected):
     assert method_sentence({"k": 5, "method": method, "picks": picks}) == expected
 
 
+TRUST = {
+    "stability": 0.987,
+    "resamples": 20,
+    "resampling": "bootstrap",
+    "jaccard": {"0": 0.99, "1": 0.52, "2": 0.97},
+    "unstable_jaccard": 0.6,
+    "unstable": [1],
+}
+
+
+@pytest.mark.parametrize(
+    "trust, ending",
+    [
+        (
+            TRUST,
+            "; bootstrap refits agree with the segments (mean ARI 0.99 over 20 resamples), but "
+            "Bargain hunters (0.52) is unstable (Jaccard below 0.60): act on it with care.",
+        ),
+        (
+            {**TRUST, "unstable": []},
+            "; bootstrap refits agree with the segments (mean ARI 0.99 over 20 resamples), and "
+            "every segment is stable (lowest Jaccard 0.52).",
+        ),
+        ({**TRUST, "stability": None}, "."),  # not estimated: nothing said
+    ],
+)
+def test_method_sentence_says_which_criteria_agreed_and_how_stable(trust, ending):
+    record = {
+        "k": 3,
+        "method": "consensus",
+        "picks": {"elbow": 3, "silhouette": 3, "gap": 2, "stability": 3},
+        "trust": trust,
+        "segment_names": {"1": "Bargain hunters"},
+    }
+    assert method_sentence(record) == (
+        "k = 3 was chosen by consensus (the k most criteria pick); elbow, silhouette and "
+        "stability agree, gap would pick 2" + ending
+    )
+
+
 def test_segment_metrics_round_shares():
     from custseg.core.profiling import profile_segments
 
     profiles = profile_segments(pd.DataFrame({"x": [1.0, 2.0, 3.0]}), np.array([0, 0, 1]), ["x"])
-    assert segment_metrics(profiles) == {"min_share": 0.333333, "max_share": 0.666667}
+    trust = {"jaccard": {"0": 0.95, "1": 0.5}, "unstable": [1]}
+    assert segment_metrics(profiles, {"trust": trust}) == {
+        "min_share": 0.333333,
+        "max_share": 0.666667,
+        "jaccard": {"0": 0.95, "1": 0.5},
+        "unstable": [1],
+    }
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.core.selection import best_score_k, criteria_picks, elbow_k, select_k
+from custseg.core.selection import (
+    CRITERIA,
+    best_score_k,
+    consensus_k,
+    criteria_picks,
+    elbow_k,
+    gap_k,
+    select_k,
+    stability_k,
+)
 
 KS = [2, 3, 4, 5, 6, 7, 8]
 # sharp bend at k=5: steep drops before, almost flat after
@@ -15,6 +24,10 @@ def curve(**scores):
         silhouette=scores.get("silhouette", [0.3, 0.4, 0.5, 0.6, 0.5, 0.4, 0.3]),
         calinski_harabasz=scores.get("calinski_harabasz", [50, 60, 70, 80, 75, 70, 60]),
         davies_bouldin=scores.get("davies_bouldin", [1.2, 1.0, 0.8, 0.6, 0.7, 0.8, 0.9]),
+        # rule: gap(5) = 0.9 >= gap(6) - s(6) = 0.95 - 0.1
+        gap=scores.get("gap", [0.2, 0.4, 0.6, 0.9, 0.95, 0.97, 0.98]),
+        gap_se=scores.get("gap_se", [0.1] * len(KS)),
+        stability=scores.get("stability", [0.9, 0.95, 0.97, 0.99, 0.8, 0.7, 0.75]),
     )
     return pd.DataFrame(data)
 
@@ -53,7 +66,64 @@ def test_criteria_picks_each_direction():
             davies_bouldin=[1.2, 1.0, 0.8, 0.6, 0.7, 0.5, 0.9],  # min at 7
         )
     )
-    assert picks == {"elbow": 5, "silhouette": 3, "calinski_harabasz": 6, "davies_bouldin": 7}
+    assert picks == {
+        "elbow": 5,
+        "silhouette": 3,
+        "calinski_harabasz": 6,
+        "davies_bouldin": 7,
+        "gap": 5,
+        "stability": 5,
+    }
+
+
+@pytest.mark.parametrize(
+    "gaps, errors, expected",
+    [
+        ([0.5, 0.4, 0.3], [0.0, 0.0, 0.0], 2),  # falls from the start: smallest k
+        ([0.1, 0.5, 0.55], [0.1, 0.1, 0.1], 3),  # 0.5 >= 0.55 - 0.1
+        ([0.1, 0.5, 0.7], [0.1, 0.1, 0.1], None),  # still growing at the last k
+        ([0.1, 0.45, 0.5], [0.01, 0.01, 0.2], 3),  # k=2: 0.1 < 0.44; k=3: 0.45 >= 0.3
+        ([np.nan, np.nan, np.nan], [np.nan, np.nan, np.nan], None),  # not computed
+    ],
+)
+def test_gap_k_is_the_one_standard_error_rule(gaps, errors, expected):
+    assert gap_k([2, 3, 4], gaps, errors) == expected
+
+
+@pytest.mark.parametrize(
+    "stabilities, expected",
+    [
+        ([0.99, 0.8, 0.7], 2),
+        ([1.0, 1.0, 0.9], 3),  # merging two real segments is as stable: larger k wins
+        ([0.998, 1.0, 0.996], 4),  # within the tie tolerance of the best
+        ([0.98, 1.0, 0.9], 3),
+        ([np.nan, np.nan, np.nan], None),
+    ],
+)
+def test_stability_k_prefers_the_larger_of_near_ties(stabilities, expected):
+    assert stability_k([2, 3, 4], stabilities) == expected
+
+
+@pytest.mark.parametrize(
+    "picks, expected",
+    [
+        ({"elbow": 4, "silhouette": 5, "davies_bouldin": 5, "gap": 3}, 5),  # majority
+        # 2 votes each for 3 and 6: k=6 is the more stable
+        ({"elbow": 3, "gap": 3, "silhouette": 6, "stability": 6}, 6),
+        ({"elbow": None, "silhouette": 4}, 4),  # a criterion without a pick has no vote
+        ({"elbow": None}, None),
+    ],
+)
+def test_consensus_is_the_vote_with_stability_breaking_ties(picks, expected):
+    scores = curve(stability=[0.5, 0.9, 0.8, 0.7, 0.95, 0.6, 0.6])
+    assert consensus_k(picks, scores) == expected
+
+
+def test_consensus_tie_without_stability_goes_to_silhouette_then_smaller_k():
+    scores = curve(silhouette=[0.3, 0.4, 0.5, 0.6, 0.5, 0.4, 0.3]).drop(columns="stability")
+    assert consensus_k({"elbow": 3, "silhouette": 5}, scores) == 5
+    flat = scores.assign(silhouette=0.5)
+    assert consensus_k({"elbow": 6, "silhouette": 3}, flat) == 3
 
 
 def test_criteria_picks_ignore_row_order():
@@ -61,7 +131,7 @@ def test_criteria_picks_ignore_row_order():
     assert criteria_picks(shuffled) == criteria_picks(curve())
 
 
-@pytest.mark.parametrize("method", ["elbow", "silhouette", "calinski_harabasz", "davies_bouldin"])
+@pytest.mark.parametrize("method", [*CRITERIA, "consensus"])
 def test_select_k_uses_the_method(method):
     selection = select_k(curve(), method)
     assert selection.k == 5
@@ -79,5 +149,5 @@ def test_select_k_falls_back_when_no_knee():
 
 
 def test_select_k_rejects_unknown_method():
-    with pytest.raises(ValueError, match="unknown selection method 'gap'"):
-        select_k(curve(), "gap")
+    with pytest.raises(ValueError, match="unknown selection method 'knee'"):
+        select_k(curve(), "knee")

@@ -27,7 +27,8 @@ from conftest import compose_settings, with_data_path
 
 CHILD_METRICS = {
     "inertia", "silhouette", "calinski_harabasz", "davies_bouldin", "n_iter", "fit_seconds",
-    "min_cluster_size", "max_cluster_size",
+    "min_cluster_size", "max_cluster_size", "stability", "stability_std", "min_jaccard", "gap",
+    "gap_se",
 }  # fmt: skip
 
 
@@ -75,7 +76,10 @@ def test_small_sweep_logs_exact_runs_metrics_and_artifacts(generated_csv, tracki
     child = next(
         r for r in children if (r.data.params["feature_set"], r.data.params["k"]) == ("all", "2")
     )
-    assert set(child.data.metrics) == CHILD_METRICS
+    # scores, stability and gap, and each segment's Jaccard stability
+    assert set(child.data.metrics) == CHILD_METRICS | {"jaccard_segment_0", "jaccard_segment_1"}
+    assert 0 <= child.data.metrics["min_jaccard"] <= child.data.metrics["jaccard_segment_0"] <= 1
+    assert child.data.tags["fit_health"] == "ok"
     assert child.data.params["features"] == "age,annual_income,spending_score,gender"
     assert child.data.params["scaler"] == "standard"
     assert child.data.params["model.n_init"] == "10"
@@ -94,7 +98,12 @@ def test_small_sweep_logs_exact_runs_metrics_and_artifacts(generated_csv, tracki
         mlflow.artifacts.load_text(f"runs:/{outcome.parent_run_id}/criteria_picks.json")
     )
     assert set(picks) == {"income_spending", "all"}
-    assert set(picks["all"]) == {"elbow", "silhouette", "calinski_harabasz", "davies_bouldin"}
+    assert set(picks["all"]) == {
+        "elbow", "silhouette", "calinski_harabasz", "davies_bouldin", "gap", "stability",
+    }  # fmt: skip
+    # the chosen k refitted with 3 other seeds, compared with the model
+    assert 0 < parent.data.metrics["seed_ari_min"] <= parent.data.metrics["seed_ari_mean"] <= 1
+    assert parent.data.params["trust.resamples"] == "20"
     summary = pd.read_csv(
         mlflow.artifacts.download_artifacts(f"runs:/{outcome.parent_run_id}/sweep_summary.csv")
     )
@@ -193,7 +202,9 @@ def test_seed_data_default_sweep_selects_five_segments(seed_csv, tracking_overri
     assert len(outcome.summary) == 36
     assert outcome.final_feature_set == "income_spending"
     assert outcome.selected_k == 5
-    assert outcome.selections["income_spending"].picks["elbow"] == 5
+    picks = outcome.selections["income_spending"].picks
+    assert outcome.selections["income_spending"].method == "consensus"
+    assert sum(k == 5 for k in picks.values()) >= 4, picks  # a clear majority, not a tie
     selected = outcome.summary.set_index("run_id").loc[outcome.selected_run_id]
     assert (selected["feature_set"], selected["k"]) == ("income_spending", 5)
 
@@ -206,6 +217,12 @@ def test_seed_data_default_sweep_selects_five_segments(seed_csv, tracking_overri
     assert sorted(sizes.tolist()) == [22, 23, 35, 39, 81]
     runs = runs_of(outcome.experiment_id)
     assert len(runs) == 37 and {r.info.status for r in runs} == {"FINISHED"}
+    # the five segments are stable: bootstrap refits find each of them again
+    assert selected["stability"] > 0.95
+    child = next(r for r in runs if r.info.run_id == outcome.selected_run_id)
+    assert all(child.data.metrics[f"jaccard_segment_{i}"] > 0.9 for i in range(5))
+    parent = next(r for r in runs if r.info.run_id == outcome.parent_run_id)
+    assert parent.data.metrics["seed_ari_min"] > 0.95
 
 
 def count_runs_read_only(db: Path, status: str | None = None) -> int:

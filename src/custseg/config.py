@@ -14,6 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from custseg.core.features import FeatureSet, KMeansParams
 from custseg.core.profiling import NamingRules
+from custseg.core.selection import CONSENSUS, METHODS
+from custseg.core.stability import TrustParams
 
 
 def project_conf_dir() -> Path:
@@ -33,7 +35,6 @@ def project_conf_dir() -> Path:
 CONF_DIR = project_conf_dir()
 
 COLUMN_KINDS = ("id", "numeric", "categorical")
-SELECTION_METHODS = ("elbow", "silhouette", "calinski_harabasz", "davies_bouldin")
 
 
 @dataclass
@@ -98,10 +99,26 @@ class SweepConfig:
 
 @dataclass
 class SelectionConfig:
-    """How k is chosen: ``elbow`` (kneedle on inertia) or a best-score criterion."""
+    """How k is chosen and how far its segments are trusted.
 
-    method: str = "elbow"
+    Parameters
+    ----------
+    method : str
+        A criterion of :data:`custseg.core.selection.CRITERIA` or ``"consensus"`` (their
+        vote; see :mod:`custseg.core.selection`).
+    trust : TrustParams
+        How stability and the gap statistic are estimated (on a bounded sample).
+    unstable_jaccard : float
+        Segments whose mean Jaccard stability is below this are flagged unstable.
+    seed_checks : int
+        Refits of the chosen k with other seeds, compared with the model (0: none).
+    """
+
+    method: str = CONSENSUS
     elbow_sensitivity: float = 1.0
+    trust: TrustParams = field(default_factory=TrustParams)
+    unstable_jaccard: float = 0.6
+    seed_checks: int = 3
 
 
 @dataclass
@@ -197,7 +214,8 @@ class Settings:
 
     def fitted_with(self, data_sha256: str) -> dict[str, Any]:
         """What a swept model depends on beyond its feature set: scaler, KMeans settings,
-        data and the naming rules its segment names came from (plain JSON values)."""
+        data, the naming rules its segment names came from and how its stability was
+        estimated (plain JSON values)."""
         import json
 
         record = {
@@ -205,6 +223,7 @@ class Settings:
             "model": asdict(self.model),
             "data_sha256": data_sha256,
             "personas": asdict(self.personas),
+            "trust": asdict(self.selection.trust),
         }
         return json.loads(json.dumps(record))
 
@@ -272,9 +291,13 @@ def _check(s: Settings) -> None:
         raise ConfigError("; ".join(f"personas.{p}" for p in problems))
     if s.preprocess.scaler not in SCALERS:
         raise ConfigError(f"preprocess.scaler={s.preprocess.scaler!r}; choose one of {SCALERS}")
-    if s.selection.method not in SELECTION_METHODS:
+    if s.selection.method not in METHODS:
+        raise ConfigError(f"selection.method={s.selection.method!r}; choose one of {METHODS}")
+    if problems := s.selection.trust.problems():
+        raise ConfigError("; ".join(f"selection.trust.{p}" for p in problems))
+    if not 0 <= s.selection.unstable_jaccard <= 1 or s.selection.seed_checks < 0:
         raise ConfigError(
-            f"selection.method={s.selection.method!r}; choose one of {SELECTION_METHODS}"
+            "selection.unstable_jaccard must be in [0, 1] and selection.seed_checks >= 0"
         )
     if not 2 <= s.sweep.k_min <= s.sweep.k_max:
         raise ConfigError(

@@ -92,6 +92,19 @@ def fit_kmeans(
     return FitResult(feature_set, k, pipeline, labels, transformed, metrics, silhouettes)
 
 
+def fit_warnings(metrics: Mapping[str, float], max_iter: int) -> list[str]:
+    """What is wrong with a fit, from its metrics: stopped at ``max_iter`` (not converged),
+    an empty cluster, or a cluster of one customer."""
+    found = []
+    if metrics["n_iter"] >= max_iter:
+        found.append(f"stopped at max_iter={max_iter} before converging")
+    if metrics["min_cluster_size"] == 0:
+        found.append("an empty cluster")
+    elif metrics["min_cluster_size"] == 1:
+        found.append("a cluster of a single customer")
+    return found
+
+
 def cluster_sizes(labels: np.ndarray, k: int) -> np.ndarray:
     """Number of members of each cluster ``0..k-1`` (empty clusters count 0)."""
     return np.bincount(np.asarray(labels, dtype=int), minlength=k)

@@ -90,6 +90,14 @@ def assign_identity(
         Rows in ascending id; names pairwise distinct (a generated name equal to a kept
         one gets ``" (new)"``).
     """
+    return model.relabel(*identity_map(model, names, reference))
+
+
+def identity_map(
+    model: SegmentModel, names: Mapping[int, str], reference: SegmentModel | None
+) -> tuple[dict[int, int], dict[int, str]]:
+    """What :func:`assign_identity` does, as ``(model's id -> stable id, stable id -> name)``
+    (to carry per-segment values, such as stability, over to the stable ids)."""
     order = [model.segments[i] for i in canonical_order(model.centroid_table())]
     matched = match_segments(model, reference) if comparable(model, reference) else {}
     kept = {matched[s]: reference.segment_names[matched[s]] for s in matched} if reference else {}
@@ -102,7 +110,7 @@ def assign_identity(
         ids[s] = next_id
         new_names[next_id] = _distinct(str(names[s]), new_names.values())
         next_id += 1
-    return model.relabel(ids, new_names)
+    return ids, new_names
 
 
 def _distinct(name: str, taken: Any) -> str:

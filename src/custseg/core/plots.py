@@ -44,6 +44,8 @@ METRIC_INFO: dict[str, tuple[str, bool]] = {
     "silhouette": ("Silhouette", True),
     "calinski_harabasz": ("Calinski-Harabasz", True),
     "davies_bouldin": ("Davies-Bouldin", False),
+    "gap": ("Gap statistic", True),
+    "stability": ("Stability", True),
 }
 """Metric name -> (display name, higher is better)."""
 
@@ -249,6 +251,58 @@ def elbow_plot(
     ax.set_xlim(ks_arr.min() - pad, ks_arr.max() + pad)
     fig.suptitle(title)
     return fig
+
+
+def stability_plot(
+    curve: pd.DataFrame, selected_k: int | None, unstable_below: float | None = None
+) -> Figure:
+    """Stability and the gap statistic against k, side by side.
+
+    Parameters
+    ----------
+    curve : pandas.DataFrame
+        One row per k with ``k``, ``stability``, ``stability_std``, ``min_jaccard``,
+        ``gap`` and ``gap_se`` (a sweep curve).
+    selected_k : int, optional
+        The chosen k, a red dashed line in both panels.
+    unstable_below : float, optional
+        Jaccard under which a segment counts as unstable, drawn as a dotted line.
+    """
+    curve = curve.sort_values("k")
+    fig = Figure(figsize=(10.4, 3.9), layout="constrained")
+    ax_stable, ax_gap = fig.subplots(1, 2)
+    _stability_panel(ax_stable, curve, unstable_below)
+    _gap_panel(ax_gap, curve)
+    for ax in (ax_stable, ax_gap):
+        ax.set_xlabel(_K_LABEL)
+        ax.grid(True, alpha=0.3)
+        _integer_k_axis(ax, curve["k"].astype(int).tolist())
+        if selected_k is not None:
+            ax.axvline(selected_k, color=_SELECTED_COLOR, linestyle="--", linewidth=1.5)
+    return fig
+
+
+def _stability_panel(ax: Axes, curve: pd.DataFrame, unstable_below: float | None) -> None:
+    ks, mean = curve["k"], curve["stability"]
+    spread = curve.get("stability_std", pd.Series(0.0, index=curve.index)).fillna(0.0)
+    ax.plot(ks, mean, marker="o", color="tab:blue", label="mean ARI of refits")
+    ax.fill_between(ks, mean - spread, np.minimum(mean + spread, 1.0), color="tab:blue", alpha=0.15)
+    ax.plot(ks, curve["min_jaccard"], marker="s", color="tab:orange", label="least stable segment")
+    if unstable_below is not None:
+        ax.axhline(unstable_below, color="dimgray", linestyle=":", label="unstable below")
+    lowest = np.nanmin(curve[["stability", "min_jaccard"]].to_numpy(float), initial=0.0)
+    ax.set_ylim(float(lowest) - 0.02, 1.05)  # ARI can be negative: worse than chance
+    ax.set_ylabel("Agreement with the fit (1 = same)")
+    ax.set_title("Stability under resampling (higher is better)", fontsize="medium")
+    ax.legend(loc="lower left", fontsize="small")
+
+
+def _gap_panel(ax: Axes, curve: pd.DataFrame) -> None:
+    ax.errorbar(
+        curve["k"], curve["gap"], yerr=curve["gap_se"], marker="o", color="tab:green", capsize=3
+    )
+    ax.set_ylabel("Gap (log W of uniform data - log W)")
+    ax.set_title("Gap statistic (first k within one error of the next)", fontsize="medium")
 
 
 def metrics_vs_k_plot(

@@ -52,6 +52,11 @@ CURVE_COLUMNS = (
     "n_iter",
     "min_cluster_size",
     "max_cluster_size",
+    "stability",
+    "stability_std",
+    "min_jaccard",
+    "gap",
+    "gap_se",
 )
 
 
@@ -108,27 +113,41 @@ def models_path(output_dir: str | Path, feature_set: str) -> Path:
 
 
 def write_sweep_models(
-    models: list[SegmentModel], fitted_with: dict[str, Any], output_dir: str | Path
+    models: list[SegmentModel],
+    fitted_with: dict[str, Any],
+    output_dir: str | Path,
+    jaccard: dict[int, dict[int, float]],
 ) -> Path:
     """Write the fitted models of one feature set (one per k) with the settings they used.
 
     ``fitted_with`` (scaler, KMeans settings, data hash) lets ``custseg-select`` take the
     chosen k's model instead of refitting it, and refuse models fitted otherwise.
+    ``jaccard`` is k -> segment id -> the segment's Jaccard stability.
     """
     feature_set = models[0].feature_set
     data = {
         "fitted_with": fitted_with,
         "models": {str(m.k): m.to_dict() for m in sorted(models, key=lambda m: m.k)},
+        "jaccard": {
+            str(k): {str(i): _finite(v) for i, v in sorted(per_segment.items())}
+            for k, per_segment in sorted(jaccard.items())
+        },
     }
     path = models_path(output_dir, feature_set)
     write_json_atomic(data, path)
     return path
 
 
+def _finite(value: float) -> float | None:
+    """``value`` rounded for a tracked file, or None (JSON null) when NaN."""
+    return None if value != value else round_significant(value)
+
+
 def read_sweep_model(
     output_dir: str | Path, feature_set: str, k: int, fitted_with: dict[str, Any]
-) -> SegmentModel:
-    """The sweep's model of ``feature_set`` at ``k``, checked against ``fitted_with``.
+) -> tuple[SegmentModel, dict[int, float | None]]:
+    """The sweep's model of ``feature_set`` at ``k``, checked against ``fitted_with``, and
+    each of its segments' Jaccard stability (segment id -> value, None if unknown).
 
     Raises
     ------
@@ -149,8 +168,10 @@ def read_sweep_model(
             "from the current config); rerun the sweep (dvc repro does)"
         )
     try:
-        return SegmentModel.from_dict(data["models"][str(k)])
-    except (KeyError, TypeError, ValueError) as exc:
+        model = SegmentModel.from_dict(data["models"][str(k)])
+        jaccard = {int(i): v for i, v in data["jaccard"][str(k)].items()}
+        return model, {s: jaccard.get(s) for s in model.segments}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise StaleInputError(f"{path} has no valid model for k={k}; rerun the sweep") from exc
 
 

@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 
 from custseg.core.plots import axis_label, cluster_color
 from custseg.core.profiling import SegmentDescription, SegmentProfiles
+from custseg.core.selection import CRITERIA
 from custseg.io.data import DataInfo, write_csv_atomic
 from custseg.io.outputs import STATUS_FILE, StaleInputError, read_json
 
@@ -87,6 +88,9 @@ METHOD_TEXT = {
     "silhouette": "the highest silhouette score",
     "calinski_harabasz": "the highest Calinski-Harabasz score",
     "davies_bouldin": "the lowest Davies-Bouldin index",
+    "gap": "the gap statistic (Tibshirani's one-standard-error rule)",
+    "stability": "stability (the k whose resampled refits agree most with the fit)",
+    "consensus": "consensus (the k most criteria pick)",
 }
 
 CRITERION_NAMES = {
@@ -94,6 +98,8 @@ CRITERION_NAMES = {
     "silhouette": "silhouette",
     "calinski_harabasz": "Calinski-Harabasz",
     "davies_bouldin": "Davies-Bouldin",
+    "gap": "gap",
+    "stability": "stability",
 }
 
 #: figure key -> (section title, alt text); figures are shown in this order
@@ -104,6 +110,10 @@ FIGURES = {
         "Per segment: standardised difference of each attribute mean from all customers",
     ),
     "elbow": ("Why k = {k}", "Inertia against k with the k each criterion picks"),
+    "stability": (
+        "How stable the segments are",
+        "Stability of refits on resampled customers and the gap statistic against k",
+    ),
 }
 
 
@@ -196,7 +206,9 @@ def method_sentence(selection: Mapping[str, Any]) -> str:
     """Why k was chosen, e.g. ``"k = 5 was chosen by the elbow method (...); silhouette
     and Davies-Bouldin agree, Calinski-Harabasz would pick 9."``"""
     k, method = int(selection["k"]), str(selection["method"])
-    picks = {c: v for c, v in dict(selection.get("picks") or {}).items() if c != method}
+    order = {c: i for i, c in enumerate(CRITERIA)}  # the record's keys are sorted
+    recorded = sorted(dict(selection.get("picks") or {}).items(), key=lambda p: order.get(p[0], 99))
+    picks = {c: v for c, v in recorded if c != method}
     text = f"k = {k} was chosen by {METHOD_TEXT.get(method, method)}"
     if selection.get("fallback"):
         text += f" ({selection['fallback']})"
@@ -207,7 +219,34 @@ def method_sentence(selection: Mapping[str, Any]) -> str:
         parts.append(f"{_join(agree)} {'agrees' if len(agree) == 1 else 'agree'}")
     if differ:
         parts.append(_join(differ))
-    return text + ("; " + ", ".join(parts) if parts else "") + "."
+    text += "; " + ", ".join(parts) if parts else ""
+    stable = stability_clause(selection.get("trust") or {}, selection.get("segment_names") or {})
+    return text + (f"; {stable}" if stable else "") + "."
+
+
+def stability_clause(trust: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    """How stable the chosen segments are, e.g. ``"bootstrap refits reproduce the
+    segments (mean ARI 0.99 over 20 resamples), and every segment is stable (lowest
+    Jaccard 0.97)"``;
+    empty when stability was not estimated."""
+    if trust.get("stability") is None:
+        return ""
+    jaccard = {s: j for s, j in dict(trust.get("jaccard") or {}).items() if j is not None}
+    head = (
+        f"{trust.get('resampling', 'bootstrap')} refits agree with the segments "
+        f"(mean ARI {float(trust['stability']):.2f} over {trust.get('resamples', '?')} resamples)"
+    )
+    unstable = [str(s) for s in trust.get("unstable") or []]
+    if unstable:
+        listed = _join([f"{names.get(s, 'segment ' + s)} ({jaccard[s]:.2f})" for s in unstable])
+        return (
+            f"{head}, but {listed} {'is' if len(unstable) == 1 else 'are'} unstable "
+            f"(Jaccard below {float(trust['unstable_jaccard']):.2f}): act on "
+            f"{'it' if len(unstable) == 1 else 'them'} with care"
+        )
+    if jaccard:
+        return f"{head}, and every segment is stable (lowest Jaccard {min(jaccard.values()):.2f})"
+    return head
 
 
 def _join(items: Sequence[str]) -> str:
@@ -240,9 +279,21 @@ def _segment_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
                 "share": float(profiles.sizes.at[seg, "share"]),
                 "color": to_hex(cluster_color(seg)),
                 "means": [_fmt(means.at[seg, c]) for c in inputs.columns],
+                **_segment_trust(inputs.selection, seg),
             }
         )
     return sorted(rows, key=lambda r: (-r["size"], r["segment"]))
+
+
+def _segment_trust(selection: Mapping[str, Any], segment: int) -> dict[str, Any]:
+    """A segment's Jaccard stability as shown (``"0.97"``, or ``"n/a"``) and whether it is
+    flagged unstable."""
+    trust = selection.get("trust") or {}
+    value = dict(trust.get("jaccard") or {}).get(str(segment))
+    return {
+        "jaccard": "n/a" if value is None else f"{float(value):.2f}",
+        "unstable": int(segment) in {int(s) for s in trust.get("unstable") or []},
+    }
 
 
 def _fmt(value: float) -> str:
@@ -377,6 +428,7 @@ _HTML = _ENV.from_string(
   .unit { font-weight: 400; white-space: nowrap; }
   .swatch { display: inline-block; width: 0.8em; height: 0.8em; border-radius: 2px; margin-right: 6px; vertical-align: baseline; }
   .name { font-weight: 600; }
+  .flag { display: inline-block; margin-top: 2px; padding: 0 5px; border-radius: 3px; background: #fde2e1; color: #9b1c1c; font-size: 0.8rem; font-weight: 600; }
   .muted { color: #5b6573; font-size: 0.85rem; }
   figure { margin: 0; }
   img { max-width: 100%; height: auto; display: block; margin: 0 auto; }
@@ -397,7 +449,7 @@ _HTML = _ENV.from_string(
 <section id="segments">
 <h2>Segments</h2>
 <div class="table-wrap"><table>
-<thead><tr><th class="col-name">Segment</th><th class="col-persona">Persona</th><th class="num">Customers</th><th class="num">Share</th>
+<thead><tr><th class="col-name">Segment</th><th class="col-persona">Persona</th><th class="num">Customers</th><th class="num">Share</th><th class="num">Stability<br><span class="muted">Jaccard</span></th>
 {% for label, unit in column_labels %}<th class="num">{{ label }}{% if unit %}<br><span class="unit">{{ unit }}</span>{% endif %}<br><span class="muted">mean</span></th>{% endfor %}
 <th class="col-rec">Recommendation</th></tr></thead>
 <tbody>
@@ -406,11 +458,12 @@ _HTML = _ENV.from_string(
 <td><strong>{{ row.persona }}</strong><br><span class="muted">{{ row.description }}</span></td>
 <td class="num">{{ "{:,}".format(row.size) }}</td>
 <td class="num">{{ "{:.1%}".format(row.share) }}</td>
+<td class="num">{{ row.jaccard }}{% if row.unstable %}<br><span class="flag">unstable</span>{% endif %}</td>
 {% for value in row.means %}<td class="num">{{ value }}</td>{% endfor %}
 <td>{{ row.recommendation }}</td>
 </tr>
 {% endfor %}</tbody>
-<tfoot><tr><td colspan="2"><span class="muted">All customers</span></td><td class="num">{{ "{:,}".format(n_customers) }}</td><td class="num">100%</td>
+<tfoot><tr><td colspan="2"><span class="muted">All customers</span></td><td class="num">{{ "{:,}".format(n_customers) }}</td><td class="num">100%</td><td></td>
 {% for value in overall_means %}<td class="num">{{ value }}</td>{% endfor %}<td></td></tr></tfoot>
 </table></div>
 </section>
@@ -455,6 +508,10 @@ _CAPTIONS = {
     "means in original units.",
     "elbow": "Inertia (within-cluster sum of squares) for every k of the sweep; the strip "
     "above shows the k each criterion picks, the red line the chosen k.",
+    "stability": "Left: how well refits on bootstrap samples of the customers reproduce the "
+    "segments (mean adjusted Rand index, band: one standard deviation) and the least stable "
+    "segment's Jaccard; the dotted line is the 'unstable' threshold. Right: the gap "
+    "statistic with its standard error.",
 }
 
 
@@ -522,10 +579,10 @@ def render_markdown(inputs: ReportInputs) -> str:
     sel = inputs.selection
     k = int(sel["k"])
     columns = inputs.columns
-    head = ["Segment", "Persona", "Customers", "Share"]
+    head = ["Segment", "Persona", "Customers", "Share", "Stability (Jaccard)"]
     head += [_md(f"Mean {_lower_first(axis_label(c))}") for c in columns]
     head += ["Recommendation"]
-    align = ["---", "---", "---:", "---:"] + ["---:"] * len(columns) + ["---"]
+    align = ["---", "---", "---:", "---:", "---:"] + ["---:"] * len(columns) + ["---"]
     lines = [
         f"## Customer segments: k = {k} ({_code(sel['feature_set'])})",
         "",
@@ -545,6 +602,7 @@ def render_markdown(inputs: ReportInputs) -> str:
             _md(row["persona"]),
             f"{row['size']:,}",
             f"{row['share']:.1%}",
+            row["jaccard"] + (" **unstable**" if row["unstable"] else ""),
             *row["means"],
             _md(row["recommendation"]),
         ]
@@ -639,14 +697,21 @@ def assignments_table(
     )
 
 
-def segment_metrics(profiles: SegmentProfiles) -> dict[str, Any]:
-    """Headline figures for ``dvc metrics``: the smallest and largest segment's share.
+def segment_metrics(profiles: SegmentProfiles, selection: Mapping[str, Any]) -> dict[str, Any]:
+    """Headline figures for ``dvc metrics``: the smallest and largest segment's share, each
+    segment's Jaccard stability and the segments flagged unstable.
 
-    Flat and small, so ``dvc metrics show`` stays narrow; the per-segment sizes are in
+    Small, so ``dvc metrics show`` stays narrow; the per-segment sizes are in
     :func:`segment_sizes` (a DVC plot).
     """
     shares = profiles.sizes["share"].astype(float)
-    return {"min_share": round(float(shares.min()), 6), "max_share": round(float(shares.max()), 6)}
+    trust = selection.get("trust") or {}
+    return {
+        "min_share": round(float(shares.min()), 6),
+        "max_share": round(float(shares.max()), 6),
+        "jaccard": dict(trust.get("jaccard") or {}),
+        "unstable": list(trust.get("unstable") or []),
+    }
 
 
 def segment_sizes(

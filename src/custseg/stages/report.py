@@ -42,6 +42,7 @@ from custseg.core.profiling import (
     profile_segments,
 )
 from custseg.core.segment_model import SegmentModel
+from custseg.core.selection import CRITERIA
 from custseg.io.data import load_table
 from custseg.io.outputs import (
     CHANGES_FILE,
@@ -142,6 +143,7 @@ def run_report(
         for seg, d in name_segments(profiles, settings.personas, feature_set.columns).items()
     }
 
+    picks = dict(selection.get("picks") or {})
     figures = {
         "profiles": plots.profile_chart(
             profiles, names, threshold=settings.personas.level_threshold
@@ -152,12 +154,17 @@ def run_report(
             int(selection["k"]),
             # readable criterion names in the picks strip ("Calinski-Harabasz: 9")
             {
-                plots.METRIC_INFO.get(c, (c,))[0]: v
-                for c, v in (selection.get("picks") or {}).items()
+                plots.METRIC_INFO.get(c, (c,))[0]: picks[c]
+                for c in (*CRITERIA, *sorted(set(picks) - set(CRITERIA)))
+                if c in picks
             },
             title=f"Elbow method: {feature_set.name}",
         ),
     }
+    if "stability" in curve and curve["stability"].notna().any():
+        figures["stability"] = plots.stability_plot(
+            curve, int(selection["k"]), (selection.get("trust") or {}).get("unstable_jaccard")
+        )
     if feature_set.numeric:
         centroids = centroids_in_original_units(table, labels, feature_set.numeric)
         figures["scatter"] = plots.cluster_scatter(
@@ -187,7 +194,7 @@ def run_report(
         html,
         markdown,
         assignments,
-        segment_metrics(profiles),
+        segment_metrics(profiles, selection),
         segment_sizes(profiles, descriptions),
     )
     return ReportOutcome(paths, profiles, descriptions, labels, selection, changes)

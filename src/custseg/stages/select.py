@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 
 from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.core.features import FeatureSet
-from custseg.core.identity import assign_identity, compare_models
+from custseg.core.identity import compare_models, identity_map
 from custseg.core.segment_model import SegmentModel
 from custseg.core.selection import Selection, select_k
 from custseg.io.data import load_table
@@ -65,7 +65,7 @@ def run_select(settings: Settings) -> SelectOutcome:
     fs = settings.features
     curve = read_curve(settings.sweep.output_dir, fs.name, settings.sweep.ks)
     selection = select_k(curve, settings.selection.method, settings.selection.elbow_sensitivity)
-    swept = read_sweep_model(
+    swept, swept_jaccard = read_sweep_model(
         settings.sweep.output_dir, fs.name, selection.k, settings.fitted_with(info.sha256)
     )
     _check_feature_set(swept, fs)
@@ -73,8 +73,11 @@ def run_select(settings: Settings) -> SelectOutcome:
     reference = read_segment_model(settings.catalog.path, missing_ok=True)
     # the sweep named the segments with the same rules on the same table (canonical ids):
     # only their identity against the catalog's champion is new here
-    model = assign_identity(swept, swept.segment_names, reference)
+    ids, names = identity_map(swept, swept.segment_names, reference)
+    model = swept.relabel(ids, names)
+    jaccard = {ids[s]: j for s, j in swept_jaccard.items()}
     changes = compare_models(reference, model, table)
+    scores = curve.loc[curve["k"] == selection.k].iloc[0]
     record = {
         "feature_set": fs.name,
         "features": fs.columns,
@@ -88,9 +91,9 @@ def run_select(settings: Settings) -> SelectOutcome:
         "segment_names": {str(i): n for i, n in model.segment_names.items()},
         "catalog": settings.catalog.path,
         "champion": changes["reference"],
+        "trust": trust_record(scores, jaccard, settings),
     }
-    scores = curve.loc[curve["k"] == selection.k].iloc[0]
-    metrics = {"k": selection.k, **{m: round(float(scores[m]), 6) for m in _STABLE_METRICS}}
+    metrics = {"k": selection.k, **{m: _rounded(scores[m]) for m in _STABLE_METRICS}}
     if "adjusted_rand" in changes:
         metrics["champion_ari"] = changes["adjusted_rand"]
     write_segment_model(model, MODEL_FILE)
@@ -122,9 +125,30 @@ def _check_curve(curve: pd.DataFrame, inertia: float, k: int, settings: Settings
         )
 
 
+def trust_record(scores: pd.Series, jaccard: dict[int, float | None], settings: Settings) -> dict:
+    """How far the chosen segments are trusted: the k's stability (mean ARI of resampled
+    refits), each segment's Jaccard, and the segments below ``selection.unstable_jaccard``."""
+    threshold = settings.selection.unstable_jaccard
+    params = settings.selection.trust
+    return {
+        "stability": _rounded(scores["stability"]),
+        "resamples": params.resamples,
+        "resampling": params.resampling,
+        "jaccard": {str(s): None if j is None else round(j, 6) for s, j in sorted(jaccard.items())},
+        "unstable_jaccard": threshold,
+        "unstable": sorted(s for s, j in jaccard.items() if j is not None and j < threshold),
+    }
+
+
+def _rounded(value: float) -> float | None:
+    """A score for a JSON output: 6 decimals, None (null) when undefined."""
+    value = float(value)
+    return None if math.isnan(value) else round(value, 6)
+
+
 #: headline scores in metrics/selection.json (few, so `dvc metrics show` stays narrow; every
 #: score of every k is in the sweep curves and MLflow)
-_STABLE_METRICS = ("inertia", "silhouette")
+_STABLE_METRICS = ("inertia", "silhouette", "stability")
 
 _CHAMPION_TEXT = {
     "none": "no champion in the catalog yet",

@@ -14,17 +14,26 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import hydra
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from custseg.config import CONF_DIR, ConfigError, Settings, settings_to_yaml, to_settings
 from custseg.core import plots
-from custseg.core.clustering import fit_kmeans
-from custseg.core.features import FeatureSet
+from custseg.core.clustering import SilhouetteSample, fit_kmeans, fit_warnings
+from custseg.core.features import FeatureSet, KMeansParams
 from custseg.core.identity import identified_model
 from custseg.core.segment_model import SegmentModel
 from custseg.core.selection import Selection, select_k
+from custseg.core.stability import (
+    Refit,
+    Trust,
+    kmeans_refit,
+    sample_rows,
+    seed_agreement,
+    trust,
+)
 from custseg.io.data import DataInfo, load_table
 from custseg.io.mlflow_ui import experiment_url
 from custseg.io.outputs import write_curve, write_sweep_models
@@ -111,7 +120,7 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
             ) as bar,
         ):
             rows = []
-            models: dict[str, list[SegmentModel]] = {fs.name: [] for fs in feature_sets}
+            fitted: dict[str, list[FitOutcome]] = {fs.name: [] for fs in feature_sets}
             while True:
                 with interruptible():  # waiting for a worker: SIGTERM stops at once
                     fit = next(fits, None)
@@ -119,7 +128,9 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
                     break
                 run_id = _log_fit(fit, settings, info)
                 name = fit.feature_set.name
-                models[name].append(fit.model)
+                for warning in fit.warnings:
+                    log.warning("fit %s k=%d: %s (run %s)", name, fit.k, warning, run_id)
+                fitted[name].append(fit)
                 rows.append({"feature_set": name, "k": fit.k, "run_id": run_id, **fit.metrics})
                 bar.set_postfix_str(f"{name} k={fit.k}")
                 bar.update()
@@ -134,39 +145,112 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
             }
             final = settings.features.name
             selected_run_id = _run_of(summary, final, selections[final].k)
-            _log_parent(settings, info, summary, selections, selected_run_id)
+            chosen = next(f for f in fitted[final] if f.k == selections[final].k)
+            seed_aris = _seed_agreement(chosen.model, table, settings)
+            _log_parent(settings, info, summary, selections, selected_run_id, seed_aris)
     fitted_with = settings.fitted_with(info.sha256)
     for feature_set in feature_sets:
         write_curve(summary, settings.sweep.output_dir, feature_set.name)
-        write_sweep_models(models[feature_set.name], fitted_with, settings.sweep.output_dir)
+        fits = fitted[feature_set.name]
+        write_sweep_models(
+            [f.model for f in fits],
+            fitted_with,
+            settings.sweep.output_dir,
+            jaccard={f.k: f.jaccard for f in fits},
+        )
     return SweepOutcome(experiment_id, parent_run_id, summary, selections, final, selected_run_id)
 
 
 @dataclass
 class FitOutcome:
-    """One fit as a worker returns it: small and picklable (no table, no pipeline)."""
+    """One fit as a worker returns it: small and picklable (no table, no pipeline).
+
+    Attributes
+    ----------
+    metrics : dict
+        The fit's scores with its stability and gap (one value each).
+    jaccard : dict
+        Segment id -> mean Jaccard stability of that segment.
+    warnings : list of str
+        What is wrong with the fit (:func:`~custseg.core.clustering.fit_warnings`).
+    """
 
     feature_set: FeatureSet
     k: int
     metrics: dict[str, float]
+    jaccard: dict[int, float]
+    warnings: list[str]
     model: SegmentModel
     images: dict[str, bytes]
 
 
 def _fit_one(feature_set: FeatureSet, k: int) -> FitOutcome:
-    """Fit one (feature set, k), name its segments and render its plots (in a worker).
+    """Fit one (feature set, k), name its segments, estimate its stability and gap, and
+    render its plots (in a worker).
 
     Segment ids are in canonical order (no catalog here: that is the select stage's).
     """
-    settings: Settings = shared("settings")
     table: pd.DataFrame = shared("table")
+    fit, ids, silhouettes = fit_and_trust(
+        table, feature_set, k, shared("settings"), shared("data_sha256")
+    )
+    fit.images = fit_images(fit.model, table, ids, silhouettes)
+    return fit
+
+
+def fit_and_trust(
+    table: pd.DataFrame, feature_set: FeatureSet, k: int, settings: Settings, data_sha256: str = ""
+) -> tuple[FitOutcome, np.ndarray, SilhouetteSample]:
+    """Fit, name, score and estimate the stability and gap of one (feature set, k).
+
+    Returns the fit without images, the segment id of every customer and the silhouette
+    sample (what the plots need).
+    """
     scaler = settings.preprocess.scaler
     result = fit_kmeans(
         table, feature_set, scaler, settings.model, k, settings.sweep.silhouette_sample_size
     )
-    model = identified_model(result, table, settings.personas, scaler, shared("data_sha256"), None)
-    images = fit_images(model, table, model.predict(table), result.silhouettes)
-    return FitOutcome(feature_set, k, result.metrics, model, images)
+    model = identified_model(result, table, settings.personas, scaler, data_sha256, None)
+    rows = model.nearest(table)[0]
+    params = settings.selection.trust
+    found = trust(result.transformed, rows, k, params, refit_like(settings.model, params.n_init))
+    metrics = result.metrics | trust_metrics(found)
+    jaccard = {model.segments[i]: float(j) for i, j in enumerate(found.jaccard)}
+    warnings = fit_warnings(result.metrics, settings.model.max_iter)
+    fit = FitOutcome(feature_set, k, metrics, jaccard, warnings, model, {})
+    return fit, np.asarray(model.segments)[rows], result.silhouettes
+
+
+def trust_metrics(found: Trust) -> dict[str, float]:
+    """The one-value metrics of :class:`~custseg.core.stability.Trust` (child runs, curve)."""
+    return {
+        "stability": found.stability,
+        "stability_std": found.stability_std,
+        "min_jaccard": found.min_jaccard,
+        "gap": found.gap,
+        "gap_se": found.gap_se,
+    }
+
+
+def refit_like(model: KMeansParams, n_init: int) -> Refit:
+    """Refits with the model's KMeans settings and ``n_init`` starts (stability, seeds)."""
+    return kmeans_refit(
+        n_init, init=model.init, max_iter=model.max_iter, tol=model.tol, algorithm=model.algorithm
+    )
+
+
+def _seed_agreement(model: SegmentModel, table: pd.DataFrame, settings: Settings) -> list[float]:
+    """ARI of the chosen model with refits of its k from ``selection.seed_checks`` other
+    seeds, with the model's KMeans settings, on the stability sample."""
+    n = settings.selection.seed_checks
+    if n == 0:
+        return []
+    params = settings.selection.trust
+    rows = sample_rows(len(table), params.sample_size, params.random_state)
+    sample = table.iloc[rows]
+    seeds = [settings.model.random_state + i for i in range(1, n + 1)]
+    refit = refit_like(settings.model, settings.model.n_init)
+    return seed_agreement(model.transform(sample), model.nearest(sample)[0], model.k, seeds, refit)
 
 
 def _data_tags(info: DataInfo) -> dict[str, str]:
@@ -193,13 +277,18 @@ def _fit_params(feature_set: FeatureSet, k: int, settings: Settings, info: DataI
 def _log_fit(fit: FitOutcome, settings: Settings, info: DataInfo) -> str:
     """Log one fit as a child run of the active parent; returns its run id."""
     fs = fit.feature_set
+    per_segment = {f"jaccard_segment_{i}": j for i, j in fit.jaccard.items()}
     return log_fit_run(
         fit.model,
         images=fit.images,
-        metrics=fit.metrics,
+        metrics=fit.metrics | per_segment,
         run_name=f"{fs.name}-k{fit.k}",
         params=_fit_params(fs, fit.k, settings, info),
-        tags={ROLE_TAG: "fit", "feature_set": fs.name},
+        tags={
+            ROLE_TAG: "fit",
+            "feature_set": fs.name,
+            "fit_health": "; ".join(fit.warnings) or "ok",
+        },
     )
 
 
@@ -209,6 +298,7 @@ def _log_parent(
     summary: pd.DataFrame,
     selections: dict[str, Selection],
     selected_run_id: str,
+    seed_aris: list[float],
 ) -> None:
     final = settings.features.name
     figures = {}
@@ -228,6 +318,8 @@ def _log_parent(
     metrics = {"selected_k": final_selection.k}
     metrics |= {f"selected_k.{name}": sel.k for name, sel in selections.items()}
     metrics |= {f"{c}_k": k for c, k in final_selection.picks.items() if k is not None}
+    if seed_aris:  # the chosen k refitted with other seeds: 1 = the same segments
+        metrics |= {"seed_ari_min": min(seed_aris), "seed_ari_mean": float(np.mean(seed_aris))}
     params = {
         "feature_sets": ",".join(selections),
         "final_feature_set": final,
@@ -236,6 +328,8 @@ def _log_parent(
         "scaler": settings.preprocess.scaler,
         "selection_method": settings.selection.method,
         **flat_params("model", asdict(settings.model)),
+        **flat_params("trust", asdict(settings.selection.trust)),
+        "seed_checks": settings.selection.seed_checks,
         "data_sha256": info.sha256,
         "n_rows": info.n_rows,
     }
