@@ -26,8 +26,8 @@ import mlflow
 from sklearn.metrics import silhouette_score
 
 from custseg.config import Settings, compose_settings
-from custseg.core.clustering import fit_kmeans
-from custseg.core.features import KMeansParams
+from custseg.core.clustering import fit_model
+from custseg.core.features import ModelParams
 from custseg.core.identity import identified_model
 from custseg.io.data import generate_customers, load_customers, write_csv_atomic
 from custseg.io.tracking import MODEL_REQUIREMENTS, log_segment_model
@@ -46,7 +46,7 @@ def customers(n_rows: int, settings: Settings):
 def bench_model_logging(settings: Settings, n_models: int) -> None:
     """Seconds per ``log_model``: explicit requirements vs MLflow's inference."""
     table = customers(200, settings)
-    result = fit_kmeans(table, settings.features, "standard", KMeansParams(), k=5)
+    result = fit_model(table, settings.features, "standard", ModelParams(), k=5)
     model = identified_model(result, table, settings.personas, "standard", "bench", None)
     with tempfile.TemporaryDirectory() as tmp:
         mlflow.set_tracking_uri(f"sqlite:///{Path(tmp) / 'mlflow.db'}")
@@ -70,8 +70,8 @@ def bench_model_logging(settings: Settings, n_models: int) -> None:
 def bench_silhouette(settings: Settings, n_rows: int, sample_size: int) -> None:
     """Exact silhouette vs the seeded sample the sweep uses above ``sample_size`` rows."""
     table = customers(n_rows, settings)
-    result = fit_kmeans(table, settings.features, "standard", KMeansParams(n_init=3), k=5)
-    X = result.pipeline.named_steps["preprocess"].transform(table)
+    result = fit_model(table, settings.features, "standard", ModelParams(n_init=3), k=5)
+    X = result.transformed
     labels = result.labels
 
     def measure(**kwargs) -> tuple[float, float, float]:

@@ -6,10 +6,10 @@ from custseg.core.clustering import (
     centroids_in_original_units,
     cluster_metrics,
     cluster_sizes,
-    fit_kmeans,
+    fit_model,
     silhouette_sample,
 )
-from custseg.core.features import FeatureSet, KMeansParams
+from custseg.core.features import FeatureSet, ModelParams
 
 # two tight pairs 10 apart: k=2 splits them, centroids (0, .5) and (10, .5)
 SQUARE = pd.DataFrame({"x": [0.0, 0.0, 10.0, 10.0], "y": [0.0, 1.0, 0.0, 1.0]})
@@ -22,8 +22,8 @@ def same_partition(a, b) -> bool:
     return all(len(set(b[a == label])) == 1 for label in set(a)) and len(set(a)) == len(set(b))
 
 
-def test_fit_kmeans_hand_computed_metrics():
-    result = fit_kmeans(SQUARE, XY, "none", KMeansParams(n_init=5, random_state=0), k=2)
+def test_fit_model_hand_computed_metrics():
+    result = fit_model(SQUARE, XY, "none", ModelParams(n_init=5, random_state=0), k=2)
     assert same_partition(result.labels, [0, 0, 1, 1])
     m = result.metrics
     assert m["inertia"] == pytest.approx(1.0)  # 4 points, each 0.5 from its centroid
@@ -36,17 +36,17 @@ def test_fit_kmeans_hand_computed_metrics():
     assert m["n_iter"] >= 1 and m["fit_seconds"] >= 0
 
 
-def test_fit_kmeans_with_scaling_transforms_space():
-    result = fit_kmeans(SQUARE, XY, "minmax", KMeansParams(n_init=5, random_state=0), k=2)
+def test_fit_model_with_scaling_transforms_space():
+    result = fit_model(SQUARE, XY, "minmax", ModelParams(n_init=5, random_state=0), k=2)
     assert result.transformed.min() == 0 and result.transformed.max() == 1
     # scaled: pairs at x=0 and x=1, y in {0, 1}; the split may now go either way, but inertia
     # is the optimum 1.0 for both (each point 0.5 from its centroid)
     assert result.metrics["inertia"] == pytest.approx(1.0)
 
 
-def test_fit_kmeans_rejects_k_above_row_count():
+def test_fit_model_rejects_k_above_row_count():
     with pytest.raises(ValueError, match="k=5 is larger than the number of customers"):
-        fit_kmeans(SQUARE, XY, "none", KMeansParams(), k=5)
+        fit_model(SQUARE, XY, "none", ModelParams(), k=5)
 
 
 @pytest.mark.parametrize("permutation", [[0, 1, 2], [2, 0, 1], [1, 2, 0]])
@@ -107,7 +107,7 @@ def test_silhouette_sample_mean_is_scikit_learns_sampled_score(sample_size):
     assert len(set(sample.rows.tolist())) == expected_rows  # without replacement
     expected = silhouette_score(X, labels, sample_size=sample_size, random_state=7)
     assert np.mean(sample.values) == pytest.approx(expected, abs=1e-12)
-    result = fit_kmeans(pd.DataFrame(X, columns=["x", "y"]), XY, "none", KMeansParams(), 2, 60)
+    result = fit_model(pd.DataFrame(X, columns=["x", "y"]), XY, "none", ModelParams(), 2, 60)
     assert result.metrics["silhouette"] == pytest.approx(np.mean(result.silhouettes.values))
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.core.clustering import fit_kmeans
-from custseg.core.features import FeatureSet, KMeansParams
+from custseg.core.agreement import adjusted_rand
+from custseg.core.clustering import fit_model
+from custseg.core.features import FeatureSet, ModelParams
 from custseg.core.identity import (
-    adjusted_rand,
     assign_identity,
     compare_models,
     identified_model,
@@ -112,7 +112,7 @@ def customers(tmp_path_factory) -> pd.DataFrame:
 
 def fit_named(table: pd.DataFrame, k: int, reference: SegmentModel | None) -> SegmentModel:
     settings = compose_settings()
-    result = fit_kmeans(table, INCOME_SPENDING, "standard", KMeansParams(), k)
+    result = fit_model(table, INCOME_SPENDING, "standard", ModelParams(), k)
     return identified_model(result, table, settings.personas, "standard", "sha", reference)
 
 

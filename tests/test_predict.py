@@ -92,7 +92,7 @@ def test_scores_every_row_in_order_with_the_original_columns(registry, new_custo
     assert scored["CustomerID"].tolist() == [str(i) for i in range(60, 0, -1)]
 
     table, _ = load_customers(with_data_path(settings, new_customers).data)
-    expected = registry.fit.pipeline.predict(table)
+    expected = registry.fit.predict(table)
     np.testing.assert_array_equal(scored["segment"].astype(int), expected)
     assert (scored["segment_name"] == "Segment " + scored["segment"]).all()
 

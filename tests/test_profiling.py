@@ -10,7 +10,8 @@ import pytest
 
 from custseg.config import ConfigError
 from custseg.core import plots
-from custseg.core.features import FeatureSet, KMeansParams, build_pipeline
+from custseg.core.clustering import fit_model
+from custseg.core.features import FeatureSet, ModelParams
 from custseg.core.profiling import (
     AttributeWords,
     NamingRules,
@@ -353,8 +354,8 @@ def seed_labels(seed_csv, feature_set: str, k: int):
     settings = with_data_path(compose_settings(), seed_csv)
     table, _ = load_customers(settings.data)
     fs = settings.feature_catalog[feature_set]
-    params = KMeansParams(n_init=10, random_state=42)
-    labels = build_pipeline(fs, "standard", params, k).fit(table).predict(table)
+    params = ModelParams(n_init=10, random_state=42)
+    labels = fit_model(table, fs, "standard", params, k).labels
     return settings, table, fs, labels
 
 

@@ -9,7 +9,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from custseg.core.clustering import fit_kmeans
+from custseg.core.clustering import fit_model
 from custseg.core.identity import compare_models, identified_model
 from custseg.core.segment_model import SegmentModel
 from custseg.io.data import generate_customers, load_customers, write_csv_atomic
@@ -46,7 +46,7 @@ class Project:
     def select(self, k: int) -> SegmentModel:
         """Write models/ as the select stage would, matched to the current catalog."""
         s = self.settings
-        result = fit_kmeans(self.table, s.features, "standard", s.model, k)
+        result = fit_model(self.table, s.features, "standard", s.model, k)
         reference = read_segment_model(s.catalog.path, missing_ok=True)
         model = identified_model(
             result, self.table, s.personas, "standard", self.info.sha256, reference

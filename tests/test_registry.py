@@ -14,10 +14,12 @@ import pandas as pd
 import pytest
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
+from sklearn.pipeline import make_pipeline
 
 from custseg import cli
-from custseg.core.clustering import FitResult, fit_kmeans, segment_model
-from custseg.core.features import FeatureSet, KMeansParams
+from custseg.core.clustering import FitResult, fit_model, segment_model
+from custseg.core.engines import make_kmeans
+from custseg.core.features import FeatureSet, ModelParams, build_preprocess
 from custseg.io.data import generate_customers, load_customers, write_csv_atomic
 from custseg.io.registry import (
     FORCED_TAG,
@@ -70,7 +72,7 @@ def log_model_run(
     With ``metadata`` (segment names) the model is a custseg segmentation model; without,
     a plain scikit-learn pipeline, as a model from outside custseg would be.
     """
-    result = fit_kmeans(table, feature_set, "standard", KMeansParams(n_init=4), k)
+    result = fit_model(table, feature_set, "standard", ModelParams(n_init=4), k)
     run = mlflow.start_run(experiment_id=experiment_id, run_name=f"{feature_set.name}-k{k}")
     mlflow.log_metrics({name: float(value) for name, value in result.metrics.items()})
     mlflow.log_params({"feature_set": feature_set.name, "k": k})
@@ -80,10 +82,13 @@ def log_model_run(
         log_segment_model(segment_model(result, "standard", names, data_sha256=sha))
     elif with_model:
         example = table[feature_set.columns].head(3)
+        pipeline = make_pipeline(
+            build_preprocess(feature_set, "standard"), make_kmeans(ModelParams(n_init=4), k)
+        ).fit(table)
         mlflow.sklearn.log_model(
-            result.pipeline,
+            pipeline,
             name="model",
-            signature=infer_signature(example, result.pipeline.predict(example)),
+            signature=infer_signature(example, pipeline.predict(example)),
             serialization_format="skops",
             pip_requirements=["scikit-learn", "skops"],
         )
@@ -156,7 +161,7 @@ def test_gate_registers_a_good_run_with_alias_and_tags(store, name):
 
     model = mlflow.pyfunc.load_model(champion_uri(name, "champion"))
     assert champion_uri(name, "champion") == f"models:/{name}@champion"
-    expected = store.fits["k5"].pipeline.predict(store.table)
+    expected = store.fits["k5"].predict(store.table)
     np.testing.assert_array_equal(np.asarray(model.predict(store.table)), expected)
     assert load_segment_names(model) == {i: f"Segment {i}" for i in range(5)}
 

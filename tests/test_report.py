@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.core.clustering import fit_kmeans
+from custseg.core.clustering import fit_model
 from custseg.core.identity import compare_models, identified_model
 from custseg.core.profiling import PersonaRule
+from custseg.core.selection import criteria_picks, votes
 from custseg.io.data import (
     DataInfo,
     file_sha256,
@@ -129,9 +130,11 @@ def build_project(root: Path, feature_set: str = "income_spending") -> Project:
         {"feature_set": fs.name, "k": k, **fit_and_trust(table, fs, k, settings)[0].metrics}
         for k in range(2, 8)
     ]
+    curve = pd.DataFrame(rows)
+    curve["votes"] = votes(criteria_picks(curve), curve["k"])
     sweeps = root / "sweeps"
-    write_curve(pd.DataFrame(rows), sweeps, fs.name)
-    result = fit_kmeans(table, fs, "standard", settings.model, K)
+    write_curve(curve, sweeps, fs.name)
+    result = fit_model(table, fs, "standard", settings.model, K)
     model = identified_model(result, table, settings.personas, "standard", info.sha256, None)
     model_file, changes = root / "models" / "segmentation.json", root / "models" / "changes.json"
     write_segment_model(model, model_file)
@@ -335,7 +338,7 @@ def test_a_different_champion_is_flagged_with_what_changed(project, tmp_path):
     table, info = load_customers(settings.data)
     model = json.loads(project.model_file.read_text(encoding="utf-8"))
     # the champion: the same data clustered with k=4 (its ids and names are the reference)
-    result = fit_kmeans(table, settings.features, "standard", settings.model, 4)
+    result = fit_model(table, settings.features, "standard", settings.model, 4)
     champion = identified_model(result, table, settings.personas, "standard", info.sha256, None)
     write_segment_model(champion, settings.catalog.path)
     from custseg.core.segment_model import SegmentModel

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.core.clustering import fit_kmeans, segment_model
-from custseg.core.features import FeatureSet, KMeansParams
+from custseg.core.clustering import fit_model, segment_model
+from custseg.core.features import FeatureSet, ModelParams
 from custseg.core.segment_model import SIGNIFICANT_DIGITS, SegmentModel, canonical_order
 
 from conftest import generated_table
@@ -153,10 +153,10 @@ def customers(tmp_path_factory) -> pd.DataFrame:
     ids=["numeric", "mixed"],
 )
 def test_the_description_scores_like_the_fitted_pipeline(customers, scaler, feature_set):
-    result = fit_kmeans(customers, feature_set, scaler, KMeansParams(n_init=3), 4)
+    result = fit_model(customers, feature_set, scaler, ModelParams(n_init=3), 4)
     model = segment_model(result, scaler, {i: f"s{i}" for i in range(4)})
     np.testing.assert_array_equal(model.predict(customers), result.labels)
-    np.testing.assert_array_equal(model.predict(customers), result.pipeline.predict(customers))
+    np.testing.assert_array_equal(model.predict(customers), result.predict(customers))
     assert model.inertia(customers) == pytest.approx(result.metrics["inertia"], rel=1e-8)
     # and so does its JSON form
     np.testing.assert_array_equal(

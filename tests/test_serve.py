@@ -18,7 +18,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from custseg.core.clustering import fit_kmeans
+from custseg.core.clustering import fit_model
 from custseg.core.identity import identified_model
 from custseg.io.data import generate_customers, load_customers, write_csv_atomic
 from custseg.io.registry import champion_uri, register_champion
@@ -85,7 +85,7 @@ def test_served_champion_scores_like_the_local_pipeline(tmp_path):
     csv_path = tmp_path / "customers.csv"
     write_csv_atomic(generate_customers(200, 1), csv_path)
     table, info = load_customers(dataclasses.replace(settings.data, path=str(csv_path)))
-    result = fit_kmeans(table, settings.features, "standard", settings.model, 5)
+    result = fit_model(table, settings.features, "standard", settings.model, 5)
     model = identified_model(result, table, settings.personas, "standard", info.sha256, None)
     labels = model.predict(table)
     with mlflow.start_run(experiment_id=experiment_id) as run:

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from custseg.core.clustering import fit_kmeans, segment_model
+from custseg.core.clustering import fit_model, segment_model
 from custseg.io.data import DataValidationError
 from custseg.io.outputs import CURVE_COLUMNS
 from custseg.io.tracking import ROLE_TAG
@@ -149,10 +149,10 @@ def test_input_example_holds_no_customer_row():
         {"customer_id": ["1", "2", "3", "4"], "gender": ["Male", "Male", "Female", "Female"],
          "age": [20.0, 22.0, 60.0, 64.0], "annual_income": [10.0, 12.0, 90.0, 94.0]}
     )  # fmt: skip
-    from custseg.core.features import FeatureSet, KMeansParams
+    from custseg.core.features import FeatureSet, ModelParams
 
     fs = FeatureSet("x", numeric=["age", "annual_income"], categorical=["gender"])
-    result = fit_kmeans(table, fs, "standard", KMeansParams(n_init=2), 2)
+    result = fit_model(table, fs, "standard", ModelParams(n_init=2), 2)
     example = segment_model(result, "standard", {0: "a", 1: "b"}).input_example()
     assert list(example.columns) == ["age", "annual_income", "gender"]
     assert sorted(example.to_dict("records"), key=lambda r: r["age"]) == [

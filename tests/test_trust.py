@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.core.clustering import fit_kmeans, fit_warnings
-from custseg.core.features import FeatureSet, KMeansParams
+from custseg.core.clustering import fit_model, fit_warnings
+from custseg.core.features import FeatureSet, ModelParams
 from custseg.core.selection import select_k
 from custseg.core.stability import (
     TrustParams,
@@ -133,8 +133,8 @@ def test_fit_warnings(metrics, expected):
 def test_a_fit_cut_short_by_max_iter_is_flagged():
     table, _ = planted_customers(5, seed=0)
     fs = FeatureSet("income_spending", ["annual_income", "spending_score"], [])
-    params = KMeansParams(max_iter=1, n_init=1, init="random")
-    result = fit_kmeans(table, fs, "standard", params, 5)
+    params = ModelParams(max_iter=1, n_init=1, init="random")
+    result = fit_model(table, fs, "standard", params, 5)
     assert fit_warnings(result.metrics, max_iter=1) == ["stopped at max_iter=1 before converging"]
 
 

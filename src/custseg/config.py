@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from custseg.core.features import FeatureSet, KMeansParams
+from custseg.core.features import FeatureSet, ModelParams
 from custseg.core.profiling import NamingRules
 from custseg.core.selection import CONSENSUS, METHODS
 from custseg.core.stability import TrustParams
@@ -78,7 +78,20 @@ class DataConfig:
 
 @dataclass
 class PreprocessConfig:
+    """How columns are encoded before clustering.
+
+    Parameters
+    ----------
+    scaler : str
+        Scaler of the numeric columns (:data:`~custseg.core.features.SCALERS`).
+    categorical_weight : float
+        Distance between two categories of a categorical column, in typical (RMS) standard
+        deviations of the scaled numeric columns: the same under every scaler
+        (:func:`~custseg.core.features.categorical_scale`).
+    """
+
     scaler: str = "standard"
+    categorical_weight: float = 1.0
 
 
 @dataclass
@@ -203,7 +216,7 @@ class Settings:
     features: FeatureSet = field(default_factory=FeatureSet)
     feature_catalog: dict[str, FeatureSet] = field(default_factory=dict)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
-    model: KMeansParams = field(default_factory=KMeansParams)
+    model: ModelParams = field(default_factory=ModelParams)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -213,13 +226,14 @@ class Settings:
     predict: PredictConfig = field(default_factory=PredictConfig)
 
     def fitted_with(self, data_sha256: str) -> dict[str, Any]:
-        """What a swept model depends on beyond its feature set: scaler, KMeans settings,
+        """What a swept model depends on beyond its feature set: encoding, model settings,
         data, the naming rules its segment names came from and how its stability was
         estimated (plain JSON values)."""
         import json
 
         record = {
             "scaler": self.preprocess.scaler,
+            "categorical_weight": self.preprocess.categorical_weight,
             "model": asdict(self.model),
             "data_sha256": data_sha256,
             "personas": asdict(self.personas),
@@ -304,8 +318,12 @@ def _check(s: Settings) -> None:
             f"need 2 <= sweep.k_min <= sweep.k_max, got k_min={s.sweep.k_min}, "
             f"k_max={s.sweep.k_max}"
         )
-    if s.model.n_init < 1 or s.model.max_iter < 1:
-        raise ConfigError("model.n_init and model.max_iter must be >= 1")
+    if problems := s.model.problems():
+        raise ConfigError("; ".join(f"model.{p}" for p in problems))
+    if s.preprocess.categorical_weight < 0:
+        raise ConfigError(
+            f"preprocess.categorical_weight={s.preprocess.categorical_weight} must be >= 0"
+        )
     if s.sweep.n_jobs is not None and s.sweep.n_jobs < 1:
         raise ConfigError(
             f"sweep.n_jobs={s.sweep.n_jobs}: give a number of processes >= 1, or null for one "
@@ -322,6 +340,11 @@ def _check(s: Settings) -> None:
         if missing:
             raise ConfigError(
                 f"feature set {fs.name!r} uses {missing}, which data.columns does not define"
+            )
+        if s.model.name == "kprototypes" and fs.categorical and not fs.numeric:
+            raise ConfigError(
+                f"model=kprototypes needs a numeric column; feature set {fs.name!r} has only "
+                f"categorical ones {fs.categorical}"
             )
         wrong = [c for c in fs.numeric if s.data.columns[c].kind != "numeric"]
         wrong += [c for c in fs.categorical if s.data.columns[c].kind != "categorical"]

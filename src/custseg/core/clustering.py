@@ -1,4 +1,4 @@
-"""Fit KMeans for one feature set and k, and score the result."""
+"""Fit one feature set and k (KMeans or k-prototypes), and score the result."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from custseg.core.features import FeatureSet, KMeansParams, build_pipeline
+from custseg.core.engines import Blocks, Encoded, categorical_blocks, fit_centres, nearest
+from custseg.core.features import FeatureSet, ModelParams, build_preprocess, categorical_scale
 from custseg.core.segment_model import SegmentModel
 
 if TYPE_CHECKING:  # scikit-learn is imported by the functions that fit or score (start-up)
-    from sklearn.pipeline import Pipeline
+    from sklearn.compose import ColumnTransformer
 
 METRIC_NAMES = (
     "inertia",
@@ -30,23 +31,41 @@ METRIC_NAMES = (
 
 @dataclass
 class FitResult:
-    """One fitted (feature set, k) pipeline with its labels and metrics.
+    """One fitted (feature set, k) with its labels and metrics.
 
     Attributes
     ----------
+    preprocess : ColumnTransformer
+        The fitted encoding: numeric columns scaled, one-hot columns times ``scale``
+        (:func:`~custseg.core.features.categorical_scale`).
+    centres : ndarray of shape (k, n_features_out)
+        One centre per cluster in the encoded space.
     transformed : ndarray of shape (n_samples, n_features_out)
-        The table in the space KMeans clustered (after encoding and scaling).
+        The table in the encoded space the model clustered.
     """
 
     feature_set: FeatureSet
     k: int
-    pipeline: Pipeline
+    preprocess: ColumnTransformer
+    scale: float
+    centres: np.ndarray
     labels: np.ndarray
     transformed: np.ndarray
     metrics: dict[str, float]
     #: rows of the silhouette sample and their silhouettes (the metric is their mean; the
     #: silhouette diagram draws them): computed once per fit
     silhouettes: SilhouetteSample
+
+    @property
+    def blocks(self) -> Blocks:
+        """Column ranges of the one-hot block of each categorical column."""
+        sizes = [len(c) for c in encoder_categories(self.preprocess, self.feature_set)]
+        return categorical_blocks(len(self.feature_set.numeric), sizes)
+
+    def predict(self, table: pd.DataFrame) -> np.ndarray:
+        """The cluster of each customer of ``table`` (nearest centre)."""
+        X = np.asarray(self.preprocess.transform(table), dtype=float)
+        return nearest(X, self.centres)[0]
 
 
 @dataclass(frozen=True)
@@ -57,15 +76,17 @@ class SilhouetteSample:
     values: np.ndarray
 
 
-def fit_kmeans(
+def fit_model(
     table: pd.DataFrame,
     feature_set: FeatureSet,
     scaler: str,
-    params: KMeansParams,
+    params: ModelParams,
     k: int,
     silhouette_sample_size: int | None = None,
+    categorical_weight: float = 1.0,
 ) -> FitResult:
-    """Fit the pipeline for ``feature_set`` and ``k`` on ``table`` and compute its metrics.
+    """Cluster ``table`` on ``feature_set`` into ``k`` segments with the engine
+    ``params.name`` (:mod:`custseg.core.engines`) and compute the fit's metrics.
 
     Parameters
     ----------
@@ -74,22 +95,34 @@ def fit_kmeans(
     silhouette_sample_size : int, optional
         Compute the silhouette on a seeded random sample of this many rows when the table
         is larger (the exact score is quadratic in the number of rows).
+    categorical_weight : float
+        Distance between two categories of a categorical column, in typical numeric
+        standard deviations (:func:`~custseg.core.features.categorical_scale`).
     """
     if k > len(table):
         raise ValueError(f"k={k} is larger than the number of customers ({len(table)})")
-    pipeline = build_pipeline(feature_set, scaler, params, k)
+    scale = categorical_scale(table, feature_set, scaler, categorical_weight)
+    preprocess = build_preprocess(feature_set, scaler, scale).fit(table)
+    X = np.asarray(preprocess.transform(table), dtype=float)
+    categorical = table[feature_set.categorical].astype("string").to_numpy(dtype=object)
+    categories = encoder_categories(preprocess, feature_set)
+    data = Encoded(X, len(feature_set.numeric), categorical, categories, scale)
     start = time.perf_counter()
-    pipeline.fit(table)
+    fitted = fit_centres(data, params, k)
     fit_seconds = time.perf_counter() - start
-    kmeans = pipeline.named_steps["kmeans"]
-    transformed = np.asarray(pipeline.named_steps["preprocess"].transform(table), dtype=float)
-    labels = np.asarray(kmeans.labels_)
-    metrics, silhouettes = _scores(
-        transformed, labels, k, silhouette_sample_size, params.random_state
+    metrics, silhouettes = _scores(X, fitted.labels, k, silhouette_sample_size, params.random_state)
+    metrics.update(inertia=fitted.inertia, n_iter=float(fitted.n_iter), fit_seconds=fit_seconds)
+    return FitResult(
+        feature_set, k, preprocess, scale, fitted.centres, fitted.labels, X, metrics, silhouettes
     )
-    metrics.update(inertia=float(kmeans.inertia_), n_iter=float(kmeans.n_iter_))
-    metrics["fit_seconds"] = fit_seconds
-    return FitResult(feature_set, k, pipeline, labels, transformed, metrics, silhouettes)
+
+
+def encoder_categories(preprocess: ColumnTransformer, feature_set: FeatureSet) -> list[list[str]]:
+    """The categories of each categorical column, in one-hot order, of a fitted encoding."""
+    if not feature_set.categorical:
+        return []
+    encoder = preprocess.named_transformers_["categorical"]
+    return [[str(v) for v in cats] for cats in encoder.categories_]
 
 
 def fit_warnings(metrics: Mapping[str, float], max_iter: int) -> list[str]:
@@ -193,17 +226,10 @@ def segment_model(
     Ids are KMeans's labels ``0..k-1`` and ``names`` names them; give them stable ids
     with :func:`custseg.core.identity.assign_identity`.
     """
-    preprocess = result.pipeline.named_steps["preprocess"]
     fs = result.feature_set
-    center, scale = _linear_scaler(preprocess.named_transformers_.get("numeric"), len(fs.numeric))
-    categories: dict[str, list[str]] = {}
-    if fs.categorical:
-        encoder = preprocess.named_transformers_["categorical"]
-        categories = {
-            c: [str(v) for v in cats]
-            for c, cats in zip(fs.categorical, encoder.categories_, strict=True)
-        }
-    kmeans = result.pipeline.named_steps["kmeans"]
+    numeric_step = result.preprocess.named_transformers_.get("numeric")
+    center, scale = _linear_scaler(numeric_step, len(fs.numeric))
+    categories = dict(zip(fs.categorical, encoder_categories(result.preprocess, fs), strict=True))
     return SegmentModel(
         feature_set=fs.name,
         numeric=list(fs.numeric),
@@ -211,11 +237,12 @@ def segment_model(
         center=center,
         scale=scale,
         categories=categories,
-        centroids=np.asarray(kmeans.cluster_centers_, dtype=float).tolist(),
+        centroids=np.asarray(result.centres, dtype=float).tolist(),
         segments=list(range(result.k)),
         names=[str(names[i]) for i in range(result.k)],
         data_sha256=data_sha256,
         scaler=scaler,
+        categorical_scale=result.scale,
     )
 
 
@@ -251,7 +278,7 @@ def model_metrics(
     silhouette_sample_size: int | None = None,
     random_state: int = 0,
 ) -> tuple[np.ndarray, dict[str, float], SilhouetteSample]:
-    """Score ``model`` on ``table`` as :func:`fit_kmeans` scores a fit.
+    """Score ``model`` on ``table`` as :func:`fit_model` scores a fit.
 
     Returns
     -------

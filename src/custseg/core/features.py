@@ -1,12 +1,15 @@
-"""Feature sets and the sklearn pipeline (select/encode -> scale -> KMeans) built from them."""
+"""Feature sets, model settings, and the encoding (select, scale, one-hot and weight) of a table."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # scikit-learn is imported where a pipeline is built: config stays light
-    from sklearn.pipeline import Pipeline
+import numpy as np
+
+if TYPE_CHECKING:  # scikit-learn is imported where an encoding is built: config stays light
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
 
 SCALERS = ("none", "standard", "minmax", "robust")
 
@@ -22,7 +25,8 @@ class FeatureSet:
     numeric : list of str
         Canonical names of numeric columns (scaled by the chosen scaler).
     categorical : list of str
-        Canonical names of categorical columns (one-hot encoded, not scaled).
+        Canonical names of categorical columns (one-hot encoded and weighted, see
+        :func:`categorical_scale`).
     """
 
     name: str = "???"
@@ -35,16 +39,47 @@ class FeatureSet:
         return [*self.numeric, *self.categorical]
 
 
-@dataclass
-class KMeansParams:
-    """Every KMeans setting, explicit (never sklearn's implicit ``n_init='auto'``)."""
+#: clustering algorithm -> the ``init`` values it accepts
+MODELS = {
+    # scikit-learn's KMeans
+    "kmeans": ("k-means++", "random"),
+    # the kmodes package's KPrototypes (Huang 1997): means for numeric columns, modes for
+    # categorical ones; without a categorical column it is k-means
+    "kprototypes": ("Cao", "Huang", "random"),
+}
 
+
+@dataclass
+class ModelParams:
+    """The clustering algorithm and every one of its settings, explicit (never sklearn's
+    implicit ``n_init='auto'``).
+
+    Parameters
+    ----------
+    name : {"kmeans", "kprototypes"}
+        The algorithm (:data:`MODELS`).
+    tol, algorithm : float, str
+        KMeans only (k-prototypes stops when no customer changes cluster).
+    """
+
+    name: str = "kmeans"
     init: str = "k-means++"
     n_init: int = 10
     max_iter: int = 300
     tol: float = 1e-4
     algorithm: str = "lloyd"
     random_state: int = 42
+
+    def problems(self) -> list[str]:
+        """What is out of range, one phrase per key (empty when valid)."""
+        if self.name not in MODELS:
+            return [f"name={self.name!r}; choose one of {tuple(MODELS)}"]
+        found = []
+        if self.init not in MODELS[self.name]:
+            found.append(f"init={self.init!r}; {self.name} accepts {MODELS[self.name]}")
+        if self.n_init < 1 or self.max_iter < 1:
+            found.append("n_init and max_iter must be >= 1")
+        return found
 
 
 def make_scaler(name: str):
@@ -68,36 +103,47 @@ def make_scaler(name: str):
     raise ValueError(f"unknown scaler {name!r}; choose one of {', '.join(SCALERS)}")
 
 
-def build_pipeline(feature_set: FeatureSet, scaler: str, params: KMeansParams, k: int) -> Pipeline:
-    """Build an unfitted ``Pipeline(preprocess -> kmeans)`` for one feature set and k.
+def categorical_scale(
+    table: pd.DataFrame, feature_set: FeatureSet, scaler: str, weight: float
+) -> float:
+    """The factor of the one-hot columns that gives categorical columns the weight ``weight``.
 
-    The ``preprocess`` step selects the feature columns from a customer table (any other
-    column, such as the customer id, is dropped), scales the numeric ones and one-hot
-    encodes the categorical ones, so the fitted pipeline scores raw customer rows.
+    Two customers who differ in one categorical column are ``weight`` typical numeric
+    standard deviations apart: ``weight * s``, where ``s**2`` is the mean variance of the
+    numeric columns after scaling (on ``table``). A one-hot difference has squared length
+    2, so the factor is ``weight * s / sqrt(2)``. The weight is thus the same under every
+    scaler (with ``none`` the numeric columns keep their units and so does ``s``). Without
+    numeric columns ``s`` is 1.
     """
-    from sklearn.cluster import KMeans
+    if not feature_set.categorical:
+        return 1.0
+    s = 1.0
+    if feature_set.numeric:
+        step = make_scaler(scaler)
+        values = table[feature_set.numeric].to_numpy(dtype=float)
+        scaled = values if step == "passthrough" else step.fit_transform(values)
+        s = float(np.sqrt(np.mean(np.var(scaled, axis=0))))
+    return float(weight * s / np.sqrt(2.0))
+
+
+def build_preprocess(feature_set: FeatureSet, scaler: str, scale: float = 1.0) -> ColumnTransformer:
+    """An unfitted step that selects the feature columns of a customer table (any other
+    column, such as the customer id, is dropped), scales the numeric ones and one-hot
+    encodes the categorical ones, times ``scale`` (:func:`categorical_scale`)."""
     from sklearn.compose import ColumnTransformer
-    from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder
 
     if not feature_set.columns:
         raise ValueError(f"feature set {feature_set.name!r} has no columns")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
     transformers = []
     if feature_set.numeric:
         transformers.append(("numeric", make_scaler(scaler), list(feature_set.numeric)))
     if feature_set.categorical:
         encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=float)
         transformers.append(("categorical", encoder, list(feature_set.categorical)))
-    preprocess = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
-    kmeans = KMeans(
-        n_clusters=k,
-        init=params.init,
-        n_init=params.n_init,
-        max_iter=params.max_iter,
-        tol=params.tol,
-        algorithm=params.algorithm,
-        random_state=params.random_state,
+    return ColumnTransformer(
+        transformers,
+        remainder="drop",
+        verbose_feature_names_out=False,
+        transformer_weights={"categorical": scale} if feature_set.categorical else None,
     )
-    return Pipeline([("preprocess", preprocess), ("kmeans", kmeans)])

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from custseg.core.agreement import adjusted_rand
 from custseg.core.clustering import FitResult, segment_model
 from custseg.core.profiling import NamingRules, describe_segments
 from custseg.core.segment_model import SegmentModel, canonical_order
@@ -120,31 +121,6 @@ def _distinct(name: str, taken: Any) -> str:
         candidate = f"{name} (new)" if n == 1 else f"{name} (new {n})"
         n += 1
     return candidate
-
-
-def adjusted_rand(a: np.ndarray, b: np.ndarray) -> float:
-    """Adjusted Rand index of two labelings of the same customers (Hubert and Arabie 1985).
-
-    1 for identical partitions (up to renaming), about 0 for independent ones. Same value
-    as ``sklearn.metrics.adjusted_rand_score``, computed from the contingency table in
-    numpy so that comparing models needs no scikit-learn import.
-    """
-    _, a_codes = np.unique(np.asarray(a), return_inverse=True)
-    _, b_codes = np.unique(np.asarray(b), return_inverse=True)
-    n = a_codes.size
-    table = np.zeros((a_codes.max(initial=-1) + 1, b_codes.max(initial=-1) + 1), dtype=np.int64)
-    np.add.at(table, (a_codes, b_codes), 1)
-
-    def pairs(counts: np.ndarray) -> float:
-        counts = counts.astype(np.float64)
-        return float(np.sum(counts * (counts - 1) / 2))
-
-    both, rows, cols = pairs(table), pairs(table.sum(axis=1)), pairs(table.sum(axis=0))
-    expected = rows * cols / (n * (n - 1) / 2) if n > 1 else 0.0
-    best = (rows + cols) / 2
-    if best == expected:  # one cluster on both sides, or all singletons: identical
-        return 1.0
-    return (both - expected) / (best - expected)
 
 
 def compare_models(

@@ -75,6 +75,9 @@ class SegmentModel:
         Hash of the table the model was fitted on (part of its identity).
     scaler : str
         Name of the scaler the parameters came from (informative).
+    categorical_scale : float
+        Factor of the one-hot columns (the weight of categorical columns, see
+        :func:`custseg.core.features.categorical_scale`); left out of the JSON when 1.
     """
 
     feature_set: str
@@ -89,10 +92,11 @@ class SegmentModel:
     data_sha256: str = ""
     scaler: str = "standard"
     format_version: int = field(default=FORMAT_VERSION)
+    categorical_scale: float = 1.0
 
     def __post_init__(self) -> None:
         # canonical from the start: the model in memory scores exactly like its JSON
-        for key in ("center", "scale", "centroids"):
+        for key in ("center", "scale", "centroids", "categorical_scale"):
             object.__setattr__(self, key, _round_all(getattr(self, key)))
         object.__setattr__(self, "segments", [int(s) for s in self.segments])
         k = len(self.centroids)
@@ -142,7 +146,7 @@ class SegmentModel:
         for column in self.categorical:
             values = table[column].astype("string").to_numpy(dtype=object)
             known = np.asarray(self.categories[column], dtype=object)
-            parts.append((values[:, None] == known[None, :]).astype(float))
+            parts.append((values[:, None] == known[None, :]) * self.categorical_scale)
         return np.hstack(parts) if parts else np.empty((len(table), 0))
 
     def distances(self, table: pd.DataFrame) -> np.ndarray:
@@ -224,8 +228,15 @@ class SegmentModel:
 
     # ---------------------------------------------------------------- (de)serialise
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (floats already rounded: the canonical form)."""
-        return asdict(self)
+        """Plain data (floats already rounded: the canonical form).
+
+        ``categorical_scale`` is left out when 1 (no categorical column, or unweighted), so
+        a model keeps the bytes, and the fingerprint, it had before the key existed.
+        """
+        data = asdict(self)
+        if data["categorical_scale"] == 1.0:
+            del data["categorical_scale"]
+        return data
 
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, rounded floats, two-space indent, final newline."""
@@ -258,6 +269,7 @@ class SegmentModel:
                 names=[str(n) for n in data["names"]],
                 data_sha256=str(data.get("data_sha256", "")),
                 scaler=str(data.get("scaler", "")),
+                categorical_scale=float(data.get("categorical_scale", 1.0)),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed segment model description: {exc!r}") from exc

@@ -125,6 +125,12 @@ def criteria_picks(curve: pd.DataFrame, sensitivity: float = 1.0) -> dict[str, i
     return picks
 
 
+def votes(picks: dict[str, int | None], ks: Sequence[int]) -> list[int]:
+    """How many criteria pick each of ``ks`` (the consensus is the k with the most)."""
+    counts = Counter(k for k in picks.values() if k is not None)
+    return [counts.get(int(k), 0) for k in ks]
+
+
 def consensus_k(picks: dict[str, int | None], curve: pd.DataFrame) -> int | None:
     """The k most criteria pick; ties go to the more stable k, then the higher silhouette,
     then the smaller k."""

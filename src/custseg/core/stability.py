@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from custseg.core.identity import adjusted_rand
+from custseg.core.agreement import adjusted_rand
 
 #: refits a clustering: ``(X, k, seed) -> labels of X``
 Refit = Callable[[np.ndarray, int, int], np.ndarray]

@@ -57,6 +57,7 @@ CURVE_COLUMNS = (
     "min_jaccard",
     "gap",
     "gap_se",
+    "votes",
 )
 
 
@@ -68,7 +69,13 @@ def curve_path(output_dir: str | Path, feature_set: str) -> Path:
 def write_curve(summary: pd.DataFrame, output_dir: str | Path, feature_set: str) -> Path:
     """Write the per-k metrics of one feature set from a sweep summary table."""
     curve = summary.loc[summary["feature_set"] == feature_set, list(CURVE_COLUMNS)]
-    counts = {"k": int, "n_iter": int, "min_cluster_size": int, "max_cluster_size": int}
+    counts = {
+        "k": int,
+        "n_iter": int,
+        "min_cluster_size": int,
+        "max_cluster_size": int,
+        "votes": int,
+    }
     curve = curve.sort_values("k").astype(counts)
     # scores of parallel sums (inertia) differ in their last bits with the thread count:
     # rounded, the curve is the same file on every machine

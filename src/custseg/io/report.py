@@ -102,6 +102,9 @@ CRITERION_NAMES = {
     "stability": "stability",
 }
 
+#: ``model.name`` -> how the report names the algorithm
+MODEL_NAMES = {"kmeans": "k-means", "kprototypes": "k-prototypes (means and modes)"}
+
 #: figure key -> (section title, alt text); figures are shown in this order
 FIGURES = {
     "scatter": ("Segments in original units", "Scatter of customers coloured by segment"),
@@ -309,6 +312,10 @@ def _metadata(inputs: ReportInputs) -> list[tuple[str, str]]:
         ("Data file", inputs.data.path),
         ("Data SHA-256", inputs.data.sha256),
         ("Customers", f"{inputs.data.n_rows:,}"),
+        (
+            "Algorithm",
+            MODEL_NAMES.get(model := str(inputs.selection.get("model", "kmeans")), model),
+        ),
         ("Model fingerprint", str(inputs.selection["fingerprint"])),
         ("Segment catalog", inputs.catalog),
         ("Champion fingerprint", str(champion) if champion else "none"),

@@ -82,6 +82,7 @@ def run_select(settings: Settings) -> SelectOutcome:
         "feature_set": fs.name,
         "features": fs.columns,
         "k": selection.k,
+        "model": settings.model.name,
         "method": selection.method,
         "fallback": selection.fallback,
         "picks": selection.picks,

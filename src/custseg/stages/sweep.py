@@ -21,19 +21,13 @@ from tqdm.auto import tqdm
 
 from custseg.config import CONF_DIR, ConfigError, Settings, settings_to_yaml, to_settings
 from custseg.core import plots
-from custseg.core.clustering import SilhouetteSample, fit_kmeans, fit_warnings
-from custseg.core.features import FeatureSet, KMeansParams
+from custseg.core.clustering import SilhouetteSample, fit_model, fit_warnings
+from custseg.core.engines import categorical_blocks, refit_for
+from custseg.core.features import FeatureSet
 from custseg.core.identity import identified_model
 from custseg.core.segment_model import SegmentModel
-from custseg.core.selection import Selection, select_k
-from custseg.core.stability import (
-    Refit,
-    Trust,
-    kmeans_refit,
-    sample_rows,
-    seed_agreement,
-    trust,
-)
+from custseg.core.selection import Selection, select_k, votes
+from custseg.core.stability import Trust, sample_rows, seed_agreement, trust
 from custseg.io.data import DataInfo, load_table
 from custseg.io.mlflow_ui import experiment_url
 from custseg.io.outputs import write_curve, write_sweep_models
@@ -143,6 +137,9 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
                 )
                 for fs in feature_sets
             }
+            for name, selection in selections.items():  # how many criteria pick each k
+                rows_of = summary["feature_set"] == name
+                summary.loc[rows_of, "votes"] = votes(selection.picks, summary.loc[rows_of, "k"])
             final = settings.features.name
             selected_run_id = _run_of(summary, final, selections[final].k)
             chosen = next(f for f in fitted[final] if f.k == selections[final].k)
@@ -207,13 +204,20 @@ def fit_and_trust(
     sample (what the plots need).
     """
     scaler = settings.preprocess.scaler
-    result = fit_kmeans(
-        table, feature_set, scaler, settings.model, k, settings.sweep.silhouette_sample_size
+    result = fit_model(
+        table,
+        feature_set,
+        scaler,
+        settings.model,
+        k,
+        settings.sweep.silhouette_sample_size,
+        settings.preprocess.categorical_weight,
     )
     model = identified_model(result, table, settings.personas, scaler, data_sha256, None)
     rows = model.nearest(table)[0]
     params = settings.selection.trust
-    found = trust(result.transformed, rows, k, params, refit_like(settings.model, params.n_init))
+    refit = refit_for(settings.model, result.blocks, result.scale, params.n_init)
+    found = trust(result.transformed, rows, k, params, refit)
     metrics = result.metrics | trust_metrics(found)
     jaccard = {model.segments[i]: float(j) for i, j in enumerate(found.jaccard)}
     warnings = fit_warnings(result.metrics, settings.model.max_iter)
@@ -232,13 +236,6 @@ def trust_metrics(found: Trust) -> dict[str, float]:
     }
 
 
-def refit_like(model: KMeansParams, n_init: int) -> Refit:
-    """Refits with the model's KMeans settings and ``n_init`` starts (stability, seeds)."""
-    return kmeans_refit(
-        n_init, init=model.init, max_iter=model.max_iter, tol=model.tol, algorithm=model.algorithm
-    )
-
-
 def _seed_agreement(model: SegmentModel, table: pd.DataFrame, settings: Settings) -> list[float]:
     """ARI of the chosen model with refits of its k from ``selection.seed_checks`` other
     seeds, with the model's KMeans settings, on the stability sample."""
@@ -249,7 +246,9 @@ def _seed_agreement(model: SegmentModel, table: pd.DataFrame, settings: Settings
     rows = sample_rows(len(table), params.sample_size, params.random_state)
     sample = table.iloc[rows]
     seeds = [settings.model.random_state + i for i in range(1, n + 1)]
-    refit = refit_like(settings.model, settings.model.n_init)
+    sizes = [len(model.categories[c]) for c in model.categorical]
+    blocks = categorical_blocks(len(model.numeric), sizes)
+    refit = refit_for(settings.model, blocks, model.categorical_scale, settings.model.n_init)
     return seed_agreement(model.transform(sample), model.nearest(sample)[0], model.k, seeds, refit)
 
 
@@ -268,6 +267,7 @@ def _fit_params(feature_set: FeatureSet, k: int, settings: Settings, info: DataI
         "features": ",".join(feature_set.columns),
         "k": k,
         "scaler": settings.preprocess.scaler,
+        "categorical_weight": settings.preprocess.categorical_weight,
         **flat_params("model", asdict(settings.model)),
         "data_sha256": info.sha256,
         "n_rows": info.n_rows,
@@ -311,8 +311,10 @@ def _log_parent(
             selection.picks,
             title=f"Elbow method: {name}",
         )
+    # feature sets side by side only on scale-free criteria (inertia and Calinski-Harabasz
+    # grow with the number of columns: each set's own are in its elbow plot and curve)
     figures["plots/metrics_vs_k.png"] = plots.metrics_vs_k_plot(
-        summary, selected_k=selections[final].k
+        summary, plots.COMPARABLE_METRICS, selected_k=selections[final].k
     )
     final_selection = selections[final]
     metrics = {"selected_k": final_selection.k}
