@@ -14,10 +14,17 @@ uncommitted files) in a temporary directory, as a user runs them:
    10M customers: seconds, and peak memory of the whole process tree (the sum of the
    proportional set sizes of the stage and its workers, sampled every 0.1 s, so pages
    that forked workers share are counted once).
+4. ``trust_cost``: what the stability and gap estimates (``custseg.core.stability.trust``)
+   add to the sweep, in process (no DVC): per k, seconds of the model's fit and of
+   ``trust()`` for the income_spending feature set with one BLAS thread (as in the
+   sweep's workers), on 200 rows (the Mall table when present) and 1M generated rows.
+   ``BENCH_TRUST=0`` skips it, ``BENCH_TRUST_SIZES`` sets its row counts, and
+   ``--trust-only`` runs it alone (written to ``bench/results-trust.json``).
 
 Prints a table and writes it as JSON (``--out``, default ``bench/results.json``).
 Run from the project root (``make bench``; ``BENCH_SIZES=10000,100000 make bench`` for
-a shorter run). Nothing here is a test: targets are reported as met or not.
+a shorter run; ``.venv/bin/python bench/pipeline.py --trust-only`` for section 4 alone).
+Nothing here is a test: targets are reported as met or not.
 """
 
 from __future__ import annotations
@@ -28,20 +35,29 @@ import os
 import platform
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from custseg.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 MALL = ROOT.parent / "shared" / "data" / "mall_customers.csv"
 SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
+TRUST_SIZES = (200, 1_000_000)
+TRUST_FEATURE_SET = "income_spending"
 
 #: issue 8's targets
 PER_RUN_SPEEDUP = 12.0
@@ -237,6 +253,125 @@ def bench_scale(work: Path, n_rows: int) -> dict:
     return result
 
 
+def trust_customers(n_rows: int, settings: Settings) -> tuple[pd.DataFrame, str]:
+    """``n_rows`` customers loaded and validated as the pipeline loads them, and their source.
+
+    200 rows are the Mall table when it is present; otherwise the table is generated
+    (seed 42) and round-tripped through a CSV.
+    """
+    from custseg.io.data import generate_customers, load_customers, write_csv_atomic
+
+    with tempfile.TemporaryDirectory(prefix="custseg-trust-") as tmp:
+        path, source = MALL, "mall"
+        if n_rows != 200 or not MALL.is_file():
+            path, source = Path(tmp) / "customers.csv", "generated"
+            write_csv_atomic(generate_customers(n_rows, seed=42), path)
+        table, _ = load_customers(replace(settings.data, path=str(path)))
+    return table, source
+
+
+def bench_trust(n_rows: int) -> dict:
+    """Seconds of the model's fit and of its stability and gap estimate, per k.
+
+    For each k of the sweep, on the income_spending feature set with the default
+    settings (KMeans) and one BLAS thread (:func:`custseg.parallel.fit_limits`, as the
+    sweep's workers run), as :func:`custseg.stages.sweep.fit_and_trust` calls them:
+    ``fit_seconds`` is the engine's fit alone (the ``fit_seconds`` metric),
+    ``fit_score_seconds`` the whole ``fit_model`` call (encoding, and the silhouette,
+    Calinski-Harabasz and Davies-Bouldin scores), ``trust_seconds`` the ``trust()`` call
+    with the engine's refit. Tables of at most 10,000 rows take the median of 3 repeats
+    (their times are milliseconds); larger ones are timed once.
+
+    Parameters
+    ----------
+    n_rows : int
+        Customers in the table (see :func:`trust_customers`).
+    """
+    sys.path.insert(0, str(ROOT / "src"))
+    from custseg.config import compose_settings
+    from custseg.core.clustering import fit_model
+    from custseg.core.engines import refit_for
+    from custseg.core.stability import trust
+    from custseg.parallel import fit_limits
+
+    settings = compose_settings()
+    table, source = trust_customers(n_rows, settings)
+    feature_set = settings.feature_catalog[TRUST_FEATURE_SET]
+    scaler, model, params = settings.preprocess.scaler, settings.model, settings.selection.trust
+    fit_args = (settings.sweep.silhouette_sample_size, settings.preprocess.categorical_weight)
+    repeats = 3 if len(table) <= 10_000 else 1
+    per_k = []
+    with fit_limits():
+        warm = fit_model(table.head(200), feature_set, scaler, model, 2)  # imports, first calls
+        warm_refit = refit_for(model, warm.blocks, warm.scale, params.n_init)
+        trust(warm.transformed, warm.labels, 2, params, warm_refit)
+        for k in settings.sweep.ks:
+            times: dict[str, list[float]] = {"fit": [], "fit_score": [], "trust": []}
+            for _ in range(repeats):
+                start = time.perf_counter()
+                result = fit_model(table, feature_set, scaler, model, k, *fit_args)
+                times["fit_score"].append(time.perf_counter() - start)
+                times["fit"].append(result.metrics["fit_seconds"])
+                refit = refit_for(model, result.blocks, result.scale, params.n_init)
+                start = time.perf_counter()
+                trust(result.transformed, result.labels, k, params, refit)
+                times["trust"].append(time.perf_counter() - start)
+            median = {name: statistics.median(values) for name, values in times.items()}
+            per_k.append({"k": k, **{f"{n}_seconds": round(s, 4) for n, s in median.items()}})
+    total = {n: sum(r[f"{n}_seconds"] for r in per_k) for n in ("fit", "fit_score", "trust")}
+    return {
+        "rows": len(table),
+        "source": source,
+        "repeats": repeats,
+        "per_k": per_k,
+        "total": {f"{n}_seconds": round(s, 3) for n, s in total.items()},
+        "trust_per_fit": round(total["trust"] / total["fit"], 3),
+        "trust_per_fit_score": round(total["trust"] / total["fit_score"], 3),
+    }
+
+
+def trust_cost(sizes: list[int]) -> dict:
+    """:func:`bench_trust` for each of ``sizes``, with the settings it ran with."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from custseg.config import compose_settings
+
+    settings = compose_settings()
+    return {
+        "feature_set": TRUST_FEATURE_SET,
+        "model": settings.model.name,
+        "model_n_init": settings.model.n_init,
+        "trust": asdict(settings.selection.trust),
+        "blas_threads": 1,
+        "sizes": [bench_trust(n_rows) for n_rows in sizes],
+    }
+
+
+def print_trust(cost: dict) -> None:
+    """The ``trust_cost`` table: per k and in total over the sweep's ks."""
+    trust = cost["trust"]
+    print(
+        f"\nTrust cost ({cost['feature_set']}, one BLAS thread): {cost['model']} fit (n_init="
+        f"{cost['model_n_init']}) vs trust() = {trust['resamples']} bootstrap refits +"
+        f" {trust['references']} gap references (n_init={trust['n_init']}) on <="
+        f" {trust['sample_size']} rows"
+    )
+    print(f"{'rows':>10}{'k':>6}{'fit s':>10}{'fit+scores s':>14}{'trust s':>10}{'trust/fit':>11}")
+    for size in cost["sizes"]:
+        for r in size["per_k"]:
+            ratio = r["trust_seconds"] / r["fit_seconds"]
+            print(
+                f"{size['rows']:>10,}{r['k']:>6}{r['fit_seconds']:10.3f}"
+                f"{r['fit_score_seconds']:14.3f}{r['trust_seconds']:10.3f}{ratio:10.2f}x"
+            )
+        t, ks = size["total"], f"{size['per_k'][0]['k']}-{size['per_k'][-1]['k']}"
+        print(
+            f"{size['rows']:>10,}{ks:>6}{t['fit_seconds']:10.3f}{t['fit_score_seconds']:14.3f}"
+            f"{t['trust_seconds']:10.3f}{size['trust_per_fit']:10.2f}x  total ({size['source']}):"
+            f" trust adds {size['trust_per_fit']:.0%} of the fit time,"
+            f" {size['trust_per_fit_score']:.0%} of fit+scores"
+        )
+
+
 def criteria_on() -> dict:
     """What the default configuration computes (target 5: the benchmark says which)."""
     sys.path.insert(0, str(ROOT / "src"))
@@ -301,10 +436,17 @@ def print_table(results: dict) -> None:
         print(
             f"{r['rows']:>12,}{r['seconds']:9.1f}{per_million:11.1f}{r['peak_tree_mib']:15.0f}{r['peak_process_mib']:21.0f}{r['k']:4d}"
         )
+    if results.get("trust_cost"):
+        print_trust(results["trust_cost"])
     print("\nCriteria on:", results["config"])
     print("\nTargets:")
     for name, ok in results["targets"].items():
         print(f"  {'met    ' if ok else 'NOT met'}  {name}")
+
+
+def machine() -> dict:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(),
+            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1)}  # fmt: skip
 
 
 def main() -> None:
@@ -313,15 +455,29 @@ def main() -> None:
     parser.add_argument(
         "--sizes", default=sizes or ",".join(map(str, SIZES)), help="comma-separated row counts"
     )
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
+    parser.add_argument(
+        "--trust-sizes",
+        default=os.environ.get("BENCH_TRUST_SIZES") or ",".join(map(str, TRUST_SIZES)),
+        help="comma-separated row counts of the trust_cost section",
+    )
+    parser.add_argument("--trust-only", action="store_true", help="run only the trust_cost section")
+    parser.add_argument(
+        "--out", help="JSON written (default bench/results.json, bench/results-trust.json)"
+    )
     args = parser.parse_args()
+    trust_sizes = [int(s) for s in args.trust_sizes.split(",") if s]
+    if args.trust_only:
+        out = Path(args.out or ROOT / "bench" / "results-trust.json")
+        print(f"trust cost: {', '.join(f'{n:,}' for n in trust_sizes)} customers ...", flush=True)
+        results = {"machine": machine(), "trust_cost": trust_cost(trust_sizes)}
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print_trust(results["trust_cost"])
+        print(f"\nwritten: {out}")
+        return
+    out = Path(args.out or ROOT / "bench" / "results.json")
     with tempfile.TemporaryDirectory(prefix="custseg-bench-") as tmp:
         work = Path(tmp)
-        results: dict = {
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1)},
-            "config": criteria_on(),
-        }  # fmt: skip
+        results: dict = {"machine": machine(), "config": criteria_on()}
         print("seed table: tutorial loop, dvc repro, dvc repro --force ...", flush=True)
         results["seed"] = bench_seed(work)
         print("Mall table ...", flush=True)
@@ -330,10 +486,13 @@ def main() -> None:
         for n_rows in (int(s) for s in args.sizes.split(",") if s):
             print(f"{n_rows:,} customers ...", flush=True)
             results["scale"].append(bench_scale(work, n_rows))
+    if os.environ.get("BENCH_TRUST", "1") != "0" and trust_sizes:
+        print(f"trust cost: {', '.join(f'{n:,}' for n in trust_sizes)} customers ...", flush=True)
+        results["trust_cost"] = trust_cost(trust_sizes)
     results["targets"] = verdicts(results)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    out.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
-    print(f"\nwritten: {args.out}")
+    print(f"\nwritten: {out}")
 
 
 if __name__ == "__main__":
