@@ -71,6 +71,7 @@ def test_final_feature_set_joins_a_narrower_sweep():
         ("selection.trust.n_init=0", "selection.trust.n_init=0"),
         ("selection.unstable_jaccard=2", "selection.unstable_jaccard"),
         ("selection.seed_checks=-1", "selection.seed_checks"),
+        ("preprocess.categorical_weight=-0.5", "preprocess.categorical_weight=-0.5"),
         ("sweep.k_min=1", "sweep.k_min"),
         ("sweep.k_max=1", "sweep.k_max"),
         ("model.n_init=0", "model.n_init"),
@@ -102,3 +103,11 @@ def test_conf_dir_is_the_one_entry_points_use():
     from custseg.config import CONF_DIR as PACKAGE_CONF_DIR
 
     assert PACKAGE_CONF_DIR == CONF_DIR
+
+
+def test_a_zero_categorical_weight_needs_a_numeric_column():
+    """Weight 0 ignores categorical columns: a feature set of only those has nothing left."""
+    only_gender = ["features.numeric=[]", "features.categorical=[gender]", "sweep.feature_sets=[]"]
+    compose_settings(only_gender)  # fine with the default weight
+    with pytest.raises(ConfigError, match="nothing to cluster in feature set"):
+        compose_settings([*only_gender, "preprocess.categorical_weight=0"])

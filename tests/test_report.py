@@ -560,7 +560,7 @@ def test_method_sentence_says_which_criteria_agreed_and_how_stable(trust, ending
     }
     assert method_sentence(record) == (
         "k = 3 was chosen by consensus (the k most criteria pick); elbow, silhouette and "
-        "stability agree, gap would pick 2" + ending
+        "stability agree, gap statistic would pick 2" + ending
     )
 
 

@@ -110,7 +110,8 @@ def test_stability_k_prefers_the_larger_of_near_ties(stabilities, expected):
         ({"elbow": 4, "silhouette": 5, "davies_bouldin": 5, "gap": 3}, 5),  # majority
         # 2 votes each for 3 and 6: k=6 is the more stable
         ({"elbow": 3, "gap": 3, "silhouette": 6, "stability": 6}, 6),
-        ({"elbow": None, "silhouette": 4}, 4),  # a criterion without a pick has no vote
+        ({"elbow": None, "silhouette": 4, "gap": 4}, 4),  # no pick, no vote
+        ({"elbow": 3, "silhouette": 4, "gap": 5}, None),  # no k has two votes: no consensus
         ({"elbow": None}, None),
     ],
 )
@@ -119,11 +120,32 @@ def test_consensus_is_the_vote_with_stability_breaking_ties(picks, expected):
     assert consensus_k(picks, scores) == expected
 
 
+def test_consensus_near_ties_in_stability_go_to_the_larger_k_as_stability_does():
+    scores = curve(stability=[0.5, 0.998, 0.8, 0.7, 1.0, 0.6, 0.6])  # k=3 and k=6
+    assert consensus_k({"elbow": 3, "gap": 3, "silhouette": 6, "davies_bouldin": 6}, scores) == 6
+    scores = curve(stability=[0.5, 1.0, 0.8, 0.7, 0.998, 0.6, 0.6])
+    assert consensus_k({"elbow": 3, "gap": 3, "silhouette": 6, "davies_bouldin": 6}, scores) == 6
+
+
+def test_criteria_that_disagree_fall_back_to_the_most_reliable_criterion_and_say_so():
+    disagreeing = curve(
+        silhouette=[0.3, 0.4, 0.5, 0.4, 0.3, 0.2, 0.1],  # 4
+        calinski_harabasz=[50, 60, 70, 80, 75, 90, 60],  # 7
+        davies_bouldin=[1.2, 1.0, 0.8, 0.6, 0.7, 0.8, 0.3],  # 8
+        gap=[0.2, 0.9, 0.6, 0.5, 0.4, 0.3, 0.2],  # 3
+        stability=[0.99, 0.8, 0.7, 0.6, 0.6, 0.6, 0.6],  # 2
+    )  # and the elbow at 5: six criteria, six ks
+    selection = select_k(disagreeing, "consensus")
+    assert selection.k == 4
+    assert selection.fallback == "no k has 2 votes, the criteria disagree; used silhouette instead"
+
+
 def test_consensus_tie_without_stability_goes_to_silhouette_then_smaller_k():
     scores = curve(silhouette=[0.3, 0.4, 0.5, 0.6, 0.5, 0.4, 0.3]).drop(columns="stability")
-    assert consensus_k({"elbow": 3, "silhouette": 5}, scores) == 5
+    two_each = {"elbow": 3, "gap": 3, "silhouette": 5, "davies_bouldin": 5}
+    assert consensus_k(two_each, scores) == 5
     flat = scores.assign(silhouette=0.5)
-    assert consensus_k({"elbow": 6, "silhouette": 3}, flat) == 3
+    assert consensus_k(two_each, flat) == 3
 
 
 def test_criteria_picks_ignore_row_order():

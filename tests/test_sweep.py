@@ -27,8 +27,8 @@ from conftest import compose_settings, with_data_path
 
 CHILD_METRICS = {
     "inertia", "silhouette", "calinski_harabasz", "davies_bouldin", "n_iter", "fit_seconds",
-    "min_cluster_size", "max_cluster_size", "stability", "stability_std", "min_jaccard", "gap",
-    "gap_se",
+    "min_cluster_size", "max_cluster_size", "stability", "stability_std", "stability_resamples",
+    "min_jaccard", "gap", "gap_se",
 }  # fmt: skip
 
 

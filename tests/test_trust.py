@@ -93,6 +93,44 @@ def test_resampling_schemes_agree_on_clear_groups(resampling):
     assert np.isnan(found.gap)  # references=0 turns the gap off
 
 
+def test_fewer_distinct_customers_than_k_have_no_stability_or_gap():
+    """Duplicates only: k clusters of identical points would look perfectly stable and
+    give a huge gap (log of ~0); both are undefined instead."""
+    X = np.repeat([[0.0, 0.0], [5.0, 5.0], [9.0, 0.0]], 30, axis=0)
+    labels = np.repeat([0, 1, 2], 30)
+    found = trust(X, labels, 3, FAST)
+    assert np.isnan(found.stability) and np.isnan(found.gap) and found.resamples == 0
+    assert np.isfinite(trust(X, labels[:] % 2, 2, FAST).gap)  # k below the distinct rows
+
+
+def test_the_resamples_used_are_counted():
+    """With k near the number of customers, bootstraps with fewer distinct customers than
+    k are skipped; the count says how many the stability stands on."""
+    X, _ = blobs(2, per=6, spread=1.0)
+    labels = kmeans_refit(1)(X, 9, 0)
+    found = trust(X, labels, 9, TrustParams(resamples=30, references=0))
+    assert 0 <= found.resamples < 30
+    assert trust(*blobs(3), 3, FAST).resamples == FAST.resamples
+
+
+def test_an_empty_cluster_is_flagged_not_fatal():
+    """Two distinct customers and k=3: KMeans leaves a cluster empty; the fit is named,
+    flagged and has no stability, and the sweep goes on."""
+    settings = compose_settings()
+    table = pd.DataFrame(
+        {
+            "customer_id": range(40),
+            "annual_income": [20.0, 90.0] * 20,
+            "spending_score": [10.0, 80.0] * 20,
+        }
+    )
+    with fit_limits(), pytest.warns(Warning):  # scikit-learn: fewer distinct clusters than k
+        fit, ids, _ = fit_and_trust(table, settings.features, 3, settings)
+    assert fit.warnings == ["an empty cluster"]
+    assert "Empty segment" in " ".join(fit.model.names)
+    assert len(set(ids)) == 2 and np.isnan(fit.metrics["stability"])
+
+
 def test_turned_off_trust_is_nan():
     X, truth = blobs(2)
     found = trust(X, truth, 2, TrustParams(resamples=0, references=0))

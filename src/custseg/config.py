@@ -324,6 +324,13 @@ def _check(s: Settings) -> None:
         raise ConfigError(
             f"preprocess.categorical_weight={s.preprocess.categorical_weight} must be >= 0"
         )
+    if s.preprocess.categorical_weight == 0:
+        only = [fs.name for fs in s.swept_feature_sets() if fs.categorical and not fs.numeric]
+        if only:
+            raise ConfigError(
+                f"preprocess.categorical_weight=0 leaves nothing to cluster in feature set(s) "
+                f"{only}, which have only categorical columns"
+            )
     if s.sweep.n_jobs is not None and s.sweep.n_jobs < 1:
         raise ConfigError(
             f"sweep.n_jobs={s.sweep.n_jobs}: give a number of processes >= 1, or null for one "

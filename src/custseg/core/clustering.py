@@ -10,23 +10,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from custseg.core.engines import Blocks, Encoded, categorical_blocks, fit_centres, nearest
+from custseg.core.engines import (
+    Blocks,
+    Encoded,
+    categorical_blocks,
+    engine_name,
+    fit_centres,
+    nearest,
+)
 from custseg.core.features import FeatureSet, ModelParams, build_preprocess, categorical_scale
 from custseg.core.segment_model import SegmentModel
 
 if TYPE_CHECKING:  # scikit-learn is imported by the functions that fit or score (start-up)
     from sklearn.compose import ColumnTransformer
-
-METRIC_NAMES = (
-    "inertia",
-    "silhouette",
-    "calinski_harabasz",
-    "davies_bouldin",
-    "n_iter",
-    "fit_seconds",
-    "min_cluster_size",
-    "max_cluster_size",
-)
 
 
 @dataclass
@@ -108,7 +104,7 @@ def fit_model(
     categories = encoder_categories(preprocess, feature_set)
     data = Encoded(X, len(feature_set.numeric), categorical, categories, scale)
     start = time.perf_counter()
-    fitted = fit_centres(data, params, k)
+    fitted = fit_centres(data, params, k, engine_name(params, feature_set))
     fit_seconds = time.perf_counter() - start
     metrics, silhouettes = _scores(X, fitted.labels, k, silhouette_sample_size, params.random_state)
     metrics.update(inertia=fitted.inertia, n_iter=float(fitted.n_iter), fit_seconds=fit_seconds)
@@ -239,7 +235,8 @@ def segment_model(
         categories=categories,
         centroids=np.asarray(result.centres, dtype=float).tolist(),
         segments=list(range(result.k)),
-        names=[str(names[i]) for i in range(result.k)],
+        # a cluster KMeans left empty (fewer distinct customers than k) has no profile
+        names=[str(names.get(i, f"Empty segment {i}")) for i in range(result.k)],
         data_sha256=data_sha256,
         scaler=scaler,
         categorical_scale=result.scale,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from custseg.core.features import ModelParams
+from custseg.core.features import FeatureSet, ModelParams
 from custseg.core.stability import Refit, kmeans_refit
 
 if TYPE_CHECKING:  # scikit-learn and kmodes are imported when a model is fitted (start-up)
@@ -67,10 +67,6 @@ class Encoded:
     categories: list[list[str]]
     scale: float
 
-    @property
-    def blocks(self) -> Blocks:
-        return categorical_blocks(self.n_numeric, [len(c) for c in self.categories])
-
 
 def categorical_blocks(n_numeric: int, sizes: Sequence[int]) -> Blocks:
     """Column ranges of one-hot blocks of ``sizes`` columns that follow ``n_numeric``."""
@@ -78,10 +74,15 @@ def categorical_blocks(n_numeric: int, sizes: Sequence[int]) -> Blocks:
     return [(int(stop - size), int(stop)) for stop, size in zip(stops, sizes, strict=True)]
 
 
-def fit_centres(data: Encoded, params: ModelParams, k: int) -> Fitted:
-    """Cluster ``data`` into ``k`` centres with the engine ``params.name``."""
-    name = params.name if data.categories else "kmeans"  # k-prototypes without categories
-    return _ENGINES[name](data, params, k)
+def engine_name(params: ModelParams, feature_set: FeatureSet) -> str:
+    """The engine that fits ``feature_set``: k-prototypes without categorical columns is
+    k-means, and fitted as such."""
+    return params.name if feature_set.categorical else "kmeans"
+
+
+def fit_centres(data: Encoded, params: ModelParams, k: int, engine: str) -> Fitted:
+    """Cluster ``data`` into ``k`` centres with ``engine`` (:func:`engine_name`)."""
+    return _ENGINES[engine](data, params, k)
 
 
 def refit_for(params: ModelParams, blocks: Blocks, scale: float, n_init: int) -> Refit:

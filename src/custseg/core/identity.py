@@ -205,4 +205,4 @@ def identified_model(
     described = describe_segments(table, result.labels, result.feature_set, rules, exclude)
     names = {seg: d.name for seg, d in described.items()}
     provisional = segment_model(result, scaler, names, data_sha256)
-    return assign_identity(provisional, names, reference)
+    return assign_identity(provisional, provisional.segment_names, reference)

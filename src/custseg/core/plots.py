@@ -49,9 +49,10 @@ METRIC_INFO: dict[str, tuple[str, bool]] = {
 }
 """Metric name -> (display name, higher is better)."""
 
-#: criteria whose values mean the same in any feature space (scale-free): the only ones
-#: drawn for several feature sets on one axis
-COMPARABLE_METRICS = ("silhouette", "davies_bouldin", "gap", "stability")
+#: criteria whose values mean the same in any feature space (scale-free bounded indices):
+#: the only ones drawn for several feature sets on one axis (inertia, Calinski-Harabasz and
+#: the gap depend on the number of columns)
+COMPARABLE_METRICS = ("silhouette", "davies_bouldin", "stability")
 
 _TAB10 = colormaps["tab10"]
 _SELECTED_COLOR = "tab:red"

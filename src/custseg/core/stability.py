@@ -87,6 +87,9 @@ class Trust:
     jaccard : ndarray of shape (k,)
         Mean best Jaccard similarity of each cluster ``0..k-1`` of the full fit over the
         resamples in which it has members (NaN if it never has).
+    resamples : int
+        Resamples the stability is the mean of: fewer than configured when a resample
+        held fewer distinct customers than k.
     """
 
     stability: float
@@ -94,6 +97,7 @@ class Trust:
     jaccard: np.ndarray
     gap: float
     gap_se: float
+    resamples: int = 0
 
     @property
     def min_jaccard(self) -> float:
@@ -135,17 +139,20 @@ def trust(
     refit = refit or kmeans_refit(params.n_init)
     rows = sample_rows(len(X), params.sample_size, params.random_state)
     X, labels = np.asarray(X, dtype=float)[rows], np.asarray(labels)[rows]
-    ari, ari_std, jaccard = resampling_stability(X, labels, k, params, refit)
-    gap, gap_se = gap_statistic(X, labels, k, params, refit)
-    return Trust(ari, ari_std, jaccard, gap, gap_se)
+    if len(np.unique(X, axis=0)) <= k:  # k clusters of fewer points: nothing to measure
+        return Trust(np.nan, np.nan, np.full(k, np.nan), np.nan, np.nan)
+    ari, ari_std, jaccard, used = resampling_stability(X, labels, k, params, refit)
+    gap, gap_se = gap_statistic(X, k, params, refit)
+    return Trust(ari, ari_std, jaccard, gap, gap_se, used)
 
 
 def resampling_stability(
     X: np.ndarray, labels: np.ndarray, k: int, params: TrustParams, refit: Refit
-) -> tuple[float, float, np.ndarray]:
-    """Mean and std of the ARI of refits with ``labels``, and each cluster's mean Jaccard."""
+) -> tuple[float, float, np.ndarray, int]:
+    """Mean and std of the ARI of refits with ``labels``, each cluster's mean Jaccard, and
+    the number of resamples they come from."""
     if params.resamples == 0 or k > len(X):
-        return np.nan, np.nan, np.full(k, np.nan)
+        return np.nan, np.nan, np.full(k, np.nan), 0
     rng = np.random.default_rng(params.random_state)
     aris, jaccards = [], []
     for _ in range(params.resamples):
@@ -158,11 +165,11 @@ def resampling_stability(
         aris.append(adjusted_rand(labels[seen], fitted[first]))
         jaccards.append(best_jaccard(labels[seen], fitted[first], k))
     if not aris:
-        return np.nan, np.nan, np.full(k, np.nan)
+        return np.nan, np.nan, np.full(k, np.nan), 0
     with warnings.catch_warnings():  # a cluster absent from every resample stays NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         per_cluster = np.nanmean(np.vstack(jaccards), axis=0)
-    return float(np.mean(aris)), float(np.std(aris)), per_cluster
+    return float(np.mean(aris)), float(np.std(aris)), per_cluster, len(aris)
 
 
 def _draw(rng: np.random.Generator, n: int, params: TrustParams) -> np.ndarray:
@@ -193,28 +200,28 @@ def within_ss(X: np.ndarray, labels: np.ndarray) -> float:
     return total
 
 
-def gap_statistic(
-    X: np.ndarray, labels: np.ndarray, k: int, params: TrustParams, refit: Refit
-) -> tuple[float, float]:
-    """Gap of the partition ``labels`` of ``X`` and its standard error ``s_k``.
+def gap_statistic(X: np.ndarray, k: int, params: TrustParams, refit: Refit) -> tuple[float, float]:
+    """Gap of ``refit`` with ``k`` clusters on ``X``, and its standard error ``s_k``.
 
-    The reference tables are uniform in the bounding box of ``X`` and drawn from
-    ``params.random_state`` alone, so every k is compared with the same references.
+    ``X`` and the reference tables are clustered alike (the same refit, as Tibshirani et
+    al. define it). The reference tables are uniform in the bounding box of ``X`` (one-hot
+    columns too, which biases the gap of mixed feature sets) and drawn from
+    ``params.random_state`` alone, so every k is compared with the same references. NaN
+    when the clusters of ``X`` have (almost) no spread: the log would be meaningless.
     """
     if params.references == 0 or k > len(X):
+        return np.nan, np.nan
+    within = within_ss(X, refit(X, k, params.random_state))
+    if within <= 1e-12 * within_ss(X, np.zeros(len(X), dtype=int)):
         return np.nan, np.nan
     rng = np.random.default_rng(params.random_state)
     low, high = X.min(axis=0), X.max(axis=0)
     logs = []
     for b in range(params.references):
         reference = rng.uniform(low, high, size=X.shape)
-        logs.append(np.log(max(within_ss(reference, refit(reference, k, b)), _TINY)))
-    log_w = np.log(max(within_ss(X, labels), _TINY))
+        logs.append(np.log(within_ss(reference, refit(reference, k, b))))
     logs = np.asarray(logs)
-    return float(logs.mean() - log_w), float(logs.std() * np.sqrt(1 + 1 / len(logs)))
-
-
-_TINY = 1e-300
+    return float(logs.mean() - np.log(within)), float(logs.std() * np.sqrt(1 + 1 / len(logs)))
 
 
 def seed_agreement(

@@ -54,11 +54,16 @@ CURVE_COLUMNS = (
     "max_cluster_size",
     "stability",
     "stability_std",
+    "stability_resamples",
     "min_jaccard",
     "gap",
     "gap_se",
     "votes",
 )
+#: curve columns that are counts (the others are scores, stored rounded)
+_COUNT_COLUMNS = (
+    "k", "n_iter", "min_cluster_size", "max_cluster_size", "stability_resamples", "votes"
+)  # fmt: skip
 
 
 def curve_path(output_dir: str | Path, feature_set: str) -> Path:
@@ -66,21 +71,29 @@ def curve_path(output_dir: str | Path, feature_set: str) -> Path:
     return Path(output_dir) / feature_set / "curve.csv"
 
 
-def write_curve(summary: pd.DataFrame, output_dir: str | Path, feature_set: str) -> Path:
-    """Write the per-k metrics of one feature set from a sweep summary table."""
-    curve = summary.loc[summary["feature_set"] == feature_set, list(CURVE_COLUMNS)]
-    counts = {
-        "k": int,
-        "n_iter": int,
-        "min_cluster_size": int,
-        "max_cluster_size": int,
-        "votes": int,
-    }
-    curve = curve.sort_values("k").astype(counts)
-    # scores of parallel sums (inertia) differ in their last bits with the thread count:
-    # rounded, the curve is the same file on every machine
-    floats = [c for c in CURVE_COLUMNS if c not in counts]
+def curve_frame(summary: pd.DataFrame, feature_set: str) -> pd.DataFrame:
+    """The curve of one feature set, from a sweep summary, exactly as it is written.
+
+    Scores of parallel sums (inertia) differ in their last bits with the thread count:
+    rounded, the curve is the same file on every machine, and the sweep chooses k from
+    the same numbers as ``custseg-select`` reading the file.
+    """
+    columns = [c for c in CURVE_COLUMNS if c in summary.columns]
+    curve = summary.loc[summary["feature_set"] == feature_set, columns].sort_values("k")
+    counts = [c for c in _COUNT_COLUMNS if c in columns]
+    curve = curve.astype(dict.fromkeys(counts, int))
+    floats = [c for c in columns if c not in counts]
     curve[floats] = curve[floats].map(round_significant)
+    return curve.reset_index(drop=True)
+
+
+def write_curve(summary: pd.DataFrame, output_dir: str | Path, feature_set: str) -> Path:
+    """Write the per-k metrics of one feature set from a sweep summary table (with the
+    ``votes`` of its selection)."""
+    curve = curve_frame(summary, feature_set)
+    missing = [c for c in CURVE_COLUMNS if c not in curve.columns]
+    if missing:
+        raise ValueError(f"the sweep summary lacks curve column(s) {missing}")
     path = curve_path(output_dir, feature_set)
     write_csv_atomic(curve, path)
     return path

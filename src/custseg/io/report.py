@@ -36,7 +36,7 @@ from matplotlib.figure import Figure
 
 from custseg.core.plots import axis_label, cluster_color
 from custseg.core.profiling import SegmentDescription, SegmentProfiles
-from custseg.core.selection import CRITERIA
+from custseg.core.selection import CRITERION_LABELS, ordered_picks
 from custseg.io.data import DataInfo, write_csv_atomic
 from custseg.io.outputs import STATUS_FILE, StaleInputError, read_json
 
@@ -93,14 +93,6 @@ METHOD_TEXT = {
     "consensus": "consensus (the k most criteria pick)",
 }
 
-CRITERION_NAMES = {
-    "elbow": "elbow",
-    "silhouette": "silhouette",
-    "calinski_harabasz": "Calinski-Harabasz",
-    "davies_bouldin": "Davies-Bouldin",
-    "gap": "gap",
-    "stability": "stability",
-}
 
 #: ``model.name`` -> how the report names the algorithm
 MODEL_NAMES = {"kmeans": "k-means", "kprototypes": "k-prototypes (means and modes)"}
@@ -209,14 +201,13 @@ def method_sentence(selection: Mapping[str, Any]) -> str:
     """Why k was chosen, e.g. ``"k = 5 was chosen by the elbow method (...); silhouette
     and Davies-Bouldin agree, Calinski-Harabasz would pick 9."``"""
     k, method = int(selection["k"]), str(selection["method"])
-    order = {c: i for i, c in enumerate(CRITERIA)}  # the record's keys are sorted
-    recorded = sorted(dict(selection.get("picks") or {}).items(), key=lambda p: order.get(p[0], 99))
-    picks = {c: v for c, v in recorded if c != method}
+    recorded = ordered_picks(dict(selection.get("picks") or {}))
+    picks = {c: v for c, v in recorded.items() if c != method}
     text = f"k = {k} was chosen by {METHOD_TEXT.get(method, method)}"
     if selection.get("fallback"):
         text += f" ({selection['fallback']})"
-    agree = [CRITERION_NAMES.get(c, c) for c, v in picks.items() if v == k]
-    differ = [f"{CRITERION_NAMES.get(c, c)} would pick {v}" for c, v in picks.items() if v != k]
+    agree = [CRITERION_LABELS.get(c, c) for c, v in picks.items() if v == k]
+    differ = [f"{CRITERION_LABELS.get(c, c)} would pick {v}" for c, v in picks.items() if v != k]
     parts = []
     if agree:
         parts.append(f"{_join(agree)} {'agrees' if len(agree) == 1 else 'agree'}")

@@ -42,7 +42,7 @@ from custseg.core.profiling import (
     profile_segments,
 )
 from custseg.core.segment_model import SegmentModel
-from custseg.core.selection import CRITERIA
+from custseg.core.selection import CRITERION_LABELS, ordered_picks
 from custseg.io.data import load_table
 from custseg.io.outputs import (
     CHANGES_FILE,
@@ -153,11 +153,7 @@ def run_report(
             curve["inertia"].tolist(),
             int(selection["k"]),
             # readable criterion names in the picks strip ("Calinski-Harabasz: 9")
-            {
-                plots.METRIC_INFO.get(c, (c,))[0]: picks[c]
-                for c in (*CRITERIA, *sorted(set(picks) - set(CRITERIA)))
-                if c in picks
-            },
+            {CRITERION_LABELS.get(c, c): k for c, k in ordered_picks(picks).items()},
             title=f"Elbow method: {feature_set.name}",
         ),
     }

@@ -25,6 +25,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from custseg.config import CONF_DIR, Settings, to_settings
+from custseg.core.engines import engine_name
 from custseg.core.features import FeatureSet
 from custseg.core.identity import compare_models, identity_map
 from custseg.core.segment_model import SegmentModel
@@ -82,7 +83,7 @@ def run_select(settings: Settings) -> SelectOutcome:
         "feature_set": fs.name,
         "features": fs.columns,
         "k": selection.k,
-        "model": settings.model.name,
+        "model": engine_name(settings.model, fs),
         "method": selection.method,
         "fallback": selection.fallback,
         "picks": selection.picks,
@@ -130,11 +131,10 @@ def trust_record(scores: pd.Series, jaccard: dict[int, float | None], settings: 
     """How far the chosen segments are trusted: the k's stability (mean ARI of resampled
     refits), each segment's Jaccard, and the segments below ``selection.unstable_jaccard``."""
     threshold = settings.selection.unstable_jaccard
-    params = settings.selection.trust
     return {
         "stability": _rounded(scores["stability"]),
-        "resamples": params.resamples,
-        "resampling": params.resampling,
+        "resamples": int(scores["stability_resamples"]),
+        "resampling": settings.selection.trust.resampling,
         "jaccard": {str(s): None if j is None else round(j, 6) for s, j in sorted(jaccard.items())},
         "unstable_jaccard": threshold,
         "unstable": sorted(s for s, j in jaccard.items() if j is not None and j < threshold),

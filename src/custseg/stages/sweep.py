@@ -30,7 +30,7 @@ from custseg.core.selection import Selection, select_k, votes
 from custseg.core.stability import Trust, sample_rows, seed_agreement, trust
 from custseg.io.data import DataInfo, load_table
 from custseg.io.mlflow_ui import experiment_url
-from custseg.io.outputs import write_curve, write_sweep_models
+from custseg.io.outputs import curve_frame, write_curve, write_sweep_models
 from custseg.io.tracking import (
     ROLE_TAG,
     fit_images,
@@ -129,9 +129,9 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
                 bar.set_postfix_str(f"{name} k={fit.k}")
                 bar.update()
             summary = pd.DataFrame(rows)
-            selections = {
+            selections = {  # from the curves as written: custseg-select sees the same
                 fs.name: select_k(
-                    summary[summary["feature_set"] == fs.name],
+                    curve_frame(summary, fs.name),
                     settings.selection.method,
                     settings.selection.elbow_sensitivity,
                 )
@@ -233,6 +233,7 @@ def trust_metrics(found: Trust) -> dict[str, float]:
         "min_jaccard": found.min_jaccard,
         "gap": found.gap,
         "gap_se": found.gap_se,
+        "stability_resamples": found.resamples,
     }
 
 
