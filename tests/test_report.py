@@ -236,7 +236,10 @@ def test_unstable_segments_are_flagged_in_the_report_and_metrics(rendered, tmp_p
     markdown = (tmp_path / "reports" / "segments.md").read_text(encoding="utf-8")
     assert markdown.count("0.41 **unstable**") == 1
     metrics = json.loads(outcome.paths.metrics.read_text(encoding="utf-8"))
-    assert metrics["unstable"] == [shaky] and metrics["jaccard"] == jaccard
+    assert metrics["min_jaccard"] == 0.41
+    flagged = [row["segment"] for row in metrics["segments"] if row["unstable"]]
+    assert flagged == [shaky]
+    assert {str(r["segment"]): r["jaccard"] for r in metrics["segments"]} == jaccard
 
 
 def test_html_references_no_remote_resource(rendered):
@@ -301,8 +304,8 @@ def test_metrics_are_flat_and_sizes_are_a_plot_table(rendered):
         "min_share": round(counts.min() / N_CUSTOMERS, 6),
         "max_share": round(counts.max() / N_CUSTOMERS, 6),
         # a selection record without stability (as written before it existed)
-        "jaccard": {},
-        "unstable": [],
+        "min_jaccard": None,
+        "segments": [{"segment": s, "jaccard": None, "unstable": False} for s in range(K)],
     }
     sizes = pd.read_csv(rendered.outcome.paths.sizes)
     assert list(sizes.columns) == ["segment", "name", "size", "share"]
@@ -572,8 +575,11 @@ def test_segment_metrics_round_shares():
     assert segment_metrics(profiles, {"trust": trust}) == {
         "min_share": 0.333333,
         "max_share": 0.666667,
-        "jaccard": {"0": 0.95, "1": 0.5},
-        "unstable": [1],
+        "min_jaccard": 0.5,
+        "segments": [
+            {"segment": 0, "jaccard": 0.95, "unstable": False},
+            {"segment": 1, "jaccard": 0.5, "unstable": True},
+        ],
     }
 
 
@@ -687,7 +693,7 @@ def test_report_loads_in_headless_chromium(rendered, tmp_path):
     result, console = chromium_probe(chromium, report, tmp_path)
     assert "error" not in result, result
     assert result["title"].startswith(f"Customer segments: k = {K}")
-    assert len(result["images"]) == 3
+    assert len(result["images"]) == 4  # scatter, profiles, elbow, stability
     broken = [img for img in result["images"] if not (img["complete"] and img["width"] > 0)]
     assert broken == []
     assert console == []
@@ -700,5 +706,5 @@ def test_report_loads_in_headless_chromium(rendered, tmp_path):
     broken_report.write_text(page, encoding="utf-8")
     result, console = chromium_probe(chromium, broken_report, tmp_path)
     widths = [img["width"] for img in result["images"]]
-    assert len(widths) == 4 and widths.count(0) == 2
+    assert len(widths) == 5 and widths.count(0) == 2
     assert any("Content Security Policy" in line for line in console)

@@ -696,19 +696,25 @@ def assignments_table(
 
 
 def segment_metrics(profiles: SegmentProfiles, selection: Mapping[str, Any]) -> dict[str, Any]:
-    """Headline figures for ``dvc metrics``: the smallest and largest segment's share, each
-    segment's Jaccard stability and the segments flagged unstable.
+    """Headline figures for ``dvc metrics``: the smallest and largest segment's share and
+    the least stable segment's Jaccard; and per segment (a list, which ``dvc metrics show``
+    leaves out so it stays narrow) its Jaccard stability and whether it is unstable.
 
-    Small, so ``dvc metrics show`` stays narrow; the per-segment sizes are in
-    :func:`segment_sizes` (a DVC plot).
+    The per-segment sizes are in :func:`segment_sizes` (a DVC plot).
     """
     shares = profiles.sizes["share"].astype(float)
     trust = selection.get("trust") or {}
+    jaccard = {int(s): j for s, j in dict(trust.get("jaccard") or {}).items()}
+    unstable = {int(s) for s in trust.get("unstable") or []}
+    known = [j for j in jaccard.values() if j is not None]
     return {
         "min_share": round(float(shares.min()), 6),
         "max_share": round(float(shares.max()), 6),
-        "jaccard": dict(trust.get("jaccard") or {}),
-        "unstable": list(trust.get("unstable") or []),
+        "min_jaccard": min(known) if known else None,
+        "segments": [
+            {"segment": int(s), "jaccard": jaccard.get(int(s)), "unstable": int(s) in unstable}
+            for s in profiles.segments
+        ],
     }
 
 

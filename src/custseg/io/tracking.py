@@ -56,7 +56,54 @@ def setup_experiment(tracking_uri: str, experiment_name: str, artifact_location:
     :func:`custseg.io.mlflow_ui.experiment_url` to open it on its runs.
     """
     mlflow.set_tracking_uri(tracking_uri)
-    client = MlflowClient()
+    with store_lock(tracking_uri):
+        return _experiment_id(MlflowClient(), tracking_uri, experiment_name, artifact_location)
+
+
+@contextmanager
+def store_lock(tracking_uri: str) -> Iterator[None]:
+    """For a local sqlite store: hold an exclusive lock on ``<db>.lock`` while the store is
+    created or migrated (MLflow's schema migration fails when two processes run it at
+    once), and switch a new store to write-ahead logging, so readers (``mlflow ui``, a
+    teammate's query) never block a writer ("database is locked"). Other stores: no-op.
+    """
+    db = sqlite_path(tracking_uri)
+    if db is None:
+        yield
+        return
+    import fcntl
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+            _write_ahead_logging(db)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI (None for other stores)."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix) or tracking_uri == prefix + ":memory:":
+        return None
+    return Path(tracking_uri.removeprefix(prefix)).resolve()
+
+
+def _write_ahead_logging(db: Path) -> None:
+    """Switch ``db`` to WAL mode (persistent in the file; a no-op when already on)."""
+    import sqlite3
+
+    with sqlite3.connect(db, timeout=30) as conn:
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode=WAL")
+
+
+def _experiment_id(
+    client: MlflowClient, tracking_uri: str, experiment_name: str, artifact_location: str
+) -> str:
+    """Id of ``experiment_name``, created (and tagged) if needed."""
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is not None:
         if experiment.lifecycle_stage == "deleted":

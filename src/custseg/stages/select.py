@@ -149,7 +149,7 @@ def _rounded(value: float) -> float | None:
 
 #: headline scores in metrics/selection.json (few, so `dvc metrics show` stays narrow; every
 #: score of every k is in the sweep curves and MLflow)
-_STABLE_METRICS = ("inertia", "silhouette", "stability")
+_STABLE_METRICS = ("inertia", "silhouette")
 
 _CHAMPION_TEXT = {
     "none": "no champion in the catalog yet",
