@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from custseg.config import ConfigError, to_settings
@@ -111,3 +113,14 @@ def test_a_zero_categorical_weight_needs_a_numeric_column():
     compose_settings(only_gender)  # fine with the default weight
     with pytest.raises(ConfigError, match="nothing to cluster in feature set"):
         compose_settings([*only_gender, "preprocess.categorical_weight=0"])
+
+
+def test_no_config_value_is_instantiated_as_code():
+    """Configs are data: no Hydra ``_target_`` in conf/ and no ``instantiate`` in the code,
+    so an edited or overridden value can never import and run an arbitrary object."""
+    root = Path(__file__).resolve().parents[1]
+    conf = [p for p in (root / "conf").rglob("*.yaml") if "_target_" in p.read_text()]
+    code = [
+        p for p in (root / "src").rglob("*.py") if "instantiate(" in p.read_text(encoding="utf-8")
+    ]
+    assert conf == [] and code == []

@@ -432,3 +432,111 @@ def test_cli_usage_errors_exit_2(argv):
     with pytest.raises(SystemExit) as excinfo:
         main(argv)
     assert excinfo.value.code == 2
+
+
+def gender_column(tmp_path: Path, data_config: DataConfig, spellings: list[str]):
+    rows = [[str(i + 1), g, "30", "50", "50"] for i, g in enumerate(spellings)]
+    return load_customers(config_for(data_config, write_table(tmp_path / "c.csv", HEADER, rows)))
+
+
+@pytest.mark.parametrize(
+    "spelling, read_as",
+    [
+        (" male ", "Male"),
+        ("FEMALE", "Female"),
+        ("female", "Female"),
+        ("f", "Female"),
+        (" M", "Male"),
+        ("Woman", "Female"),
+        ("Male", "Male"),
+    ],
+)
+def test_unambiguous_gender_spellings_are_read_as_the_allowed_value(
+    tmp_path, data_config, spelling, read_as
+):
+    df, info = gender_column(tmp_path, data_config, [spelling, "Female"])
+    assert df["gender"].tolist() == [read_as, "Female"]
+    assert info.normalised == ({"gender": 1} if spelling != read_as else {})
+
+
+def test_normalised_values_are_counted_and_other_spellings_still_refused(tmp_path, data_config):
+    df, info = gender_column(tmp_path, data_config, [" male ", "FEMALE", "f", "Male"])
+    assert info.normalised == {"gender": 3}
+    with pytest.raises(DataValidationError, match=r"1 value not among the allowed values.*'x'"):
+        gender_column(tmp_path, data_config, ["male", "x"])
+    with pytest.raises(DataValidationError, match="not among the allowed"):
+        gender_column(tmp_path, data_config, ["fem", "Male"])  # a prefix is not a spelling
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("+data.columns.gender.aliases.x=Other", "'Other' is not an allowed value"),
+        ("data.columns.gender.allowed=[Female,FEMALE]", "differ only in letter case"),
+        ("+data.columns.gender.aliases.male=Female", "is itself another allowed value"),
+        ("+data.columns.age.aliases={x: Female}", "aliases need a categorical column"),
+    ],
+)
+def test_ambiguous_spellings_are_a_config_error(override, message):
+    from custseg.config import ConfigError
+
+    with initialize_config_dir(config_dir=str(CONF_DIR.resolve()), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[override])
+    with pytest.raises(ConfigError, match=message):
+        to_settings(cfg)
+
+
+SEMICOLON_EXPORT = (
+    "CustomerID;Gender;Age;Annual Income (k$);Spending Score (1-100)\n"
+    "1;Male;27;44,5;52\n"
+    "2;Female;21;16;81,25\n"
+)
+
+
+def test_a_semicolon_export_is_read_when_the_config_says_so(tmp_path, data_config):
+    path = tmp_path / "export.csv"
+    path.write_text(SEMICOLON_EXPORT, encoding="utf-8")
+    config = dataclasses.replace(config_for(data_config, path), delimiter=";", decimal=",")
+    df, _ = load_customers(config)
+    assert df["annual_income"].tolist() == [44.5, 16.0]
+    assert df["spending_score"].tolist() == [52.0, 81.25]
+
+
+def test_a_semicolon_export_read_as_commas_says_what_was_detected(tmp_path, data_config):
+    path = tmp_path / "export.csv"
+    path.write_text(SEMICOLON_EXPORT, encoding="utf-8")
+    with pytest.raises(DataValidationError, match=r"looks ';'-delimited: set data.delimiter=';'"):
+        load_customers(config_for(data_config, path))
+
+
+def test_a_decimal_comma_is_detected(tmp_path, data_config):
+    path = tmp_path / "export.csv"
+    path.write_text(SEMICOLON_EXPORT, encoding="utf-8")
+    config = dataclasses.replace(config_for(data_config, path), delimiter=";")
+    with pytest.raises(DataValidationError, match=r"decimal comma: set data.decimal=','"):
+        load_customers(config)
+
+
+def test_thousands_separators_are_detected_and_read_when_configured(tmp_path, data_config):
+    rows = [["1", "Male", "27", '"15,000"', "52"], ["2", "Female", "21", '"1,250,000"', "81"]]
+    path = write_table(tmp_path / "c.csv", HEADER, rows)
+    with pytest.raises(DataValidationError, match=r"thousands separators: set data.thousands=','"):
+        load_customers(config_for(data_config, path))
+    df, _ = load_customers(dataclasses.replace(config_for(data_config, path), thousands=","))
+    assert df["annual_income"].tolist() == [15000.0, 1250000.0]
+
+
+def test_a_cp1252_file_is_detected_and_read_when_configured(tmp_path, data_config):
+    text = ",".join(HEADER) + "\nZoé-1,Female,27,44,52\nRenée-2,Male,30,60,40\n"
+    path = tmp_path / "latin.csv"
+    path.write_bytes(text.encode("cp1252"))
+    with pytest.raises(DataValidationError, match=r"reads as cp1252.*set data.encoding=cp1252"):
+        load_customers(config_for(data_config, path))
+    df, _ = load_customers(dataclasses.replace(config_for(data_config, path), encoding="cp1252"))
+    assert df["customer_id"].tolist() == ["Zoé-1", "Renée-2"]
+
+
+def test_an_unknown_encoding_is_a_clear_error(tmp_path, data_config):
+    path = write_table(tmp_path / "c.csv", HEADER, GOOD_ROWS)
+    with pytest.raises(DataValidationError, match="unknown data.encoding='klingon'"):
+        load_customers(dataclasses.replace(config_for(data_config, path), encoding="klingon"))

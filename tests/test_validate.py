@@ -21,7 +21,7 @@ def test_metrics_are_flat_headline_numbers_and_the_profile_holds_the_columns(
 ):
     monkeypatch.chdir(tmp_path)  # the stage writes metrics/ relative to the project root
     settings = compose_settings([f"data.path={generated_csv}"])
-    summary = run_validate(settings)
+    summary, _ = run_validate(settings)
 
     # one value per key, so `dvc metrics show` gives data.json one narrow column
     metrics = json.loads(DATA_METRICS.read_text())
@@ -29,7 +29,8 @@ def test_metrics_are_flat_headline_numbers_and_the_profile_holds_the_columns(
 
     table, _ = load_customers(settings.data)
     profile = json.loads(DATA_PROFILE.read_text())
-    assert set(profile) == {"numeric", "categories"}
+    assert set(profile) == {"numeric", "categories", "normalised"}
+    assert profile["normalised"] == {}  # generated data is spelled as allowed
     for column in ("age", "annual_income", "spending_score"):
         stats = profile["numeric"][column]
         assert stats["min"] == table[column].min()
@@ -105,3 +106,18 @@ def test_entry_point_prints_one_line_and_leaves_no_hydra_files(tmp_path, generat
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     expected = ["customers.csv", "metrics", str(DATA_METRICS), str(DATA_PROFILE), "validated"]
     assert written == sorted([*expected, validated])
+
+
+def test_messy_gender_spellings_are_read_and_counted_in_the_profile(tmp_path, monkeypatch):
+    """An export with ' male ', 'FEMALE', 'f' validates; the profile says how many values
+    were read under their allowed spelling, and the validated table holds only those."""
+    monkeypatch.chdir(tmp_path)
+    spellings = [" male ", "FEMALE", "f", "Male", "m", "Female"]
+    lines = ["CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)"]
+    lines += [f"{i},{g},30,50,50" for i, g in enumerate(spellings, start=1)]
+    csv = tmp_path / "messy.csv"
+    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run_validate(compose_settings([f"data.path={csv}"]))
+    profile = json.loads(DATA_PROFILE.read_text())
+    assert profile["normalised"] == {"gender": 4}
+    assert profile["categories"]["gender"] == {"Female": 3, "Male": 3}

@@ -51,7 +51,10 @@ class ColumnSpec:
     min, max : float, optional
         Inclusive bounds for numeric columns.
     allowed : list of str, optional
-        Allowed values of a categorical column.
+        Allowed values of a categorical column. A value that equals one of them up to
+        surrounding spaces and letter case is read as it (``" FEMALE "`` -> ``"Female"``).
+    aliases : dict of str to str, optional
+        Other spellings of allowed values, compared the same way (``{f: Female}``).
     """
 
     source: str = "???"
@@ -59,6 +62,7 @@ class ColumnSpec:
     min: float | None = None
     max: float | None = None
     allowed: list[str] | None = None
+    aliases: dict[str, str] | None = None
 
 
 @dataclass
@@ -67,6 +71,12 @@ class DataConfig:
 
     path: str = "data/customers.csv"
     columns: dict[str, ColumnSpec] = field(default_factory=dict)
+    #: how the CSV is written: field delimiter, decimal mark of numbers, thousands
+    #: separator in numbers (None: none), text encoding
+    delimiter: str = ","
+    decimal: str = "."
+    thousands: str | None = None
+    encoding: str = "utf-8"
     #: the validated table as Parquet, written by ``custseg-validate`` for later stages
     validated: str = "validated/customers.parquet"
 
@@ -298,6 +308,25 @@ def to_settings(cfg: DictConfig | dict[str, Any]) -> Settings:
     return settings
 
 
+def _spelling_problem(spec: ColumnSpec) -> str | None:
+    """Why ``allowed`` and ``aliases`` cannot normalise values unambiguously, if they can't."""
+    if spec.aliases and (spec.kind != "categorical" or spec.allowed is None):
+        return "aliases need a categorical column with allowed values"
+    allowed = [str(a) for a in spec.allowed or []]
+    folded = [a.casefold() for a in allowed]
+    if len(set(folded)) < len(folded):
+        return f"allowed values {allowed} differ only in letter case"
+    for alias, value in (spec.aliases or {}).items():
+        if str(value) not in allowed:
+            return f"alias {alias!r} -> {value!r}: {value!r} is not an allowed value {allowed}"
+        if (
+            str(alias).strip().casefold() in folded
+            and str(alias).strip().casefold() != str(value).casefold()
+        ):
+            return f"alias {alias!r} is itself another allowed value"
+    return None
+
+
 def _check(s: Settings) -> None:
     from custseg.core.features import SCALERS
 
@@ -341,6 +370,8 @@ def _check(s: Settings) -> None:
             raise ConfigError(
                 f"data.columns.{name}.kind={spec.kind!r}; choose one of {COLUMN_KINDS}"
             )
+        if problem := _spelling_problem(spec):
+            raise ConfigError(f"data.columns.{name}: {problem}")
     known = set(s.data.columns)
     for fs in s.swept_feature_sets():
         missing = [c for c in fs.columns if c not in known]

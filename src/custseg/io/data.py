@@ -18,7 +18,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -87,12 +87,16 @@ class DataInfo:
         Number of data rows (customers) loaded.
     n_columns : int
         Number of columns of the returned table (schema columns plus extras).
+    normalised : dict of str to int
+        Canonical column -> number of categorical values rewritten to their allowed
+        spelling (``" male "``, ``"MALE"`` or an alias such as ``"m"`` -> ``"Male"``).
     """
 
     path: str
     sha256: str
     n_rows: int
     n_columns: int
+    normalised: dict[str, int] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- loading
@@ -133,7 +137,7 @@ def load_customers(config: DataConfig) -> tuple[pd.DataFrame, DataInfo]:
     path = str(config.path)
     raw_bytes = _read_bytes(path)
     sha = hashlib.sha256(raw_bytes).hexdigest()
-    raw = _parse_csv(path, raw_bytes)
+    raw = parse_csv(path, raw_bytes, config)
 
     problems: list[str] = []
     header = [str(c) for c in raw.columns]
@@ -157,10 +161,14 @@ def load_customers(config: DataConfig) -> tuple[pd.DataFrame, DataInfo]:
 
     lines = pd.Series(raw.index.to_numpy() + 1 + _HEADER_LINES, index=raw.index)
     out: dict[str, pd.Series] = {}
+    normalised: dict[str, int] = {}
     for name, spec in config.columns.items():
         if spec.source not in header:
             continue
-        values, col_problems = _validate_column(name, spec, raw[spec.source], lines)
+        column, changed = normalise_categories(raw[spec.source], spec)
+        if changed:
+            normalised[name] = changed
+        values, col_problems = _validate_column(name, spec, column, lines, config)
         problems.extend(col_problems)
         out[name] = values
 
@@ -172,8 +180,23 @@ def load_customers(config: DataConfig) -> tuple[pd.DataFrame, DataInfo]:
 
     frame = pd.DataFrame(out)
     frame.index = pd.RangeIndex(len(frame))
-    info = DataInfo(path=path, sha256=sha, n_rows=len(frame), n_columns=frame.shape[1])
+    info = DataInfo(path, sha, len(frame), frame.shape[1], normalised)
     return frame, info
+
+
+def normalise_categories(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, int]:
+    """``raw`` with each value that is an allowed category up to surrounding spaces and
+    case, or one of ``spec.aliases`` (compared the same way), rewritten to the allowed
+    spelling; and how many values changed. Other values are left for validation to
+    refuse. Only categorical columns with ``allowed`` values are normalised.
+    """
+    if spec.kind != "categorical" or spec.allowed is None:
+        return raw, 0
+    lookup = {str(a).casefold(): str(a) for a in spec.allowed}
+    lookup |= {str(k).strip().casefold(): str(v) for k, v in (spec.aliases or {}).items()}
+    mapped = raw.str.strip().str.casefold().map(lookup)
+    changed = mapped.notna() & (mapped != raw)
+    return raw.where(~changed, mapped), int(changed.sum())
 
 
 #: the key of the validated table's Parquet metadata recording what it was validated from
@@ -262,20 +285,58 @@ def _read_bytes(path: str) -> bytes:
         raise DataValidationError(path, [f"cannot read the file: {exc}"]) from exc
 
 
-def _parse_csv(path: str, data: bytes) -> pd.DataFrame:
+def _decode(path: str, data: bytes, encoding: str) -> str:
+    """``data`` as text in ``encoding`` (a UTF-8 byte-order mark is dropped)."""
+    try:
+        return data.decode("utf-8-sig" if encoding.lower().replace("_", "-") in _UTF8 else encoding)
+    except LookupError as exc:
+        raise DataValidationError(path, [f"unknown data.encoding={encoding!r}"]) from exc
+    except UnicodeDecodeError as exc:
+        hint = "save it as UTF-8 CSV, or set data.encoding to the file's encoding"
+        if encoding.lower() in _UTF8 and _decodes(data, "cp1252"):
+            hint = (
+                "it reads as cp1252 (Windows Western European, a superset of latin-1): if "
+                "that is its encoding, set data.encoding=cp1252"
+            )
+        raise DataValidationError(
+            path, [f"the file is not {encoding} text ({exc.reason} at byte {exc.start}); {hint}"]
+        ) from exc
+
+
+_UTF8 = ("utf-8", "utf8", "utf-8-sig")
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _delimiter_hint(header_line: str, config: DataConfig) -> str | None:
+    """What delimiter the header line uses, when it is not ``data.delimiter`` but another
+    common one splits it into the schema's columns."""
+    sources = {spec.source for spec in config.columns.values()}
+    for candidate, shown in ((";", ";"), ("\t", "\\t"), ("|", "|")):
+        if candidate != config.delimiter and sources <= set(
+            next(csv.reader([header_line], delimiter=candidate), [])
+        ):
+            return f"the header looks {shown!r}-delimited: set data.delimiter='{shown}'"
+    return None
+
+
+def parse_csv(path: str, data: bytes, config: DataConfig) -> pd.DataFrame:
     """Parse CSV bytes into an all-string frame; drop blank lines, keep line numbering."""
     if not data.strip():
         raise DataValidationError(
             path, ["the file is empty (expected a CSV header line and data rows)"]
         )
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataValidationError(
-            path, [f"the file is not UTF-8 text ({exc}); save it as UTF-8 CSV"]
-        ) from exc
+    text = _decode(path, data, config.encoding)
 
-    header = next(csv.reader(io.StringIO(text)), [])
+    header = next(csv.reader(io.StringIO(text), delimiter=config.delimiter), [])
+    if hint := _delimiter_hint(text.partition("\n")[0].strip("\r"), config):
+        raise DataValidationError(path, [f"line 1 (header): {hint}"])
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise DataValidationError(
@@ -286,6 +347,7 @@ def _parse_csv(path: str, data: bytes) -> pd.DataFrame:
             warnings.simplefilter("always", pd.errors.ParserWarning)
             raw = pd.read_csv(
                 io.StringIO(text),
+                sep=config.delimiter,
                 dtype=str,
                 keep_default_na=False,
                 na_filter=False,
@@ -296,7 +358,7 @@ def _parse_csv(path: str, data: bytes) -> pd.DataFrame:
         raise DataValidationError(path, [f"not a parsable CSV file: {exc}"]) from exc
     if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
         # pandas dropped fields beyond the header; only empty ones (trailing commas) may go
-        long_lines = _lines_with_extra_fields(text, len(header))
+        long_lines = _lines_with_extra_fields(text, len(header), config.delimiter)
         if long_lines:
             shown = ", ".join(map(str, long_lines[:5]))
             more = f" and {len(long_lines) - 5} more" if len(long_lines) > 5 else ""
@@ -304,8 +366,8 @@ def _parse_csv(path: str, data: bytes) -> pd.DataFrame:
                 path,
                 [
                     f"{len(long_lines)} row(s) have more fields than the {len(header)} "
-                    f"header columns, at line {shown}{more} (a comma inside a value "
-                    "needs double quotes)"
+                    f"header columns, at line {shown}{more} (a delimiter "
+                    f"{config.delimiter!r} inside a value needs double quotes)"
                 ],
             )
     raw = raw.fillna("")  # short rows leave NaN even with na_filter=False
@@ -321,9 +383,9 @@ def _parse_csv(path: str, data: bytes) -> pd.DataFrame:
     return raw
 
 
-def _lines_with_extra_fields(text: str, n_columns: int) -> list[int]:
+def _lines_with_extra_fields(text: str, n_columns: int, delimiter: str) -> list[int]:
     """File lines of records with non-empty fields beyond the ``n_columns`` of the header."""
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     next(reader, None)
     return [
         reader.line_num
@@ -345,8 +407,26 @@ def _missing_columns_message(missing: list[tuple[str, ColumnSpec]], header: list
     return f"line 1 (header): missing required column(s) {', '.join(parts)}; columns found: {found}"
 
 
+def _to_number(values: pd.Series, config: DataConfig) -> pd.Series:
+    """Numbers written with ``data.thousands`` separators and the ``data.decimal`` mark."""
+    if config.thousands:
+        values = values.str.replace(config.thousands, "", regex=False)
+    if config.decimal != ".":
+        values = values.str.replace(config.decimal, ".", regex=False)
+    return pd.to_numeric(values, errors="coerce").astype("float64")
+
+
+def _number_hint(bad: pd.Series, config: DataConfig) -> str:
+    """What the non-numbers look like, when all of them look like one number format."""
+    if config.thousands is None and bad.str.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?").all():
+        return " (they look like numbers with thousands separators: set data.thousands=',')"
+    if config.decimal == "." and bad.str.fullmatch(r"-?\d+,\d+").all():
+        return " (they look like numbers with a decimal comma: set data.decimal=',')"
+    return ""
+
+
 def _validate_column(
-    name: str, spec: ColumnSpec, raw: pd.Series, lines: pd.Series
+    name: str, spec: ColumnSpec, raw: pd.Series, lines: pd.Series, config: DataConfig
 ) -> tuple[pd.Series, list[str]]:
     """Check one schema column; return its converted values and the problems found."""
     label = f"column {spec.source!r} ({name})"
@@ -379,12 +459,12 @@ def _validate_column(
         return values.astype(str), problems
 
     if spec.kind == "numeric":
-        nums = pd.to_numeric(values.where(present), errors="coerce").astype("float64")
+        nums = _to_number(values.where(present, ""), config).where(present)
         bad = present & ~np.isfinite(nums)
         if bad.any():
             problems.append(
                 f"{label}: {_count(bad.sum(), 'non-numeric value')} (expected a finite number) at "
-                f"{_where(lines[bad], raw[bad])}"
+                f"{_where(lines[bad], raw[bad])}{_number_hint(values[bad], config)}"
             )
         ok = present & ~bad
         if spec.min is not None:

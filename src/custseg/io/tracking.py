@@ -62,25 +62,33 @@ def setup_experiment(tracking_uri: str, experiment_name: str, artifact_location:
 
 @contextmanager
 def store_lock(tracking_uri: str) -> Iterator[None]:
-    """For a local sqlite store: hold an exclusive lock on ``<db>.lock`` while the store is
-    created or migrated (MLflow's schema migration fails when two processes run it at
-    once), and switch a new store to write-ahead logging, so readers (``mlflow ui``, a
-    teammate's query) never block a writer ("database is locked"). Other stores: no-op.
+    """For a local sqlite store: hold an exclusive lock while the store is created or
+    migrated (MLflow's schema migration fails when two processes run it at once), and
+    switch a new store to write-ahead logging, so readers (``mlflow ui``, a teammate's
+    query) never block a writer ("database is locked"). Other stores: no-op.
+
+    The lock is a file in the temporary directory named after the database's path (not
+    next to it: the project stays free of it; read-only, so any user may take it).
     """
     db = sqlite_path(tracking_uri)
     if db is None:
         yield
         return
     import fcntl
+    import hashlib
+    import os
 
     db.parent.mkdir(parents=True, exist_ok=True)
-    with open(db.with_name(db.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-            _write_ahead_logging(db)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    key = hashlib.sha256(str(db).encode("utf-8")).hexdigest()[:16]
+    fd = os.open(
+        Path(tempfile.gettempdir()) / f"custseg-store-{key}.lock", os.O_RDONLY | os.O_CREAT, 0o644
+    )
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+        _write_ahead_logging(db)
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def sqlite_path(tracking_uri: str) -> Path | None:

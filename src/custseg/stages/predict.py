@@ -29,8 +29,8 @@ import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from omegaconf import DictConfig
 
-from custseg.config import CONF_DIR, ConfigError, Settings, to_settings
-from custseg.io.data import DataValidationError, _parse_csv, load_customers, write_csv_atomic
+from custseg.config import CONF_DIR, ConfigError, DataConfig, Settings, to_settings
+from custseg.io.data import DataValidationError, load_customers, parse_csv, write_csv_atomic
 from custseg.io.outputs import read_segment_model
 from custseg.io.registry import (
     ModelNotFoundError,
@@ -139,7 +139,7 @@ def run_predict(settings: Settings) -> PredictOutcome:
         raise ConfigError(f"predict.output={output} would overwrite the input; choose another")
 
     table, info = load_customers(dataclasses.replace(settings.data, path=str(source)))
-    raw = _raw_rows(source, info.sha256, len(table))
+    raw = _raw_rows(source, info.sha256, len(table), settings.data)
     taken = [c for c in (SEGMENT_COLUMN, SEGMENT_NAME_COLUMN) if c in raw.columns]
     if taken:
         raise ValueError(
@@ -186,7 +186,7 @@ def _catalog_note(settings: Settings, version: ModelVersion | None) -> str | Non
     )
 
 
-def _raw_rows(path: Path, sha256: str, n_rows: int) -> pd.DataFrame:
+def _raw_rows(path: Path, sha256: str, n_rows: int, config: DataConfig) -> pd.DataFrame:
     """The input's data rows as text, exactly as written, aligned with the validated table.
 
     Parsed by the same reader as :func:`~custseg.io.data.load_customers` (so blank lines
@@ -195,7 +195,7 @@ def _raw_rows(path: Path, sha256: str, n_rows: int) -> pd.DataFrame:
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != sha256:
         raise DataValidationError(str(path), ["the file changed while it was being read"])
-    raw = _parse_csv(str(path), data).reset_index(drop=True)
+    raw = parse_csv(str(path), data, config).reset_index(drop=True)
     if len(raw) != n_rows:  # cannot happen with the shared reader; never misalign labels
         raise RuntimeError(f"{path}: read {len(raw)} rows but validated {n_rows}")
     return raw

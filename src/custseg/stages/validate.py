@@ -60,21 +60,24 @@ def data_profile(table: pd.DataFrame) -> dict:
     return profile
 
 
-def run_validate(settings: Settings) -> dict:
+def run_validate(settings: Settings) -> tuple[dict, DataInfo]:
     """Validate ``data.path``; write the validated table (``data.validated``, Parquet, for
     the later stages), :data:`DATA_PROFILE` and :data:`DATA_METRICS`.
 
     Returns
     -------
-    dict
+    summary : dict
         The headline numbers written to :data:`DATA_METRICS`.
+    info : DataInfo
+        What was read, with the categorical values normalised per column.
     """
     table, info = load_customers(settings.data)
     summary = data_summary(info)
     write_validated(table, info, settings.data)
-    write_json_atomic(data_profile(table), DATA_PROFILE)
+    # how many categorical values were read under their allowed spelling, per column
+    write_json_atomic(data_profile(table) | {"normalised": info.normalised}, DATA_PROFILE)
     write_json_atomic(summary, DATA_METRICS)
-    return summary
+    return summary, info
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -83,11 +86,13 @@ def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     quiet_console()
     settings = to_settings(cfg)
-    summary = run_validate(settings)
+    summary, info = run_validate(settings)
     print(
         f"{summary['n_rows']} customers valid; table in {settings.data.validated}, "
         f"counts in {DATA_METRICS}, column profile in {DATA_PROFILE}"
     )
+    for column, n in info.normalised.items():
+        print(f"  {n} {column} values read under their allowed spelling (spaces, case, aliases)")
 
 
 if __name__ == "__main__":
