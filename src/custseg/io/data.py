@@ -333,7 +333,14 @@ def parse_csv(path: str, data: bytes, config: DataConfig) -> pd.DataFrame:
             path, ["the file is empty (expected a CSV header line and data rows)"]
         )
     text = _decode(path, data, config.encoding)
+    try:
+        return _parse_text(path, text, config)
+    except csv.Error as exc:  # e.g. a stray carriage return or NUL byte in a field
+        raise DataValidationError(path, [f"not a parsable CSV file: {exc}"]) from exc
 
+
+def _parse_text(path: str, text: str, config: DataConfig) -> pd.DataFrame:
+    """:func:`parse_csv` of decoded text."""
     header = next(csv.reader(io.StringIO(text), delimiter=config.delimiter), [])
     if hint := _delimiter_hint(text.partition("\n")[0].strip("\r"), config):
         raise DataValidationError(path, [f"line 1 (header): {hint}"])
