@@ -79,3 +79,76 @@ def test_a_reader_polling_every_20_ms_does_not_lock_out_the_sweep(project):
     assert not any("locked" in o for o in outputs)
     assert reads[0] > 20  # the reader really ran alongside
     assert runs_by_status(db) == {"FINISHED": 2 * (1 + 3)}
+
+
+def runs_with_status(db: Path, status: str) -> list[str]:
+    """Run ids with ``status``, read without MLflow (read-only, gentle on the writer)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            rows = conn.execute("select run_uuid from runs where status = ?", (status,))
+            return [r[0] for r in rows]
+    except sqlite3.Error:  # not created yet
+        return []
+
+
+def start_full_sweep(repo: Path) -> subprocess.Popen:
+    """The default sweep (36 fits): long enough to be caught in the middle."""
+    return subprocess.Popen(
+        [str(VENV_BIN / "custseg-sweep"), "sweep.output_dir=out-full"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group: kill -9 reaches the workers too
+    )
+
+
+def wait_for(condition, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_runs_left_running_by_kill_9_are_marked_killed_by_the_next_sweep(project):
+    import os
+    import signal
+
+    from mlflow import MlflowClient
+
+    db = project / "mlflow.db"
+    victim = start_full_sweep(project)
+    wait_for(lambda: len(runs_with_status(db, "FINISHED")) >= 2)  # in the middle
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=60)
+    stale = runs_with_status(db, "RUNNING")
+    assert stale, "kill -9 should have left the parent run RUNNING"
+
+    rerun = start_sweep(project, "rerun")
+    output = rerun.communicate(timeout=300)[0]
+    assert rerun.returncode == 0, output
+    assert f"marked {len(stale)} run(s) KILLED" in output
+    assert runs_with_status(db, "RUNNING") == []
+    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+    for run_id in stale:
+        run = client.get_run(run_id)
+        assert run.info.status == "KILLED"
+        assert "ended without closing this run" in run.data.tags["custseg.stale"]
+
+
+@pytest.mark.slow
+def test_a_live_sweep_is_never_taken_for_a_dead_one(project):
+    """Two sweeps at once: the second must not mark the first one's open runs KILLED."""
+    db = project / "mlflow.db"
+    first = start_full_sweep(project)
+    wait_for(lambda: len(runs_with_status(db, "RUNNING")) >= 1)
+    open_runs = runs_with_status(db, "RUNNING")
+    second = start_sweep(project, "second")
+    output = second.communicate(timeout=300)[0]
+    assert second.returncode == 0, output
+    assert "KILLED" not in output
+    first_output = first.communicate(timeout=600)[0]
+    assert first.returncode == 0, first_output
+    assert runs_with_status(db, "KILLED") == []
+    assert set(open_runs) <= set(runs_with_status(db, "FINISHED"))

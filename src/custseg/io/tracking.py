@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 MODEL_REQUIREMENTS = tuple(f"{pkg}=={version(pkg)}" for pkg in ("mlflow", "pandas", "numpy"))
 
 ROLE_TAG = "custseg.role"
+#: tags of the process that opened a run: a RUNNING run whose process is gone was killed
+HOST_TAG, PID_TAG, PROCESS_START_TAG = "custseg.host", "custseg.pid", "custseg.process_start"
+#: why a run was marked KILLED by a later job
+STALE_TAG = "custseg.stale"
 #: run (and model version) tag holding :attr:`SegmentModel.fingerprint`
 FINGERPRINT_TAG = "fingerprint"
 
@@ -57,7 +61,78 @@ def setup_experiment(tracking_uri: str, experiment_name: str, artifact_location:
     """
     mlflow.set_tracking_uri(tracking_uri)
     with store_lock(tracking_uri):
-        return _experiment_id(MlflowClient(), tracking_uri, experiment_name, artifact_location)
+        client = MlflowClient()
+        experiment_id = _experiment_id(client, tracking_uri, experiment_name, artifact_location)
+    if killed := close_stale_runs(client, experiment_id):
+        log.warning(
+            "marked %d run(s) KILLED: the process that opened them on this host ended without "
+            "closing them (kill -9, a crash, a power cut): %s",
+            len(killed),
+            ", ".join(killed),
+        )
+    return experiment_id
+
+
+def process_tags() -> dict[str, str]:
+    """Host, process id and process start time of this process (to tell a run left
+    RUNNING by a dead process from one still open by a live process)."""
+    import os
+    import socket
+
+    pid = os.getpid()
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(pid), PROCESS_START_TAG: _started(pid)}
+
+
+def _started(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, from /proc; "" elsewhere): a
+    reused process id has another start time."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, starttime
+
+
+def _process_gone(tags: Mapping[str, str]) -> bool:
+    """Whether the process named by a run's tags has ended; False when unsure (another
+    host, or no tags: a teammate's or another tool's run is never touched)."""
+    import os
+    import socket
+
+    if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG, "").isdigit():
+        return False
+    pid = int(tags[PID_TAG])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    started = tags.get(PROCESS_START_TAG, "")
+    return bool(started) and _started(pid) not in ("", started)
+
+
+def close_stale_runs(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Mark KILLED the RUNNING runs of ``experiment_id`` whose process (on this host) has
+    ended, tagged with why; returns their ids. Runs of live processes are left alone."""
+    import os
+
+    running = client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    )
+    killed = []
+    for run in running:
+        if not _process_gone(run.data.tags):
+            continue
+        client.set_tag(
+            run.info.run_id,
+            STALE_TAG,
+            f"process {run.data.tags[PID_TAG]} on {run.data.tags[HOST_TAG]} ended without "
+            f"closing this run; marked KILLED by process {os.getpid()}",
+        )
+        client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+        killed.append(run.info.run_id)
+    return killed
 
 
 @contextmanager
@@ -196,7 +271,9 @@ def parent_run(experiment_id: str, run_name: str, tags: Mapping[str, str]) -> It
     open are marked FAILED, so nothing is left RUNNING, and the exception propagates.
     """
     with mlflow.start_run(
-        experiment_id=experiment_id, run_name=run_name, tags={ROLE_TAG: "sweep", **tags}
+        experiment_id=experiment_id,
+        run_name=run_name,
+        tags={ROLE_TAG: "sweep", **process_tags(), **tags},
     ) as run:
         try:
             yield run.info.run_id
@@ -327,7 +404,7 @@ def log_fit_run(
         if parent is None:
             raise RuntimeError("a nested fit run needs an active parent run (use parent_run)")
         experiment_id = parent.info.experiment_id  # nested runs otherwise go to the default one
-    tags = {FINGERPRINT_TAG: model.fingerprint, **tags}
+    tags = {FINGERPRINT_TAG: model.fingerprint, **process_tags(), **tags}
     with mlflow.start_run(
         experiment_id=experiment_id, run_name=run_name, nested=nested, tags=tags
     ) as run:
