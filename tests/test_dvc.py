@@ -246,3 +246,45 @@ def test_seed_data_experiment_gives_the_five_reference_segments(published, seed_
     # the report says it is not the champion, and what would change
     page = (repo / "reports/segments.html").read_text(encoding="utf-8")
     assert "Not the champion." in page
+
+
+@pytest.mark.slow
+def test_a_dvc_repro_killed_mid_sweep_recovers_on_the_next(tmp_path):
+    """kill -9 of `dvc repro` (and its stage and workers) in the middle of the sweep: the
+    next `dvc repro` completes, marks the dead runs KILLED, leaves none RUNNING, and git
+    and DVC end clean."""
+    import signal
+    import sqlite3
+    import time
+
+    repo = make_clone(tmp_path)
+    run(["custseg", "generate"], repo)
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    victim = subprocess.Popen(
+        ["dvc", "repro"], cwd=repo, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    db = repo / "mlflow.db"
+
+    def finished_runs() -> int:
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+                query = "select count(*) from runs where status = 'FINISHED'"
+                return conn.execute(query).fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    deadline = time.monotonic() + 300
+    while finished_runs() < 2:
+        assert victim.poll() is None and time.monotonic() < deadline, "no sweep to interrupt"
+        time.sleep(0.2)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=60)
+
+    rerun = run(["dvc", "repro"], repo)
+    assert "run(s) KILLED" in rerun.stderr + rerun.stdout
+    assert_clean(repo)
+    with sqlite3.connect(db) as conn:
+        statuses = dict(conn.execute("select status, count(*) from runs group by status"))
+    assert "RUNNING" not in statuses and statuses.get("KILLED", 0) >= 1
+    assert (repo / "models" / "segmentation.json").is_file()
