@@ -289,7 +289,7 @@ def bench_trust(n_rows: int) -> dict:
     """
     sys.path.insert(0, str(ROOT / "src"))
     from custseg.config import compose_settings
-    from custseg.core.clustering import fit_model
+    from custseg.core.clustering import fit_model, segment_model
     from custseg.core.engines import refit_for
     from custseg.core.stability import trust
     from custseg.parallel import fit_limits
@@ -303,7 +303,7 @@ def bench_trust(n_rows: int) -> dict:
     per_k = []
     with fit_limits():
         warm = fit_model(table.head(200), feature_set, scaler, model, 2)  # imports, first calls
-        warm_refit = refit_for(model, warm.blocks, warm.scale, params.n_init)
+        warm_refit = refit_for(model, segment_model(warm, scaler, {}), params.n_init)
         trust(warm.transformed, warm.labels, 2, params, warm_refit)
         for k in settings.sweep.ks:
             times: dict[str, list[float]] = {"fit": [], "fit_score": [], "trust": []}
@@ -312,7 +312,8 @@ def bench_trust(n_rows: int) -> dict:
                 result = fit_model(table, feature_set, scaler, model, k, *fit_args)
                 times["fit_score"].append(time.perf_counter() - start)
                 times["fit"].append(result.metrics["fit_seconds"])
-                refit = refit_for(model, result.blocks, result.scale, params.n_init)
+                described = segment_model(result, scaler, {})  # names are not needed
+                refit = refit_for(model, described, params.n_init)
                 start = time.perf_counter()
                 trust(result.transformed, result.labels, k, params, refit)
                 times["trust"].append(time.perf_counter() - start)

@@ -43,7 +43,8 @@ def test_categorical_blocks_by_hand():
 def test_batch_kprototypes_uses_modes_and_finds_the_groups():
     table, truth = mixed_table()
     result = fit_model(table, MIXED, "standard", ModelParams(n_init=1), 3, categorical_weight=3)
-    labels = batch_kprototypes(result.transformed, 3, result.blocks, result.scale, seed=0)
+    blocks = categorical_blocks(1, [2])  # income, then channel's two one-hot columns
+    labels = batch_kprototypes(result.transformed, 3, blocks, result.scale, seed=0)
     assert same_partition(labels, truth)
 
 
@@ -89,7 +90,8 @@ def test_refits_agree_with_the_fit_on_clear_groups(name):
     table, truth = mixed_table()
     params = ModelParams(name=name, init="k-means++" if name == "kmeans" else "Cao")
     result = fit_model(table, MIXED, "standard", params, 3, categorical_weight=3)
-    refit = refit_for(params, result.blocks, result.scale, n_init=3)
+    model = segment_model(result, "standard", {i: f"s{i}" for i in range(3)})
+    refit = refit_for(params, model, n_init=3)
     assert same_partition(refit(result.transformed, 3, 7), truth)
 
 

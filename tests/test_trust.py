@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from custseg.core.clustering import fit_model, fit_warnings
+from custseg.core.engines import make_kmeans
 from custseg.core.features import FeatureSet, ModelParams
 from custseg.core.selection import select_k
 from custseg.core.stability import (
     TrustParams,
     best_jaccard,
-    kmeans_refit,
     sample_rows,
     seed_agreement,
     trust,
@@ -25,6 +25,18 @@ from conftest import compose_settings
 from planted import planted_customers
 
 FAST = TrustParams(resamples=10, references=5)
+
+
+def kmeans(n_init: int):
+    """A refit by KMeans with ``n_init`` k-means++ starts (the engine of the default model)."""
+    return lambda X, k, seed: (
+        make_kmeans(ModelParams(n_init=n_init, random_state=seed), k).fit(X).labels_
+    )
+
+
+def trust_kmeans(X, labels, k, params):
+    """:func:`trust` with KMeans refits of ``params.n_init`` starts."""
+    return trust(X, labels, k, params, kmeans(params.n_init))
 
 
 def blobs(
@@ -61,7 +73,7 @@ def test_sample_rows_is_bounded_seeded_and_sorted():
 
 def test_separated_groups_are_stable_at_their_k():
     X, truth = blobs(4)
-    found = trust(X, truth, 4, FAST)
+    found = trust_kmeans(X, truth, 4, FAST)
     assert found.stability == pytest.approx(1.0)
     np.testing.assert_allclose(found.jaccard, 1.0)
     assert found.min_jaccard == pytest.approx(1.0)
@@ -69,8 +81,8 @@ def test_separated_groups_are_stable_at_their_k():
 
 def test_noise_split_in_many_clusters_is_unstable():
     X = np.random.default_rng(0).uniform(size=(300, 2))
-    labels = kmeans_refit(3)(X, 8, 0)
-    found = trust(X, labels, 8, FAST)
+    labels = kmeans(3)(X, 8, 0)
+    found = trust_kmeans(X, labels, 8, FAST)
     assert found.stability < 0.9
     assert found.min_jaccard < 0.75
 
@@ -79,7 +91,7 @@ def test_stability_does_not_depend_on_cluster_ids():
     """Renaming the clusters renames the per-cluster Jaccards and changes nothing else."""
     X, truth = blobs(3, spread=3.0)
     permutation = np.array([2, 0, 1])
-    plain, renamed = trust(X, truth, 3, FAST), trust(X, permutation[truth], 3, FAST)
+    plain, renamed = trust_kmeans(X, truth, 3, FAST), trust_kmeans(X, permutation[truth], 3, FAST)
     assert renamed.stability == pytest.approx(plain.stability)
     np.testing.assert_allclose(renamed.jaccard[permutation], plain.jaccard)
 
@@ -88,7 +100,7 @@ def test_stability_does_not_depend_on_cluster_ids():
 def test_resampling_schemes_agree_on_clear_groups(resampling):
     X, truth = blobs(3)
     params = TrustParams(resamples=5, references=0, resampling=resampling)
-    found = trust(X, truth, 3, params)
+    found = trust_kmeans(X, truth, 3, params)
     assert found.stability == pytest.approx(1.0)
     assert np.isnan(found.gap)  # references=0 turns the gap off
 
@@ -98,19 +110,19 @@ def test_fewer_distinct_customers_than_k_have_no_stability_or_gap():
     give a huge gap (log of ~0); both are undefined instead."""
     X = np.repeat([[0.0, 0.0], [5.0, 5.0], [9.0, 0.0]], 30, axis=0)
     labels = np.repeat([0, 1, 2], 30)
-    found = trust(X, labels, 3, FAST)
+    found = trust_kmeans(X, labels, 3, FAST)
     assert np.isnan(found.stability) and np.isnan(found.gap) and found.resamples == 0
-    assert np.isfinite(trust(X, labels[:] % 2, 2, FAST).gap)  # k below the distinct rows
+    assert np.isfinite(trust_kmeans(X, labels[:] % 2, 2, FAST).gap)  # k below the distinct rows
 
 
 def test_the_resamples_used_are_counted():
     """With k near the number of customers, bootstraps with fewer distinct customers than
     k are skipped; the count says how many the stability stands on."""
     X, _ = blobs(2, per=6, spread=1.0)
-    labels = kmeans_refit(1)(X, 9, 0)
-    found = trust(X, labels, 9, TrustParams(resamples=30, references=0))
+    labels = kmeans(1)(X, 9, 0)
+    found = trust_kmeans(X, labels, 9, TrustParams(resamples=30, references=0))
     assert 0 <= found.resamples < 30
-    assert trust(*blobs(3), 3, FAST).resamples == FAST.resamples
+    assert trust_kmeans(*blobs(3), 3, FAST).resamples == FAST.resamples
 
 
 def test_an_empty_cluster_is_flagged_not_fatal():
@@ -133,26 +145,26 @@ def test_an_empty_cluster_is_flagged_not_fatal():
 
 def test_turned_off_trust_is_nan():
     X, truth = blobs(2)
-    found = trust(X, truth, 2, TrustParams(resamples=0, references=0))
+    found = trust_kmeans(X, truth, 2, TrustParams(resamples=0, references=0))
     assert np.isnan(found.stability) and np.isnan(found.gap)
     assert np.isnan(found.jaccard).all() and np.isnan(found.min_jaccard)
 
 
 def test_gap_peaks_at_the_planted_k_and_is_seeded():
     X, truth = blobs(3)
-    refit = kmeans_refit(3)
-    gaps = {k: trust(X, refit(X, k, 0), k, FAST).gap for k in (2, 3, 4)}
+    refit = kmeans(3)
+    gaps = {k: trust_kmeans(X, refit(X, k, 0), k, FAST).gap for k in (2, 3, 4)}
     assert max(gaps, key=gaps.get) == 3
-    again = trust(X, refit(X, 3, 0), 3, FAST)
+    again = trust_kmeans(X, refit(X, 3, 0), 3, FAST)
     assert again.gap == gaps[3]
 
 
 def test_seed_agreement_is_one_for_clear_groups_and_lower_for_noise():
     X, truth = blobs(3)
-    assert seed_agreement(X, truth, 3, [1, 2], kmeans_refit(1)) == pytest.approx([1.0, 1.0])
+    assert seed_agreement(X, truth, 3, [1, 2], kmeans(1)) == pytest.approx([1.0, 1.0])
     noise = np.random.default_rng(1).uniform(size=(300, 2))
-    labels = kmeans_refit(1)(noise, 9, 0)
-    assert min(seed_agreement(noise, labels, 9, [1, 2, 3], kmeans_refit(1))) < 0.95
+    labels = kmeans(1)(noise, 9, 0)
+    assert min(seed_agreement(noise, labels, 9, [1, 2, 3], kmeans(1))) < 0.95
 
 
 @pytest.mark.parametrize(

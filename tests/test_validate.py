@@ -82,6 +82,10 @@ def test_later_stages_read_the_validated_table_while_it_matches_data_and_schema(
     narrower = compose_settings([f"data.path={csv}", "data.columns.age.max=60"])
     with pytest.raises(DataValidationError, match="age"):
         load_table(narrower.data)
+    # ... or the way the file is read
+    as_semicolons = compose_settings([f"data.path={csv}", "data.delimiter=';'"])
+    with pytest.raises(DataValidationError, match="set data.delimiter=','"):
+        load_table(as_semicolons.data)
     lines = csv.read_text().splitlines()
     csv.write_text("\n".join([lines[0], *lines[2:]]) + "\n")  # one customer fewer
     table, info = load_table(settings.data)

@@ -10,16 +10,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from custseg.core.engines import (
-    Blocks,
-    Encoded,
-    categorical_blocks,
-    engine_name,
-    fit_centres,
-    nearest,
-)
+from custseg.core.engines import Encoded, engine_name, fit_centres
 from custseg.core.features import FeatureSet, ModelParams, build_preprocess, categorical_scale
-from custseg.core.segment_model import SegmentModel
+from custseg.core.segment_model import SegmentModel, nearest_centres
 
 if TYPE_CHECKING:  # scikit-learn is imported by the functions that fit or score (start-up)
     from sklearn.compose import ColumnTransformer
@@ -52,16 +45,10 @@ class FitResult:
     #: silhouette diagram draws them): computed once per fit
     silhouettes: SilhouetteSample
 
-    @property
-    def blocks(self) -> Blocks:
-        """Column ranges of the one-hot block of each categorical column."""
-        sizes = [len(c) for c in encoder_categories(self.preprocess, self.feature_set)]
-        return categorical_blocks(len(self.feature_set.numeric), sizes)
-
     def predict(self, table: pd.DataFrame) -> np.ndarray:
         """The cluster of each customer of ``table`` (nearest centre)."""
         X = np.asarray(self.preprocess.transform(table), dtype=float)
-        return nearest(X, self.centres)[0]
+        return nearest_centres(X, self.centres)[0]
 
 
 @dataclass(frozen=True)
@@ -100,9 +87,8 @@ def fit_model(
     scale = categorical_scale(table, feature_set, scaler, categorical_weight)
     preprocess = build_preprocess(feature_set, scaler, scale).fit(table)
     X = np.asarray(preprocess.transform(table), dtype=float)
-    categorical = table[feature_set.categorical].astype("string").to_numpy(dtype=object)
     categories = encoder_categories(preprocess, feature_set)
-    data = Encoded(X, len(feature_set.numeric), categorical, categories, scale)
+    data = Encoded(X, len(feature_set.numeric), table[feature_set.categorical], categories, scale)
     start = time.perf_counter()
     fitted = fit_centres(data, params, k, engine_name(params, feature_set))
     fit_seconds = time.perf_counter() - start

@@ -11,8 +11,8 @@ fitted model is a nearest-centre :class:`~custseg.core.segment_model.SegmentMode
   twice the square of the one-hot factor and a centre's one-hot block is its mode's. On a
   feature set without categorical columns it is k-means, and fitted as such.
 
-Each engine also gives a :data:`~custseg.core.stability.Refit` for the many small refits
-of the stability estimate. kmodes takes seconds per refit of 2,000 customers, so the
+Each engine also gives a :data:`~custseg.core.stability.Refit` (:func:`refit_for`) for
+the many small refits of the stability estimate and the seed checks. kmodes takes seconds per refit of 2,000 customers, so the
 k-prototypes refits are the same algorithm in numpy, with batch updates
 (:func:`batch_kprototypes`).
 """
@@ -20,13 +20,15 @@ k-prototypes refits are the same algorithm in numpy, with batch updates
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from custseg.core.features import FeatureSet, ModelParams
-from custseg.core.stability import Refit, kmeans_refit
+from custseg.core.segment_model import SegmentModel, nearest_centres
+from custseg.core.stability import Refit
 
 if TYPE_CHECKING:  # scikit-learn and kmodes are imported when a model is fitted (start-up)
     from sklearn.cluster import KMeans
@@ -55,15 +57,16 @@ class Encoded:
     X : ndarray of shape (n_samples, n_features_out)
         Scaled numeric columns, then each categorical column's one-hot block times
         ``scale``.
-    categorical : ndarray of shape (n_samples, n_categorical), dtype object
-        The raw categories (for kmodes).
+    categorical : DataFrame
+        The raw categorical columns (for kmodes; converted only by the engine that uses
+        them).
     categories : list of list of str
         Each categorical column's categories, in one-hot order.
     """
 
     X: np.ndarray
     n_numeric: int
-    categorical: np.ndarray
+    categorical: pd.DataFrame
     categories: list[list[str]]
     scale: float
 
@@ -85,15 +88,17 @@ def fit_centres(data: Encoded, params: ModelParams, k: int, engine: str) -> Fitt
     return _ENGINES[engine](data, params, k)
 
 
-def refit_for(params: ModelParams, blocks: Blocks, scale: float, n_init: int) -> Refit:
-    """The :data:`~custseg.core.stability.Refit` of the engine ``params.name``."""
-    if params.name == "kprototypes" and blocks:
+def refit_for(params: ModelParams, model: SegmentModel, n_init: int) -> Refit:
+    """The :data:`~custseg.core.stability.Refit` of the engine that fitted ``model`` (in
+    its encoded space), with ``params`` and ``n_init`` starts."""
+    if params.name == "kprototypes" and model.categorical:
+        sizes = [len(model.categories[c]) for c in model.categorical]
+        blocks = categorical_blocks(len(model.numeric), sizes)
         return lambda X, k, seed: batch_kprototypes(
-            X, k, blocks, scale, seed, n_init=n_init, max_iter=params.max_iter
+            X, k, blocks, model.categorical_scale, seed, n_init=n_init, max_iter=params.max_iter
         )
-    init = params.init if params.name == "kmeans" else "k-means++"
-    return kmeans_refit(
-        n_init, init=init, max_iter=params.max_iter, tol=params.tol, algorithm=params.algorithm
+    return lambda X, k, seed: (
+        make_kmeans(replace(params, n_init=n_init, random_state=seed), k).fit(X).labels_
     )
 
 
@@ -124,9 +129,10 @@ def _kprototypes(data: Encoded, params: ModelParams, k: int) -> Fitted:
 
     if data.n_numeric == 0:
         raise ValueError("k-prototypes needs a numeric column; this feature set has none")
-    mixed = np.empty((len(data.X), data.n_numeric + data.categorical.shape[1]), dtype=object)
+    n_columns = data.n_numeric + len(data.categories)
+    mixed = np.empty((len(data.X), n_columns), dtype=object)
     mixed[:, : data.n_numeric] = data.X[:, : data.n_numeric]
-    mixed[:, data.n_numeric :] = data.categorical
+    mixed[:, data.n_numeric :] = data.categorical.astype("string").to_numpy(dtype=object)
     model = KPrototypes(
         n_clusters=k,
         init=params.init,
@@ -144,7 +150,7 @@ def _kprototypes(data: Encoded, params: ModelParams, k: int) -> Fitted:
         for j, cats in enumerate(data.categories)
     ]
     centres = np.hstack([numeric, *onehot])
-    labels, distances = nearest(data.X, centres)  # what the segment model will predict
+    labels, distances = nearest_centres(data.X, centres)  # what the segment model predicts
     return Fitted(centres, labels, float(distances.sum()), int(model.n_iter_))
 
 
@@ -152,21 +158,6 @@ _ENGINES: dict[str, Callable[[Encoded, ModelParams, int], Fitted]] = {
     "kmeans": _kmeans,
     "kprototypes": _kprototypes,
 }
-
-
-def nearest(
-    X: np.ndarray, centres: np.ndarray, chunk: int = 100_000
-) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centre of every row of ``X`` (ties: the lower one) and its squared distance,
-    ``chunk`` rows at a time (bounded memory)."""
-    rows = np.empty(len(X), dtype=np.int64)
-    best = np.empty(len(X), dtype=float)
-    for start in range(0, len(X), chunk):
-        part = X[start : start + chunk]
-        distances = ((part[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-        rows[start : start + len(part)] = distances.argmin(axis=1)
-        best[start : start + len(part)] = distances.min(axis=1)
-    return rows, best
 
 
 def batch_kprototypes(
@@ -193,7 +184,7 @@ def batch_kprototypes(
         centres, _ = kmeans_plusplus(X, k, random_state=rng)
         labels = np.full(len(X), -1)
         for _ in range(max_iter):
-            moved, distances = nearest(X, centres)
+            moved, distances = nearest_centres(X, centres)
             if np.array_equal(moved, labels):
                 break
             labels = moved

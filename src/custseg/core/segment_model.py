@@ -31,6 +31,26 @@ FORMAT_VERSION = 1
 SIGNIFICANT_DIGITS = 10
 
 
+def squared_distances(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Squared distance of every row of ``X`` to every row of ``centres``, ``(n, k)``."""
+    return ((X[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+
+
+def nearest_centres(
+    X: np.ndarray, centres: np.ndarray, chunk: int = 100_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centre of every row of ``X`` (ties: the lower one) and its squared distance,
+    ``chunk`` rows at a time (bounded memory). The one nearest-centre rule of every model
+    (fits, refits and scoring)."""
+    rows = np.empty(len(X), dtype=np.int64)
+    best = np.empty(len(X), dtype=float)
+    for start in range(0, len(X), chunk):
+        distances = squared_distances(X[start : start + chunk], centres)
+        rows[start : start + len(distances)] = distances.argmin(axis=1)
+        best[start : start + len(distances)] = distances.min(axis=1)
+    return rows, best
+
+
 def round_significant(value: float) -> float:
     """``value`` rounded to :data:`SIGNIFICANT_DIGITS` significant digits.
 
@@ -151,21 +171,20 @@ class SegmentModel:
 
     def distances(self, table: pd.DataFrame) -> np.ndarray:
         """Squared distance of every row to every centroid, shape ``(n_rows, k)``."""
-        X = self.transform(table)
-        C = np.asarray(self.centroids, dtype=float)
-        return ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
+        return squared_distances(self.transform(table), np.asarray(self.centroids, dtype=float))
 
     def nearest(self, table: pd.DataFrame, chunk: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
         """Nearest centroid row of every customer (ties: the lower row) and its squared distance.
 
-        Works in chunks of ``chunk`` rows, so memory stays bounded on large tables.
+        Encodes ``chunk`` rows at a time, so memory stays bounded on large tables.
         """
+        centroids = np.asarray(self.centroids, dtype=float)
         rows = np.empty(len(table), dtype=np.int64)
         dist = np.empty(len(table), dtype=float)
         for start in range(0, len(table), chunk):
-            d = self.distances(table.iloc[start : start + chunk])
-            rows[start : start + len(d)] = np.argmin(d, axis=1)
-            dist[start : start + len(d)] = d.min(axis=1)
+            part = self.transform(table.iloc[start : start + chunk])
+            stop = start + len(part)
+            rows[start:stop], dist[start:stop] = nearest_centres(part, centroids, chunk)
         return rows, dist
 
     def predict(self, table: pd.DataFrame) -> np.ndarray:

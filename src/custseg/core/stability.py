@@ -112,31 +112,16 @@ def sample_rows(n: int, size: int, random_state: int) -> np.ndarray:
     return np.sort(np.random.default_rng(random_state).choice(n, size, replace=False))
 
 
-def kmeans_refit(n_init: int, **settings: object) -> Refit:
-    """A :data:`Refit` by scikit-learn's KMeans with ``n_init`` starts (and any other
-    KMeans ``settings``, e.g. ``init`` or ``max_iter``)."""
-
-    def refit(X: np.ndarray, k: int, seed: int) -> np.ndarray:
-        from sklearn.cluster import KMeans
-
-        return KMeans(n_clusters=k, n_init=n_init, random_state=seed, **settings).fit(X).labels_
-
-    return refit
-
-
-def trust(
-    X: np.ndarray, labels: np.ndarray, k: int, params: TrustParams, refit: Refit | None = None
-) -> Trust:
+def trust(X: np.ndarray, labels: np.ndarray, k: int, params: TrustParams, refit: Refit) -> Trust:
     """Stability and gap of the partition ``labels`` (ids ``0..k-1``) of ``X``.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
         The customers in the space the clustering uses (scaled and encoded).
-    refit : callable, optional
-        How to refit a sample (default: :func:`kmeans_refit` with ``params.n_init``).
+    refit : callable
+        How to refit a sample (:func:`custseg.core.engines.refit_for`).
     """
-    refit = refit or kmeans_refit(params.n_init)
     rows = sample_rows(len(X), params.sample_size, params.random_state)
     X, labels = np.asarray(X, dtype=float)[rows], np.asarray(labels)[rows]
     if len(np.unique(X, axis=0)) <= k:  # k clusters of fewer points: nothing to measure

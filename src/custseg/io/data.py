@@ -208,8 +208,15 @@ _VALIDATED_FORMAT = 1
 
 
 def _validated_from(config: DataConfig, sha256: str) -> bytes:
+    """What a validated table depends on: the CSV's bytes, how they are read, the schema."""
     schema = {name: asdict(spec) for name, spec in config.columns.items()}
-    record = {"format": _VALIDATED_FORMAT, "sha256": sha256, "columns": schema}
+    csv_format = {
+        "delimiter": config.delimiter,
+        "decimal": config.decimal,
+        "thousands": config.thousands,
+        "encoding": config.encoding,
+    }
+    record = {"format": _VALIDATED_FORMAT, "sha256": sha256, "columns": schema, "csv": csv_format}
     return json.dumps(record, sort_keys=True).encode()
 
 
@@ -318,7 +325,7 @@ def _delimiter_hint(header_line: str, config: DataConfig) -> str | None:
     """What delimiter the header line uses, when it is not ``data.delimiter`` but another
     common one splits it into the schema's columns."""
     sources = {spec.source for spec in config.columns.values()}
-    for candidate, shown in ((";", ";"), ("\t", "\\t"), ("|", "|")):
+    for candidate, shown in ((",", ","), (";", ";"), ("\t", "\\t"), ("|", "|")):
         if candidate != config.delimiter and sources <= set(
             next(csv.reader([header_line], delimiter=candidate), [])
         ):

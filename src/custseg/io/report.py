@@ -282,12 +282,20 @@ def _segment_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
 def _segment_trust(selection: Mapping[str, Any], segment: int) -> dict[str, Any]:
     """A segment's Jaccard stability as shown (``"0.97"``, or ``"n/a"``) and whether it is
     flagged unstable."""
-    trust = selection.get("trust") or {}
-    value = dict(trust.get("jaccard") or {}).get(str(segment))
+    jaccard, unstable = segment_stability(selection)
+    value = jaccard.get(int(segment))
     return {
         "jaccard": "n/a" if value is None else f"{float(value):.2f}",
-        "unstable": int(segment) in {int(s) for s in trust.get("unstable") or []},
+        "unstable": int(segment) in unstable,
     }
+
+
+def segment_stability(selection: Mapping[str, Any]) -> tuple[dict[int, float | None], set[int]]:
+    """Each segment's Jaccard (None if unknown) and the unstable segments, from a selection
+    record (empty for a record written before stability existed)."""
+    trust = selection.get("trust") or {}
+    jaccard = {int(s): j for s, j in dict(trust.get("jaccard") or {}).items()}
+    return jaccard, {int(s) for s in trust.get("unstable") or []}
 
 
 def _fmt(value: float) -> str:
@@ -703,9 +711,7 @@ def segment_metrics(profiles: SegmentProfiles, selection: Mapping[str, Any]) -> 
     The per-segment sizes are in :func:`segment_sizes` (a DVC plot).
     """
     shares = profiles.sizes["share"].astype(float)
-    trust = selection.get("trust") or {}
-    jaccard = {int(s): j for s, j in dict(trust.get("jaccard") or {}).items()}
-    unstable = {int(s) for s in trust.get("unstable") or []}
+    jaccard, unstable = segment_stability(selection)
     known = [j for j in jaccard.values() if j is not None]
     return {
         "min_share": round(float(shares.min()), 6),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import signal
+import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -76,9 +78,6 @@ def setup_experiment(tracking_uri: str, experiment_name: str, artifact_location:
 def process_tags() -> dict[str, str]:
     """Host, process id and process start time of this process (to tell a run left
     RUNNING by a dead process from one still open by a live process)."""
-    import os
-    import socket
-
     pid = os.getpid()
     return {HOST_TAG: socket.gethostname(), PID_TAG: str(pid), PROCESS_START_TAG: _started(pid)}
 
@@ -96,9 +95,6 @@ def _started(pid: int) -> str:
 def _process_gone(tags: Mapping[str, str]) -> bool:
     """Whether the process named by a run's tags has ended; False when unsure (another
     host, or no tags: a teammate's or another tool's run is never touched)."""
-    import os
-    import socket
-
     if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG, "").isdigit():
         return False
     pid = int(tags[PID_TAG])
@@ -115,8 +111,6 @@ def _process_gone(tags: Mapping[str, str]) -> bool:
 def close_stale_runs(client: MlflowClient, experiment_id: str) -> list[str]:
     """Mark KILLED the RUNNING runs of ``experiment_id`` whose process (on this host) has
     ended, tagged with why; returns their ids. Runs of live processes are left alone."""
-    import os
-
     running = client.search_runs(
         [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
     )
@@ -151,7 +145,6 @@ def store_lock(tracking_uri: str) -> Iterator[None]:
         return
     import fcntl
     import hashlib
-    import os
 
     db.parent.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha256(str(db).encode("utf-8")).hexdigest()[:16]

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from custseg.config import CONF_DIR, ConfigError, Settings, settings_to_yaml, to_settings
 from custseg.core import plots
 from custseg.core.clustering import SilhouetteSample, fit_model, fit_warnings
-from custseg.core.engines import categorical_blocks, refit_for
+from custseg.core.engines import refit_for
 from custseg.core.features import FeatureSet
 from custseg.core.identity import identified_model
 from custseg.core.segment_model import SegmentModel
@@ -216,7 +216,7 @@ def fit_and_trust(
     model = identified_model(result, table, settings.personas, scaler, data_sha256, None)
     rows = model.nearest(table)[0]
     params = settings.selection.trust
-    refit = refit_for(settings.model, result.blocks, result.scale, params.n_init)
+    refit = refit_for(settings.model, model, params.n_init)
     found = trust(result.transformed, rows, k, params, refit)
     metrics = result.metrics | trust_metrics(found)
     jaccard = {model.segments[i]: float(j) for i, j in enumerate(found.jaccard)}
@@ -247,9 +247,7 @@ def _seed_agreement(model: SegmentModel, table: pd.DataFrame, settings: Settings
     rows = sample_rows(len(table), params.sample_size, params.random_state)
     sample = table.iloc[rows]
     seeds = [settings.model.random_state + i for i in range(1, n + 1)]
-    sizes = [len(model.categories[c]) for c in model.categorical]
-    blocks = categorical_blocks(len(model.numeric), sizes)
-    refit = refit_for(settings.model, blocks, model.categorical_scale, settings.model.n_init)
+    refit = refit_for(settings.model, model, settings.model.n_init)
     return seed_agreement(model.transform(sample), model.nearest(sample)[0], model.k, seeds, refit)
 
 
