@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +14,11 @@ import pandas as pd
 import pytest
 
 from custseg.config import ConfigError
-from custseg.core.features import FeatureSet
+from custseg.core.clustering import fit_model, segment_model
+from custseg.core.features import FeatureSet, ModelParams
 from custseg.io.data import DataValidationError, generate_customers, load_customers
 from custseg.io.registry import ModelNotFoundError, register_champion
-from custseg.io.tracking import setup_experiment
+from custseg.io.tracking import save_segment_model, setup_experiment
 from custseg.stages.predict import run_predict
 from test_registry import TAGS, customer_table, log_model_run, segment_metadata
 
@@ -161,6 +163,88 @@ def test_invalid_input_raises_and_writes_nothing(registry, tmp_path):
     message = str(error.value)
     assert "2 problems" in message and "'Robot'" in message and "'181'" in message
     assert files_in(tmp_path) == ["bad.csv"]
+
+
+HEADER = "CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100),Note\n"
+MIXED = [  # file lines 2..8: four rows with bad values, three good ones
+    "1,Male,27,44,52,ok",
+    "2,Robot,-5,58,50,two problems",
+    "3,Female,33,58,181,score out of range",
+    "4, female ,41,90,12,normalised: good",
+    "5,Male,,70,40,missing age",
+    "6,Female,35,20,77,ok",
+    "6,Male,50,30,30,id of line 7 again",
+]
+
+
+def test_rejects_option_scores_the_good_rows_and_sets_the_others_aside(registry, tmp_path):
+    source = tmp_path / "mixed.csv"
+    source.write_text(HEADER + "\n".join(MIXED) + "\n")
+    output, rejects = tmp_path / "out" / "scored.csv", tmp_path / "out" / "rejects.csv"
+    outcome = run_predict(registry.settings(source, output, f"predict.rejects={rejects}"))
+
+    scored = read_text_table(output)
+    assert scored["CustomerID"].tolist() == ["1", "4"]
+    assert scored["Gender"].tolist() == ["Male", " female "]  # as written
+    assert (scored["segment_name"] == "Segment " + scored["segment"]).all()
+    rejected = read_text_table(rejects)
+    assert list(rejected.columns) == ["line", "reason", *read_text_table(source).columns]
+    assert rejected["line"].tolist() == ["3", "4", "6", "7", "8"]
+    assert rejected["Note"].tolist() == [
+        "two problems", "score out of range", "missing age", "ok", "id of line 7 again",
+    ]  # fmt: skip
+    reasons = rejected.set_index("line")["reason"]
+    assert reasons["3"] == (
+        "Gender='Robot': not among the allowed values ['Female', 'Male']; "
+        "Age='-5': below the minimum 0"
+    )
+    assert reasons["4"] == "Spending Score (1-100)='181': above the maximum 100"
+    assert reasons["6"] == "Age='': missing"
+    assert reasons["7"] == reasons["8"] == "CustomerID='6': the id is on another row too"
+    assert outcome.summary().endswith(f"; rejected 5 rows -> {rejects}")
+    assert files_in(output.parent) == ["rejects.csv", "scored.csv"]
+
+
+def test_rejects_include_rows_outside_the_models_own_ranges(registry, tmp_path):
+    # a model fitted under a narrower schema (income up to 60k$) than today's data config
+    settings = compose_settings()
+    table = customer_table(tmp_path).query("annual_income <= 60").reset_index(drop=True)
+    result = fit_model(table, settings.features, "standard", ModelParams(n_init=2), 3)
+    narrow = dataclasses.replace(
+        segment_model(result, "standard", {i: f"S{i}" for i in range(3)}),
+        limits={"annual_income": [0, 60]},
+    )
+    save_segment_model(narrow, tmp_path / "narrow")
+    source = tmp_path / "new.csv"
+    source.write_text(HEADER + "1,Male,27,44,52,x\n2,Male,27,61.5,52,y\n3,Male,27,200,52,z\n")
+    rejects = tmp_path / "rejects.csv"
+    overrides = [f"predict.model_uri={tmp_path / 'narrow'}", f"predict.rejects={rejects}"]
+    run_predict(registry.settings(source, tmp_path / "scored.csv", *overrides))
+
+    assert read_text_table(tmp_path / "scored.csv")["CustomerID"].tolist() == ["1"]
+    rejected = read_text_table(rejects)
+    assert rejected["line"].tolist() == ["3", "4"]
+    assert rejected["reason"].tolist() == [
+        "the model's schema: annual_income=61.5: above the maximum 60",
+        "the model's schema: annual_income=200.0: above the maximum 60",
+    ]
+
+    # without the option, the model refuses the whole batch and nothing is written
+    with pytest.raises(ValueError, match=r"2 of 3 rows cannot be scored.*row 1: annual_income"):
+        run_predict(registry.settings(source, tmp_path / "all.csv", overrides[0]))
+    assert not (tmp_path / "all.csv").exists()
+
+
+def test_no_good_row_writes_the_rejects_and_fails(registry, tmp_path):
+    source = tmp_path / "bad.csv"
+    source.write_text(HEADER + MIXED[1] + "\n" + MIXED[2] + "\n")
+    output, rejects = tmp_path / "scored.csv", tmp_path / "rejects.csv"
+    with pytest.raises(ValueError, match=r"no row of .*bad\.csv can be scored: all 2 rows are in"):
+        run_predict(registry.settings(source, output, f"predict.rejects={rejects}"))
+    assert read_text_table(rejects)["line"].tolist() == ["2", "3"]
+    assert not output.exists()
+    with pytest.raises(ConfigError, match="would overwrite the input or output"):
+        run_predict(registry.settings(source, output, f"predict.rejects={output}"))
 
 
 @pytest.mark.parametrize(

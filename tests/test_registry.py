@@ -162,8 +162,11 @@ def test_gate_registers_a_good_run_with_alias_and_tags(store, name):
     model = mlflow.pyfunc.load_model(champion_uri(name, "champion"))
     assert champion_uri(name, "champion") == f"models:/{name}@champion"
     expected = store.fits["k5"].predict(store.table)
-    np.testing.assert_array_equal(np.asarray(model.predict(store.table)), expected)
-    assert load_segment_names(model) == {i: f"Segment {i}" for i in range(5)}
+    scored = model.predict(store.table)
+    np.testing.assert_array_equal(scored["segment"].to_numpy(), expected)
+    names = {i: f"Segment {i}" for i in range(5)}
+    assert scored["segment_name"].tolist() == [names[i] for i in expected]
+    assert load_segment_names(model) == names
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,12 @@ import pytest
 
 from custseg.core.clustering import fit_model, segment_model
 from custseg.core.features import FeatureSet, ModelParams
-from custseg.core.segment_model import SIGNIFICANT_DIGITS, SegmentModel, canonical_order
+from custseg.core.segment_model import (
+    SIGNIFICANT_DIGITS,
+    InputError,
+    SegmentModel,
+    canonical_order,
+)
 
 from conftest import generated_table
 
@@ -123,6 +128,76 @@ def test_the_fingerprint_covers_names_ids_and_data(change):
 def test_inconsistent_descriptions_are_refused(change, message):
     with pytest.raises(ValueError, match=message):
         small_model(**change)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"limits": {"z": [0, 1]}}, "per numeric input column"),
+        ({"limits": {"x": [0]}}, r"\[min, max\]"),
+        ({"allowed": {"x": ["a"]}}, "categorical input columns only"),
+    ],
+)
+def test_limits_and_allowed_values_must_fit_the_inputs(change, message):
+    with pytest.raises(ValueError, match=message):
+        small_model(**change)
+
+
+SCHEMA = {"limits": {"x": [0, 100], "y": [None, 5]}, "allowed": {"gender": ["Female", "Male", "X"]}}
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ({"x": -1.0}, "x=-1.0: below the minimum 0"),
+        ({"x": 100.5}, "x=100.5: above the maximum 100"),
+        ({"y": 6.0}, "y=6.0: above the maximum 5"),
+        ({"y": -1e9}, None),  # no lower bound
+        ({"x": 0.0, "y": 5.0}, None),  # bounds are inclusive
+        ({"x": float("nan")}, "x: missing"),
+        ({"x": float("inf")}, "x=inf: not a finite number"),
+        ({"x": "ten"}, "x='ten': not a finite number"),
+        ({"gender": None}, "gender: missing"),
+        (
+            {"gender": "Robot"},
+            "gender='Robot': not among the allowed values ['Female', 'Male', 'X']",
+        ),
+        ({"gender": "X"}, None),  # allowed, though the fit never saw it
+        ({"x": -1.0, "gender": "Robot"}, "x=-1.0: below the minimum 0; gender='Robot': not"),
+    ],
+)
+def test_input_problems_name_the_column_value_and_reason(row, reason):
+    model = small_model(**SCHEMA)
+    good = {"x": 10.0, "y": 0.0, "gender": "Female"}
+    table = pd.DataFrame([good, good | row], dtype=object)
+    problems = model.input_problems(table)
+    if reason is None:
+        assert problems.empty
+    else:
+        assert problems.index.tolist() == [1]  # the good row is not named
+        assert problems[1].startswith(reason)
+
+
+def test_score_returns_ids_and_names_or_refuses_the_whole_batch():
+    model = small_model(**SCHEMA)
+    table = pd.DataFrame({"x": [20.0, 10.0], "y": [0.0, 5.0], "gender": ["Male", "Female"]})
+    scored = model.score(table)
+    assert scored.to_dict("list") == {"segment": [3, 9], "segment_name": ["Three", "Nine"]}
+    table.loc[1, "y"] = 7.0
+    with pytest.raises(InputError, match=r"1 of 2 rows cannot be scored.*row 1: y=7.0: above"):
+        model.score(table)
+    with pytest.raises(InputError, match=r"lacks column\(s\) \['gender'\]"):
+        model.score(table.drop(columns="gender"))
+
+
+def test_a_model_without_schema_keeps_its_bytes_and_checks_only_presence():
+    plain = small_model()
+    assert "limits" not in plain.to_dict() and "allowed" not in plain.to_dict()
+    with_schema = small_model(**SCHEMA)
+    assert SegmentModel.from_json(with_schema.to_json()) == with_schema
+    assert with_schema.fingerprint != plain.fingerprint
+    table = pd.DataFrame({"x": [-1e6, None], "y": [1e6, 0.0], "gender": ["Robot", "Male"]})
+    assert plain.input_problems(table).to_dict() == {1: "x: missing"}
 
 
 def test_other_format_versions_are_refused():

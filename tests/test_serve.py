@@ -86,7 +86,10 @@ def test_served_champion_scores_like_the_local_pipeline(tmp_path):
     write_csv_atomic(generate_customers(200, 1), csv_path)
     table, info = load_customers(dataclasses.replace(settings.data, path=str(csv_path)))
     result = fit_model(table, settings.features, "standard", settings.model, 5)
-    model = identified_model(result, table, settings.personas, "standard", info.sha256, None)
+    schema = settings.data.input_schema(settings.features.numeric, settings.features.categorical)
+    model = identified_model(
+        result, table, settings.personas, "standard", info.sha256, None, **schema
+    )
     labels = model.predict(table)
     with mlflow.start_run(experiment_id=experiment_id) as run:
         log_segment_model(model)
@@ -97,8 +100,11 @@ def test_served_champion_scores_like_the_local_pipeline(tmp_path):
     # three customers from three different segments, as raw canonical rows
     rows = [int(np.flatnonzero(labels == segment)[0]) for segment in (0, 2, 4)]
     customers = table.iloc[rows]
-    expected = model.predict(customers).tolist()
-    assert len(set(expected)) == 3
+    expected = model.score(customers).to_dict("records")
+    assert len({row["segment"] for row in expected}) == 3
+    # and one customer outside the schema's ranges: [-5, 500] (income, score)
+    nonsense = customers.iloc[:2].copy()
+    nonsense.loc[nonsense.index[1], ["annual_income", "spending_score"]] = [-5.0, 500.0]
 
     port = free_port()
     base = f"http://{HOST}:{port}"
@@ -126,15 +132,28 @@ def test_served_champion_scores_like_the_local_pipeline(tmp_path):
         )
     try:
         wait_until_up(proc, f"{base}/ping", log_file)
-        payload = {
-            "dataframe_split": {
-                "columns": list(customers.columns),
-                "data": customers.to_numpy().tolist(),
-            }
-        }
-        status, body = http(f"{base}/invocations", payload)
+        status, body = http(f"{base}/invocations", split_payload(customers))
+        refused = refusal(f"{base}/invocations", split_payload(nonsense))
     finally:
         stop(proc)
 
     assert status == 200, body
-    assert json.loads(body) == {"predictions": expected}
+    assert json.loads(body) == {"predictions": expected}  # ids and names
+    assert refused.code == 400
+    error = json.loads(refused.read().decode())
+    assert error["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "1 of 2 rows cannot be scored" in error["message"]
+    reasons = "annual_income=-5.0: below the minimum 0; spending_score=500.0: above the maximum 100"
+    assert f"row 1: {reasons}" in error["message"]
+
+
+def split_payload(frame) -> dict:
+    """``frame`` as a ``dataframe_split`` request body."""
+    return {"dataframe_split": {"columns": list(frame.columns), "data": frame.to_numpy().tolist()}}
+
+
+def refusal(url: str, payload: dict) -> urllib.error.HTTPError:
+    """The HTTP error a request that must fail gets (fails the test if it succeeds)."""
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        http(url, payload)
+    return caught.value

@@ -15,6 +15,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from custseg.core.clustering import fit_model, segment_model
@@ -119,9 +120,16 @@ def test_small_sweep_logs_exact_runs_metrics_and_artifacts(generated_csv, tracki
         {"customer_id": ["a", "b"], "gender": ["Male", "Female"], "age": [30.0, 60.0],
          "annual_income": [20.0, 120.0], "spending_score": [90.0, 5.0]}
     )  # fmt: skip
-    assert set(np.asarray(model.predict(rows))) <= {0, 1}
+    scored = model.predict(rows)
+    assert set(scored["segment"]) <= {0, 1}
     # every logged model names its segments, and loads from its own code and JSON
-    assert set(model.metadata.metadata["segment_names"]) == {"0", "1"}
+    names = model.metadata.metadata["segment_names"]
+    assert set(names) == {"0", "1"}
+    assert scored["segment_name"].tolist() == [names[str(s)] for s in scored["segment"]]
+    # and refuses rows outside the data schema, naming the row, column and value
+    rows.loc[1, "age"] = 130.0
+    with pytest.raises(MlflowException, match=r"row 1: age=130.0: above the maximum 120"):
+        model.predict(rows)
     pyfunc = model_info.flavors["python_function"]
     assert pyfunc["loader_module"] == "mlflow.pyfunc.loaders.code_model"  # no pickle
     requirements = mlflow.artifacts.load_text(
@@ -258,6 +266,58 @@ def terminate_when(
         if proc.poll() is None:
             proc.kill()
     return proc.returncode, output
+
+
+def few_distinct_customers(path: Path, n: int = 120) -> Path:
+    """``n`` customers with 8 distinct (gender, age, income, score) rows."""
+    rng = np.random.default_rng(0)
+    pd.DataFrame(
+        {
+            "CustomerID": range(1, n + 1),
+            "Gender": rng.choice(["Female", "Male"], n),
+            "Age": 30,
+            "Annual Income (k$)": rng.choice([20, 100], n),
+            "Spending Score (1-100)": rng.choice([10, 90], n),
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.slow  # a custseg-sweep process: its exit status is what users see
+def test_one_failing_fit_does_not_lose_the_others(tmp_path, tracking_overrides):
+    # k-prototypes cannot make 9 segments of 8 distinct customers; k=7 and k=8 work
+    data = few_distinct_customers(tmp_path / "few.csv")
+    script = Path(sys.executable).parent / "custseg-sweep"
+    command = [
+        str(script), f"data.path={data}", *tracking_overrides, "model=kprototypes",
+        "model.n_init=2", "features=all", "sweep.feature_sets=[all]", "sweep.k_min=7",
+        "sweep.k_max=9", "sweep.n_jobs=2", f"hydra.run.dir={tmp_path / 'outputs'}",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 1, done.stderr
+    assert "custseg-sweep: error: 1 of 3 fits failed; the other 2 are logged" in done.stderr
+    assert (
+        "  - all k=9: ValueError: k-prototypes found 8 segments for k=9: the table has 8 "
+        "distinct customers on these columns; lower sweep.k_max (run "
+    ) in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "sweeps").exists()  # no curve or model of a partial sweep
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = MlflowClient().get_experiment_by_name("customer-segmentation")
+    runs = {r.data.tags.get("mlflow.runName"): r for r in runs_of(experiment.experiment_id)}
+    parent = next(r for r in runs.values() if r.data.tags.get(ROLE_TAG) == "sweep")
+    assert parent.info.status == "FAILED"
+    assert {name: r.info.status for name, r in runs.items() if r is not parent} == {
+        "all-k7": "FINISHED", "all-k8": "FINISHED", "all-k9": "FAILED",
+    }  # fmt: skip
+    failed = runs["all-k9"]
+    assert failed.data.tags["fit_error"].startswith("ValueError: k-prototypes found 8 segments")
+    assert failed.data.params["k"] == "9"
+    assert failed.info.run_id in done.stderr
+    error = mlflow.artifacts.load_text(f"runs:/{failed.info.run_id}/error.txt")
+    assert error.startswith("Traceback") and "k-prototypes found 8 segments" in error
 
 
 @pytest.mark.slow

@@ -85,6 +85,25 @@ class DataConfig:
         """The canonical name of the id column, if the schema has one."""
         return next((n for n, c in self.columns.items() if c.kind == "id"), None)
 
+    def input_schema(self, numeric: list[str], categorical: list[str]) -> dict[str, dict]:
+        """What a model of these input columns checks before scoring: ``limits`` (``[min,
+        max]`` of each bounded numeric schema column) and ``allowed`` (values of each
+        categorical schema column that lists them); keyword arguments of
+        :func:`~custseg.core.identity.identified_model`."""
+        specs = {c: self.columns[c] for c in [*numeric, *categorical] if c in self.columns}
+        return {
+            "limits": {
+                c: [specs[c].min, specs[c].max]
+                for c in numeric
+                if c in specs and (specs[c].min, specs[c].max) != (None, None)
+            },
+            "allowed": {
+                c: [str(v) for v in specs[c].allowed]
+                for c in categorical
+                if c in specs and specs[c].allowed is not None
+            },
+        }
+
 
 @dataclass
 class PreprocessConfig:
@@ -210,12 +229,17 @@ class PredictConfig:
     model_uri : str, optional
         Any MLflow model URI (``models:/name@alias``, ``models:/name/3``, ``runs:/...``, a
         model directory); ``None`` means ``models:/{tracking.registered_model_name}@{tracking.alias}``.
+    rejects : str, optional
+        CSV for the rows that cannot be scored (bad values, or outside the model's
+        ranges), each with its file line and reasons; the other rows are scored. ``None``:
+        one bad row fails the whole batch and nothing is written.
     """
 
     input: str | None = None
     output: str | None = None
     output_dir: str = "scores"
     model_uri: str | None = None
+    rejects: str | None = None
 
 
 @dataclass

@@ -143,6 +143,12 @@ def _kprototypes(data: Encoded, params: ModelParams, k: int) -> Fitted:
         n_jobs=1,
     ).fit(mixed, categorical=list(range(data.n_numeric, mixed.shape[1])))
     centres = np.asarray(model.cluster_centroids_)
+    if len(centres) != k:  # kmodes keeps distinct centres only
+        distinct = len(pd.DataFrame(mixed).drop_duplicates())
+        raise ValueError(
+            f"k-prototypes found {len(centres)} segments for k={k}: the table has "
+            f"{distinct} distinct customers on these columns; lower sweep.k_max"
+        )
     numeric = centres[:, : data.n_numeric].astype(float)
     modes = centres[:, data.n_numeric :].astype(str)
     onehot = [

@@ -12,6 +12,7 @@ the row order of the table either.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -195,14 +196,22 @@ def identified_model(
     data_sha256: str,
     reference: SegmentModel | None,
     exclude: Sequence[str] = (),
+    limits: Mapping[str, list[float | None]] | None = None,
+    allowed: Mapping[str, list[str]] | None = None,
 ) -> SegmentModel:
     """A fit as a :class:`SegmentModel` with generated names and stable ids.
 
     The one path from a fit to named segments (sweep runs and the final model alike):
     profile and name the segments (:func:`custseg.core.profiling.describe_segments`),
-    then :func:`assign_identity` against ``reference``.
+    then :func:`assign_identity` against ``reference``. ``limits`` and ``allowed`` (the
+    data schema's, see :attr:`SegmentModel.limits`) are checked by the model's
+    :meth:`~SegmentModel.score`.
     """
     described = describe_segments(table, result.labels, result.feature_set, rules, exclude)
     names = {seg: d.name for seg, d in described.items()}
-    provisional = segment_model(result, scaler, names, data_sha256)
+    provisional = replace(
+        segment_model(result, scaler, names, data_sha256),
+        limits=dict(limits or {}),
+        allowed=dict(allowed or {}),
+    )
     return assign_identity(provisional, provisional.segment_names, reference)

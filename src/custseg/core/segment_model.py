@@ -51,6 +51,66 @@ def nearest_centres(
     return rows, best
 
 
+class InputError(ValueError):
+    """Rows a model refuses to score (outside the schema's ranges or allowed values)."""
+
+
+#: the columns :meth:`SegmentModel.score` returns
+SEGMENT_COLUMN = "segment"
+SEGMENT_NAME_COLUMN = "segment_name"
+#: offending rows a message shows
+_SHOWN_PROBLEMS = 5
+
+
+def _numeric_checks(
+    values: pd.Series, bounds: list[float | None] | None
+) -> list[tuple[np.ndarray, str]]:
+    absent = values.isna().to_numpy()
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    finite = np.isfinite(numbers)
+    checks = [(absent, "missing"), (~absent & ~finite, "not a finite number")]
+    low, high = bounds if bounds is not None else (None, None)
+    with np.errstate(invalid="ignore"):
+        if low is not None:
+            checks.append((finite & (numbers < low), f"below the minimum {low:g}"))
+        if high is not None:
+            checks.append((finite & (numbers > high), f"above the maximum {high:g}"))
+    return checks
+
+
+def _categorical_checks(
+    values: pd.Series, allowed: list[str] | None
+) -> list[tuple[np.ndarray, str]]:
+    absent = values.isna().to_numpy()
+    checks = [(absent, "missing")]
+    if allowed is not None:
+        unknown = ~absent & ~values.astype("string").isin(allowed).to_numpy(dtype=bool)
+        checks.append((unknown, f"not among the allowed values {list(allowed)}"))
+    return checks
+
+
+def _add_reason(
+    reasons: pd.Series, mask: np.ndarray, column: str, values: pd.Series, why: str
+) -> None:
+    """Append ``column=<value>: why`` to the reasons of the rows in ``mask``."""
+    if not mask.any():
+        return
+    shown = values.to_numpy(dtype=object)[mask]
+    text = [f"{column}: {why}" if pd.isna(v) else f"{column}={v!r}: {why}" for v in shown]
+    before = reasons.to_numpy(dtype=object)[mask]
+    reasons.iloc[np.flatnonzero(mask)] = [
+        f"{b}; {t}" if b else t for b, t in zip(before, text, strict=True)
+    ]
+
+
+def _problems_message(problems: pd.Series, n_rows: int) -> str:
+    shown = "; ".join(f"row {row}: {why}" for row, why in problems.iloc[:_SHOWN_PROBLEMS].items())
+    more = len(problems) - _SHOWN_PROBLEMS
+    return f"{len(problems)} of {n_rows} rows cannot be scored (rows are 0-based): {shown}" + (
+        f"; and {more} more rows" if more > 0 else ""
+    )
+
+
 def round_significant(value: float) -> float:
     """``value`` rounded to :data:`SIGNIFICANT_DIGITS` significant digits.
 
@@ -98,6 +158,12 @@ class SegmentModel:
     categorical_scale : float
         Factor of the one-hot columns (the weight of categorical columns, see
         :func:`custseg.core.features.categorical_scale`); left out of the JSON when 1.
+    limits : dict of str to [min, max]
+        Inclusive bounds of numeric input columns (``None``: unbounded), from the data
+        schema: :meth:`score` refuses a row outside them. Left out of the JSON when empty.
+    allowed : dict of str to list of str
+        Allowed values of categorical input columns, from the data schema (may include
+        categories the fit never saw); left out of the JSON when empty.
     """
 
     feature_set: str
@@ -113,6 +179,8 @@ class SegmentModel:
     scaler: str = "standard"
     format_version: int = field(default=FORMAT_VERSION)
     categorical_scale: float = 1.0
+    limits: dict[str, list[float | None]] = field(default_factory=dict)
+    allowed: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # canonical from the start: the model in memory scores exactly like its JSON
@@ -132,6 +200,12 @@ class SegmentModel:
         width = len(self.numeric) + sum(len(self.categories[c]) for c in self.categorical)
         if any(len(row) != width for row in self.centroids):
             raise ValueError(f"every centroid needs {width} coordinates")
+        if not set(self.limits) <= set(self.numeric) or any(
+            len(bounds) != 2 for bounds in self.limits.values()
+        ):
+            raise ValueError("limits need [min, max] per numeric input column")
+        if not set(self.allowed) <= set(self.categorical):
+            raise ValueError("allowed values are for categorical input columns only")
 
     # ----------------------------------------------------------------- properties
     @property
@@ -191,6 +265,50 @@ class SegmentModel:
         """Segment id of every customer (int64)."""
         return np.asarray(self.segments, dtype=np.int64)[self.nearest(table)[0]]
 
+    def input_problems(self, table: pd.DataFrame) -> pd.Series:
+        """Why rows of ``table`` cannot be scored: the row position -> its reasons.
+
+        A numeric input must be a finite number within :attr:`limits`; a categorical
+        input must be present and, when the schema lists them, one of :attr:`allowed`.
+        Only the offending rows are in the result (empty: every row can be scored); each
+        reason names the column and the value, e.g. ``"age=-5.0: below the minimum 0"``
+        or ``"gender: missing"``.
+        """
+        missing = [c for c in self.columns if c not in table.columns]
+        if missing:
+            raise InputError(f"the input lacks column(s) {missing} that the model uses")
+        reasons = pd.Series("", index=pd.RangeIndex(len(table)), dtype=object)
+        for column in self.numeric:
+            for mask, why in _numeric_checks(table[column], self.limits.get(column)):
+                _add_reason(reasons, mask, column, table[column], why)
+        for column in self.categorical:
+            for mask, why in _categorical_checks(table[column], self.allowed.get(column)):
+                _add_reason(reasons, mask, column, table[column], why)
+        return reasons[reasons != ""]
+
+    def score(self, table: pd.DataFrame) -> pd.DataFrame:
+        """Segment id and name of every customer, after checking every row.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``segment`` (int64) and ``segment_name``, one row per input row.
+
+        Raises
+        ------
+        InputError
+            If a row cannot be scored (see :meth:`input_problems`): the message names
+            the rows (0-based positions), columns, values and reasons. Nothing is scored.
+        """
+        problems = self.input_problems(table)
+        if len(problems):
+            raise InputError(_problems_message(problems, len(table)))
+        ids = self.predict(table)
+        names = self.segment_names
+        return pd.DataFrame(
+            {SEGMENT_COLUMN: ids, SEGMENT_NAME_COLUMN: [names[int(i)] for i in ids]}
+        )
+
     def inertia(self, table: pd.DataFrame) -> float:
         """Sum of squared distances of the customers to their nearest centroid."""
         return float(self.nearest(table)[1].sum())
@@ -249,12 +367,16 @@ class SegmentModel:
     def to_dict(self) -> dict[str, Any]:
         """Plain data (floats already rounded: the canonical form).
 
-        ``categorical_scale`` is left out when 1 (no categorical column, or unweighted), so
-        a model keeps the bytes, and the fingerprint, it had before the key existed.
+        ``categorical_scale`` is left out when 1 (no categorical column, or unweighted),
+        ``limits`` and ``allowed`` when empty, so a model keeps the bytes, and the
+        fingerprint, it had before the keys existed.
         """
         data = asdict(self)
         if data["categorical_scale"] == 1.0:
             del data["categorical_scale"]
+        for key in ("limits", "allowed"):  # the bytes of a model from before the key
+            if not data[key]:
+                del data[key]
         return data
 
     def to_json(self) -> str:
@@ -289,6 +411,8 @@ class SegmentModel:
                 data_sha256=str(data.get("data_sha256", "")),
                 scaler=str(data.get("scaler", "")),
                 categorical_scale=float(data.get("categorical_scale", 1.0)),
+                limits={str(k): list(v) for k, v in data.get("limits", {}).items()},
+                allowed={str(k): [str(v) for v in vs] for k, vs in data.get("allowed", {}).items()},
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed segment model description: {exc!r}") from exc

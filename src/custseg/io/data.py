@@ -134,54 +134,161 @@ def load_customers(config: DataConfig) -> tuple[pd.DataFrame, DataInfo]:
         schema column, or any value breaks the schema. All value problems are reported
         together, one per line, with the file line numbers of (up to five) offending rows.
     """
+    checked = _check_table(config)
+    problems = checked.structural + [f.message for f in checked.failures]
+    if problems:
+        raise DataValidationError(checked.path, problems)
+    return checked.table(np.ones(len(checked.raw), dtype=bool))
+
+
+@dataclass
+class Rejects:
+    """The rows :func:`load_customers_with_rejects` set aside, and why.
+
+    Attributes
+    ----------
+    rows : numpy.ndarray of int
+        0-based positions of the rejected rows among the file's data rows.
+    lines : numpy.ndarray of int
+        Their file lines (the header is line 1).
+    reasons : list of str
+        Per rejected row, every problem found in it (``"Age='-5': below the minimum
+        0; Gender='Robot': not among the allowed values ['Female', 'Male']"``).
+    """
+
+    rows: np.ndarray
+    lines: np.ndarray
+    reasons: list[str]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def load_customers_with_rejects(config: DataConfig) -> tuple[pd.DataFrame, DataInfo, Rejects]:
+    """Like :func:`load_customers`, but set the rows with bad values aside instead of
+    refusing the file.
+
+    A row is rejected when one of its values breaks the schema (missing, not a number,
+    out of range, not allowed, a duplicated id: every row carrying it). Problems of the
+    whole file (unreadable, a schema column missing, no data rows) still raise.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        The valid rows, as :func:`load_customers` returns them (``RangeIndex``).
+    info : DataInfo
+        As for :func:`load_customers`; ``n_rows`` counts the valid rows only.
+    rejects : Rejects
+        The rejected rows, their file lines and reasons (empty when all are valid).
+
+    Raises
+    ------
+    DataValidationError
+        If the file as a whole cannot be read as the schema's table.
+    """
+    checked = _check_table(config)
+    if checked.structural:
+        raise DataValidationError(checked.path, checked.structural)
+    reasons = pd.Series("", index=checked.raw.index, dtype=object)
+    for failure in checked.failures:
+        shown = [
+            f"{failure.column}={v!r}: {failure.reason}"
+            for v in checked.raw.loc[failure.mask, failure.column]
+        ]
+        before = reasons[failure.mask].to_numpy(dtype=object)
+        reasons[failure.mask] = [
+            f"{b}; {t}" if b else t for b, t in zip(before, shown, strict=True)
+        ]
+    bad = (reasons != "").to_numpy()
+    rejects = Rejects(np.flatnonzero(bad), checked.lines[bad].to_numpy(), reasons[bad].tolist())
+    frame, info = checked.table(~bad)
+    return frame, info, rejects
+
+
+def file_lines(rows: np.ndarray) -> np.ndarray:
+    """File lines (the header is line 1) of the data rows at 0-based positions ``rows``."""
+    return np.asarray(rows) + 1 + _HEADER_LINES
+
+
+@dataclass
+class _Failure:
+    """One broken rule of one column: the rows breaking it, the file-level message (with
+    examples) and the short per-row reason."""
+
+    column: str  # the raw header
+    mask: pd.Series
+    message: str
+    reason: str
+
+
+@dataclass
+class _Checked:
+    """A read table and everything wrong with it (see :func:`_check_table`)."""
+
+    path: str
+    sha256: str
+    raw: pd.DataFrame
+    lines: pd.Series
+    values: dict[str, pd.Series]
+    extras: list[str]
+    normalised: dict[str, int]
+    structural: list[str]
+    failures: list[_Failure]
+
+    def table(self, keep: np.ndarray) -> tuple[pd.DataFrame, DataInfo]:
+        """The canonical table of the rows in ``keep`` and its info."""
+        out = {name: values[keep] for name, values in self.values.items()}
+        for h in self.extras:
+            out[h] = _convert_extra(self.raw.loc[keep, h])
+        frame = pd.DataFrame(out)
+        frame.index = pd.RangeIndex(len(frame))
+        return frame, DataInfo(self.path, self.sha256, len(frame), frame.shape[1], self.normalised)
+
+
+def _check_table(config: DataConfig) -> _Checked:
+    """Read ``config.path`` and check it against the schema, without raising for values.
+
+    File-level problems (unreadable or unparsable file, missing or clashing columns, no
+    data rows) are in ``structural``; bad values in ``failures``.
+    """
     path = str(config.path)
     raw_bytes = _read_bytes(path)
     sha = hashlib.sha256(raw_bytes).hexdigest()
     raw = parse_csv(path, raw_bytes, config)
 
-    problems: list[str] = []
+    structural: list[str] = []
     header = [str(c) for c in raw.columns]
     sources = {spec.source: name for name, spec in config.columns.items()}
 
     missing = [(name, spec) for name, spec in config.columns.items() if spec.source not in header]
     if missing:
-        problems.append(_missing_columns_message(missing, header))
+        structural.append(_missing_columns_message(missing, header))
 
     extras = [h for h in header if h not in sources]
     clashes = [h for h in extras if h in config.columns]
     for h in clashes:
-        problems.append(
+        structural.append(
             f"column {h!r} is not in the schema but has the same name as the canonical "
             f"column {h!r} (read from {config.columns[h].source!r}); rename one of them"
         )
 
+    lines = pd.Series(file_lines(raw.index.to_numpy()), index=raw.index)
     if raw.empty:
-        problems.append("the file has a header but no data rows")
-        raise DataValidationError(path, problems)
+        structural.append("the file has a header but no data rows")
+        return _Checked(path, sha, raw, lines, {}, extras, {}, structural, [])
 
-    lines = pd.Series(raw.index.to_numpy() + 1 + _HEADER_LINES, index=raw.index)
-    out: dict[str, pd.Series] = {}
+    values: dict[str, pd.Series] = {}
     normalised: dict[str, int] = {}
+    failures: list[_Failure] = []
     for name, spec in config.columns.items():
         if spec.source not in header:
             continue
         column, changed = normalise_categories(raw[spec.source], spec)
         if changed:
             normalised[name] = changed
-        values, col_problems = _validate_column(name, spec, column, lines, config)
-        problems.extend(col_problems)
-        out[name] = values
-
-    if problems:
-        raise DataValidationError(path, problems)
-
-    for h in extras:
-        out[h] = _convert_extra(raw[h])
-
-    frame = pd.DataFrame(out)
-    frame.index = pd.RangeIndex(len(frame))
-    info = DataInfo(path, sha, len(frame), frame.shape[1], normalised)
-    return frame, info
+        values[name], found = _validate_column(name, spec, column, lines, config)
+        failures.extend(found)
+    return _Checked(path, sha, raw, lines, values, extras, normalised, structural, failures)
 
 
 def normalise_categories(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, int]:
@@ -441,72 +548,66 @@ def _number_hint(bad: pd.Series, config: DataConfig) -> str:
 
 def _validate_column(
     name: str, spec: ColumnSpec, raw: pd.Series, lines: pd.Series, config: DataConfig
-) -> tuple[pd.Series, list[str]]:
-    """Check one schema column; return its converted values and the problems found."""
+) -> tuple[pd.Series, list[_Failure]]:
+    """Check one schema column; return its converted values and the rules broken."""
     label = f"column {spec.source!r} ({name})"
     values = raw.str.strip()
-    problems: list[str] = []
+    failures: list[_Failure] = []
+
+    def fail(mask: pd.Series, noun: str, reason: str, detail: str = "", hint: str = "") -> None:
+        """Record the rows of ``mask`` (if any) as ``"<n> <noun>s<detail> at <lines>"``."""
+        if mask.any():
+            where = _where(lines[mask], raw[mask])
+            message = f"{label}: {_count(mask.sum(), noun)}{detail} at {where}{hint}"
+            failures.append(_Failure(spec.source, mask, message, reason))
 
     is_missing = values.str.lower().isin(MISSING_TOKENS)
-    if is_missing.any():
-        problems.append(
-            f"{label}: {_count(is_missing.sum(), 'missing value')} at "
-            f"{_where(lines[is_missing], raw[is_missing])}"
-        )
+    fail(is_missing, "missing value", "missing")
     present = ~is_missing
 
     if spec.kind == "id":
-        ids = values[present]
-        dup = ids.duplicated(keep=False)
-        if dup.any():
-            dup_ids = ids[dup]
-            uniq = pd.unique(dup_ids)
-            shown = []
-            for v in uniq[:_MAX_EXAMPLES]:
-                ln = lines[dup_ids.index[dup_ids.to_numpy() == v]]
-                shown.append(f"{v!r} on {_lines_only(ln)}")
-            more = f" and {len(uniq) - _MAX_EXAMPLES} more" if len(uniq) > _MAX_EXAMPLES else ""
-            problems.append(
-                f"{label}: ids must be unique; {_count(len(uniq), 'duplicated id')} "
-                f"on {int(dup.sum())} rows: {'; '.join(shown)}{more}"
-            )
-        return values.astype(str), problems
+        failures.extend(_duplicate_ids(label, spec.source, values.where(present), lines))
+        return values.astype(str), failures
 
     if spec.kind == "numeric":
         nums = _to_number(values.where(present, ""), config).where(present)
         bad = present & ~np.isfinite(nums)
-        if bad.any():
-            problems.append(
-                f"{label}: {_count(bad.sum(), 'non-numeric value')} (expected a finite number) at "
-                f"{_where(lines[bad], raw[bad])}{_number_hint(values[bad], config)}"
-            )
+        hint = _number_hint(values[bad], config) if bad.any() else ""
+        fail(bad, "non-numeric value", "not a number", " (expected a finite number)", hint)
         ok = present & ~bad
         if spec.min is not None:
-            low = ok & (nums < spec.min)
-            if low.any():
-                problems.append(
-                    f"{label}: {_count(low.sum(), 'value')} below the minimum {spec.min:g} at "
-                    f"{_where(lines[low], raw[low])}"
-                )
+            low = f"below the minimum {spec.min:g}"
+            fail(ok & (nums < spec.min), "value", low, f" {low}")
         if spec.max is not None:
-            high = ok & (nums > spec.max)
-            if high.any():
-                problems.append(
-                    f"{label}: {_count(high.sum(), 'value')} above the maximum {spec.max:g} at "
-                    f"{_where(lines[high], raw[high])}"
-                )
-        return nums, problems
+            high = f"above the maximum {spec.max:g}"
+            fail(ok & (nums > spec.max), "value", high, f" {high}")
+        return nums, failures
 
     # categorical
     if spec.allowed is not None:
         allowed = [str(a) for a in spec.allowed]
-        bad = present & ~values.isin(allowed)
-        if bad.any():
-            problems.append(
-                f"{label}: {_count(bad.sum(), 'value')} not among the allowed values "
-                f"{allowed} at {_where(lines[bad], raw[bad])}"
-            )
-    return values.astype(str), problems
+        not_allowed = f"not among the allowed values {allowed}"
+        fail(present & ~values.isin(allowed), "value", not_allowed, f" {not_allowed}")
+    return values.astype(str), failures
+
+
+def _duplicate_ids(label: str, source: str, ids: pd.Series, lines: pd.Series) -> list[_Failure]:
+    """The rows whose (present) id another row has too."""
+    dup = ids.notna() & ids.duplicated(keep=False)
+    if not dup.any():
+        return []
+    dup_ids = ids[dup]
+    uniq = pd.unique(dup_ids)
+    shown = []
+    for v in uniq[:_MAX_EXAMPLES]:
+        ln = lines[dup_ids.index[dup_ids.to_numpy() == v]]
+        shown.append(f"{v!r} on {_lines_only(ln)}")
+    more = f" and {len(uniq) - _MAX_EXAMPLES} more" if len(uniq) > _MAX_EXAMPLES else ""
+    message = (
+        f"{label}: ids must be unique; {_count(len(uniq), 'duplicated id')} "
+        f"on {int(dup.sum())} rows: {'; '.join(shown)}{more}"
+    )
+    return [_Failure(source, dup, message, "the id is on another row too")]
 
 
 def _convert_extra(raw: pd.Series) -> pd.Series:

@@ -7,8 +7,12 @@ state is its JSON description (artifact ``segment_model``), read by
 ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false``) and needs neither custseg nor
 scikit-learn: numpy, pandas and mlflow are enough.
 
-``predict`` takes a DataFrame with the model's input columns and returns one segment id
-per row; the names are in the model's metadata (``segment_names``).
+``predict`` takes a DataFrame with the model's input columns and returns, per row, the
+segment id and name (columns ``segment`` and ``segment_name``). It first checks every
+row against the data schema the model was fitted under (ranges, allowed values): a row
+outside it fails the whole call with an ``INVALID_PARAMETER_VALUE`` error naming the
+rows, columns, values and reasons, which ``mlflow models serve`` answers with HTTP 400.
+Batch (``custseg-predict``) and REST scoring share this check.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 
 try:  # the copy shipped with the model: a fresh environment needs no custseg
-    from segment_model import ARTIFACT_KEY, SegmentModel
+    from segment_model import ARTIFACT_KEY, InputError, SegmentModel
 except ImportError:  # logging from custseg itself
-    from custseg.core.segment_model import ARTIFACT_KEY, SegmentModel
+    from custseg.core.segment_model import ARTIFACT_KEY, InputError, SegmentModel
 
 
 class SegmentationModel(PythonModel):
@@ -34,7 +40,10 @@ class SegmentationModel(PythonModel):
 
     # a DataFrame hint: MLflow then validates against the explicit signature, not the hint
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
-        return self.segment_model.predict(model_input)
+        try:
+            return self.segment_model.score(model_input)
+        except InputError as exc:  # HTTP 400 when served
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
 
 
 mlflow.models.set_model(SegmentationModel())

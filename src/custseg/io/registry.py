@@ -35,7 +35,7 @@ from mlflow.pyfunc import PyFuncModel
 from mlflow.tracking import MlflowClient
 from mlflow.types.schema import ColSpec, DataType
 
-from custseg.core.segment_model import SegmentModel
+from custseg.core.segment_model import SEGMENT_COLUMN, SegmentModel
 from custseg.io.errors import ModelNotFoundError, PromotionError
 from custseg.io.outputs import read_segment_model
 from custseg.io.tracking import FINGERPRINT_TAG, save_segment_model
@@ -367,8 +367,14 @@ def _type_problem(spec: ColSpec, values: pd.Series) -> str | None:
 
 
 def _labels(predictions: Any, n_rows: int, what: str) -> np.ndarray:
-    """Predictions as a 1-D int64 array; refuse anything but one integer label per row."""
+    """Predictions as a 1-D int64 array; refuse anything but one integer label per row.
+
+    A custseg model returns ``segment`` and ``segment_name`` columns; other models one
+    label per row (an older custseg's, scikit-learn's).
+    """
     if isinstance(predictions, pd.DataFrame):
+        if SEGMENT_COLUMN in predictions.columns:
+            predictions = predictions[[SEGMENT_COLUMN]]
         if predictions.shape[1] != 1:
             raise PromotionError(
                 f"{what} returned {predictions.shape[1]} columns per row, expected one label"

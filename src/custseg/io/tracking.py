@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib.metadata import version
@@ -256,6 +257,28 @@ def interruptible() -> Iterator[None]:
         _SIGTERM["interruptible"] = False
 
 
+def log_failed_fit_run(
+    *, run_name: str, params: Mapping[str, Any], tags: Mapping[str, str], traceback: str
+) -> str:
+    """Log a fit that raised as a FAILED child of the active parent run; returns its id.
+
+    The run has the fit's params and ``tags`` (which say why), and the traceback as
+    ``error.txt``, so the failure is in the MLflow UI next to the fits that worked.
+    """
+    parent = mlflow.active_run()
+    if parent is None:
+        raise RuntimeError("a nested fit run needs an active parent run (use parent_run)")
+    tags = {**process_tags(), **tags}
+    with mlflow.start_run(
+        experiment_id=parent.info.experiment_id, run_name=run_name, nested=True, tags=tags
+    ) as run:
+        mlflow.log_params(dict(params))
+        mlflow.log_text(traceback, "error.txt")
+        mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+    checkpoint()
+    return run.info.run_id
+
+
 @contextmanager
 def parent_run(experiment_id: str, run_name: str, tags: Mapping[str, str]) -> Iterator[str]:
     """Start the parent run of a sweep; yields its id.
@@ -311,6 +334,9 @@ def _pyfunc_arguments(
     model: SegmentModel, pip_requirements: list[str] | None
 ) -> Iterator[dict[str, Any]]:
     example = model.input_example()
+    with warnings.catch_warnings():  # "integer columns cannot represent missing values":
+        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
+        signature = infer_signature(example, model.score(example))  # ids are never missing
     with tempfile.TemporaryDirectory() as tmp:
         description = Path(tmp) / "segment_model.json"
         description.write_text(model.to_json(), encoding="utf-8")
@@ -318,7 +344,7 @@ def _pyfunc_arguments(
             "python_model": str(_PYFUNC_CODE),
             "artifacts": {ARTIFACT_KEY: str(description)},
             "code_paths": [str(_SEGMENT_MODEL_CODE)],
-            "signature": infer_signature(example, model.predict(example)),
+            "signature": signature,
             "input_example": example,
             "pip_requirements": pip_requirements,
             "metadata": model_metadata(model),

@@ -12,12 +12,38 @@ from custseg.io.data import DataValidationError
 from custseg.io.errors import ModelNotFoundError, PromotionError
 from custseg.io.outputs import StaleInputError
 
+
+class FitsFailedError(RuntimeError):
+    """Some fits of a sweep raised; the others finished and are logged.
+
+    Parameters
+    ----------
+    failures : list of str
+        One line per failed fit: ``"<feature set> k=<k>: <exception>: <message>"``.
+    n_fits : int
+        Number of fits of the sweep.
+    parent_run_id : str
+        The sweep's parent run (ends FAILED), under which every fit is logged.
+    """
+
+    def __init__(self, failures: list[str], n_fits: int, parent_run_id: str) -> None:
+        self.failures = list(failures)
+        head = (
+            f"{len(failures)} of {n_fits} fits failed; the other {n_fits - len(failures)} "
+            f"are logged under parent run {parent_run_id} (FAILED), and no sweep output "
+            "was written:"
+        )
+        super().__init__("\n".join([head, *(f"  - {f}" for f in self.failures)]))
+
+
 #: errors whose message says what is wrong and how to fix it (bad config, bad data, a
-#: missing or stale input of an earlier stage, a model that does not resolve or may not be promoted)
+#: missing or stale input of an earlier stage, a model that does not resolve or may not
+#: be promoted, fits that failed)
 USER_ERRORS: tuple[type[Exception], ...] = (
     ConfigError,
     DataValidationError,
     FileNotFoundError,
+    FitsFailedError,
     ModelNotFoundError,
     PromotionError,
     StaleInputError,

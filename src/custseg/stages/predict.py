@@ -11,6 +11,9 @@ The input is validated exactly like the training data (``conf/data``). The outpu
 every input row in input order with every original column exactly as written, plus
 ``segment`` (the cluster id) and, when the model carries segment names, ``segment_name``.
 It is written to a temporary file and moved into place, so it appears only when complete.
+With ``predict.rejects=<csv>``, rows that cannot be scored (bad values, or outside the
+model's ranges and allowed values) go to that file with their file line and reasons, and
+the other rows are scored; without it, one bad row fails the batch and nothing is written.
 Without ``predict.output`` it goes to ``predict.output_dir`` (``scores/``, ignored by git),
 so scored customers do not land next to the input or in the repository.
 """
@@ -25,12 +28,22 @@ from pathlib import Path
 
 import hydra
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from omegaconf import DictConfig
 
 from custseg.config import CONF_DIR, ConfigError, DataConfig, Settings, to_settings
-from custseg.io.data import DataValidationError, load_customers, parse_csv, write_csv_atomic
+from custseg.core.segment_model import SEGMENT_COLUMN, SEGMENT_NAME_COLUMN
+from custseg.io.data import (
+    DataValidationError,
+    Rejects,
+    file_lines,
+    load_customers,
+    load_customers_with_rejects,
+    parse_csv,
+    write_csv_atomic,
+)
 from custseg.io.outputs import read_segment_model
 from custseg.io.registry import (
     ModelNotFoundError,
@@ -40,12 +53,13 @@ from custseg.io.registry import (
     load_scoring_model,
     load_segment_names,
     require_store,
+    segment_model_of,
 )
 from custseg.io.tracking import FINGERPRINT_TAG
 from custseg.stages.console import quiet_console
 
-SEGMENT_COLUMN = "segment"
-SEGMENT_NAME_COLUMN = "segment_name"
+#: the columns a rejects file adds before the raw ones: file line, reasons
+REJECT_COLUMNS = ("line", "reason")
 
 
 @dataclass
@@ -65,6 +79,8 @@ class PredictOutcome:
         The file written.
     notes : list of str
         Warnings for the user (no segment names; champion not the catalog's).
+    rejected : DataFrame or None
+        With ``predict.rejects``: the rows set aside (raw columns + ``line``, ``reason``).
     """
 
     scored: pd.DataFrame
@@ -72,6 +88,8 @@ class PredictOutcome:
     version: ModelVersion | None
     output: Path
     notes: list[str] = field(default_factory=list)
+    rejected: pd.DataFrame | None = None
+    rejects_path: Path | None = None
 
     def summary(self) -> str:
         """One line: rows scored, model and its registry version (or that it has none),
@@ -87,6 +105,8 @@ class PredictOutcome:
             f"-> {self.output}; "
             f"customers per segment: {per_segment}"
         )
+        if self.rejected is not None:
+            line += f"; rejected {len(self.rejected)} rows -> {self.rejects_path}"
         return "\n".join([line, *(f"note: {n}" for n in self.notes)])
 
 
@@ -138,9 +158,19 @@ def run_predict(settings: Settings) -> PredictOutcome:
     if output.resolve() == source.resolve():
         raise ConfigError(f"predict.output={output} would overwrite the input; choose another")
 
-    table, info = load_customers(dataclasses.replace(settings.data, path=str(source)))
-    raw = _raw_rows(source, info.sha256, len(table), settings.data)
-    taken = [c for c in (SEGMENT_COLUMN, SEGMENT_NAME_COLUMN) if c in raw.columns]
+    data = dataclasses.replace(settings.data, path=str(source))
+    rejects_path = Path(settings.predict.rejects) if settings.predict.rejects else None
+    if rejects_path is not None and rejects_path.resolve() in (source.resolve(), output.resolve()):
+        raise ConfigError(f"predict.rejects={rejects_path} would overwrite the input or output")
+    if rejects_path is None:
+        table, info = load_customers(data)
+        rejects = Rejects(np.empty(0, dtype=int), np.empty(0, dtype=int), [])
+    else:
+        table, info, rejects = load_customers_with_rejects(data)
+    raw = _raw_rows(source, info.sha256, len(table) + len(rejects), settings.data)
+    added = [SEGMENT_COLUMN, SEGMENT_NAME_COLUMN]
+    added += [*REJECT_COLUMNS] if rejects_path is not None else []
+    taken = [c for c in added if c in raw.columns]
     if taken:
         raise ValueError(
             f"{source} already has column(s) {taken}, which the output adds; rename or drop "
@@ -152,12 +182,21 @@ def run_predict(settings: Settings) -> PredictOutcome:
         require_store(settings.tracking.tracking_uri)
         mlflow.set_tracking_uri(settings.tracking.tracking_uri)
     model, version = load_scoring_model(uri)
+    valid = np.setdiff1d(np.arange(len(raw)), rejects.rows)
+    if rejects_path is not None:
+        table, valid, rejects = _reject_outside_model(model, table, valid, rejects, uri)
+    rejected = _rejected_rows(raw, rejects) if rejects_path is not None else None
+    if rejected is not None and table.empty:
+        write_csv_atomic(rejected, rejects_path)
+        raise ValueError(
+            f"no row of {source} can be scored: all {len(rejected)} rows are in {rejects_path}"
+        )
     try:
         labels = check_model_input(model, table, f"model {uri}")
     except PromotionError as exc:
         raise ValueError(f"cannot score {source}: {exc}") from exc
 
-    scored = raw.copy()
+    scored = raw.iloc[valid].reset_index(drop=True)
     scored[SEGMENT_COLUMN] = labels
     names = load_segment_names(model)
     notes = []
@@ -168,7 +207,38 @@ def run_predict(settings: Settings) -> PredictOutcome:
     if (note := _catalog_note(settings, version)) is not None:
         notes.append(note)
     write_csv_atomic(scored, output)
-    return PredictOutcome(scored, uri, version, output, notes)
+    if rejected is not None:
+        write_csv_atomic(rejected, rejects_path)
+    return PredictOutcome(scored, uri, version, output, notes, rejected, rejects_path)
+
+
+def _reject_outside_model(
+    model, table: pd.DataFrame, valid: np.ndarray, rejects: Rejects, uri: str
+) -> tuple[pd.DataFrame, np.ndarray, Rejects]:
+    """Move the rows the model refuses (outside its ranges or allowed values, when it
+    carries them) from ``table`` to ``rejects``; ``valid`` are the raw rows of ``table``."""
+    try:
+        segments = segment_model_of(model, f"model {uri}")
+    except PromotionError:  # not a custseg model: it checks nothing more
+        return table, valid, rejects
+    problems = segments.input_problems(table)
+    if problems.empty:
+        return table, valid, rejects
+    positions = problems.index.to_numpy()
+    rows = np.concatenate([rejects.rows, valid[positions]])
+    lines = np.concatenate([rejects.lines, file_lines(valid[positions])])
+    reasons = [*rejects.reasons, *(f"the model's schema: {why}" for why in problems)]
+    keep = np.setdiff1d(np.arange(len(table)), positions)
+    moved = Rejects(rows, lines, reasons)
+    return table.iloc[keep].reset_index(drop=True), valid[keep], moved
+
+
+def _rejected_rows(raw: pd.DataFrame, rejects: Rejects) -> pd.DataFrame:
+    """The rejected rows as written, with their file ``line`` and ``reason``, by line."""
+    rejected = raw.iloc[rejects.rows].reset_index(drop=True)
+    rejected.insert(0, REJECT_COLUMNS[1], rejects.reasons)
+    rejected.insert(0, REJECT_COLUMNS[0], rejects.lines)
+    return rejected.sort_values(REJECT_COLUMNS[0], kind="stable").reset_index(drop=True)
 
 
 def _catalog_note(settings: Settings, version: ModelVersion | None) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import traceback
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -36,6 +37,7 @@ from custseg.io.tracking import (
     fit_images,
     flat_params,
     interruptible,
+    log_failed_fit_run,
     log_fit_run,
     log_sweep_summary,
     parent_run,
@@ -44,7 +46,7 @@ from custseg.io.tracking import (
 )
 from custseg.parallel import ordered_map, shared
 from custseg.stages.console import quiet_console
-from custseg.stages.errors import exit_on_user_error
+from custseg.stages.errors import FitsFailedError, exit_on_user_error
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +117,16 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
         ):
             rows = []
             fitted: dict[str, list[FitOutcome]] = {fs.name: [] for fs in feature_sets}
+            failures: list[str] = []
             while True:
                 with interruptible():  # waiting for a worker: SIGTERM stops at once
                     fit = next(fits, None)
                 if fit is None:
                     break
+                if isinstance(fit, FitFailure):  # logged FAILED; the other fits go on
+                    failures.append(_log_failure(fit, settings, info))
+                    bar.update()
+                    continue
                 run_id = _log_fit(fit, settings, info)
                 name = fit.feature_set.name
                 for warning in fit.warnings:
@@ -128,6 +135,8 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
                 rows.append({"feature_set": name, "k": fit.k, "run_id": run_id, **fit.metrics})
                 bar.set_postfix_str(f"{name} k={fit.k}")
                 bar.update()
+            if failures:  # the parent ends FAILED; no curve or model is written
+                raise FitsFailedError(failures, len(tasks), parent_run_id)
             summary = pd.DataFrame(rows)
             selections = {  # from the curves as written: custseg-select sees the same
                 fs.name: select_k(
@@ -181,18 +190,49 @@ class FitOutcome:
     images: dict[str, bytes]
 
 
-def _fit_one(feature_set: FeatureSet, k: int) -> FitOutcome:
+@dataclass
+class FitFailure:
+    """A fit that raised, as a worker returns it: what failed, why, and the traceback."""
+
+    feature_set: FeatureSet
+    k: int
+    error: str
+    traceback: str
+
+    def __str__(self) -> str:
+        return f"{self.feature_set.name} k={self.k}: {self.error}"
+
+
+def _fit_one(feature_set: FeatureSet, k: int) -> FitOutcome | FitFailure:
     """Fit one (feature set, k), name its segments, estimate its stability and gap, and
-    render its plots (in a worker).
+    render its plots (in a worker); a fit that raises comes back as a :class:`FitFailure`.
 
     Segment ids are in canonical order (no catalog here: that is the select stage's).
     """
     table: pd.DataFrame = shared("table")
-    fit, ids, silhouettes = fit_and_trust(
-        table, feature_set, k, shared("settings"), shared("data_sha256")
-    )
-    fit.images = fit_images(fit.model, table, ids, silhouettes)
+    try:
+        fit, ids, silhouettes = fit_and_trust(
+            table, feature_set, k, shared("settings"), shared("data_sha256")
+        )
+        fit.images = fit_images(fit.model, table, ids, silhouettes)
+    except Exception as exc:  # one fit's failure must not lose the others
+        error = f"{type(exc).__name__}: {exc}"
+        return FitFailure(feature_set, k, error, traceback.format_exc())
     return fit
+
+
+def _log_failure(failure: FitFailure, settings: Settings, info: DataInfo) -> str:
+    """Log a failed fit as a FAILED child run (error tag, traceback artifact); returns
+    the line that names it."""
+    fs = failure.feature_set
+    run_id = log_failed_fit_run(
+        run_name=f"{fs.name}-k{failure.k}",
+        params=_fit_params(fs, failure.k, settings, info),
+        tags={ROLE_TAG: "fit", "feature_set": fs.name, "fit_error": failure.error},
+        traceback=failure.traceback,
+    )
+    log.error("fit %s k=%d failed: %s (run %s)", fs.name, failure.k, failure.error, run_id)
+    return f"{failure} (run {run_id})"
 
 
 def fit_and_trust(
@@ -213,7 +253,9 @@ def fit_and_trust(
         settings.sweep.silhouette_sample_size,
         settings.preprocess.categorical_weight,
     )
-    model = identified_model(result, table, settings.personas, scaler, data_sha256, None)
+    # the schema's ranges and allowed values go with the model: scoring checks them
+    schema = settings.data.input_schema(feature_set.numeric, feature_set.categorical)
+    model = identified_model(result, table, settings.personas, scaler, data_sha256, None, **schema)
     rows = model.nearest(table)[0]
     params = settings.selection.trust
     refit = refit_for(settings.model, model, params.n_init)
