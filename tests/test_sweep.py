@@ -20,8 +20,8 @@ from mlflow.tracking import MlflowClient
 
 from custseg.core.clustering import fit_model, segment_model
 from custseg.io.data import DataValidationError
-from custseg.io.outputs import CURVE_COLUMNS
-from custseg.io.tracking import ROLE_TAG
+from custseg.io.outputs import CURVE_COLUMNS, read_segment_model
+from custseg.io.tracking import FINGERPRINT_TAG, ROLE_TAG
 from custseg.stages.sweep import format_summary, run_sweep
 
 from conftest import compose_settings, with_data_path
@@ -266,6 +266,86 @@ def terminate_when(
         if proc.poll() is None:
             proc.kill()
     return proc.returncode, output
+
+
+def count_rows_read_only(db: Path, table: str) -> int:
+    """Rows of a table of an MLflow sqlite store, read without MLflow (0 before it exists)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            return conn.execute(f"select count(*) from {table}").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def kill_9_when(command: list[str], cwd: Path, ready: Callable[[], bool]) -> bool:
+    """Start ``command`` and SIGKILL it once ``ready()`` holds; whether it was still
+    running then (a fast process may have finished first)."""
+    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline and not ready():
+            time.sleep(0.05)
+        killed = proc.poll() is None
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return killed
+
+
+@pytest.mark.slow  # three custseg-publish processes
+def test_kill_9_during_publish_leaves_nothing_half_registered(
+    tmp_path, generated_csv, tracking_overrides
+):
+    """kill -9 of custseg-publish while its final run is open, then again once a model
+    version exists: no version without its tags, no alias on a model that does not
+    load, and the next publish completes with one version, @champion on it."""
+    overrides = [f"data.path={generated_csv}", *tracking_overrides, "sweep.k_max=5"]
+    settings = compose_settings([*overrides, "sweep.feature_sets=[income_spending]"])
+    run_sweep(with_data_path(settings, generated_csv), progress=False)
+    bin_dir = Path(sys.executable).parent
+    hydra_dir = f"hydra.run.dir={tmp_path / 'outputs'}"
+    subprocess.run(
+        [str(bin_dir / "custseg-select"), *overrides, hydra_dir],
+        cwd=tmp_path, check=True, capture_output=True,
+    )  # fmt: skip
+    db = tmp_path / "mlflow.db"
+    publish = [str(bin_dir / "custseg-publish"), *overrides, hydra_dir]
+
+    # 1. while the final run is open (model being logged): nothing registered
+    assert kill_9_when(publish, tmp_path, lambda: count_runs_read_only(db, "RUNNING") > 0)
+    assert count_rows_read_only(db, "model_versions") == 0
+    assert not (tmp_path / "catalog").exists()
+    # 2. as soon as a version exists (the alias may not be set yet)
+    kill_9_when(publish, tmp_path, lambda: count_rows_read_only(db, "model_versions") > 0)
+
+    mlflow.set_tracking_uri(f"sqlite:///{db}")
+    client = MlflowClient()
+    model = read_segment_model(tmp_path / "models" / "segmentation.json")
+    for version in client.search_model_versions("name='customer-segmentation'"):
+        assert version.status == "READY"
+        assert version.tags[FINGERPRINT_TAG] == model.fingerprint  # tags came with it
+    for alias, number in client.get_registered_model("customer-segmentation").aliases.items():
+        loaded = mlflow.pyfunc.load_model(f"models:/customer-segmentation/{number}")
+        assert loaded.predict(model.input_example())["segment"].tolist(), alias
+
+    # 3. the next publish completes: the killed runs are KILLED, one version, @champion
+    done = subprocess.run(publish, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    experiment = client.get_experiment_by_name("customer-segmentation")
+    statuses = [r.info.status for r in runs_of(experiment.experiment_id)]
+    assert "RUNNING" not in statuses and statuses.count("KILLED") >= 1
+    versions = client.search_model_versions("name='customer-segmentation'")
+    assert len(versions) == 1
+    champion = client.get_model_version_by_alias("customer-segmentation", "champion")
+    assert champion.version == versions[0].version
+    assert champion.tags[FINGERPRINT_TAG] == model.fingerprint
+    assert read_segment_model(tmp_path / "catalog" / "champion.json") == model
+    scored = mlflow.pyfunc.load_model("models:/customer-segmentation@champion").predict(
+        model.input_example()
+    )
+    assert scored["segment"].tolist() == model.segments
 
 
 def few_distinct_customers(path: Path, n: int = 120) -> Path:
