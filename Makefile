@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: install run sweep test test-fast lint format lock ui bench bench-micro clean
+.PHONY: install run sweep test test-fast lint format lock ui server server-stop bench bench-micro clean
 
 install: $(STAMP)
 
@@ -25,8 +25,10 @@ data/customers.csv: | $(STAMP)
 
 # The whole pipeline (validate -> sweeps -> select + register -> report) through DVC;
 # stages call the custseg entry points, so .venv/bin goes first on PATH.
+# `make run TRACKING=server`: against the team server of $$MLFLOW_TRACKING_URI (make server).
+TRACKING ?=
 run: install data/customers.csv
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+	$(if $(TRACKING),CUSTSEG_TRACKING=$(TRACKING)) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 # Just the sweep (36 runs by default), without DVC.
 sweep: install data/customers.csv
@@ -66,6 +68,14 @@ bench-micro: install
 ui: install
 	@echo "MLflow UI starting; open $$($(BIN)/python -m custseg.io.mlflow_ui tracking.tracking_uri=sqlite:///mlflow.db 2>/dev/null || echo 'http://127.0.0.1:5000/#/experiments?workflowType=machine_learning')"
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+# A team's tracking server on this machine, in the background: PostgreSQL + mlflow server
+# with basic auth on 127.0.0.1 (data, logs and secrets in .server/); prints the lines to paste.
+server: install
+	$(BIN)/custseg server start
+
+server-stop: install
+	$(BIN)/custseg server stop
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache

@@ -15,9 +15,37 @@ GROUP_OPTIONS = sorted(
 
 
 @pytest.mark.parametrize("group, option", GROUP_OPTIONS)
-def test_every_group_option_composes_and_validates(group, option):
+def test_every_group_option_composes_and_validates(group, option, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5055")  # tracking=server's
     settings = to_settings(compose_config([f"{group}={option}"]))
     assert settings.tracking.experiment_name == "customer-segmentation"
+
+
+@pytest.mark.parametrize("selected", [None, "local"])
+def test_the_local_store_is_the_default_whatever_mlflow_tracking_uri_says(selected, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5055")
+    if selected:
+        monkeypatch.setenv("CUSTSEG_TRACKING", selected)
+    else:
+        monkeypatch.delenv("CUSTSEG_TRACKING", raising=False)
+    settings = compose_settings()
+    assert settings.tracking.tracking_uri == "sqlite:///mlflow.db"
+    assert settings.tracking.artifact_location == "mlruns"
+    assert settings.mlflow_ui == "http://127.0.0.1:5000"  # make ui's
+
+
+def test_custseg_tracking_server_takes_the_server_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CUSTSEG_TRACKING", "server")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(ConfigError, match="tracking=server needs MLFLOW_TRACKING_URI"):
+        compose_settings()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://mlflow.example.com")
+    settings = compose_settings()
+    assert settings.tracking.tracking_uri == "https://mlflow.example.com"
+    assert settings.tracking.artifact_location is None  # the server's (proxied artifacts)
+    assert settings.mlflow_ui == "https://mlflow.example.com"  # the server serves the UI
+    explicit = compose_settings(["report.mlflow_ui=http://ui.example.com"])
+    assert explicit.mlflow_ui == "http://ui.example.com"
 
 
 def test_defaults():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import mlflow
@@ -24,11 +25,13 @@ from custseg.io.data import generate_customers, load_customers, write_csv_atomic
 from custseg.io.registry import (
     FORCED_TAG,
     PromotionError,
+    alias_history,
     champion_uri,
     champion_version,
     load_segment_names,
     promote,
     register_champion,
+    rollback,
 )
 from custseg.io.tracking import log_segment_model, setup_experiment
 
@@ -291,6 +294,44 @@ def test_promote_unknown_version_or_bad_arguments(store, name):
         promote(name, "champion", version="1", run_id=store.runs["k5"])
 
 
+def test_alias_moves_leave_a_trail_and_rollback_restores_the_previous_holder(
+    store, name, monkeypatch
+):
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
+    register_champion(store.runs["k2"], name, "champion", store.table, {"k": "2"})
+    promote(name, "champion", run_id=store.runs["k5"], data=store.table)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "bob")
+    forced = promote(name, "champion", version="1", force=True)
+
+    history = alias_history(name, "champion")
+    assert [(m["from"], m["to"], m["by"]) for m in history] == [
+        (None, "1", "alice"), ("1", "2", "alice"), ("2", "1", "bob"),
+    ]  # fmt: skip
+    assert history[0]["why"] == "registered through the gate"
+    assert history[1]["why"] == "promoted: not worse on silhouette"
+    assert history[2]["why"] == f"promoted, forced: {forced.tags[FORCED_TAG]}"
+    times = [datetime.fromisoformat(m["at"]) for m in history]
+    assert times == sorted(times) and all(t.tzinfo is not None for t in times)
+
+    # roll back bob's forced move: @champion is version 2 again, and that is a move too
+    back = rollback(name, "champion", data=store.table)
+    assert str(back.version) == "2" and back.aliases == ["champion"]
+    last = alias_history(name, "champion")[-1]
+    assert (last["from"], last["to"], last["by"], last["why"]) == (
+        "1", "2", "bob", "rollback from version 1",
+    )  # fmt: skip
+    assert [m["alias"] for m in alias_history(name)] == ["champion"] * 4
+
+
+def test_rollback_without_an_earlier_holder_is_refused(store, name):
+    with pytest.raises(PromotionError, match="cannot roll back: there is no registered model"):
+        rollback(name, "champion")
+    register_champion(store.runs["k5"], name, "champion", store.table, TAGS)
+    with pytest.raises(PromotionError, match="no earlier holder of the alias is recorded"):
+        rollback(name, "champion")
+    assert str(champion_version(name, "champion").version) == "1"
+
+
 # ----------------------------------------------------------------------------------- CLI
 
 
@@ -332,6 +373,12 @@ def test_cli_promote_prints_the_move_and_exits_1_on_refusal(store, name, capsys)
     assert run_cli(store, name, "--run-id", store.runs["k5"], "--alias", "best") == 0
     assert f"moved {name}@best: nothing -> version 1" in capsys.readouterr().out
 
+    # --rollback: @champion back where it was before its last move (version 1)
+    assert run_cli(store, name, "--rollback") == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"moved {name}@champion: version 2 (run {store.runs['k2']}")
+    assert f"-> version 1 (run {store.runs['k5']}" in out
+
 
 def test_cli_promote_without_a_store_says_so(tmp_path, capsys):
     missing = tmp_path / "nowhere" / "mlflow.db"
@@ -345,7 +392,9 @@ def test_cli_promote_needs_a_version_or_a_run(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["promote"])
     assert exit_info.value.code == 2
-    assert "one of the arguments --version --run-id is required" in capsys.readouterr().err
+    assert "one of the arguments --version --run-id --rollback is required" in (
+        capsys.readouterr().err
+    )
 
 
 def test_cli_promote_refuses_a_model_that_cannot_score_the_customer_table(store, name, capsys):

@@ -221,7 +221,8 @@ def test_seed_data_default_sweep_selects_five_segments(seed_csv, tracking_overri
     table = pd.read_csv(seed_csv).rename(
         columns={"Annual Income (k$)": "annual_income", "Spending Score (1-100)": "spending_score"}
     )
-    sizes = np.bincount(model.predict(table[["annual_income", "spending_score"]].astype(float)))
+    scored = model.predict(table[["annual_income", "spending_score"]].astype(float))
+    sizes = np.bincount(scored["segment"])
     assert sorted(sizes.tolist()) == [22, 23, 35, 39, 81]
     runs = runs_of(outcome.experiment_id)
     assert len(runs) == 37 and {r.info.status for r in runs} == {"FINISHED"}

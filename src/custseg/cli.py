@@ -82,6 +82,11 @@ def _promote_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument(
         "--run-id", help="run whose model to promote (registered through the gate if needed)"
     )
+    target.add_argument(
+        "--rollback",
+        action="store_true",
+        help="point the alias back at the version it held before its last move",
+    )
     parser.add_argument(
         "--metric",
         default="silhouette",
@@ -107,8 +112,8 @@ def _promote_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--tracking-uri",
-        default=defaults.tracking_uri,
-        help=f"MLflow tracking store (default: {defaults.tracking_uri})",
+        help=f"MLflow tracking store (default: tracking.tracking_uri of conf/, "
+        f"{defaults.tracking_uri}, or $MLFLOW_TRACKING_URI with CUSTSEG_TRACKING=server)",
     )
     parser.add_argument(
         "--catalog",
@@ -130,35 +135,8 @@ def _promote(args: argparse.Namespace) -> int:
 
     quiet_console()
     try:
-        registry.require_store(args.tracking_uri)
-        settings, table, info = _customer_table(args.data)
-        mlflow.set_tracking_uri(args.tracking_uri)
-        before = registry.champion_version(args.model_name, args.alias)
-        catalog = args.catalog or settings.catalog.path
-        settings = dataclasses.replace(
-            settings,
-            tracking=dataclasses.replace(settings.tracking, registered_model_name=args.model_name),
-        )
-        version = args.version
-        if args.run_id is not None:
-            version = _run_version(args.run_id, args.model_name, settings, catalog, table, info)
-        # the catalog stands for the champion: other aliases leave it alone; read the
-        # model first, so an alias never moves to a version the catalog cannot record
-        segments = (
-            _segment_model(args.model_name, version) if args.alias == settings.tracking.alias
-            else None
-        )  # fmt: skip
-        after = registry.promote(
-            args.model_name,
-            args.alias,
-            version=version,
-            metric=args.metric,
-            higher_is_better=not args.lower_is_better,
-            force=args.force,
-            data=table,
-            data_sha256=info.sha256,
-        )
-        catalog_changed = segments is not None and _write_catalog(segments, catalog)
+        with registry.registry_permission(args.model_name):
+            return _promote_checked(args)
     except (DataValidationError, registry.ModelNotFoundError) as exc:
         print(f"custseg promote: error: {exc}", file=sys.stderr)
         return 1
@@ -169,6 +147,56 @@ def _promote(args: argparse.Namespace) -> int:
         print(f"custseg promote: error: {exc.message}", file=sys.stderr)
         return 1
 
+
+def _promote_checked(args: argparse.Namespace) -> int:
+    """:func:`_promote` without its error handling: move the alias, report, return 0."""
+    import mlflow
+
+    from custseg.io import registry
+
+    settings, table, info = _customer_table(args.data)
+    tracking_uri = args.tracking_uri or settings.tracking.tracking_uri
+    registry.require_store(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    before = registry.champion_version(args.model_name, args.alias)
+    catalog = args.catalog or settings.catalog.path
+    settings = dataclasses.replace(
+        settings,
+        tracking=dataclasses.replace(settings.tracking, registered_model_name=args.model_name),
+    )
+    version = args.version
+    if args.run_id is not None:
+        version = _run_version(args.run_id, args.model_name, settings, catalog, table, info)
+    if args.rollback:
+        version = registry.previous_holder(args.model_name, args.alias)[1]
+    # the catalog stands for the champion: other aliases leave it alone; read the
+    # model first, so an alias never moves to a version the catalog cannot record
+    segments = (
+        _segment_model(args.model_name, version) if args.alias == settings.tracking.alias
+        else None
+    )  # fmt: skip
+    if args.rollback:
+        after = registry.rollback(args.model_name, args.alias, data=table)
+    else:
+        after = registry.promote(
+            args.model_name,
+            args.alias,
+            version=version,
+            metric=args.metric,
+            higher_is_better=not args.lower_is_better,
+            force=args.force,
+            data=table,
+            data_sha256=info.sha256,
+        )
+    catalog_changed = segments is not None and _write_catalog(segments, catalog)
+    _print_promotion(args, before, after, catalog if catalog_changed else None)
+    return 0
+
+
+def _print_promotion(args: argparse.Namespace, before, after, catalog: str | None) -> None:
+    """What moved (or that nothing did), and what to commit when the catalog changed."""
+    from custseg.io import registry
+
     where = f"{args.model_name}@{args.alias}"
     new = _describe_version(after, args.metric)
     if before is not None and str(before.version) == str(after.version):
@@ -177,7 +205,7 @@ def _promote(args: argparse.Namespace) -> int:
         old = _describe_version(before, args.metric) if before is not None else "nothing"
         forced = after.tags.get(registry.FORCED_TAG) if args.force else None
         print(f"moved {where}: {old} -> {new}" + (f" (forced: {forced})" if forced else ""))
-    if catalog_changed:
+    if catalog is not None:
         print(
             f"updated {catalog} to the new champion's segments. Commit it, then rebuild "
             f"so models/ and the report match (and commit dvc.lock):\n"
@@ -185,7 +213,6 @@ def _promote(args: argparse.Namespace) -> int:
             f"{after.version}'\n  make run && git add dvc.lock metrics && git commit -m "
             "'Rebuild against the new champion'"
         )
-    return 0
 
 
 def _run_version(run_id: str, model_name: str, settings, catalog: str, table, info) -> str:
@@ -278,6 +305,118 @@ def _describe_version(version: ModelVersion, metric: str) -> str:
     return f"version {version.version} (run {version.run_id or '-'}, {shown})"
 
 
+# --------------------------------------------------------------------------- server
+
+
+def _server_arguments(parser: argparse.ArgumentParser) -> None:
+    from custseg.io.server import ServerLayout
+
+    defaults = ServerLayout(Path(".server"))
+    parser.add_argument("action", choices=["start", "stop", "status"])
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=defaults.root,
+        help=f"folder of the server's data, logs and secrets (default: {defaults.root}/, "
+        "ignored by git and DVC)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        help=f"MLflow port (default: the one it was started with, else {defaults.port})",
+    )
+    parser.add_argument(
+        "--pg-port",
+        type=int,
+        help=f"PostgreSQL port (default: the one it was started with, else {defaults.pg_port})",
+    )
+
+
+def _server(args: argparse.Namespace) -> int:
+    from custseg.io import server
+
+    layout = server.ServerLayout.at(args.dir.resolve(), args.port, args.pg_port)
+    try:
+        if args.action == "stop":
+            stopped = server.stop(layout)
+            print(f"stopped {' and '.join(stopped)}" if stopped else "nothing was running")
+            return 0
+        if args.action == "status":
+            for name, up in server.status(layout).items():
+                print(f"{name}: {'running' if up else 'stopped'}")
+            return 0
+        secrets_ = server.start(layout)
+    except server.ServerError as exc:
+        print(f"custseg server: error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"MLflow server on {layout.tracking_uri} (PostgreSQL on 127.0.0.1:{layout.pg_port}, "
+        f"artifacts in {layout.artifacts}, logs in {layout.root}).\n"
+        "Paste these lines into your shell (you are the admin), then `make run "
+        "TRACKING=server`:\n\n"
+        f"{server.export_lines(layout, secrets_)}\n\n"
+        "Add a teammate (prints the lines for them to paste):\n"
+        "  .venv/bin/custseg team add-user alice --role scientist   # sweeps, sees all\n"
+        "  .venv/bin/custseg team add-user bob --role owner         # also registers, promotes\n"
+        "Stop: make server-stop"
+    )
+    return 0
+
+
+def _team_arguments(parser: argparse.ArgumentParser) -> None:
+    from custseg.io.team import ROLES
+
+    parser.add_argument("action", choices=["add-user"])
+    parser.add_argument("username")
+    parser.add_argument(
+        "--role",
+        choices=sorted(ROLES),
+        required=True,
+        help="scientist: sweeps and sees everything; owner: also registers and moves @champion",
+    )
+    parser.add_argument("--password", help="the user's password (default: generated)")
+
+
+def _team(args: argparse.Namespace) -> int:
+    import os
+
+    from custseg.config import compose_settings
+    from custseg.io.team import TeamError, add_user
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri.startswith(("http://", "https://")):
+        print(
+            "custseg team: error: set MLFLOW_TRACKING_URI to the team server (and "
+            "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD to its admin): see make server",
+            file=sys.stderr,
+        )
+        return 1
+    tracking = compose_settings([f"tracking.tracking_uri={uri}"]).tracking
+    try:
+        member = add_user(
+            uri,
+            args.username,
+            args.role,
+            tracking.experiment_name,
+            tracking.registered_model_name,
+            args.password,
+        )
+    except TeamError as exc:
+        print(f"custseg team: error: {exc}", file=sys.stderr)
+        return 1
+    if member.password is None:
+        print(f"{member.username} already exists; granted the {member.role} role")
+        return 0
+    print(
+        f"created {member.username} ({member.role}). Send them these lines (once):\n\n"
+        f"export MLFLOW_TRACKING_URI={uri}\n"
+        f"export MLFLOW_TRACKING_USERNAME={member.username}\n"
+        f"export MLFLOW_TRACKING_PASSWORD={member.password}\n"
+        "export CUSTSEG_TRACKING=server"
+    )
+    return 0
+
+
 # ------------------------------------------------------------------------- registry
 
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
@@ -293,6 +432,17 @@ COMMANDS: dict[str, Command] = {
         "move a registry alias (default: champion) to another model version or run",
         _promote_arguments,
         _promote,
+    ),
+    "server": (
+        "start, stop or check a team's tracking server on this machine (PostgreSQL + "
+        "mlflow server with basic auth, on 127.0.0.1)",
+        _server_arguments,
+        _server,
+    ),
+    "team": (
+        "add a user to the team's tracking server with a role (scientist or owner)",
+        _team_arguments,
+        _team,
     ),
 }
 

@@ -163,10 +163,28 @@ class SelectionConfig:
     seed_checks: int = 3
 
 
+#: where ``make ui`` (``mlflow ui``) serves the UI of the local store
+DEFAULT_MLFLOW_UI = "http://127.0.0.1:5000"
+
+
 @dataclass
 class TrackingConfig:
+    """Where runs and models go (``conf/tracking/``).
+
+    Parameters
+    ----------
+    tracking_uri : str
+        MLflow tracking URI: ``sqlite:///mlflow.db`` (one person), or a team server's
+        ``http(s)://`` URL (``tracking=server``, from ``MLFLOW_TRACKING_URI``).
+    artifact_location : str, optional
+        Artifact root of the experiment when this creates it (relative: to the project
+        root); ``None``: the server's (proxied artifacts).
+    experiment_name, registered_model_name, alias : str
+        The experiment, the registered model and the alias of its champion.
+    """
+
     tracking_uri: str = "sqlite:///mlflow.db"
-    artifact_location: str = "mlruns"
+    artifact_location: str | None = "mlruns"
     experiment_name: str = "customer-segmentation"
     registered_model_name: str = "customer-segmentation"
     alias: str = "champion"
@@ -201,15 +219,17 @@ class ReportConfig:
         Directory of ``segments.html``, ``segments.md`` and ``segment_assignments.csv``.
     metrics_file : str
         Smallest and largest segment share as JSON (``dvc metrics``).
-    mlflow_ui : str
+    mlflow_ui : str, optional
         Base URL of the MLflow UI for the links the sweep and ``custseg-publish`` print and
         ``status/registry.json`` holds (see :mod:`custseg.io.mlflow_ui`); the report itself
-        holds no link (run ids are not versioned inputs).
+        holds no link (run ids are not versioned inputs). ``None``: the tracking server
+        itself for an ``http(s)://`` tracking URI, else ``make ui``'s
+        ``http://127.0.0.1:5000`` (see :attr:`Settings.mlflow_ui`).
     """
 
     output_dir: str = "reports"
     metrics_file: str = "metrics/segments.json"
-    mlflow_ui: str = "http://127.0.0.1:5000"
+    mlflow_ui: str | None = None
 
 
 @dataclass
@@ -275,6 +295,15 @@ class Settings:
         }
         return json.loads(json.dumps(record))
 
+    @property
+    def mlflow_ui(self) -> str:
+        """Base URL of the MLflow UI: ``report.mlflow_ui``, else the tracking server (an
+        ``http(s)://`` tracking URI serves the UI), else ``make ui``'s."""
+        if self.report.mlflow_ui:
+            return self.report.mlflow_ui
+        uri = self.tracking.tracking_uri
+        return uri if uri.startswith(("http://", "https://")) else DEFAULT_MLFLOW_UI
+
     def swept_feature_sets(self) -> list[FeatureSet]:
         """Feature sets of the sweep, in config order; the final model's set is always in."""
         catalog = dict(self.feature_catalog)
@@ -326,6 +355,12 @@ def to_settings(cfg: DictConfig | dict[str, Any]) -> Settings:
         merged = OmegaConf.merge(OmegaConf.structured(Settings), cfg)
         settings = OmegaConf.to_object(merged)
     except Exception as exc:  # omegaconf raises several types; all mean a bad config
+        if "MLFLOW_TRACKING_URI" in str(exc):  # tracking=server, and the variable unset
+            raise ConfigError(
+                "tracking=server needs MLFLOW_TRACKING_URI (the team server's URL, e.g. "
+                "http://127.0.0.1:5055 from `make server`), with MLFLOW_TRACKING_USERNAME "
+                "and MLFLOW_TRACKING_PASSWORD; or unset CUSTSEG_TRACKING for the local store"
+            ) from exc
         raise ConfigError(f"invalid configuration: {exc}") from exc
     assert isinstance(settings, Settings)
     _check(settings)

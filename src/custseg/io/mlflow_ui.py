@@ -20,10 +20,12 @@ import logging
 from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
+from custseg.config import DEFAULT_MLFLOW_UI
+
 log = logging.getLogger(__name__)
 
-#: where ``mlflow ui`` listens by default (and ``report.mlflow_ui`` points)
-DEFAULT_UI_BASE = "http://127.0.0.1:5000"
+#: where ``mlflow ui`` listens by default (``make ui``)
+DEFAULT_UI_BASE = DEFAULT_MLFLOW_UI
 
 #: the experiment tag MLflow reads for the kind of work an experiment holds, and custseg's
 #: value; the 3.17 UI consults it only without its GenAI / model-training toggle
@@ -170,11 +172,7 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = compose_settings(args.overrides)
     tracking = settings.tracking
-    print(
-        find_experiment_url(
-            tracking.tracking_uri, tracking.experiment_name, settings.report.mlflow_ui
-        )
-    )
+    print(find_experiment_url(tracking.tracking_uri, tracking.experiment_name, settings.mlflow_ui))
 
 
 if __name__ == "__main__":

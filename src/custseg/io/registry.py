@@ -13,13 +13,17 @@ gives one integer label per row. Nothing is registered when any check fails.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import io
+import json
 import logging
 import math
+import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +58,19 @@ __all__ = [
     "load_segment_names",
     "promote",
     "register_champion",
+    "registry_permission",
     "require_store",
+    "rollback",
+    "alias_history",
     "resolve_model_version",
     "run_metric",
     "segment_model_of",
 ]
 
 log = logging.getLogger(__name__)
+
+#: prefix of the audit tags of alias moves on the registered model (see :func:`set_alias`)
+AUDIT_PREFIX = "custseg"
 
 #: version tags the select stage sets; ``promote`` copies them from a run's tags or params
 #: when it registers a run that has no version yet
@@ -110,6 +120,24 @@ def load_segment_names(model: PyFuncModel) -> dict[int, str] | None:
     if not names:
         return None
     return {int(key): str(value) for key, value in dict(names).items()}
+
+
+@contextlib.contextmanager
+def registry_permission(model_name: str) -> Iterator[None]:
+    """Turn a tracking server's "permission denied" on ``model_name`` into a
+    :class:`PromotionError` that says who lacks which permission and who can grant it."""
+    try:
+        yield
+    except MlflowException as exc:
+        if exc.error_code != "PERMISSION_DENIED":
+            raise
+        user = os.environ.get("MLFLOW_TRACKING_USERNAME", "this user")
+        raise PromotionError(
+            f"{user} may not register versions of {model_name!r} or move its aliases on "
+            f"{mlflow.get_tracking_uri()}: that needs EDIT on the registered model (the owner "
+            f"role). An owner can do it, or an admin grants it: custseg team add-user {user} "
+            "--role owner"
+        ) from exc
 
 
 def require_store(tracking_uri: str) -> None:
@@ -495,7 +523,7 @@ def register_champion(
         score the table. Nothing is registered then.
     """
     version = gate_and_register(run_id, model_name, data, tags, artifact_path)
-    set_alias(model_name, alias, version)
+    set_alias(model_name, alias, version, "registered through the gate")
     return MlflowClient().get_model_version(model_name, str(version.version))
 
 
@@ -508,11 +536,90 @@ def gate_and_register(
     return _register(_gate(model_uri, run_id, data, what), model_name, tags, what)
 
 
-def set_alias(model_name: str, alias: str, version: ModelVersion | str) -> None:
-    """Point ``alias`` of ``model_name`` at ``version``."""
+def set_alias(model_name: str, alias: str, version: ModelVersion | str, why: str) -> None:
+    """Point ``alias`` of ``model_name`` at ``version``, leaving an audit trail.
+
+    The one way custseg moves an alias. Each move adds a tag to the registered model,
+    ``custseg.alias_move.<UTC time>``, holding the JSON record ``{alias, from, to, by, at,
+    why}``: who moved which alias when, why and from which version (in the MLflow UI and
+    :func:`alias_history`; ``custseg promote --rollback`` reads it).
+    """
     number = str(getattr(version, "version", version))
-    MlflowClient().set_registered_model_alias(model_name, alias, number)
-    log.info("moved %s@%s to version %s", model_name, alias, number)
+    client = MlflowClient()
+    previous = champion_version(model_name, alias)
+    client.set_registered_model_alias(model_name, alias, number)
+    when = datetime.now(UTC)
+    record = {
+        "alias": alias,
+        "from": str(previous.version) if previous is not None else None,
+        "to": number,
+        "by": _who(),
+        "at": when.isoformat(timespec="microseconds"),
+        "why": why,
+    }
+    key = f"{AUDIT_PREFIX}.alias_move.{when:%Y%m%dT%H%M%S.%fZ}"
+    client.set_registered_model_tag(model_name, key, json.dumps(record))
+    log.info("moved %s@%s to version %s (%s)", model_name, alias, number, why)
+
+
+def _who() -> str:
+    """Who moves an alias: the tracking server's user, else this machine's."""
+    return os.environ.get("MLFLOW_TRACKING_USERNAME") or getpass.getuser()
+
+
+def alias_history(model_name: str, alias: str | None = None) -> list[dict[str, Any]]:
+    """The alias moves recorded by :func:`set_alias`, oldest first (of ``alias`` only, if given)."""
+    tags = MlflowClient().get_registered_model(model_name).tags or {}
+    moves = [
+        json.loads(value)
+        for key, value in sorted(tags.items())
+        if key.startswith(f"{AUDIT_PREFIX}.alias_move.")
+    ]
+    return [m for m in moves if alias is None or m["alias"] == alias]
+
+
+def previous_holder(model_name: str, alias: str) -> tuple[ModelVersion, str]:
+    """The version ``alias`` points at and the number of the one it held before.
+
+    Raises
+    ------
+    PromotionError
+        If the alias does not exist or its version records no previous holder.
+    """
+    current = champion_version(model_name, alias)
+    if current is None:
+        raise PromotionError(f"cannot roll back: {_missing_alias_reason(model_name, alias)}")
+    moves = [m for m in alias_history(model_name, alias) if m["to"] == str(current.version)]
+    if not moves or moves[-1]["from"] is None:
+        raise PromotionError(
+            f"cannot roll back {model_name}@{alias}: no earlier holder of the alias is "
+            f"recorded before version {current.version} (it was the first, or moved there "
+            "before custseg kept a trail)"
+        )
+    return current, str(moves[-1]["from"])
+
+
+def rollback(model_name: str, alias: str, data: pd.DataFrame | None = None) -> ModelVersion:
+    """Point ``alias`` back at the version it held before its last move.
+
+    The previous version must still be READY and pass the gate (it loads, and scores
+    ``data`` when given); no metric comparison: it held the alias before.
+
+    Raises
+    ------
+    PromotionError
+        If the alias does not exist, its version records no previous one, or that
+        version is gone or fails the gate.
+    """
+    current, previous = previous_holder(model_name, alias)
+    target = _version_to_promote(MlflowClient(), model_name, previous, None)
+    assert target is not None
+    if target.status != _READY:
+        raise PromotionError(f"cannot roll back to version {previous}: it is {target.status}")
+    what = f"version {previous} of {model_name!r}"
+    _gate(f"models:/{model_name}/{previous}", target.run_id, data, what)
+    set_alias(model_name, alias, previous, f"rollback from version {current.version}")
+    return MlflowClient().get_model_version(model_name, previous)
 
 
 # ------------------------------------------------------------------------------ promotion
@@ -624,8 +731,10 @@ def promote(
     number = str(existing.version)
     if reason:
         client.set_model_version_tag(model_name, number, FORCED_TAG, reason)
-    client.set_registered_model_alias(model_name, alias, number)
-    log.info("moved %s@%s to version %s", model_name, alias, number)
+    why = f"promoted, forced: {reason}" if reason else f"promoted: not worse on {metric}"
+    if reason is None and _retrained(current, candidate_tags, data_sha256):
+        why = "promoted: trained on newer data"
+    set_alias(model_name, alias, number, why)
     return client.get_model_version(model_name, number)
 
 

@@ -52,12 +52,13 @@ _PYFUNC_CODE = Path(str(find_spec("custseg.io.pyfunc_model").origin))
 _SEGMENT_MODEL_CODE = Path(str(find_spec("custseg.core.segment_model").origin))
 
 
-def setup_experiment(tracking_uri: str, experiment_name: str, artifact_location: str) -> str:
+def setup_experiment(tracking_uri: str, experiment_name: str, artifact_location: str | None) -> str:
     """Point MLflow at ``tracking_uri`` and return the id of ``experiment_name``.
 
     Creates the store and the experiment if needed (once, before any parallel work: two
     processes creating a fresh sqlite store at once fail on its schema migration). A
-    relative ``artifact_location`` is taken from the current directory. The experiment is
+    relative ``artifact_location`` is taken from the current directory; ``None`` leaves
+    it to the server (proxied artifacts). The experiment is
     tagged ``mlflow.experimentKind=custom_model_development`` (also an existing one that
     lacks the tag); the MLflow 3.17 UI still needs the link of
     :func:`custseg.io.mlflow_ui.experiment_url` to open it on its runs.
@@ -178,7 +179,7 @@ def _write_ahead_logging(db: Path) -> None:
 
 
 def _experiment_id(
-    client: MlflowClient, tracking_uri: str, experiment_name: str, artifact_location: str
+    client: MlflowClient, tracking_uri: str, experiment_name: str, artifact_location: str | None
 ) -> str:
     """Id of ``experiment_name``, created (and tagged) if needed."""
     experiment = client.get_experiment_by_name(experiment_name)
@@ -193,8 +194,8 @@ def _experiment_id(
                 experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
             )
         return experiment.experiment_id
-    location = artifact_location
-    if "://" not in location:
+    location = artifact_location  # None: the server's (proxied artifacts)
+    if location is not None and "://" not in location:
         location = Path(location).resolve().as_uri()
     try:
         return client.create_experiment(

@@ -15,6 +15,8 @@ QUIET_LOGGERS = ("mlflow", "alembic")
 
 #: MLflow reads this on every artifact transfer (see ``mlflow.environment_variables``)
 PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+#: with a tracking server MLflow prints "View run ... at: <url>" for every run it ends
+RUN_LINKS_ENV = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 
 
 def quiet_console() -> None:
@@ -23,7 +25,9 @@ def quiet_console() -> None:
     - the ``mlflow`` and ``alembic`` loggers drop INFO and DEBUG (WARNING and above still
       show), unless ``MLFLOW_LOGGING_LEVEL`` asks for something else;
     - MLflow's artifact progress bars are off when stderr is not a terminal (a log file,
-      a pipe, DVC, CI), unless ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` is set.
+      a pipe, DVC, CI), unless ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` is set;
+    - MLflow's "View run ... at" line per run (a tracking server: one per fit) is off,
+      unless ``MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT`` is set: custseg prints one link.
 
     Nothing else is changed: custseg's own logging and other libraries are left alone.
     """
@@ -34,3 +38,4 @@ def quiet_console() -> None:
                 logger.setLevel(logging.WARNING)
     if not sys.stderr.isatty():
         os.environ.setdefault(PROGRESS_BAR_ENV, "false")
+    os.environ.setdefault(RUN_LINKS_ENV, "true")

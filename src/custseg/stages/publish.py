@@ -52,7 +52,13 @@ from custseg.io.outputs import (
     write_json_atomic,
     write_segment_model,
 )
-from custseg.io.registry import PromotionError, champion_version, find_version, gate_and_register
+from custseg.io.registry import (
+    PromotionError,
+    champion_version,
+    find_version,
+    gate_and_register,
+    registry_permission,
+)
 from custseg.io.registry import set_alias as move_alias
 from custseg.io.report import REPORT_FILES
 from custseg.io.tracking import (
@@ -129,11 +135,12 @@ def run_publish(settings: Settings, experiment: str | None = None) -> PublishOut
     experiment_id = setup_experiment(
         tracking.tracking_uri, tracking.experiment_name, tracking.artifact_location
     )
-    registered = ensure_registered(model, table, info, settings, experiment_id, record)
-    if registered.created:  # a run's artifacts are written once, by the publish that made it
-        _log_report(registered.version.run_id, settings)
-    outcome = PublishOutcome(registered, experiment_id)
-    _apply_alias_policy(outcome, catalog, table, info, settings, experiment)
+    with registry_permission(tracking.registered_model_name):
+        registered = ensure_registered(model, table, info, settings, experiment_id, record)
+        if registered.created:  # a run's artifacts are written once, by the publish that made it
+            _log_report(registered.version.run_id, settings)
+        outcome = PublishOutcome(registered, experiment_id)
+        _apply_alias_policy(outcome, catalog, table, info, settings, experiment)
     _write_status(outcome, settings, experiment)
     return outcome
 
@@ -240,40 +247,40 @@ def _apply_alias_policy(
     holder = champion_version(name, champion_alias)
     is_champion = holder is not None and str(holder.version) == str(version.version)
 
-    def point(alias: str, target: ModelVersion) -> None:
+    def point(alias: str, target: ModelVersion, why: str) -> None:
         current = champion_version(name, alias)
         if current is None or str(current.version) != str(target.version):
-            move_alias(name, alias, target)
+            move_alias(name, alias, target, f"custseg-publish: {why}")
             outcome.moved.append(alias)
         outcome.aliases[alias] = str(target.version)
 
     if experiment:
         if not is_champion:
-            point(challenger_alias, version)
+            point(challenger_alias, version, f"the model of dvc exp run {experiment}")
         outcome.notes.append(
             f"experiment {experiment}: @{champion_alias} does not move inside dvc exp run"
         )
     elif catalog is None:
         if holder is None:  # the project's first model: bootstrap the champion and catalog
-            point(champion_alias, version)
+            point(champion_alias, version, "the project's first model")
             write_segment_model(model, settings.catalog.path)
             outcome.catalog_written = True
         elif not is_champion:  # a lost catalog moves nothing: promote deliberately
-            point(challenger_alias, version)
+            point(challenger_alias, version, "no catalog: not promoted")
             outcome.notes.append(
                 f"{settings.catalog.path} has no champion, but @{champion_alias} exists: "
                 f"promote a version (custseg promote) to record it"
             )
     elif catalog.fingerprint == model.fingerprint:
-        point(champion_alias, version)
-    else:
-        point(challenger_alias, version)  # @champion moves to the catalog's model below
+        point(champion_alias, version, f"the champion of {settings.catalog.path}")
+    else:  # @champion moves to the catalog's model below
+        point(challenger_alias, version, f"differs from {settings.catalog.path}")
         try:
             champion = ensure_registered(catalog, table, info, settings, outcome.experiment_id)
         except (PromotionError, KeyError) as exc:
             outcome.notes.append(f"the catalog's champion cannot be registered here: {exc}")
         else:
-            point(champion_alias, champion.version)
+            point(champion_alias, champion.version, f"the champion of {settings.catalog.path}")
     if holder is not None and champion_alias not in outcome.aliases:
         outcome.aliases[champion_alias] = str(holder.version)
 
@@ -284,7 +291,7 @@ def _write_status(outcome: PublishOutcome, settings: Settings, experiment: str |
 
     version = outcome.registered.version
     model = outcome.registered.model
-    ui = settings.report.mlflow_ui
+    ui = settings.mlflow_ui
     status = {
         "model_name": settings.tracking.registered_model_name,
         "version": str(version.version),
@@ -331,7 +338,7 @@ def format_outcome(outcome: PublishOutcome, settings: Settings) -> str:
         lines.append(f"  wrote {settings.catalog.path} (the champion's segments): commit it")
     lines += [f"  note: {n}" for n in outcome.notes]
     lines.append(
-        f"  runs: {experiment_url(settings.report.mlflow_ui, outcome.experiment_id)} "
+        f"  runs: {experiment_url(settings.mlflow_ui, outcome.experiment_id)} "
         f"(make ui); status: {STATUS_FILE}"
     )
     return "\n".join(lines)

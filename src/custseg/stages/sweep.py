@@ -42,6 +42,7 @@ from custseg.io.tracking import (
     log_sweep_summary,
     parent_run,
     setup_experiment,
+    sqlite_path,
     stop_on_sigterm,
 )
 from custseg.parallel import ordered_map, shared
@@ -410,11 +411,14 @@ def format_summary(outcome: SweepOutcome, settings: Settings) -> str:
         "",
         f"Selected run: {outcome.selected_run_id} ({outcome.final_feature_set}, k={outcome.selected_k},"
         f" {final.fallback or 'by ' + final.method})",
-        f"Compare runs: {experiment_url(settings.report.mlflow_ui, outcome.experiment_id)}",
+        f"Compare runs: {experiment_url(settings.mlflow_ui, outcome.experiment_id)}",
         f"  (experiment {tracking.experiment_name!r}; expand parent run {outcome.parent_run_id})",
-        "  start the UI first, from this directory: make ui"
-        f"  (or .venv/bin/mlflow ui --backend-store-uri {tracking.tracking_uri})",
     ]
+    if sqlite_path(tracking.tracking_uri) is not None:  # a server serves its own UI
+        lines.append(
+            "  start the UI first, from this directory: make ui"
+            f"  (or .venv/bin/mlflow ui --backend-store-uri {tracking.tracking_uri})"
+        )
     return "\n".join(lines)
 
 
