@@ -85,7 +85,8 @@ def team_server():
         admin = exports(done.stdout)
         assert set(admin) == set(SERVER_VARIABLES), done.stdout
         up = custseg("server", "status", "--dir", where[1], env=env)  # ports remembered
-        assert up.stdout.splitlines() == ["PostgreSQL: running", "mlflow server: running"]
+        assert up.stdout.splitlines()[:2] == ["PostgreSQL: running", "mlflow server: running"]
+        assert f"MLflow on {admin['MLFLOW_TRACKING_URI']}" in up.stdout
         again = custseg("server", "start", "--dir", where[1], env=env)  # idempotent
         assert again.returncode == 0 and exports(again.stdout) == admin, again.stderr
         yield TeamServer(root, admin, seconds)
@@ -103,6 +104,33 @@ def alice(team_server) -> dict[str, str]:
     user = exports(done.stdout)
     assert user["MLFLOW_TRACKING_USERNAME"] == "alice"
     return user
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("credentials", "refused"),
+    [
+        ({"MLFLOW_TRACKING_PASSWORD": "not-her-password"}, "refused user 'alice': the user name"),
+        ({"MLFLOW_TRACKING_USERNAME": "", "MLFLOW_TRACKING_PASSWORD": ""}, "refused a request "
+         "without credentials: the user name or password is missing or wrong"),
+    ],
+)  # fmt: skip
+def test_wrong_or_missing_credentials_get_one_line_not_a_traceback(
+    team_server, alice, tmp_path, credentials, refused
+):
+    write_csv_atomic(generate_customers(50, seed=1), tmp_path / "customers.csv")
+    env = team_server.env({**alice, **credentials})
+    for command in (
+        ["custseg-sweep", "data.path=customers.csv", "sweep.k_max=3"],
+        ["custseg-predict", "data.path=customers.csv", "predict.input=customers.csv"],
+    ):
+        done = subprocess.run(
+            [str(VENV_BIN / command[0]), *command[1:]], cwd=tmp_path, env=env,
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 1, done.stderr
+        assert f"{command[0]}: error: the tracking server" in done.stderr
+        assert refused in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.slow

@@ -144,7 +144,9 @@ def _promote(args: argparse.Namespace) -> int:
         print(f"custseg promote: refused: {exc}", file=sys.stderr)
         return 1
     except mlflow.exceptions.MlflowException as exc:
-        print(f"custseg promote: error: {exc.message}", file=sys.stderr)
+        from custseg.io.tracking import access_refused
+
+        print(f"custseg promote: error: {access_refused(exc) or exc.message}", file=sys.stderr)
         return 1
 
 
@@ -344,6 +346,7 @@ def _server(args: argparse.Namespace) -> int:
         if args.action == "status":
             for name, up in server.status(layout).items():
                 print(f"{name}: {'running' if up else 'stopped'}")
+            print(f"MLflow on {layout.tracking_uri}, PostgreSQL on 127.0.0.1:{layout.pg_port}")
             return 0
         secrets_ = server.start(layout)
     except server.ServerError as exc:

@@ -7,10 +7,13 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
+from mlflow.exceptions import MlflowException
+
 from custseg.config import ConfigError
 from custseg.io.data import DataValidationError
 from custseg.io.errors import ModelNotFoundError, PromotionError
 from custseg.io.outputs import StaleInputError
+from custseg.io.tracking import access_refused
 
 
 class FitsFailedError(RuntimeError):
@@ -55,7 +58,9 @@ F = TypeVar("F", bound=Callable[..., None])
 def exit_on_user_error(program: str) -> Callable[[F], F]:
     """Decorate an entry point so :data:`USER_ERRORS` print ``<program>: error: ...`` and exit 1.
 
-    Any other exception propagates with its traceback: it is a bug, not bad input.
+    So does a tracking server's refusal (401: no or wrong credentials, 403: a missing
+    permission). Any other exception propagates with its traceback: it is a bug, not bad
+    input.
 
     Parameters
     ----------
@@ -75,6 +80,11 @@ def exit_on_user_error(program: str) -> Callable[[F], F]:
                 func(*args, **kwargs)
             except USER_ERRORS as exc:
                 print(f"{program}: error: {exc}", file=sys.stderr)
+                sys.exit(1)
+            except MlflowException as exc:  # a tracking server's 401 or 403
+                if (message := access_refused(exc)) is None:
+                    raise
+                print(f"{program}: error: {message}", file=sys.stderr)
                 sys.exit(1)
 
         return wrapper  # type: ignore[return-value]

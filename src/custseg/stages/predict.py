@@ -55,7 +55,7 @@ from custseg.io.registry import (
     require_store,
     segment_model_of,
 )
-from custseg.io.tracking import FINGERPRINT_TAG
+from custseg.io.tracking import FINGERPRINT_TAG, access_refused
 from custseg.stages.console import quiet_console
 
 #: the columns a rejects file adds before the raw ones: file line, reasons
@@ -279,6 +279,11 @@ def main(cfg: DictConfig) -> None:
         outcome = run_predict(to_settings(cfg))
     except (ConfigError, DataValidationError, ModelNotFoundError, ValueError, OSError) as exc:
         print(f"custseg-predict: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except mlflow.exceptions.MlflowException as exc:  # a tracking server's 401 or 403
+        if (message := access_refused(exc)) is None:
+            raise
+        print(f"custseg-predict: error: {message}", file=sys.stderr)
         sys.exit(1)
     print(outcome.summary())
 

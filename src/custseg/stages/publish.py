@@ -69,6 +69,7 @@ from custseg.io.tracking import (
     interruptible,
     log_fit_run,
     setup_experiment,
+    sqlite_path,
     stop_on_sigterm,
 )
 from custseg.parallel import fit_limits
@@ -337,9 +338,11 @@ def format_outcome(outcome: PublishOutcome, settings: Settings) -> str:
     if outcome.catalog_written:
         lines.append(f"  wrote {settings.catalog.path} (the champion's segments): commit it")
     lines += [f"  note: {n}" for n in outcome.notes]
+    # a local store's UI is started with make ui; a server serves its own
+    ui_hint = " (make ui)" if sqlite_path(settings.tracking.tracking_uri) is not None else ""
     lines.append(
-        f"  runs: {experiment_url(settings.mlflow_ui, outcome.experiment_id)} "
-        f"(make ui); status: {STATUS_FILE}"
+        f"  runs: {experiment_url(settings.mlflow_ui, outcome.experiment_id)}{ui_hint}; "
+        f"status: {STATUS_FILE}"
     )
     return "\n".join(lines)
 
