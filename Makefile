@@ -26,9 +26,12 @@ data/customers.csv: | $(STAMP)
 # The whole pipeline (validate -> sweeps -> select + register -> report) through DVC;
 # stages call the custseg entry points, so .venv/bin goes first on PATH.
 # `make run TRACKING=server`: against the team server of $$MLFLOW_TRACKING_URI (make server).
+# Where runs go is not a DVC param, so a workspace already built against another store is
+# up to date for DVC: publish is then run again (idempotent) to register its model there.
 TRACKING ?=
 run: install data/customers.csv
 	$(if $(TRACKING),CUSTSEG_TRACKING=$(TRACKING)) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+	$(if $(TRACKING),CUSTSEG_TRACKING=$(TRACKING) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro --force --single-item publish)
 
 # Just the sweep (36 runs by default), without DVC.
 sweep: install data/customers.csv

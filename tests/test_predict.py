@@ -216,14 +216,15 @@ def test_rejects_include_rows_outside_the_models_own_ranges(registry, tmp_path):
     )
     save_segment_model(narrow, tmp_path / "narrow")
     source = tmp_path / "new.csv"
-    source.write_text(HEADER + "1,Male,27,44,52,x\n2,Male,27,61.5,52,y\n3,Male,27,200,52,z\n")
+    # a blank line (not a customer) before the refused rows: their lines are still right
+    source.write_text(HEADER + "1,Male,27,44,52,x\n\n2,Male,27,61.5,52,y\n3,Male,27,200,52,z\n")
     rejects = tmp_path / "rejects.csv"
     overrides = [f"predict.model_uri={tmp_path / 'narrow'}", f"predict.rejects={rejects}"]
     run_predict(registry.settings(source, tmp_path / "scored.csv", *overrides))
 
     assert read_text_table(tmp_path / "scored.csv")["CustomerID"].tolist() == ["1"]
     rejected = read_text_table(rejects)
-    assert rejected["line"].tolist() == ["3", "4"]
+    assert rejected["line"].tolist() == ["4", "5"]
     assert rejected["reason"].tolist() == [
         "the model's schema: annual_income=61.5: above the maximum 60",
         "the model's schema: annual_income=200.0: above the maximum 60",

@@ -348,6 +348,14 @@ def test_kill_9_during_publish_leaves_nothing_half_registered(
     )
     assert scored["segment"].tolist() == model.segments
 
+    # 4. a kill between moving @champion and writing the catalog (the window step 2 may
+    # or may not hit) leaves the champion without its catalog: the next publish writes it
+    (tmp_path / "catalog" / "champion.json").unlink()
+    done = subprocess.run(publish, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert read_segment_model(tmp_path / "catalog" / "champion.json") == model
+    assert len(client.search_model_versions("name='customer-segmentation'")) == 1
+
 
 def few_distinct_customers(path: Path, n: int = 120) -> Path:
     """``n`` customers with 8 distinct (gender, age, income, score) rows."""

@@ -154,11 +154,14 @@ def _promote_checked(args: argparse.Namespace) -> int:
     """:func:`_promote` without its error handling: move the alias, report, return 0."""
     import mlflow
 
+    from custseg.config import compose_settings
     from custseg.io import registry
+    from custseg.io.data import load_customers
 
-    settings, table, info = _customer_table(args.data)
+    settings = compose_settings([f"data.path={args.data}"] if args.data is not None else [])
     tracking_uri = args.tracking_uri or settings.tracking.tracking_uri
-    registry.require_store(tracking_uri)
+    registry.require_store(tracking_uri)  # before reading the table: the store is the usual miss
+    table, info = load_customers(settings.data)
     mlflow.set_tracking_uri(tracking_uri)
     before = registry.champion_version(args.model_name, args.alias)
     catalog = args.catalog or settings.catalog.path
@@ -178,7 +181,7 @@ def _promote_checked(args: argparse.Namespace) -> int:
         else None
     )  # fmt: skip
     if args.rollback:
-        after = registry.rollback(args.model_name, args.alias, data=table)
+        after = registry.rollback(args.model_name, args.alias, data=table, to=version)
     else:
         after = registry.promote(
             args.model_name,
@@ -288,17 +291,6 @@ def _write_catalog(model, path: str) -> bool:
     return True
 
 
-def _customer_table(path: str | None):
-    """Settings, canonical customer table and its info for ``path`` (default: data.path)."""
-    from custseg.config import compose_settings
-    from custseg.io.data import load_customers
-
-    overrides = [f"data.path={path}"] if path is not None else []
-    settings = compose_settings(overrides)
-    table, info = load_customers(settings.data)
-    return settings, table, info
-
-
 def _describe_version(version: ModelVersion, metric: str) -> str:
     from custseg.io.registry import run_metric
 
@@ -352,12 +344,13 @@ def _server(args: argparse.Namespace) -> int:
     except server.ServerError as exc:
         print(f"custseg server: error: {exc}", file=sys.stderr)
         return 1
+    exports = server.export_lines(layout.tracking_uri, server.ADMIN_USER, secrets_.admin_password)
     print(
         f"MLflow server on {layout.tracking_uri} (PostgreSQL on 127.0.0.1:{layout.pg_port}, "
         f"artifacts in {layout.artifacts}, logs in {layout.root}).\n"
         "Paste these lines into your shell (you are the admin), then `make run "
         "TRACKING=server`:\n\n"
-        f"{server.export_lines(layout, secrets_)}\n\n"
+        f"{exports}\n\n"
         "Add a teammate (prints the lines for them to paste):\n"
         "  .venv/bin/custseg team add-user alice --role scientist   # sweeps, sees all\n"
         "  .venv/bin/custseg team add-user bob --role owner         # also registers, promotes\n"
@@ -410,12 +403,11 @@ def _team(args: argparse.Namespace) -> int:
     if member.password is None:
         print(f"{member.username} already exists; granted the {member.role} role")
         return 0
+    from custseg.io.server import export_lines
+
     print(
         f"created {member.username} ({member.role}). Send them these lines (once):\n\n"
-        f"export MLFLOW_TRACKING_URI={uri}\n"
-        f"export MLFLOW_TRACKING_USERNAME={member.username}\n"
-        f"export MLFLOW_TRACKING_PASSWORD={member.password}\n"
-        "export CUSTSEG_TRACKING=server"
+        f"{export_lines(uri, member.username, member.password)}"
     )
     return 0
 

@@ -154,11 +154,15 @@ class Rejects:
     reasons : list of str
         Per rejected row, every problem found in it (``"Age='-5': below the minimum
         0; Gender='Robot': not among the allowed values ['Female', 'Male']"``).
+    kept_lines : numpy.ndarray of int
+        The file lines of the rows kept, in the order of the returned table (a later
+        check that rejects one of them names the right line).
     """
 
     rows: np.ndarray
     lines: np.ndarray
     reasons: list[str]
+    kept_lines: np.ndarray
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -200,14 +204,10 @@ def load_customers_with_rejects(config: DataConfig) -> tuple[pd.DataFrame, DataI
             f"{b}; {t}" if b else t for b, t in zip(before, shown, strict=True)
         ]
     bad = (reasons != "").to_numpy()
-    rejects = Rejects(np.flatnonzero(bad), checked.lines[bad].to_numpy(), reasons[bad].tolist())
+    lines = checked.lines.to_numpy()
+    rejects = Rejects(np.flatnonzero(bad), lines[bad], reasons[bad].tolist(), lines[~bad])
     frame, info = checked.table(~bad)
     return frame, info, rejects
-
-
-def file_lines(rows: np.ndarray) -> np.ndarray:
-    """File lines (the header is line 1) of the data rows at 0-based positions ``rows``."""
-    return np.asarray(rows) + 1 + _HEADER_LINES
 
 
 @dataclass
@@ -272,7 +272,7 @@ def _check_table(config: DataConfig) -> _Checked:
             f"column {h!r} (read from {config.columns[h].source!r}); rename one of them"
         )
 
-    lines = pd.Series(file_lines(raw.index.to_numpy()), index=raw.index)
+    lines = pd.Series(raw.index.to_numpy() + 1 + _HEADER_LINES, index=raw.index)
     if raw.empty:
         structural.append("the file has a header but no data rows")
         return _Checked(path, sha, raw, lines, {}, extras, {}, structural, [])

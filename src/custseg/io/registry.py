@@ -129,14 +129,15 @@ def registry_permission(model_name: str) -> Iterator[None]:
     try:
         yield
     except MlflowException as exc:
-        if exc.error_code != "PERMISSION_DENIED":
-            raise
-        user = os.environ.get("MLFLOW_TRACKING_USERNAME", "this user")
+        on_registry = any(path in exc.message for path in ("/registered-models", "/model-versions"))
+        if exc.error_code != "PERMISSION_DENIED" or not on_registry:
+            raise  # e.g. a run in an experiment this user may not edit: said as it is
+        user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+        grant = f": custseg team add-user {user} --role owner" if user else ""
         raise PromotionError(
-            f"{user} may not register versions of {model_name!r} or move its aliases on "
-            f"{mlflow.get_tracking_uri()}: that needs EDIT on the registered model (the owner "
-            f"role). An owner can do it, or an admin grants it: custseg team add-user {user} "
-            "--role owner"
+            f"{user or 'this user'} may not register versions of {model_name!r} or move its "
+            f"aliases on {mlflow.get_tracking_uri()}: that needs EDIT on the registered model "
+            f"(the owner role). An owner can do it, or an admin grants it{grant}"
         ) from exc
 
 
@@ -599,11 +600,15 @@ def previous_holder(model_name: str, alias: str) -> tuple[ModelVersion, str]:
     return current, str(moves[-1]["from"])
 
 
-def rollback(model_name: str, alias: str, data: pd.DataFrame | None = None) -> ModelVersion:
+def rollback(
+    model_name: str, alias: str, data: pd.DataFrame | None = None, to: str | None = None
+) -> ModelVersion:
     """Point ``alias`` back at the version it held before its last move.
 
     The previous version must still be READY and pass the gate (it loads, and scores
-    ``data`` when given); no metric comparison: it held the alias before.
+    ``data`` when given); no metric comparison: it held the alias before. ``to``: the
+    version the caller expects (refused if the alias moved meanwhile). A second rollback
+    undoes the first (the last move's ``from`` is then the version rolled back from).
 
     Raises
     ------
@@ -612,6 +617,11 @@ def rollback(model_name: str, alias: str, data: pd.DataFrame | None = None) -> M
         version is gone or fails the gate.
     """
     current, previous = previous_holder(model_name, alias)
+    if to is not None and previous != str(to):  # moved meanwhile (another owner)
+        raise PromotionError(
+            f"{model_name}@{alias} moved meanwhile (its previous holder is now version "
+            f"{previous}, not {to}): look at it again, then roll back"
+        )
     target = _version_to_promote(MlflowClient(), model_name, previous, None)
     assert target is not None
     if target.status != _READY:

@@ -25,8 +25,10 @@ import glob
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -135,22 +137,29 @@ def start(layout: ServerLayout) -> Secrets:
         If PostgreSQL is not installed, a service does not come up (with the end of its
         log), or a port is taken by something else.
     """
-    layout.root.mkdir(parents=True, exist_ok=True)
-    ports = {"port": layout.port, "pg_port": layout.pg_port}
-    layout.ports_file.write_text(json.dumps(ports), encoding="utf-8")
+    # only this user may read the artifacts and logs (root: PostgreSQL's user may enter)
+    layout.root.mkdir(mode=0o711 if _db_owner() else 0o700, parents=True, exist_ok=True)
+    running = _our_pid(layout)
+    if running is not None and not _answers(layout):
+        raise ServerError(
+            f"an mlflow server of {layout.root} already runs (process {running}) on other "
+            "ports than those asked for: custseg server stop first"
+        )
     secrets_ = _secrets(layout)
     _start_postgres(layout, secrets_)
     _ensure_databases(layout, secrets_)
-    if not _mlflow_running(layout):
+    if running is None:
         _start_mlflow(layout, secrets_)
+    ports = {"port": layout.port, "pg_port": layout.pg_port}
+    layout.ports_file.write_text(json.dumps(ports), encoding="utf-8")
     return secrets_
 
 
 def stop(layout: ServerLayout) -> list[str]:
     """Stop ``mlflow server`` and PostgreSQL; what was stopped (empty: nothing ran)."""
     stopped = []
-    pid = _read_pid(layout)
-    if pid is not None and _alive(pid):
+    pid = _our_pid(layout)  # a stale pid file (a reboot, a reused id) signals nobody
+    if pid is not None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
         _wait_gone(pid, 30)
@@ -167,16 +176,15 @@ def status(layout: ServerLayout) -> dict[str, bool]:
     return {"PostgreSQL": _postgres_running(layout), "mlflow server": _mlflow_running(layout)}
 
 
-def export_lines(layout: ServerLayout, secrets_: Secrets) -> str:
-    """The shell lines that point custseg (and MLflow) at the server, as the admin."""
-    return "\n".join(
-        [
-            f"export MLFLOW_TRACKING_URI={layout.tracking_uri}",
-            f"export MLFLOW_TRACKING_USERNAME={ADMIN_USER}",
-            f"export MLFLOW_TRACKING_PASSWORD={secrets_.admin_password}",
-            "export CUSTSEG_TRACKING=server",
-        ]
-    )
+def export_lines(tracking_uri: str, username: str, password: str) -> str:
+    """The shell lines that point custseg (and MLflow) at a server as ``username``."""
+    values = {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_TRACKING_USERNAME": username,
+        "MLFLOW_TRACKING_PASSWORD": password,
+        "CUSTSEG_TRACKING": "server",
+    }
+    return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in values.items())
 
 
 # ------------------------------------------------------------------------- secrets
@@ -188,10 +196,17 @@ def _secrets(layout: ServerLayout) -> Secrets:
     if path.exists():
         return Secrets(**json.loads(path.read_text(encoding="utf-8")))
     made = Secrets(secrets.token_urlsafe(24), secrets.token_urlsafe(18), secrets.token_hex(32))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(asdict(made), out)
+    _write_private(path, json.dumps(asdict(made)))
     return made
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only, whole or not at all."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(partial, path)
 
 
 # ----------------------------------------------------------------------- PostgreSQL
@@ -241,6 +256,11 @@ def _start_postgres(layout: ServerLayout, secrets_: Secrets) -> None:
         _init_postgres(layout, secrets_)
     if _postgres_running(layout):
         return
+    if not _port_free(layout.pg_port):
+        raise ServerError(
+            f"port {layout.pg_port} on 127.0.0.1 is in use (another PostgreSQL?): choose "
+            "another with --pg-port"
+        )
     options = f"-p {layout.pg_port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
     log_file = layout.root / "postgres.log"
     log_file.touch()
@@ -259,8 +279,7 @@ def _init_postgres(layout: ServerLayout, secrets_: Secrets) -> None:
     owner = _db_owner()
     layout.pgdata.mkdir(mode=0o700)
     password_file = layout.root / "initdb.pw"
-    password_file.write_text(secrets_.db_password + "\n", encoding="utf-8")
-    password_file.chmod(0o600)
+    _write_private(password_file, secrets_.db_password + "\n")
     try:
         if owner:
             shutil.chown(layout.pgdata, owner)
@@ -296,10 +315,16 @@ def _postgres_running(layout: ServerLayout) -> bool:
 def _ensure_databases(layout: ServerLayout, secrets_: Secrets) -> None:
     import psycopg2
 
-    connection = psycopg2.connect(
-        host="127.0.0.1", port=layout.pg_port, user=DB_USER, password=secrets_.db_password,
-        dbname="postgres", connect_timeout=10,
-    )  # fmt: skip
+    try:
+        connection = psycopg2.connect(
+            host="127.0.0.1", port=layout.pg_port, user=DB_USER, password=secrets_.db_password,
+            dbname="postgres", connect_timeout=10,
+        )  # fmt: skip
+    except psycopg2.Error as exc:
+        raise ServerError(
+            f"cannot sign in to PostgreSQL on 127.0.0.1:{layout.pg_port} as {DB_USER} with the "
+            f"password of {layout.secrets_file}: {str(exc).strip()}"
+        ) from exc
     connection.autocommit = True  # CREATE DATABASE runs outside a transaction
     try:
         with connection.cursor() as cursor:
@@ -329,18 +354,20 @@ def _auth_config(layout: ServerLayout, secrets_: Secrets) -> Path:
             "",
         ]
     )
-    fd = os.open(layout.auth_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
+    _write_private(layout.auth_config, text)
     return layout.auth_config
 
 
 def _start_mlflow(layout: ServerLayout, secrets_: Secrets) -> None:
+    if not _port_free(layout.port):
+        raise ServerError(
+            f"port {layout.port} on 127.0.0.1 is in use (another server?): choose another "
+            "with --port"
+        )
     layout.artifacts.mkdir(exist_ok=True)
     mlflow_bin = Path(sys.executable).parent / "mlflow"
     command = [
         str(mlflow_bin), "server",
-        "--backend-store-uri", layout.database_uri(TRACKING_DB, secrets_.db_password),
         "--artifacts-destination", str(layout.artifacts.resolve()),
         "--serve-artifacts",
         "--app-name", "basic-auth",
@@ -350,6 +377,9 @@ def _start_mlflow(layout: ServerLayout, secrets_: Secrets) -> None:
     ]  # fmt: skip
     env = {
         **os.environ,
+        # the store's URI holds the database password: in the environment (readable by
+        # this user and root only), never on the command line (any user's `ps`)
+        "MLFLOW_BACKEND_STORE_URI": layout.database_uri(TRACKING_DB, secrets_.db_password),
         "MLFLOW_AUTH_CONFIG_PATH": str(_auth_config(layout, secrets_)),
         # read on the first start only, when the admin does not exist yet
         "MLFLOW_AUTH_ADMIN_PASSWORD": secrets_.admin_password,
@@ -368,8 +398,9 @@ def _start_mlflow(layout: ServerLayout, secrets_: Secrets) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            layout.pid_file.unlink(missing_ok=True)
             raise ServerError(f"mlflow server exited with {proc.returncode}:\n{_tail(log_path)}")
-        if _answers(layout):
+        if _answers(layout) and proc.poll() is None:  # ours answers, not another server
             return
         time.sleep(0.5)
     stop(layout)
@@ -387,8 +418,32 @@ def _answers(layout: ServerLayout) -> bool:
 
 
 def _mlflow_running(layout: ServerLayout) -> bool:
+    return _our_pid(layout) is not None and _answers(layout)
+
+
+def _our_pid(layout: ServerLayout) -> int | None:
+    """The pid of the pid file if that process is this stack's ``mlflow server`` (its
+    command line names mlflow and server, its working directory is the stack's)."""
     pid = _read_pid(layout)
-    return pid is not None and _alive(pid) and _answers(layout)
+    if pid is None or not _alive(pid):
+        return None
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return None
+    names = [Path(a.decode(errors="replace")).name for a in argv[:3]]
+    ours = "server" in names and any("mlflow" in n for n in names)
+    return pid if ours and cwd == layout.root.resolve() else None
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _read_pid(layout: ServerLayout) -> int | None:

@@ -72,8 +72,9 @@ def add_user(
 
         auth = get_app_client("basic-auth", tracking_uri=tracking_uri)
     try:
-        created = _create_user(auth, username, password or secrets.token_urlsafe(12))
+        # the resources first: a failure then leaves no user whose password was never shown
         experiment_id, model = _ensure_resources(tracking_uri, experiment_name, model_name)
+        created = _create_user(auth, username, password or secrets.token_urlsafe(12))
         on_experiment, on_model = ROLES[role]
         _grant(auth, username, "experiment", experiment_id, on_experiment)
         _grant(auth, username, "registered_model", model, on_model)

@@ -38,7 +38,6 @@ from custseg.core.segment_model import SEGMENT_COLUMN, SEGMENT_NAME_COLUMN
 from custseg.io.data import (
     DataValidationError,
     Rejects,
-    file_lines,
     load_customers,
     load_customers_with_rejects,
     parse_csv,
@@ -146,7 +145,9 @@ def run_predict(settings: Settings) -> PredictOutcome:
         If the model cannot score the table, or the input already has a ``segment``
         or ``segment_name`` column (it would be overwritten).
 
-    Nothing is written when any of these is raised.
+    Nothing is written when any of these is raised, except the rejects file when
+    ``predict.rejects`` is set and no row at all can be scored (the ``ValueError`` then
+    names it).
     """
     if not settings.predict.input:
         raise ConfigError(
@@ -164,7 +165,8 @@ def run_predict(settings: Settings) -> PredictOutcome:
         raise ConfigError(f"predict.rejects={rejects_path} would overwrite the input or output")
     if rejects_path is None:
         table, info = load_customers(data)
-        rejects = Rejects(np.empty(0, dtype=int), np.empty(0, dtype=int), [])
+        none = np.empty(0, dtype=int)
+        rejects = Rejects(none, none, [], none)
     else:
         table, info, rejects = load_customers_with_rejects(data)
     raw = _raw_rows(source, info.sha256, len(table) + len(rejects), settings.data)
@@ -226,10 +228,10 @@ def _reject_outside_model(
         return table, valid, rejects
     positions = problems.index.to_numpy()
     rows = np.concatenate([rejects.rows, valid[positions]])
-    lines = np.concatenate([rejects.lines, file_lines(valid[positions])])
+    lines = np.concatenate([rejects.lines, rejects.kept_lines[positions]])
     reasons = [*rejects.reasons, *(f"the model's schema: {why}" for why in problems)]
     keep = np.setdiff1d(np.arange(len(table)), positions)
-    moved = Rejects(rows, lines, reasons)
+    moved = Rejects(rows, lines, reasons, rejects.kept_lines[keep])
     return table.iloc[keep].reset_index(drop=True), valid[keep], moved
 
 

@@ -266,6 +266,9 @@ def _apply_alias_policy(
             point(champion_alias, version, "the project's first model")
             write_segment_model(model, settings.catalog.path)
             outcome.catalog_written = True
+        elif is_champion:  # a bootstrap cut short (kill -9) between the alias and the file
+            write_segment_model(model, settings.catalog.path)
+            outcome.catalog_written = True
         elif not is_champion:  # a lost catalog moves nothing: promote deliberately
             point(challenger_alias, version, "no catalog: not promoted")
             outcome.notes.append(

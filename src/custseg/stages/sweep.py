@@ -229,7 +229,8 @@ def _log_failure(failure: FitFailure, settings: Settings, info: DataInfo) -> str
     run_id = log_failed_fit_run(
         run_name=f"{fs.name}-k{failure.k}",
         params=_fit_params(fs, failure.k, settings, info),
-        tags={ROLE_TAG: "fit", "feature_set": fs.name, "fit_error": failure.error},
+        # a tag holds at most a few thousand characters; the traceback is in error.txt
+        tags={ROLE_TAG: "fit", "feature_set": fs.name, "fit_error": failure.error[:1000]},
         traceback=failure.traceback,
     )
     log.error("fit %s k=%d failed: %s (run %s)", fs.name, failure.k, failure.error, run_id)
