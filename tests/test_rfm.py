@@ -1,0 +1,138 @@
+"""RFM features of a transaction log, by hand-computed cases."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from custseg.core.rfm import RFM_COLUMNS, rfm_scores, rfm_table
+from custseg.io.transactions import TRANSACTION_COLUMNS, generate_transactions
+
+AS_OF = "2026-06-30"
+
+
+def small_log(with_orders: bool = True) -> pd.DataFrame:
+    rows = [
+        # customer, date, amount, order
+        ("c1", "2026-06-01 09:30", 100.0, "A"),
+        ("c1", "2026-06-20", 50.0, "B"),
+        ("c1", "2026-06-25", -30.0, "B"),  # a return: net, but not recent
+        ("c1", "2026-06-29", 0.0, "Z"),  # neither a purchase nor a return
+        ("c2", "2026-01-15", 20.0, "C"),  # two lines of one order
+        ("c2", "2026-01-15", 10.0, "C"),
+        ("c3", "2026-03-01", -10.0, "D"),  # only a return: no RFM row
+        ("c4", "2026-07-05", 40.0, "E"),  # after the as-of date
+        ("c5", "2026-06-10", 40.0, "F"),
+        ("c5", "2026-06-12", -60.0, "F"),  # returned more than bought: net 0
+    ]
+    log = pd.DataFrame(rows, columns=["customer_id", "date", "amount", "order_id"])
+    log["date"] = pd.to_datetime(log["date"], format="ISO8601")
+    return log if with_orders else log.drop(columns="order_id")
+
+
+def test_rfm_of_a_small_log_by_hand():
+    found = rfm_table(small_log(), AS_OF)
+    expected = pd.DataFrame(
+        {
+            # c1: last purchase June 20, first June 1; c2: January 15 (16+28+31+30+31+30)
+            "recency_days": [10, 166, 20],
+            "frequency": [2, 1, 1],  # orders, not lines: c2's two lines are one order
+            "monetary_total": [120.0, 30.0, 0.0],  # net of returns, floored at 0
+            "monetary_mean": [75.0, 30.0, 40.0],  # per order
+            "tenure_days": [29, 166, 20],
+        },
+        index=pd.Index(["c1", "c2", "c5"], name="customer_id"),
+    )
+    pd.testing.assert_frame_equal(found.table, expected)
+    assert list(found.table.columns) == list(RFM_COLUMNS)
+    assert (found.after_as_of, found.without_purchase) == (1, 1)  # c4's order; c3
+
+
+def test_without_order_ids_every_purchase_line_counts():
+    table = rfm_table(small_log(with_orders=False), AS_OF).table
+    assert table.loc["c2", "frequency"] == 2
+    assert table.loc["c2", "monetary_mean"] == 15.0  # per line
+    assert table.loc["c1", "frequency"] == 2
+
+
+def test_the_as_of_date_decides_and_reruns_are_identical():
+    log = small_log()
+    first = rfm_table(log, AS_OF).table
+    shuffled = log.sample(frac=1.0, random_state=3)
+    pd.testing.assert_frame_equal(rfm_table(shuffled, AS_OF).table, first)
+    later = rfm_table(log, "2026-07-10")
+    assert later.after_as_of == 0
+    assert later.table.loc["c1", "recency_days"] == 20  # ten days later, ten days more
+    assert later.table.loc["c4", "frequency"] == 1  # c4's order has happened by then
+    earlier = rfm_table(log, "2026-06-15").table
+    assert "c1" in earlier.index and earlier.loc["c1", "frequency"] == 1  # order B not yet
+
+
+@pytest.mark.parametrize(
+    ("values", "higher_is_better", "scores"),
+    [
+        (list(range(1, 11)), True, [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]),
+        (list(range(1, 11)), False, [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]),  # recency: recent is 5
+        ([7.0] * 6, True, [1] * 6),  # all tied: one score, that of the lowest rank
+        ([1, 1, 1, 1, 9], True, [1, 1, 1, 1, 5]),  # the one-order crowd: all score 1
+        # recency, four customers: the two most recent share their lowest rank (75th
+        # percentile: 4); the least recent is at the 25th percentile (2)
+        ([3, 1, 1, 2], False, [2, 4, 4, 3]),
+    ],
+)
+def test_rfm_scores_are_quintiles_best_high(values, higher_is_better, scores):
+    assert rfm_scores(pd.Series(values), higher_is_better).tolist() == scores
+
+
+# ------------------------------------------------------------------------ generator
+
+
+@pytest.fixture(scope="module")
+def generated() -> pd.DataFrame:
+    return generate_transactions(1500, seed=7)
+
+
+def as_log(raw: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": raw["CustomerID"],
+            "order_id": raw["OrderID"],
+            "date": pd.to_datetime(raw["Date"], format="%Y-%m-%d"),
+            "amount": raw["Amount"],
+        }
+    )
+
+
+def test_the_generator_is_deterministic_and_well_formed(generated):
+    pd.testing.assert_frame_equal(generate_transactions(1500, seed=7), generated)
+    assert not generate_transactions(1500, seed=8).equals(generated)
+    assert list(generated.columns) == list(TRANSACTION_COLUMNS)
+    assert generated["Date"].between("2024-07-01", "2026-06-30").all()
+    assert generated["Date"].is_monotonic_increasing
+    # every customer bought at least once: an RFM row each, nothing left out
+    found = rfm_table(as_log(generated), "2026-06-30")
+    assert len(found.table) == generated["CustomerID"].nunique() == 1500
+    assert (found.after_as_of, found.without_purchase) == (0, 0)
+
+
+def test_generated_returns_belong_to_earlier_orders_of_the_same_customer(generated):
+    returns = generated[generated["Amount"] < 0]
+    purchases = generated[generated["Amount"] > 0].set_index("OrderID")
+    assert 0.02 < len(returns) / len(purchases) < 0.1
+    bought = purchases.loc[returns["OrderID"]]
+    assert (bought["CustomerID"].to_numpy() == returns["CustomerID"].to_numpy()).all()
+    assert (bought["Date"].to_numpy() <= returns["Date"].to_numpy()).all()
+    assert (-returns["Amount"].to_numpy() <= bought["Amount"].to_numpy()).all()
+
+
+def test_generated_customers_look_like_real_ones(generated):
+    table = rfm_table(as_log(generated), "2026-06-30").table
+    spend = table["monetary_total"]
+    assert spend.max() > 50 * spend.median()  # heavily skewed spend
+    assert (table["frequency"] == 1).mean() > 0.2  # many one-order customers
+    assert (table["recency_days"] > 180).mean() > 0.15  # lapsed (churned) customers
+    # seasonality: more orders a day in November-December than in September-October
+    days = pd.to_datetime(generated.loc[generated["Amount"] > 0, "Date"])
+    year = days[(days >= "2025-09-01") & (days < "2026-01-01")]
+    peak = year.dt.month.isin([11, 12])
+    assert peak.sum() / 61 > 1.3 * (~peak).sum() / 61
