@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
+from custseg.config import DataConfig
 from custseg.core.rfm import RFM_COLUMNS, rfm_scores, rfm_table
-from custseg.io.transactions import TRANSACTION_COLUMNS, generate_transactions
+from custseg.io.data import DataValidationError, file_sha256, write_csv_atomic
+from custseg.io.transactions import (
+    TRANSACTION_COLUMNS,
+    TransactionFormat,
+    generate_transactions,
+    read_transactions,
+)
 
 AS_OF = "2026-06-30"
 
@@ -136,3 +145,82 @@ def test_generated_customers_look_like_real_ones(generated):
     year = days[(days >= "2025-09-01") & (days < "2026-01-01")]
     peak = year.dt.month.isin([11, 12])
     assert peak.sum() / 61 > 1.3 * (~peak).sum() / 61
+
+
+# --------------------------------------------------------------------------- reader
+
+
+def test_a_generated_log_reads_back_to_the_same_rfm(generated, tmp_path):
+    path = tmp_path / "transactions.csv"
+    write_csv_atomic(generated, path)
+    log, sha256 = read_transactions(path, TransactionFormat())
+    assert sha256 == file_sha256(path)
+    assert list(log.columns) == ["customer_id", "order_id", "date", "amount"]
+    assert str(log["date"].dtype).startswith("datetime64") and log["amount"].dtype == float
+    pd.testing.assert_frame_equal(
+        rfm_table(log, "2026-06-30").table, rfm_table(as_log(generated), "2026-06-30").table
+    )
+
+
+def test_the_format_names_columns_dates_and_numbers(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("Kunde;Datum;Betrag\nk1;30.06.2026;1.250,50\nk1;01.06.2026;-50\n")
+    fmt = TransactionFormat(
+        customer_id="Kunde", date="Datum", amount="Betrag", order_id=None,
+        date_format="%d.%m.%Y", csv=DataConfig(delimiter=";", decimal=",", thousands="."),
+    )  # fmt: skip
+    log, _ = read_transactions(path, fmt)
+    assert log["amount"].tolist() == [1250.5, -50.0]
+    assert log["date"].dt.strftime("%Y-%m-%d").tolist() == ["2026-06-30", "2026-06-01"]
+    assert "order_id" not in log.columns
+
+
+HEADER = "CustomerID,OrderID,Date,Amount\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "messages"),
+    [
+        (
+            "c1,o1,2026-02-30,10\nc2,o2,yesterday,5\n",
+            ["column 'Date': 2 values not a date as '%Y-%m-%d' at line 2 ('2026-02-30'), "
+             "line 3 ('yesterday')"],
+        ),
+        (
+            "c1,o1,2026-01-01,ten\nc1,o2,2026-01-02,inf\n",
+            ["column 'Amount': 2 amounts not a finite number at line 2 ('ten'), line 3 ('inf')"],
+        ),
+        (
+            " ,o1,2026-01-01,10\nc1,,2026-01-02,3\n",
+            ["column 'CustomerID': 1 missing value at line 2 (' ')",
+             "column 'OrderID': 1 missing value at line 3 ('')"],
+        ),
+    ],
+)  # fmt: skip
+def test_bad_logs_name_the_column_lines_and_values(tmp_path, body, messages):
+    path = tmp_path / "bad.csv"
+    path.write_text(HEADER + body)
+    with pytest.raises(DataValidationError) as error:
+        read_transactions(path, TransactionFormat())
+    assert error.value.problems == messages
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "CustomerID,Date\nc1,2026-01-01\n",
+            "column(s) ['Amount', 'OrderID'] not found; the header",
+        ),
+        (HEADER, "the file has a header but no transactions"),
+        (None, "invalid transaction log"),
+        ("Kunde;Datum\nk1;2026-01-01\n", "column(s) ['CustomerID', 'Date', 'Amount', 'OrderID']"),
+        ("CustomerID;OrderID;Date;Amount\nc1;o1;2026-01-01;5\n", "the header looks ';'-delimited"),
+    ],
+)
+def test_a_log_that_is_not_one_is_refused(tmp_path, text, message):
+    path = tmp_path / "log.csv"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(DataValidationError, match=re.escape(message)):
+        read_transactions(path, TransactionFormat())

@@ -56,6 +56,8 @@ class DataValidationError(ValueError):
     problems : list of str
         One human-readable sentence per problem, naming the column (raw header and
         canonical name) and the offending file lines where that applies.
+    what : str, default "customer table"
+        What the file is, for the first line of the message (e.g. "transaction log").
 
     Attributes
     ----------
@@ -65,11 +67,13 @@ class DataValidationError(ValueError):
         The problems, in the order they were found.
     """
 
-    def __init__(self, path: str | os.PathLike[str], problems: Sequence[str]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], problems: Sequence[str], what: str = "customer table"
+    ) -> None:
         self.path = str(path)
         self.problems = list(problems)
         n = len(self.problems)
-        head = f"invalid customer table {self.path!r}: {n} problem{'s' if n != 1 else ''}"
+        head = f"invalid {what} {self.path!r}: {n} problem{'s' if n != 1 else ''}"
         super().__init__("\n".join([head, *(f"  - {p}" for p in self.problems)]))
 
 
@@ -432,6 +436,8 @@ def _delimiter_hint(header_line: str, config: DataConfig) -> str | None:
     """What delimiter the header line uses, when it is not ``data.delimiter`` but another
     common one splits it into the schema's columns."""
     sources = {spec.source for spec in config.columns.values()}
+    if not sources:  # no column known: nothing to recognise the header by
+        return None
     for candidate, shown in ((",", ","), (";", ";"), ("\t", "\\t"), ("|", "|")):
         if candidate != config.delimiter and sources <= set(
             next(csv.reader([header_line], delimiter=candidate), [])

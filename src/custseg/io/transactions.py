@@ -1,5 +1,5 @@
-"""Transaction logs: a deterministic generator of realistic ones (the embedded example
-data of the RFM pipeline, so nothing is downloaded).
+"""Transaction logs: reading and validating one, and a deterministic generator of
+realistic ones (the embedded example data of the RFM pipeline, so nothing is downloaded).
 
 A log has one row per order line: ``CustomerID``, ``OrderID``, ``Date`` (``YYYY-MM-DD``)
 and ``Amount`` (negative for a return). The generated customers behave as real ones do:
@@ -15,11 +15,101 @@ and ``Amount`` (negative for a return). The generated customers behave as real o
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
+from custseg.config import ColumnSpec, DataConfig
+from custseg.io.data import DataValidationError, _count, _to_number, _where, parse_csv
+
+#: what a transaction log is called in error messages
+LOG = "transaction log"
 #: raw headers of a generated log, in file order
 TRANSACTION_COLUMNS = ("CustomerID", "OrderID", "Date", "Amount")
+
+
+@dataclass(frozen=True)
+class TransactionFormat:
+    """How a transaction log is written: the raw header of each column, the date format
+    and the CSV format (delimiter, decimal mark, thousands separator, encoding).
+
+    ``order_id`` None: the log has no order ids (every purchase line is an order).
+    """
+
+    customer_id: str = "CustomerID"
+    date: str = "Date"
+    amount: str = "Amount"
+    order_id: str | None = "OrderID"
+    date_format: str = "%Y-%m-%d"
+    csv: DataConfig = field(default_factory=DataConfig)
+
+
+def read_transactions(path: str | Path, fmt: TransactionFormat) -> tuple[pd.DataFrame, str]:
+    """Read and validate a transaction log; the typed log and the SHA-256 of the file.
+
+    Returns
+    -------
+    log : DataFrame
+        Columns ``customer_id`` (text), ``date`` (datetime64), ``amount`` (float; a
+        negative amount is a return, see :mod:`custseg.core.rfm`) and, when the format
+        has one, ``order_id`` (text); one row per file line, in file order.
+    sha256 : str
+        Hash of the file's bytes.
+
+    Raises
+    ------
+    DataValidationError
+        If the file is missing, not a CSV, lacks a column, or has a missing id, a date
+        not in ``date_format`` or an amount that is not a finite number; every problem
+        is listed with the file lines of (up to five) offending rows.
+    """
+    path = str(path)
+    if not Path(path).is_file():
+        raise DataValidationError(path, [f"file not found: {path!r}"], LOG)
+    data = Path(path).read_bytes()
+    wanted = {"customer_id": fmt.customer_id, "date": fmt.date, "amount": fmt.amount}
+    if fmt.order_id is not None:
+        wanted["order_id"] = fmt.order_id
+    # the log's headers, so that a header in another delimiter is recognised and named
+    known = {name: ColumnSpec(source=source) for name, source in wanted.items()}
+    try:
+        raw = parse_csv(path, data, replace(fmt.csv, columns=known))
+    except DataValidationError as exc:
+        raise DataValidationError(path, exc.problems, LOG) from None
+    absent = [source for source in wanted.values() if source not in raw.columns]
+    if absent:
+        header = list(map(str, raw.columns))
+        raise DataValidationError(
+            path, [f"column(s) {absent} not found; the header has {header}"], LOG
+        )
+    if raw.empty:
+        raise DataValidationError(path, ["the file has a header but no transactions"], LOG)
+    lines = pd.Series(raw.index.to_numpy() + 2, index=raw.index)
+    problems: list[str] = []
+
+    def check(bad: pd.Series, source: str, noun: str, detail: str = "") -> None:
+        if bad.any():
+            where = _where(lines[bad], raw.loc[bad, source])
+            problems.append(f"column {source!r}: {_count(bad.sum(), noun)}{detail} at {where}")
+
+    log = pd.DataFrame(index=raw.index)
+    for name in ("customer_id", "order_id"):
+        if name in wanted:
+            values = raw[wanted[name]].str.strip()
+            check(values == "", wanted[name], "missing value")
+            log[name] = values
+    dates = pd.to_datetime(raw[fmt.date].str.strip(), format=fmt.date_format, errors="coerce")
+    check(dates.isna(), fmt.date, "value", f" not a date as {fmt.date_format!r}")
+    amounts = _to_number(raw[fmt.amount].str.strip(), fmt.csv)  # decimal mark, thousands
+    check(~np.isfinite(amounts), fmt.amount, "amount", " not a finite number")
+    if problems:
+        raise DataValidationError(path, problems, LOG)
+    log["date"], log["amount"] = dates, amounts.astype("float64")
+    return log.reset_index(drop=True), hashlib.sha256(data).hexdigest()
+
 
 _ORDERS_PER_YEAR = (1.0, 1.0)  # log-normal (mean of log, sd of log) of the buying rate
 _ORDER_VALUE = (3.5, 0.9)  # log-normal order value level per customer (about 33)
