@@ -723,7 +723,8 @@ def promote(
     candidate_tags = (
         existing.tags if existing is not None else _tags_from_run(client, candidate_run)
     )
-    if _retrained(current, candidate_tags, data_sha256):
+    retrained = _retrained(current, candidate_tags, data_sha256)
+    if retrained:
         reason = None  # newer data: the metrics are not comparable and the newer model wins
     else:
         reason = _incomparable(current, candidate_tags, model_name, alias) or _refusal(
@@ -736,13 +737,12 @@ def promote(
         )
 
     if existing is None:
-        tags = _tags_from_run(client, candidate_run)
-        existing = _register(gated, model_name, tags, what)
+        existing = _register(gated, model_name, candidate_tags, what)
     number = str(existing.version)
     if reason:
         client.set_model_version_tag(model_name, number, FORCED_TAG, reason)
     why = f"promoted, forced: {reason}" if reason else f"promoted: not worse on {metric}"
-    if reason is None and _retrained(current, candidate_tags, data_sha256):
+    if retrained:
         why = "promoted: trained on newer data"
     set_alias(model_name, alias, number, why)
     return client.get_model_version(model_name, number)
