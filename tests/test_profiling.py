@@ -21,6 +21,7 @@ from custseg.core.profiling import (
     profile_columns,
     profile_segments,
     segment_levels,
+    segment_scores,
     segment_table,
 )
 from custseg.io.data import load_customers
@@ -97,6 +98,7 @@ def test_profile_long_frames_have_documented_columns():
         "q1",
         "q3",
         "std_diff",
+        "pct",
     ]
     assert list(p.categorical.columns) == ["segment", "column", "value", "count", "share"]
     assert len(p.numeric) == 2 and len(p.categorical) == 4
@@ -307,6 +309,11 @@ def test_persona_rule_table(personas, expected):
         ({"dominance": 0.4}, "dominance"),
         ({"personas": [PersonaRule("A", {"income": "hgh"})]}, "personas[0].when.income"),
         ({"personas": [PersonaRule("", {})]}, "personas[0].name"),
+        ({"personas": [PersonaRule("A", {"income": 6})]}, "personas[0].when.income"),
+        ({"level_method": "zscore"}, "level_method"),
+        ({"outlier_share": 0.5}, "outlier_share"),
+        ({"attributes": {"income": AttributeWords(better="up")}}, "attributes.income.better"),
+        ({"outlier_persona": PersonaRule("")}, "outlier_persona.name"),
     ],
 )
 def test_invalid_rules_are_reported_with_their_key(change, key):
@@ -427,3 +434,108 @@ def test_profile_chart_rejects_unknown_columns():
     p = profile_segments(tiny_table(), [0, 0, 0, 1, 1, 1], ["x"])
     with pytest.raises(ValueError, match="not profiled"):
         plots.profile_chart(p, columns=["age"])
+
+
+# ------------------------------------------------------------- direction, scores, outliers
+
+
+def test_median_percentile_is_mid_rank_hand_computed():
+    # segment 0: median 1, tied with 4 of 6 customers -> (0 + 4) / 12; segment 1: 7.5,
+    # above 5 customers and tied with none -> (5 + 5) / 12
+    table = pd.DataFrame({"frequency": [1.0, 1.0, 1.0, 1.0, 5.0, 10.0]})
+    for ids in PERMUTATIONS:
+        p = profile_segments(table, labels_for([0, 0, 0, 0, 1, 1], ids), ["frequency"])
+        pct = p.wide("pct")["frequency"]
+        assert pct[ids[0]] == pytest.approx(4 / 12) and pct[ids[1]] == pytest.approx(10 / 12)
+
+
+@pytest.mark.parametrize("better, expected", [("", (2, 5)), ("higher", (2, 5)), ("lower", (4, 1))])
+def test_scores_read_in_the_declared_direction(better, expected):
+    # medians at percentiles 1/3 and 5/6: quintile scores ceil(5/3) = 2 and ceil(25/6) = 5
+    table = pd.DataFrame({"days": [1.0, 1.0, 1.0, 1.0, 5.0, 10.0]})
+    p = profile_segments(table, np.array([0, 0, 0, 0, 1, 1]), ["days"])
+    named = NamingRules(attributes={"days": AttributeWords(better=better)})
+    assert tuple(segment_scores(p, named)["days"]) == expected
+
+
+def rfm_like_table() -> tuple[pd.DataFrame, np.ndarray]:
+    """Three behaviours of 30 customers each: best (recent, frequent, big spenders),
+    lapsed big spenders, and recent one-off buyers; spend is heavy-tailed."""
+    rng = np.random.default_rng(3)
+    n = 30
+    best = {"recency_days": rng.integers(1, 10, n), "frequency": rng.integers(8, 15, n)}
+    lapsed = {"recency_days": rng.integers(300, 400, n), "frequency": rng.integers(6, 12, n)}
+    new = {"recency_days": rng.integers(1, 10, n), "frequency": np.ones(n, dtype=int)}
+    spend = rng.lognormal(5, 1, 3 * n)
+    spend[: 2 * n] *= 20  # best and lapsed spend a lot, one-off buyers little
+    spend[0] *= 300  # one giant customer
+    frames = [pd.DataFrame(g) for g in (best, lapsed, new)]
+    table = pd.concat(frames, ignore_index=True).astype(float)
+    table["monetary_total"] = spend
+    table["tenure_days"] = np.concatenate([rng.integers(400, 700, 2 * n), rng.integers(1, 12, n)])
+    return table, np.repeat([0, 1, 2], n)
+
+
+def rfm_rules(**change) -> NamingRules:
+    """The RFM vocabulary of conf/personas/rfm.yaml, reduced to what the test needs."""
+    words = {
+        "recency_days": AttributeWords(
+            label="recency", better="lower", low="lapsed", high="recent"
+        ),
+        "frequency": AttributeWords(better="higher", low="one-off", high="frequent"),
+        "monetary_total": AttributeWords(better="higher", low="low spend", high="high spend"),
+    }
+    personas = [
+        PersonaRule("Champions", {"recency_days": [4, 5], "frequency": [4, 5]}),
+        PersonaRule("At risk", {"recency_days": [1, 2], "frequency": [3, 4, 5]}),
+        PersonaRule("New customers", {"recency_days": "high", "frequency": "low"}),
+    ]
+    settings = {"level_method": "quintile", "name_order": list(words)} | change
+    return NamingRules(attributes=words, personas=personas, **settings)
+
+
+@pytest.mark.parametrize("ids", [(0, 1, 2), (2, 0, 1), (1, 2, 0)])
+def test_lapsed_customers_are_never_named_like_the_best(ids):
+    table, groups = rfm_like_table()
+    labels = np.array([ids[g] for g in groups])
+    p = profile_segments(table, labels, list(table.columns))
+    best, lapsed, new = (name_segments(p, rfm_rules())[i] for i in ids)
+    assert (best.persona, lapsed.persona, new.persona) == ("Champions", "At risk", "New customers")
+    assert best.name == "Recent, frequent, high spend"
+    assert lapsed.name.startswith("Lapsed, ") and "recent" not in lapsed.name.lower()
+    assert best.scores["recency_days"] > lapsed.scores["recency_days"]
+    # by standard deviations the heavy-tailed spend of the lapsed group reads "mid", by
+    # quintiles it is "high": std_diff levels lose the RFM vocabulary on skewed data
+    std = name_segments(p, rfm_rules(level_method="std_diff"))
+    assert std[ids[1]].levels["monetary_total"] == "mid"
+    assert lapsed.levels["monetary_total"] == "high"
+
+
+@pytest.mark.parametrize("share, outliers", [(0.0, 0), (0.02, 1), (0.3, 1)])
+def test_segments_below_the_outlier_share_are_outlier_groups(share, outliers):
+    # 99 ordinary customers and one whose spend is 300 times theirs, alone in segment 1
+    table = pd.DataFrame({"spend": [10.0] * 50 + [12.0] * 49 + [3600.0]})
+    labels = np.array([0] * 50 + [2] * 49 + [1])
+    p = profile_segments(table, labels, ["spend"])
+    named = name_segments(p, NamingRules(outlier_share=share))
+    groups = [d for d in named.values() if d.persona == "Outlier group"]
+    assert len(groups) == outliers
+    if outliers:
+        assert named[1] in groups and named[1].name.startswith("Outlier group: ")
+        assert "one by one" in named[1].recommendation
+    assert len({d.name for d in named.values()}) == 3
+
+
+def test_rfm_personas_config_names_the_classic_segments():
+    table, groups = rfm_like_table()
+    p = profile_segments(table, groups, list(table.columns))
+    rfm = compose_settings(["personas=rfm"]).personas
+    named = name_segments(p, rfm, ["recency_days", "frequency", "monetary_total"])
+    assert [named[i].persona for i in range(3)] == ["Champions", "At risk", "New customers"]
+    assert [named[i].name for i in range(3)] == [
+        "Recent, frequent, high spend",
+        "Lapsed, occasional, high spend",
+        "Recent, one-off, low spend",
+    ]
+    assert "Win them back" in named[1].recommendation
+    assert "Onboard" in named[2].recommendation

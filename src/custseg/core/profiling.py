@@ -45,7 +45,16 @@ import pandas as pd
 from custseg.core.features import FeatureSet
 
 LEVELS = ("low", "mid", "high")
-"""Level words of a standardised difference, from below to above the base."""
+"""Level words of a segment on a column, from worst to best (or below to above the base)."""
+
+SCORES = (1, 2, 3, 4, 5)
+"""Quintile scores of a segment on a column, 5 the best (the classic RFM scores)."""
+
+LEVEL_METHODS = ("std_diff", "quintile")
+"""How levels are found: standardised difference of means, or quintile score of medians."""
+
+DIRECTIONS = ("", "higher", "lower")
+"""Which values of a column are better: none declared, higher ones, lower ones."""
 
 MISSING_CATEGORY = "(missing)"
 """Category value used for missing cells of a categorical column."""
@@ -54,7 +63,10 @@ MISSING_CATEGORY = "(missing)"
 _MAX_CATEGORIES = 20
 
 __all__ = [
+    "DIRECTIONS",
     "LEVELS",
+    "LEVEL_METHODS",
+    "SCORES",
     "AttributeWords",
     "NamingRules",
     "PersonaRule",
@@ -65,6 +77,7 @@ __all__ = [
     "profile_columns",
     "profile_segments",
     "segment_levels",
+    "segment_scores",
     "segment_table",
 ]
 
@@ -93,6 +106,12 @@ class AttributeWords:
     values : dict of str to str
         Categorical columns: category value -> word used in names (``Female: women``);
         default: the value itself.
+    better : {"", "higher", "lower"}
+        Which values of the column are better for the business, e.g. ``lower`` for
+        ``recency_days`` (days since the last order). When declared, levels and scores
+        read in that direction: ``high`` and score 5 are the *best* segments (for
+        recency: the most recent), so ``low: lapsed, high: recent`` words it right.
+        Relative phrases (``lower``/``higher``) keep the column's own direction.
     """
 
     label: str = ""
@@ -102,6 +121,7 @@ class AttributeWords:
     lower: str = ""
     higher: str = ""
     values: dict[str, str] = field(default_factory=dict)
+    better: str = ""
 
 
 @dataclass
@@ -114,7 +134,8 @@ class PersonaRule:
         Persona name, e.g. ``"Premium"``.
     when : dict
         Conditions, all of which must hold: numeric column -> level (``"low"``,
-        ``"mid"``, ``"high"``) or list of levels. A condition on a column the profile
+        ``"mid"``, ``"high"``), quintile score (``1``..``5``, 5 the best; see
+        :func:`segment_scores`) or a list of them. A condition on a column the profile
         lacks never holds. An empty mapping always matches.
     description : str
         One sentence describing the persona.
@@ -152,6 +173,19 @@ class NamingRules:
     fallback_name : str
         Name of a segment none of whose name columns says anything (e.g. only
         categorical columns without a dominant category).
+    level_method : {"std_diff", "quintile"}
+        ``std_diff``: levels from the standardised difference of the segment mean
+        (:func:`segment_levels`); right for roughly symmetric columns such as age or
+        income. ``quintile``: levels from the quintile score of the segment median
+        among all customers (scores 1-2 low, 3 mid, 4-5 high; :func:`segment_scores`);
+        right for heavy-tailed columns such as spend, where a few big customers make
+        every other segment "mid" by standard deviations.
+    outlier_share : float
+        Segments holding less than this share of the customers are outlier groups:
+        named ``"Outlier group: <name>"`` with :attr:`outlier_persona`, never with a
+        marketing persona (0 turns this off).
+    outlier_persona : PersonaRule
+        Persona of outlier groups (its ``when`` is ignored).
     """
 
     level_threshold: float = 0.5
@@ -167,6 +201,15 @@ class NamingRules:
         )
     )
     fallback_name: str = "Typical customers"
+    level_method: str = "std_diff"
+    outlier_share: float = 0.0
+    outlier_persona: PersonaRule = field(
+        default_factory=lambda: PersonaRule(
+            name="Outlier group",
+            description="Too few customers to act on as a segment.",
+            recommendation="Review these customers one by one; do not target them as a segment.",
+        )
+    )
 
     def problems(self) -> list[str]:
         """Every invalid setting, as ``"<key>: <reason>"`` (empty when valid)."""
@@ -175,24 +218,43 @@ class NamingRules:
             found.append(f"level_threshold: must be > 0, got {self.level_threshold!r}")
         if not 0.5 < self.dominance <= 1.0:
             found.append(f"dominance: must be in (0.5, 1], got {self.dominance!r}")
+        if self.level_method not in LEVEL_METHODS:
+            found.append(f"level_method: {self.level_method!r}; use one of {list(LEVEL_METHODS)}")
+        if not 0.0 <= self.outlier_share < 0.5:
+            found.append(f"outlier_share: must be in [0, 0.5), got {self.outlier_share!r}")
+        for column, words in self.attributes.items():
+            if words.better not in DIRECTIONS:
+                found.append(
+                    f"attributes.{column}.better: {words.better!r}; use higher, lower or leave "
+                    "it out"
+                )
+        found += self._rule_problems()
+        return found
+
+    def _rule_problems(self) -> list[str]:
+        found = []
         rules = [(f"personas[{i}]", r) for i, r in enumerate(self.personas)]
-        for key, rule in [*rules, ("default_persona", self.default_persona)]:
+        named = [*rules, ("default_persona", self.default_persona)]
+        for key, rule in [*named, ("outlier_persona", self.outlier_persona)]:
             if not str(rule.name).strip() or rule.name == "???":
                 found.append(f"{key}.name: must not be empty")
-            if key == "default_persona":
-                continue
+        for key, rule in rules:
             for column, allowed in rule.when.items():
-                bad = [v for v in _as_levels(allowed) if v not in LEVELS]
+                bad = [v for v in _as_levels(allowed) if v not in _CONDITIONS]
                 if bad or not _as_levels(allowed):
                     found.append(
-                        f"{key}.when.{column}: {allowed!r}; use one of {list(LEVELS)} or a "
-                        "list of them"
+                        f"{key}.when.{column}: {allowed!r}; use one of {list(LEVELS)}, a score "
+                        f"{list(SCORES)} or a list of them"
                     )
         return found
 
     def words(self, column: str) -> AttributeWords:
         """The wording of ``column`` (generic wording when it has no entry)."""
         return self.attributes.get(column) or AttributeWords()
+
+
+#: what a persona condition may name: a level word or a quintile score (as text)
+_CONDITIONS = (*LEVELS, *(str(score) for score in SCORES))
 
 
 def _as_levels(value: Any) -> list[str]:
@@ -217,8 +279,10 @@ class SegmentProfiles:
         (fraction of all customers, float in [0, 1]).
     numeric : DataFrame
         One row per (segment, numeric column): columns ``segment``, ``column``,
-        ``mean``, ``median``, ``q1``, ``q3`` (original units; missing values skipped)
-        and ``std_diff`` ((segment mean - overall mean) / overall std).
+        ``mean``, ``median``, ``q1``, ``q3`` (original units; missing values skipped),
+        ``std_diff`` ((segment mean - overall mean) / overall std) and ``pct`` (where
+        the segment median falls among all customers, as a mid-rank percentile in
+        [0, 1]: tied customers count half).
     categorical : DataFrame
         One row per (segment, categorical column, value): columns ``segment``,
         ``column``, ``value`` (str; missing cells are ``"(missing)"``), ``count`` and
@@ -255,7 +319,7 @@ class SegmentProfiles:
 
         Parameters
         ----------
-        stat : {"mean", "median", "q1", "q3", "std_diff"}
+        stat : {"mean", "median", "q1", "q3", "std_diff", "pct"}
             The statistic.
 
         Returns
@@ -263,7 +327,7 @@ class SegmentProfiles:
         DataFrame
             Index ``segment``, one column per numeric column (in profile order).
         """
-        if stat not in ("mean", "median", "q1", "q3", "std_diff"):
+        if stat not in ("mean", "median", "q1", "q3", "std_diff", "pct"):
             raise ValueError(f"unknown statistic {stat!r}")
         table = self.numeric.pivot(index="segment", columns="column", values=stat)
         return table.reindex(index=self.segments, columns=list(self.numeric_columns))
@@ -409,7 +473,7 @@ def _numeric_long(
     segments: pd.Index,
     columns: list[str],
 ) -> pd.DataFrame:
-    out_columns = ["segment", "column", "mean", "median", "q1", "q3", "std_diff"]
+    out_columns = ["segment", "column", "mean", "median", "q1", "q3", "std_diff", "pct"]
     if not columns:
         return pd.DataFrame(columns=out_columns)
     grouped = values.groupby(segment)
@@ -425,6 +489,7 @@ def _numeric_long(
     constant = overall["std"].fillna(0.0) == 0
     diff.loc[:, constant[constant].index] = diff.loc[:, constant[constant].index].fillna(0.0)
     stats["std_diff"] = diff
+    stats["pct"] = _median_percentiles(values, stats["median"])
     rows = []
     for seg in segments:
         for column in columns:
@@ -433,6 +498,24 @@ def _numeric_long(
                 | {name: float(frame.at[seg, column]) for name, frame in stats.items()}
             )
     return pd.DataFrame(rows, columns=out_columns)
+
+
+def _median_percentiles(values: pd.DataFrame, medians: pd.DataFrame) -> pd.DataFrame:
+    """Mid-rank percentile of each segment median among all customers, per column.
+
+    ``(#below + #at_or_below) / (2 n)``: a median shared by many customers (one order,
+    the most common frequency) sits in the middle of its tie, not at its top.
+    """
+    out = pd.DataFrame(np.nan, index=medians.index, columns=medians.columns)
+    for column in medians.columns:
+        known = np.sort(values[column].dropna().to_numpy(dtype=float))
+        m = medians[column].to_numpy(dtype=float)
+        if not len(known):
+            continue
+        below = np.searchsorted(known, m, side="left")
+        upto = np.searchsorted(known, m, side="right")
+        out[column] = np.where(np.isnan(m), np.nan, (below + upto) / (2.0 * len(known)))
+    return out
 
 
 def _categorical_long(
@@ -497,6 +580,9 @@ class SegmentDescription:
         Marketing recommendation of the persona.
     levels : dict of str to str
         Level (``"low"``, ``"mid"``, ``"high"``) of every profiled numeric column.
+    scores : dict of str to int
+        Quintile score (1..5, 5 the best) of every profiled numeric column
+        (:func:`segment_scores`).
     """
 
     segment: int
@@ -505,6 +591,7 @@ class SegmentDescription:
     description: str
     recommendation: str
     levels: dict[str, str]
+    scores: dict[str, int] = field(default_factory=dict)
 
 
 def segment_levels(profiles: SegmentProfiles, threshold: float = 0.5) -> pd.DataFrame:
@@ -527,6 +614,39 @@ def segment_levels(profiles: SegmentProfiles, threshold: float = 0.5) -> pd.Data
     levels = pd.DataFrame("mid", index=diff.index, columns=diff.columns, dtype=object)
     levels[diff > threshold] = "high"
     levels[diff < -threshold] = "low"
+    return levels
+
+
+def segment_scores(profiles: SegmentProfiles, rules: NamingRules) -> pd.DataFrame:
+    """Quintile score (1..5) of each segment per numeric column, 5 the best.
+
+    The score of a segment is the quintile its median falls in among all customers,
+    ``ceil(5 * pct)`` (``pct`` from :class:`SegmentProfiles`), read in the column's
+    declared direction (:attr:`AttributeWords.better`): for ``better: lower`` (recency)
+    the lowest medians score 5. A column without a direction scores low values 1.
+    A segment without a median scores 3.
+    """
+    pct = profiles.wide("pct")
+    raw = np.ceil(pct * len(SCORES)).clip(1, len(SCORES)).fillna(3).astype("int64")
+    for column in raw.columns:
+        if rules.words(column).better == "lower":
+            raw[column] = len(SCORES) + 1 - raw[column]
+    return raw
+
+
+def _levels(profiles: SegmentProfiles, rules: NamingRules, scores: pd.DataFrame) -> pd.DataFrame:
+    """The level words of every segment and column under ``rules.level_method``.
+
+    With a declared direction the words read that way (``high`` = better).
+    """
+    if rules.level_method == "quintile":
+        words = {1: "low", 2: "low", 3: "mid", 4: "high", 5: "high"}
+        return scores.apply(lambda column: column.map(words)).astype(object)
+    levels = segment_levels(profiles, rules.level_threshold)
+    flip = {"low": "high", "mid": "mid", "high": "low"}
+    for column in levels.columns:
+        if rules.words(column).better == "lower":
+            levels[column] = levels[column].map(flip)
     return levels
 
 
@@ -600,64 +720,120 @@ def name_segments(
     The base name joins one phrase per name column with ``", "`` and capitalises it,
     e.g. ``"High income, low spending"``; categorical name columns contribute only a
     distinctive dominant category (``"mostly women"``). See the module docstring for how
-    ties are broken. Personas use the levels of every profiled numeric column.
+    ties are broken. Personas use the levels and scores of every profiled numeric column.
+    Segments below ``rules.outlier_share`` of the customers are outlier groups.
     """
     numeric = list(profiles.numeric_columns)
-    categorical = list(profiles.categorical_columns)
+    name_columns = _name_columns(profiles, rules, name_columns)
+    scores = segment_scores(profiles, rules)
+    namer = _Namer(profiles, rules, _levels(profiles, rules, scores))
+    names = namer.unique_names(name_columns)
+    out = {}
+    for seg in profiles.segments:
+        seg_levels = {c: str(namer.levels.at[seg, c]) for c in numeric}
+        seg_scores = {c: int(scores.at[seg, c]) for c in numeric}
+        rule, name = _match_persona(rules, seg_levels, seg_scores), names[seg]
+        if profiles.sizes.at[seg, "share"] < rules.outlier_share:
+            rule, name = rules.outlier_persona, f"{rules.outlier_persona.name}: {name}"
+        out[seg] = SegmentDescription(
+            segment=seg,
+            name=name,
+            persona=rule.name,
+            description=rule.description,
+            recommendation=rule.recommendation,
+            levels=seg_levels,
+            scores=seg_scores,
+        )
+    return out
+
+
+def _name_columns(
+    profiles: SegmentProfiles, rules: NamingRules, name_columns: Sequence[str] | None
+) -> list[str]:
+    """The columns base names are made of, in ``rules.name_order`` (see :func:`name_segments`)."""
+    numeric = list(profiles.numeric_columns)
     if name_columns is None:
         listed = [c for c in rules.name_order if c in numeric]
         name_columns = listed or numeric
-    unknown = [c for c in name_columns if c not in numeric and c not in categorical]
+    known = set(numeric) | set(profiles.categorical_columns)
+    unknown = [c for c in name_columns if c not in known]
     if unknown:
         raise ValueError(f"name column(s) {unknown} are not in the profiles")
-    name_columns = _ordered(list(name_columns), rules.name_order)
-    levels = segment_levels(profiles, rules.level_threshold)
-    diffs = profiles.wide("std_diff")
-    segments = profiles.segments
+    return _ordered(list(name_columns), rules.name_order)
 
-    def phrase(column: str, seg: int) -> str:
-        if column in numeric:
-            return _numeric_phrase(rules.words(column), column, levels.at[seg, column])
-        return _category_phrase(profiles, rules, column, seg)
 
-    parts: dict[int, list[str]] = {
-        seg: [p for c in name_columns if (p := phrase(c, seg))] for seg in segments
-    }
-    names = {seg: _capitalise(", ".join(p)) or rules.fallback_name for seg, p in parts.items()}
+class _Namer:
+    """Phrases and unique names of the segments of one set of profiles."""
 
-    # (a) extra attributes, group by group, while they split the group
-    extra = _ordered([c for c in numeric if c not in name_columns], rules.name_order)
-    extra += [c for c in categorical if c not in name_columns]
-    used: dict[int, set[str]] = {seg: set() for seg in segments}
-    progress = True
-    while progress:
-        progress = False
+    def __init__(self, profiles: SegmentProfiles, rules: NamingRules, levels: pd.DataFrame):
+        self.profiles, self.rules, self.levels = profiles, rules, levels
+        self.numeric = list(profiles.numeric_columns)
+        self.diffs = profiles.wide("std_diff")
+
+    def phrase(self, column: str, seg: int) -> str:
+        """The words of one column for one segment (``""`` when it says nothing)."""
+        if column in self.numeric:
+            level = self.levels.at[seg, column]
+            return _numeric_phrase(self.rules.words(column), column, level)
+        return _category_phrase(self.profiles, self.rules, column, seg)
+
+    def unique_names(self, name_columns: list[str]) -> dict[int, str]:
+        """Base names, then the three tie-breaking steps of the module docstring."""
+        parts = {
+            seg: [p for c in name_columns if (p := self.phrase(c, seg))]
+            for seg in self.profiles.segments
+        }
+        names = {
+            seg: _capitalise(", ".join(p)) or self.rules.fallback_name for seg, p in parts.items()
+        }
+        self._add_extras(names, parts, name_columns)
         for group in _duplicate_groups(names):
-            for column in extra:
-                if any(column in used[s] for s in group):
-                    continue
-                phrases = {s: phrase(column, s) for s in group}
-                if len(set(phrases.values())) < 2:
-                    continue
-                for s in group:
-                    used[s].add(column)
-                    if phrases[s]:
-                        parts[s].append(phrases[s])
-                        names[s] = _capitalise(", ".join(parts[s]))
-                progress = True
-                break
+            self._qualify(names, group, name_columns)
+        # a suffixed name could (in contrived configs) equal another name: keep suffixing
+        while dupes := _duplicate_groups(names):
+            for group in dupes:
+                for i, s in enumerate(sorted(group)[1:], start=2):
+                    names[s] = f"{names[s]} ({i})"
+        return names
 
-    # (b) pairs: relative qualifier; (c) anything left: numeric suffix
-    for group in _duplicate_groups(names):
-        column = _most_different(diffs, group, _ordered(numeric, rules.name_order))
+    def _add_extras(
+        self, names: dict[int, str], parts: dict[int, list[str]], name_columns: list[str]
+    ) -> None:
+        """(a) extra attributes, group by group, while they split the group."""
+        extra = _ordered([c for c in self.numeric if c not in name_columns], self.rules.name_order)
+        extra += [c for c in self.profiles.categorical_columns if c not in name_columns]
+        used: dict[int, set[str]] = {seg: set() for seg in names}
+        progress = True
+        while progress:
+            progress = False
+            for group in _duplicate_groups(names):
+                for column in extra:
+                    if any(column in used[s] for s in group):
+                        continue
+                    phrases = {s: self.phrase(column, s) for s in group}
+                    if len(set(phrases.values())) < 2:
+                        continue
+                    for s in group:
+                        used[s].add(column)
+                        if phrases[s]:
+                            parts[s].append(phrases[s])
+                            names[s] = _capitalise(", ".join(parts[s]))
+                    progress = True
+                    break
+
+    def _qualify(self, names: dict[int, str], group: list[int], name_columns: list[str]) -> None:
+        """(b) a pair gets a relative qualifier; (c) anything larger a numeric suffix."""
+        diffs = self.diffs
+        column = _most_different(diffs, group, _ordered(self.numeric, self.rules.name_order))
         if column is None:
-            ordered = sorted(group, key=lambda s: (-profiles.sizes.at[s, "size"], s))
+            sizes = self.profiles.sizes
+            ordered = sorted(group, key=lambda s: (-sizes.at[s, "size"], s))
         else:
             ordered = sorted(group, key=lambda s: (diffs.at[s, column], s))
         distinct = column is not None and diffs.loc[ordered, column].nunique() == len(group)
         base = names[group[0]]
         if len(group) == 2 and distinct:
-            words = rules.words(column)
+            words = self.rules.words(column)
             # "Mid spending, older (younger of the two)", not "..., older (younger)"
             tail = " of the two" if column in name_columns else ""
             for s, higher in zip(ordered, (False, True), strict=True):
@@ -665,25 +841,6 @@ def name_segments(
         else:
             for i, s in enumerate(ordered, start=1):
                 names[s] = f"{base} ({i})"
-    # a suffixed name could (in contrived configs) equal another name: keep suffixing
-    while dupes := _duplicate_groups(names):
-        for group in dupes:
-            for i, s in enumerate(sorted(group)[1:], start=2):
-                names[s] = f"{names[s]} ({i})"
-
-    out = {}
-    for seg in segments:
-        seg_levels = {c: str(levels.at[seg, c]) for c in numeric}
-        rule = _match_persona(rules, seg_levels)
-        out[seg] = SegmentDescription(
-            segment=seg,
-            name=names[seg],
-            persona=rule.name,
-            description=rule.description,
-            recommendation=rule.recommendation,
-            levels=seg_levels,
-        )
-    return out
 
 
 def _duplicate_groups(names: Mapping[int, str]) -> list[list[int]]:
@@ -707,12 +864,17 @@ def _most_different(diffs: pd.DataFrame, group: list[int], columns: list[str]) -
     return best
 
 
-def _match_persona(rules: NamingRules, levels: Mapping[str, str]) -> PersonaRule:
+def _match_persona(
+    rules: NamingRules, levels: Mapping[str, str], scores: Mapping[str, int]
+) -> PersonaRule:
+    """The first rule whose every condition (a level word or a score) holds."""
+
+    def holds(column: str, allowed: Any) -> bool:
+        wanted = _as_levels(allowed)
+        return column in levels and (levels[column] in wanted or str(scores[column]) in wanted)
+
     for rule in rules.personas:
-        if all(
-            column in levels and levels[column] in _as_levels(allowed)
-            for column, allowed in rule.when.items()
-        ):
+        if all(holds(column, allowed) for column, allowed in rule.when.items()):
             return rule
     return rules.default_persona
 
