@@ -137,7 +137,8 @@ def _canonical_transform(spec: Mapping[str, Any]) -> dict[str, Any]:
     """``spec`` as plain JSON values. Its numbers are data values or fixed interpolations
     of them (no parallel sum, so no last-bit noise): they are stored exactly, never
     rounded, so a training value equal to an edge stays on the same side of it."""
-    out: dict[str, Any] = {"kind": str(spec.get("kind"))}
+    kind = spec.get("kind")
+    out: dict[str, Any] = {"kind": kind if kind is None else str(kind)}
     if "quantiles" in spec:
         out["quantiles"] = [float(q) for q in spec["quantiles"]]
     if "edges" in spec:
