@@ -58,6 +58,7 @@ def test_small_sweep_logs_exact_runs_metrics_and_artifacts(generated_csv, tracki
                 "sweep.k_min=2",
                 "sweep.k_max=4",
                 "sweep.feature_sets=[income_spending,all]",
+                "+feature_catalog.all.transforms={annual_income: log1p}",
             ]
         ),
         generated_csv,
@@ -82,6 +83,10 @@ def test_small_sweep_logs_exact_runs_metrics_and_artifacts(generated_csv, tracki
     assert 0 <= child.data.metrics["min_jaccard"] <= child.data.metrics["jaccard_segment_0"] <= 1
     assert child.data.tags["fit_health"] == "ok"
     assert child.data.params["features"] == "age,annual_income,spending_score,gender"
+    assert {(r.data.params["feature_set"], r.data.params["transforms"]) for r in children} == {
+        ("all", "annual_income=log1p"),
+        ("income_spending", "none"),
+    }
     assert child.data.params["scaler"] == "standard"
     assert child.data.params["model.n_init"] == "10"
     assert child.data.params["n_rows"] == "200"
