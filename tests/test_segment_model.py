@@ -379,3 +379,33 @@ def test_a_model_with_transforms_scores_like_the_fitted_pipeline(customers, scal
     np.testing.assert_array_equal(model.predict(customers), result.labels)
     np.testing.assert_array_equal(model.predict(customers), result.predict(customers))
     assert model.inertia(customers) == pytest.approx(result.metrics["inertia"], rel=1e-8)
+
+
+@pytest.mark.parametrize(
+    "transforms",
+    [
+        TRANSFORMS,
+        {"y": {"kind": "rfm_score", "edges": [None, 1.0, 2.0, 3.0]}},
+    ],
+    ids=["log1p-quantile", "rfm_score"],
+)
+def test_centroids_in_original_units_encode_back_to_the_centroids(transforms):
+    """Matching segments across versions goes through original units (and scores)."""
+    from custseg.core.identity import encode_centroids
+
+    model = transformed_model(
+        transforms=transforms,
+        centroids=[[0.0, 0.2, 1.0, 0.0], [2.0, 0.5, 0.0, 1.0], [0.0, 0.9, 0.0, 1.0]],
+    )
+    table = model.centroid_table()
+    by_id = np.asarray(model.centroids)[np.argsort(model.segments)]
+    np.testing.assert_allclose(encode_centroids(model, table), by_id, atol=1e-12)
+
+
+def test_models_match_segments_only_when_the_same_columns_are_scores():
+    from custseg.core.identity import comparable
+
+    scored = small_model(transforms={"y": {"kind": "rfm_score", "edges": [None, 1, 2, 3]}})
+    assert comparable(transformed_model(), small_model())  # log1p, quantile: original units
+    assert comparable(scored, scored)
+    assert not comparable(scored, small_model())

@@ -487,3 +487,18 @@ def test_select_refuses_models_swept_with_other_settings(
     assert "was fitted with other settings or data (scaler differ" in result.stderr
     assert count_runs_read_only(tmp_path / "mlflow.db") == runs_before  # nothing logged
     assert not (tmp_path / "models").exists()
+
+
+def test_select_refuses_a_swept_model_of_other_transforms():
+    from custseg.core.features import FeatureSet, ModelParams
+    from custseg.io.outputs import StaleInputError
+    from custseg.stages.select import _check_feature_set
+
+    table = pd.DataFrame({"age": [20.0, 22.0, 60.0, 64.0], "annual_income": [1.0, 2.0, 9.0, 9.5]})
+    logged = FeatureSet("x", numeric=["age", "annual_income"], transforms={"age": "log1p"})
+    result = fit_model(table, logged, "standard", ModelParams(n_init=2), 2)
+    model = segment_model(result, "standard", {0: "a", 1: "b"})
+    _check_feature_set(model, logged)
+    plain = FeatureSet("x", numeric=["age", "annual_income"], transforms={"age": "none"})
+    with pytest.raises(StaleInputError, match=r"transforms \{'age': 'log1p'\}, the config none"):
+        _check_feature_set(model, plain)
