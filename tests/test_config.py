@@ -152,3 +152,58 @@ def test_no_config_value_is_instantiated_as_code():
         p for p in (root / "src").rglob("*.py") if "instantiate(" in p.read_text(encoding="utf-8")
     ]
     assert conf == [] and code == []
+
+
+def compose_with_feature_file(tmp_path: Path, text: str, overrides: list[str]):
+    """Compose a copy of conf/ with one more feature set file, ``features/extra.yaml``."""
+    import shutil
+
+    from hydra import compose, initialize_config_dir
+
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    (conf / "features" / "extra.yaml").write_text(text, encoding="utf-8")
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        return to_settings(compose(config_name="config", overrides=overrides))
+
+
+EXTRA = "name: extra\nnumeric: [annual_income, spending_score]\ncategorical: []\n"
+
+
+def test_a_feature_set_file_may_transform_its_numeric_columns(tmp_path):
+    text = EXTRA + "transforms: {annual_income: log1p, spending_score: quantile}\n"
+    settings = compose_with_feature_file(tmp_path, text, ["features=extra"])
+    assert settings.features.transforms == {"annual_income": "log1p", "spending_score": "quantile"}
+    assert settings.features.transforms_label == "annual_income=log1p,spending_score=quantile"
+    # without the key, no transforms: every shipped feature set
+    assert all(fs.transforms == {} for fs in settings.feature_catalog.values())
+
+
+@pytest.mark.parametrize(
+    ("transforms", "message"),
+    [
+        (
+            "{annual_income: logg}",
+            "feature set 'extra': transforms.annual_income='logg'; choose one of "
+            "('none', 'log1p', 'quantile', 'rfm_score')",
+        ),
+        (
+            "{age: log1p}",
+            "feature set 'extra': transforms.age: 'age' is not a numeric column of the set "
+            "['annual_income', 'spending_score']",
+        ),
+    ],
+)
+def test_a_bad_transform_in_a_feature_set_file_gives_a_clear_error(tmp_path, transforms, message):
+    text = EXTRA + f"transforms: {transforms}\n"
+    with pytest.raises(ConfigError) as excinfo:
+        compose_with_feature_file(tmp_path, text, ["features=extra"])
+    assert message in str(excinfo.value)
+
+
+def test_a_swept_feature_set_transform_is_checked_from_the_command_line():
+    with pytest.raises(ConfigError, match=r"feature set 'age_spending': transforms.age='cube'"):
+        compose_settings(
+            ["+feature_catalog.age_spending.transforms={age: cube}",
+             "sweep.feature_sets=[age_spending]"]
+        )  # fmt: skip

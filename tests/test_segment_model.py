@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -237,3 +239,173 @@ def test_the_description_scores_like_the_fitted_pipeline(customers, scaler, feat
     np.testing.assert_array_equal(
         SegmentModel.from_json(model.to_json()).predict(customers), result.labels
     )
+
+
+# ------------------------------------------------------------------- transforms
+#: x through log1p, y through quantiles [0, 1, 2, 4] (ranks 0, 1/3, 2/3, 1)
+TRANSFORMS = {
+    "x": {"kind": "log1p"},
+    "y": {"kind": "quantile", "quantiles": [0.0, 1.0, 2.0, 4.0]},
+}
+
+
+def transformed_model(**changes) -> SegmentModel:
+    """:func:`small_model` with transforms: log1p(x) scaled by (v - 1) / 2, quantile
+    rank of y scaled by (v - 0) / 1."""
+    return small_model(**({"transforms": TRANSFORMS, "center": [1.0, 0.0]} | changes))
+
+
+def test_transform_applies_the_transforms_before_the_scaler():
+    table = pd.DataFrame({"x": [0.0, np.e**3 - 1], "y": [1.0, 3.0], "gender": ["Male", "Male"]})
+    np.testing.assert_allclose(
+        transformed_model().transform(table), [[-0.5, 1 / 3, 0, 1], [1.0, 5 / 6, 0, 1]]
+    )
+
+
+def test_centroid_table_inverts_the_transforms():
+    table = transformed_model().centroid_table()  # centroid rows (0, 0), (5, 0), (0, 5)
+    np.testing.assert_allclose(table.loc[[7, 3, 9], "x"], np.expm1([1.0, 11.0, 1.0]))
+    # ranks 0 and 5 clip to the lowest and highest quantile
+    np.testing.assert_allclose(table.loc[[7, 3, 9], "y"], [0.0, 0.0, 4.0])
+    np.testing.assert_allclose(
+        transformed_model(centroids=[[0, 0.5, 1, 0], [5, 0, 0, 1], [0, 0, 1, 0]])
+        .centroid_table()
+        .loc[7, "y"],
+        1.5,  # rank 1/2: halfway between the quantiles at 1/3 and 2/3
+    )
+
+
+def test_an_rfm_score_column_reports_its_score():
+    model = small_model(
+        transforms={"y": {"kind": "rfm_score", "edges": [None, 1.0, 2.0, 3.0]}},
+        center=[10.0, 3.0],
+    )
+    assert model.score_columns == ["y"]
+    assert model.centroid_table().loc[9, "y"] == 8.0  # a score: 5 * 1 + 3, not inverted
+    table = pd.DataFrame({"x": [10.0] * 3, "y": [-7.0, 1.5, 99.0], "gender": ["Male"] * 3})
+    np.testing.assert_allclose(model.transform(table)[:, 1], [2 - 3, 3 - 3, 5 - 3])
+
+
+def test_a_model_with_transforms_round_trips_through_json():
+    model = transformed_model(
+        transforms=TRANSFORMS | {"y": {"kind": "rfm_score", "edges": [None, 0.1, 2.5, 1e6]}}
+    )
+    text = model.to_json()
+    assert json.loads(text)["transforms"] == {
+        "x": {"kind": "log1p"},
+        "y": {"edges": [None, 0.1, 2.5, 1e6], "kind": "rfm_score"},
+    }
+    again = SegmentModel.from_json(text)
+    assert again == model and again.to_json() == text
+    assert model.fingerprint != small_model().fingerprint
+
+
+def test_transform_parameters_are_stored_exactly():
+    """Edges are training values: rounding one would move the training value equal to it
+    to the next score."""
+    edge = 123.456789012345678
+    model = small_model(transforms={"y": {"kind": "rfm_score", "edges": [None, None, None, edge]}})
+    again = SegmentModel.from_json(model.to_json())
+    assert again.transforms["y"]["edges"][-1] == edge
+
+
+def test_a_model_without_transforms_keeps_its_bytes():
+    assert "transforms" not in small_model().to_dict()
+    assert small_model(transforms={}).to_json() == small_model().to_json()
+
+
+def test_the_champion_catalog_keeps_its_bytes_and_fingerprint():
+    path = Path(__file__).resolve().parents[1] / "catalog" / "champion.json"
+    text = path.read_text(encoding="utf-8")
+    model = SegmentModel.from_json(text)
+    assert model.transforms == {}
+    assert model.to_json() == text
+    assert model.fingerprint == hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("transforms", "message"),
+    [
+        ({"gender": {"kind": "log1p"}}, "transforms are for numeric input columns only"),
+        ({"x": {"kind": "cube"}}, "transform of 'x': kind 'cube' is not one of"),
+        ({"x": {"edges": [1, 2, 3, 4]}}, "transform of 'x': kind None"),
+        ({"x": {"kind": "quantile", "quantiles": [2.0, 1.0]}}, "non-decreasing"),
+        ({"x": {"kind": "quantile", "quantiles": []}}, "non-empty"),
+        ({"x": {"kind": "rfm_score", "edges": [1.0, 2.0]}}, "rfm_score needs 4 edges"),
+    ],
+)
+def test_inconsistent_transforms_are_refused(transforms, message):
+    with pytest.raises(ValueError, match=message):
+        small_model(transforms=transforms)
+
+
+def test_a_log1p_column_refuses_negative_values():
+    table = pd.DataFrame({"x": [-0.5, 0.0], "y": [1.0, 1.0], "gender": ["Male", "Male"]})
+    problems = transformed_model().input_problems(table)
+    assert problems.to_dict() == {0: "x=-0.5: below 0, and its log1p transform needs >= 0"}
+
+
+def test_the_input_example_of_a_transformed_model_scores_as_its_segments():
+    model = transformed_model(
+        centroids=[[0.0, 0.2, 1.0, 0.0], [2.0, 0.5, 0.0, 1.0], [0.0, 0.9, 0.0, 1.0]]
+    )
+    example = model.input_example()
+    # x = expm1(2 * 0 + 1), y = the quantile at rank 0.9 (between 2 and 4), rounded
+    assert example.loc[2, ["x", "y"]].tolist() == [1.72, 3.4]
+    assert model.predict(example).tolist() == [3, 7, 9]
+
+
+@pytest.mark.parametrize("scaler", ["standard", "minmax", "none"])
+@pytest.mark.parametrize(
+    "transforms",
+    [
+        {"annual_income": "log1p", "spending_score": "quantile"},
+        {"annual_income": "rfm_score", "age": "log1p"},
+        {"spending_score": "rfm_score", "annual_income": "quantile", "age": "none"},
+    ],
+    ids=["log1p-quantile", "rfm-log1p", "rfm-quantile"],
+)
+def test_a_model_with_transforms_scores_like_the_fitted_pipeline(customers, scaler, transforms):
+    """Scoring new customers with the JSON description is the fit: same labels on the
+    training table, through the stored transforms."""
+    fs = FeatureSet(
+        "all", ["age", "annual_income", "spending_score"], ["gender"], transforms=transforms
+    )
+    result = fit_model(customers, fs, scaler, ModelParams(n_init=3), 4)
+    model = SegmentModel.from_json(
+        segment_model(result, scaler, {i: f"s{i}" for i in range(4)}).to_json()
+    )
+    assert {c: t["kind"] for c, t in model.transforms.items()} == fs.active_transforms
+    np.testing.assert_array_equal(model.predict(customers), result.labels)
+    np.testing.assert_array_equal(model.predict(customers), result.predict(customers))
+    assert model.inertia(customers) == pytest.approx(result.metrics["inertia"], rel=1e-8)
+
+
+@pytest.mark.parametrize(
+    "transforms",
+    [
+        TRANSFORMS,
+        {"y": {"kind": "rfm_score", "edges": [None, 1.0, 2.0, 3.0]}},
+    ],
+    ids=["log1p-quantile", "rfm_score"],
+)
+def test_centroids_in_original_units_encode_back_to_the_centroids(transforms):
+    """Matching segments across versions goes through original units (and scores)."""
+    from custseg.core.identity import encode_centroids
+
+    model = transformed_model(
+        transforms=transforms,
+        centroids=[[0.0, 0.2, 1.0, 0.0], [2.0, 0.5, 0.0, 1.0], [0.0, 0.9, 0.0, 1.0]],
+    )
+    table = model.centroid_table()
+    by_id = np.asarray(model.centroids)[np.argsort(model.segments)]
+    np.testing.assert_allclose(encode_centroids(model, table), by_id, atol=1e-12)
+
+
+def test_models_match_segments_only_when_the_same_columns_are_scores():
+    from custseg.core.identity import comparable
+
+    scored = small_model(transforms={"y": {"kind": "rfm_score", "edges": [None, 1, 2, 3]}})
+    assert comparable(transformed_model(), small_model())  # log1p, quantile: original units
+    assert comparable(scored, scored)
+    assert not comparable(scored, small_model())

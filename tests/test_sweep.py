@@ -58,6 +58,7 @@ def test_small_sweep_logs_exact_runs_metrics_and_artifacts(generated_csv, tracki
                 "sweep.k_min=2",
                 "sweep.k_max=4",
                 "sweep.feature_sets=[income_spending,all]",
+                "+feature_catalog.all.transforms={annual_income: log1p}",
             ]
         ),
         generated_csv,
@@ -82,6 +83,10 @@ def test_small_sweep_logs_exact_runs_metrics_and_artifacts(generated_csv, tracki
     assert 0 <= child.data.metrics["min_jaccard"] <= child.data.metrics["jaccard_segment_0"] <= 1
     assert child.data.tags["fit_health"] == "ok"
     assert child.data.params["features"] == "age,annual_income,spending_score,gender"
+    assert {(r.data.params["feature_set"], r.data.params["transforms"]) for r in children} == {
+        ("all", "annual_income=log1p"),
+        ("income_spending", "none"),
+    }
     assert child.data.params["scaler"] == "standard"
     assert child.data.params["model.n_init"] == "10"
     assert child.data.params["n_rows"] == "200"
@@ -482,3 +487,18 @@ def test_select_refuses_models_swept_with_other_settings(
     assert "was fitted with other settings or data (scaler differ" in result.stderr
     assert count_runs_read_only(tmp_path / "mlflow.db") == runs_before  # nothing logged
     assert not (tmp_path / "models").exists()
+
+
+def test_select_refuses_a_swept_model_of_other_transforms():
+    from custseg.core.features import FeatureSet, ModelParams
+    from custseg.io.outputs import StaleInputError
+    from custseg.stages.select import _check_feature_set
+
+    table = pd.DataFrame({"age": [20.0, 22.0, 60.0, 64.0], "annual_income": [1.0, 2.0, 9.0, 9.5]})
+    logged = FeatureSet("x", numeric=["age", "annual_income"], transforms={"age": "log1p"})
+    result = fit_model(table, logged, "standard", ModelParams(n_init=2), 2)
+    model = segment_model(result, "standard", {0: "a", 1: "b"})
+    _check_feature_set(model, logged)
+    plain = FeatureSet("x", numeric=["age", "annual_income"], transforms={"age": "none"})
+    with pytest.raises(StaleInputError, match=r"transforms \{'age': 'log1p'\}, the config none"):
+        _check_feature_set(model, plain)

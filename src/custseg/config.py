@@ -433,6 +433,8 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"data.columns.{name}: {problem}")
     known = set(s.data.columns)
     for fs in s.swept_feature_sets():
+        if problems := fs.problems():
+            raise ConfigError("; ".join(f"feature set {fs.name!r}: {p}" for p in problems))
         missing = [c for c in fs.columns if c not in known]
         if missing:
             raise ConfigError(

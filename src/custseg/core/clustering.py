@@ -25,7 +25,8 @@ class FitResult:
     Attributes
     ----------
     preprocess : ColumnTransformer
-        The fitted encoding: numeric columns scaled, one-hot columns times ``scale``
+        The fitted encoding: numeric columns transformed and scaled, one-hot columns
+        times ``scale``
         (:func:`~custseg.core.features.categorical_scale`).
     centres : ndarray of shape (k, n_features_out)
         One centre per cluster in the encoded space.
@@ -194,8 +195,11 @@ def centroids_in_original_units(
 ) -> pd.DataFrame:
     """Mean of each numeric column per cluster, in the table's own units.
 
-    For KMeans with a linear scaler these are exactly the fitted centres mapped back to
-    original units; indexed by cluster id.
+    For KMeans with a linear scaler and no transform these are exactly the fitted centres
+    mapped back to original units (with a transform, the mean of the values is not the
+    inverse transform of the mean transformed value, which
+    :meth:`~custseg.core.segment_model.SegmentModel.centroid_table` gives); indexed by
+    cluster id.
     """
     return table[columns].groupby(np.asarray(labels)).mean().rename_axis("cluster")
 
@@ -209,8 +213,8 @@ def segment_model(
     with :func:`custseg.core.identity.assign_identity`.
     """
     fs = result.feature_set
-    numeric_step = result.preprocess.named_transformers_.get("numeric")
-    center, scale = _linear_scaler(numeric_step, len(fs.numeric))
+    transforms, scaler_step = _numeric_steps(result.preprocess.named_transformers_.get("numeric"))
+    center, scale = _linear_scaler(scaler_step, len(fs.numeric))
     categories = dict(zip(fs.categorical, encoder_categories(result.preprocess, fs), strict=True))
     return SegmentModel(
         feature_set=fs.name,
@@ -226,7 +230,18 @@ def segment_model(
         data_sha256=data_sha256,
         scaler=scaler,
         categorical_scale=result.scale,
+        transforms=transforms,
     )
+
+
+def _numeric_steps(step: Any) -> tuple[dict[str, dict], Any]:
+    """The fitted transforms (column -> spec) and the scaler of a fitted numeric step of
+    :func:`~custseg.core.features.make_numeric_step`."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(step, Pipeline):
+        return dict(step.named_steps["transform"].specs_), step.named_steps["scale"]
+    return {}, step
 
 
 def _linear_scaler(step: Any, n: int) -> tuple[list[float], list[float]]:

@@ -1,4 +1,5 @@
-"""Feature sets, model settings, and the encoding (select, scale, one-hot and weight) of a table."""
+"""Feature sets, model settings, and the encoding (select, transform, scale, one-hot and
+weight) of a table."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ if TYPE_CHECKING:  # scikit-learn is imported where an encoding is built: config
     from sklearn.compose import ColumnTransformer
 
 SCALERS = ("none", "standard", "minmax", "robust")
+#: per-column transforms of numeric columns, applied before the scaler
+#: (:mod:`custseg.core.transforms`)
+TRANSFORMS = ("none", "log1p", "quantile", "rfm_score")
 
 
 @dataclass
@@ -27,16 +31,49 @@ class FeatureSet:
     categorical : list of str
         Canonical names of categorical columns (one-hot encoded and weighted, see
         :func:`categorical_scale`).
+    transforms : dict of str to str
+        Transform of numeric columns before the scaler, one of :data:`TRANSFORMS`
+        (``{monetary_total: log1p}``); a column without one (or ``"none"``) is only
+        scaled.
     """
 
     name: str = "???"
     numeric: list[str] = field(default_factory=list)
     categorical: list[str] = field(default_factory=list)
+    transforms: dict[str, str] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
         """All input columns, numeric first."""
         return [*self.numeric, *self.categorical]
+
+    @property
+    def active_transforms(self) -> dict[str, str]:
+        """Transformed numeric columns -> transform, in column order (no ``"none"``)."""
+        return {
+            c: self.transforms[c] for c in self.numeric if self.transforms.get(c, "none") != "none"
+        }
+
+    @property
+    def transforms_label(self) -> str:
+        """The transforms as one text, e.g. ``"frequency=log1p,monetary_total=log1p"``, or
+        ``"none"`` (an MLflow parameter)."""
+        active = self.active_transforms
+        return ",".join(f"{c}={t}" for c, t in active.items()) if active else "none"
+
+    def problems(self) -> list[str]:
+        """What is wrong with :attr:`transforms`, one phrase per key (empty when valid)."""
+        found = [
+            f"transforms.{c}={t!r}; choose one of {TRANSFORMS}"
+            for c, t in self.transforms.items()
+            if t not in TRANSFORMS
+        ]
+        found += [
+            f"transforms.{c}: {c!r} is not a numeric column of the set {self.numeric}"
+            for c in self.transforms
+            if c not in self.numeric
+        ]
+        return found
 
 
 #: clustering algorithm -> the ``init`` values it accepts
@@ -103,6 +140,23 @@ def make_scaler(name: str):
     raise ValueError(f"unknown scaler {name!r}; choose one of {', '.join(SCALERS)}")
 
 
+def make_numeric_step(feature_set: FeatureSet, scaler: str):
+    """A fresh step for the numeric columns of ``feature_set``: their transforms
+    (:class:`~custseg.core.transforms.ColumnTransforms`), then the scaler ``scaler``
+    (:func:`make_scaler`); just the scaler when no column is transformed."""
+    step = make_scaler(scaler)
+    if not feature_set.active_transforms:
+        return step
+    from sklearn.pipeline import Pipeline
+
+    from custseg.core.transforms import ColumnTransforms
+
+    kinds = [feature_set.transforms.get(c, "none") for c in feature_set.numeric]
+    return Pipeline(
+        [("transform", ColumnTransforms(list(feature_set.numeric), kinds)), ("scale", step)]
+    )
+
+
 def categorical_scale(
     table: pd.DataFrame, feature_set: FeatureSet, scaler: str, weight: float
 ) -> float:
@@ -110,7 +164,7 @@ def categorical_scale(
 
     Two customers who differ in one categorical column are ``weight`` typical numeric
     standard deviations apart: ``weight * s``, where ``s**2`` is the mean variance of the
-    numeric columns after scaling (on ``table``). A one-hot difference has squared length
+    numeric columns after their transforms and scaling (on ``table``). A one-hot difference has squared length
     2, so the factor is ``weight * s / sqrt(2)``. The weight is thus the same under every
     scaler (with ``none`` the numeric columns keep their units and so does ``s``). Without
     numeric columns ``s`` is 1.
@@ -119,7 +173,7 @@ def categorical_scale(
         return 1.0
     s = 1.0
     if feature_set.numeric:
-        step = make_scaler(scaler)
+        step = make_numeric_step(feature_set, scaler)
         values = table[feature_set.numeric].to_numpy(dtype=float)
         scaled = values if step == "passthrough" else step.fit_transform(values)
         s = float(np.sqrt(np.mean(np.var(scaled, axis=0))))
@@ -128,8 +182,9 @@ def categorical_scale(
 
 def build_preprocess(feature_set: FeatureSet, scaler: str, scale: float = 1.0) -> ColumnTransformer:
     """An unfitted step that selects the feature columns of a customer table (any other
-    column, such as the customer id, is dropped), scales the numeric ones and one-hot
-    encodes the categorical ones, times ``scale`` (:func:`categorical_scale`)."""
+    column, such as the customer id, is dropped), transforms and scales the numeric ones
+    (:func:`make_numeric_step`) and one-hot encodes the categorical ones, times ``scale``
+    (:func:`categorical_scale`)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.preprocessing import OneHotEncoder
 
@@ -137,7 +192,8 @@ def build_preprocess(feature_set: FeatureSet, scaler: str, scale: float = 1.0) -
         raise ValueError(f"feature set {feature_set.name!r} has no columns")
     transformers = []
     if feature_set.numeric:
-        transformers.append(("numeric", make_scaler(scaler), list(feature_set.numeric)))
+        step = make_numeric_step(feature_set, scaler)
+        transformers.append(("numeric", step, list(feature_set.numeric)))
     if feature_set.categorical:
         encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=float)
         transformers.append(("categorical", encoder, list(feature_set.categorical)))

@@ -26,23 +26,28 @@ from custseg.core.segment_model import SegmentModel, canonical_order
 
 
 def comparable(model: SegmentModel, reference: SegmentModel | None) -> bool:
-    """Whether ``reference`` uses the same input columns, so segments can be matched."""
+    """Whether ``reference`` uses the same input columns (and ``rfm_score`` on the same
+    ones), so segments can be matched."""
     return (
         reference is not None
         and list(reference.numeric) == list(model.numeric)
         and list(reference.categorical) == list(model.categorical)
+        # centroids of rfm_score columns are scores, not values: comparable only as scores
+        and reference.score_columns == model.score_columns
     )
 
 
 def encode_centroids(model: SegmentModel, centroids: pd.DataFrame) -> np.ndarray:
     """Centroids in original units (as :meth:`SegmentModel.centroid_table`) in ``model``'s space.
 
-    A category ``model`` knows but ``centroids`` lacks counts as a share of 0.
+    Numeric columns go through ``model``'s transforms and scaler (the scores of
+    ``rfm_score`` columns only through its scaler); a category ``model`` knows but
+    ``centroids`` lacks counts as a share of 0.
     """
     parts = []
     if model.numeric:
         values = centroids[model.numeric].to_numpy(dtype=float)
-        parts.append((values - np.asarray(model.center)) / np.asarray(model.scale))
+        parts.append(model.encode_numeric(values, transformed=True))
     for column in model.categorical:
         shares = [
             centroids[f"{column}={c}"].to_numpy(dtype=float)

@@ -1,4 +1,5 @@
-"""A fitted segmentation as plain data: scaler, encoder, centroids, segment ids and names.
+"""A fitted segmentation as plain data: transforms, scaler, encoder, centroids, segment ids
+and names.
 
 :class:`SegmentModel` is the one description of a model that everything shares: the
 select stage writes it (``models/segmentation.json``, tracked by DVC), the MLflow pyfunc
@@ -51,6 +52,100 @@ def nearest_centres(
     return rows, best
 
 
+#: per-column transforms a model applies before its scaler (``"none"`` is no entry at all)
+TRANSFORM_KINDS = ("log1p", "quantile", "rfm_score")
+#: number of stored edges of an ``rfm_score`` transform (scores 1..5)
+RFM_EDGES = 4
+
+
+def uniform_ranks(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """Ranks in ``[0, 1]`` of ``values`` among reference ``quantiles`` (non-decreasing).
+
+    As scikit-learn's ``QuantileTransformer(output_distribution="uniform")``: linear
+    interpolation onto an even grid of ``[0, 1]``, averaged in both directions so that
+    repeated quantiles (ties) map to the middle of their run; the lowest quantile maps to
+    0, the highest to 1, and values outside the reference range are clipped.
+    """
+    x = np.asarray(values, dtype=float)
+    grid = np.linspace(0.0, 1.0, len(quantiles))
+    ranks = 0.5 * (np.interp(x, quantiles, grid) - np.interp(-x, -quantiles[::-1], -grid[::-1]))
+    ranks[x == quantiles[-1]] = 1.0
+    ranks[x == quantiles[0]] = 0.0
+    return ranks
+
+
+def rfm_bins(values: np.ndarray, edges: list[float | None]) -> np.ndarray:
+    """Score 1 plus the number of ``edges`` that ``values`` exceed (``None``: always)."""
+    x = np.asarray(values, dtype=float)
+    scores = np.ones(len(x))
+    for edge in edges:
+        scores += np.ones(len(x)) if edge is None else x > edge
+    return scores
+
+
+def apply_transform(spec: Mapping[str, Any], values: np.ndarray) -> np.ndarray:
+    """``values`` of one column through the fitted transform ``spec``.
+
+    Parameters
+    ----------
+    spec : mapping
+        ``{"kind": "log1p"}``, ``{"kind": "quantile", "quantiles": [...]}`` or
+        ``{"kind": "rfm_score", "edges": [e2, e3, e4, e5]}`` (see
+        :attr:`SegmentModel.transforms`).
+    values : ndarray of shape (n,)
+    """
+    kind = spec["kind"]
+    if kind == "log1p":
+        return np.log1p(np.asarray(values, dtype=float))
+    if kind == "quantile":
+        return uniform_ranks(values, np.asarray(spec["quantiles"], dtype=float))
+    if kind == "rfm_score":
+        return rfm_bins(values, spec["edges"])
+    raise ValueError(f"unknown transform {kind!r}; choose one of {TRANSFORM_KINDS}")
+
+
+def invert_transform(spec: Mapping[str, Any], values: np.ndarray) -> np.ndarray:
+    """Transformed ``values`` back to the column's units: ``expm1`` for ``log1p``, the
+    reference quantiles interpolated at the rank for ``quantile``; an ``rfm_score`` is a
+    bin, not a value, so a score stays a score (1..5)."""
+    x = np.asarray(values, dtype=float)
+    if spec["kind"] == "log1p":
+        return np.expm1(x)
+    if spec["kind"] == "quantile":
+        quantiles = np.asarray(spec["quantiles"], dtype=float)
+        return np.interp(x, np.linspace(0.0, 1.0, len(quantiles)), quantiles)
+    return x
+
+
+def transform_problem(spec: Mapping[str, Any]) -> str | None:
+    """Why ``spec`` is not a fitted transform :func:`apply_transform` can apply, if it isn't."""
+    kind = spec.get("kind")
+    if kind not in TRANSFORM_KINDS:
+        return f"kind {kind!r} is not one of {TRANSFORM_KINDS}"
+    if kind == "quantile":
+        quantiles = np.asarray(spec.get("quantiles", []), dtype=float)
+        if len(quantiles) == 0 or np.any(np.diff(quantiles) < 0):
+            return "quantile needs a non-empty, non-decreasing list of quantiles"
+    if kind == "rfm_score":
+        edges = spec.get("edges", [])
+        if len(edges) != RFM_EDGES:
+            return f"rfm_score needs {RFM_EDGES} edges (null: every value passes it)"
+    return None
+
+
+def _canonical_transform(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` as plain JSON values. Its numbers are data values or fixed interpolations
+    of them (no parallel sum, so no last-bit noise): they are stored exactly, never
+    rounded, so a training value equal to an edge stays on the same side of it."""
+    kind = spec.get("kind")
+    out: dict[str, Any] = {"kind": kind if kind is None else str(kind)}
+    if "quantiles" in spec:
+        out["quantiles"] = [float(q) for q in spec["quantiles"]]
+    if "edges" in spec:
+        out["edges"] = [None if e is None else float(e) for e in spec["edges"]]
+    return out
+
+
 class InputError(ValueError):
     """Rows a model refuses to score (outside the schema's ranges or allowed values)."""
 
@@ -63,7 +158,7 @@ _SHOWN_PROBLEMS = 5
 
 
 def _numeric_checks(
-    values: pd.Series, bounds: list[float | None] | None
+    values: pd.Series, bounds: list[float | None] | None, transform: str | None = None
 ) -> list[tuple[np.ndarray, str]]:
     absent = values.isna().to_numpy()
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
@@ -75,6 +170,8 @@ def _numeric_checks(
             checks.append((finite & (numbers < low), f"below the minimum {low:g}"))
         if high is not None:
             checks.append((finite & (numbers > high), f"above the maximum {high:g}"))
+        if transform == "log1p":
+            checks.append((finite & (numbers < 0), "below 0, and its log1p transform needs >= 0"))
     return checks
 
 
@@ -164,6 +261,13 @@ class SegmentModel:
     allowed : dict of str to list of str
         Allowed values of categorical input columns, from the data schema (may include
         categories the fit never saw); left out of the JSON when empty.
+    transforms : dict of str to dict
+        Fitted transform of numeric input columns, applied before ``(x - center) /
+        scale`` (:func:`apply_transform`): ``{"kind": "log1p"}``, ``{"kind":
+        "quantile", "quantiles": [...]}`` (reference quantiles at an even grid of ranks
+        ``0..1``) or ``{"kind": "rfm_score", "edges": [e2, e3, e4, e5]}`` (score 1 plus the
+        number of edges a value exceeds; ``null``: every value does). A column without
+        one is only scaled. Left out of the JSON when empty.
     """
 
     feature_set: str
@@ -181,11 +285,14 @@ class SegmentModel:
     categorical_scale: float = 1.0
     limits: dict[str, list[float | None]] = field(default_factory=dict)
     allowed: dict[str, list[str]] = field(default_factory=dict)
+    transforms: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # canonical from the start: the model in memory scores exactly like its JSON
         for key in ("center", "scale", "centroids", "categorical_scale"):
             object.__setattr__(self, key, _round_all(getattr(self, key)))
+        transforms = {str(c): _canonical_transform(t) for c, t in self.transforms.items()}
+        object.__setattr__(self, "transforms", transforms)
         object.__setattr__(self, "segments", [int(s) for s in self.segments])
         k = len(self.centroids)
         if not (len(self.segments) == len(self.names) == k) or k == 0:
@@ -206,6 +313,11 @@ class SegmentModel:
             raise ValueError("limits need [min, max] per numeric input column")
         if not set(self.allowed) <= set(self.categorical):
             raise ValueError("allowed values are for categorical input columns only")
+        if not set(self.transforms) <= set(self.numeric):
+            raise ValueError("transforms are for numeric input columns only")
+        for column, spec in self.transforms.items():
+            if problem := transform_problem(spec):
+                raise ValueError(f"transform of {column!r}: {problem}")
 
     # ----------------------------------------------------------------- properties
     @property
@@ -235,13 +347,44 @@ class SegmentModel:
             raise KeyError(f"the table lacks column(s) {missing} that the model uses")
         parts = []
         if self.numeric:
-            values = table[self.numeric].to_numpy(dtype=float)
-            parts.append((values - np.asarray(self.center)) / np.asarray(self.scale))
+            parts.append(self.encode_numeric(table[self.numeric].to_numpy(dtype=float)))
         for column in self.categorical:
             values = table[column].astype("string").to_numpy(dtype=object)
             known = np.asarray(self.categories[column], dtype=object)
             parts.append((values[:, None] == known[None, :]) * self.categorical_scale)
         return np.hstack(parts) if parts else np.empty((len(table), 0))
+
+    def encode_numeric(self, values: np.ndarray, transformed: bool = False) -> np.ndarray:
+        """Numeric input columns ``(n, len(numeric))`` in the encoded space: each column
+        through its transform, then ``(x - center) / scale``.
+
+        Parameters
+        ----------
+        transformed : bool
+            The values are already transformed where a transform has no inverse (an
+            ``rfm_score`` column holds scores, as :meth:`centroid_table` gives them).
+        """
+        out = np.array(values, dtype=float)
+        for i, column in enumerate(self.numeric):
+            spec = self.transforms.get(column)
+            if spec is not None and not (transformed and spec["kind"] == "rfm_score"):
+                out[:, i] = apply_transform(spec, out[:, i])
+        return (out - np.asarray(self.center)) / np.asarray(self.scale)
+
+    def decode_numeric(self, encoded: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`encode_numeric` (``transformed=True``): encoded numeric
+        coordinates back to the columns' units (scores for ``rfm_score`` columns)."""
+        out = np.asarray(encoded, dtype=float) * np.asarray(self.scale) + np.asarray(self.center)
+        for i, column in enumerate(self.numeric):
+            if column in self.transforms:
+                out[:, i] = invert_transform(self.transforms[column], out[:, i])
+        return out
+
+    @property
+    def score_columns(self) -> list[str]:
+        """Numeric columns with an ``rfm_score`` transform: :meth:`centroid_table` gives
+        their scores (1..5), not values in the column's units."""
+        return [c for c, t in self.transforms.items() if t["kind"] == "rfm_score"]
 
     def distances(self, table: pd.DataFrame) -> np.ndarray:
         """Squared distance of every row to every centroid, shape ``(n_rows, k)``."""
@@ -279,7 +422,8 @@ class SegmentModel:
             raise InputError(f"the input lacks column(s) {missing} that the model uses")
         reasons = pd.Series("", index=pd.RangeIndex(len(table)), dtype=object)
         for column in self.numeric:
-            for mask, why in _numeric_checks(table[column], self.limits.get(column)):
+            kind = self.transforms.get(column, {}).get("kind")
+            for mask, why in _numeric_checks(table[column], self.limits.get(column), kind):
                 _add_reason(reasons, mask, column, table[column], why)
         for column in self.categorical:
             for mask, why in _categorical_checks(table[column], self.allowed.get(column)):
@@ -317,13 +461,15 @@ class SegmentModel:
     def centroid_table(self) -> pd.DataFrame:
         """Centroids in the table's units, indexed by segment id.
 
-        Numeric columns are mapped back through the scaler; a categorical column gives
-        the share of each category (``"<column>=<category>"``).
+        Numeric columns are mapped back through the scaler and their transform
+        (:meth:`decode_numeric`; an ``rfm_score`` column gives the mean score, see
+        :attr:`score_columns`); a categorical column gives the share of each category
+        (``"<column>=<category>"``).
         """
         C = np.asarray(self.centroids, dtype=float)
-        data: dict[str, np.ndarray] = {}
-        for i, column in enumerate(self.numeric):
-            data[column] = C[:, i] * self.scale[i] + self.center[i]
+        n = len(self.numeric)
+        decoded = self.decode_numeric(C[:, :n])
+        data: dict[str, np.ndarray] = {c: decoded[:, i] for i, c in enumerate(self.numeric)}
         offset = len(self.numeric)
         for column in self.categorical:
             for category in self.categories[column]:
@@ -333,7 +479,11 @@ class SegmentModel:
         return pd.DataFrame(data, index=index).sort_index()
 
     def input_example(self) -> pd.DataFrame:
-        """One synthetic row per segment (centroid in original units, dominant category)."""
+        """One synthetic row per segment (centroid in original units, dominant category).
+
+        An ``rfm_score`` column holds the centroid's score (1..5): a valid input, though
+        not a typical value of the segment, which a quintile score does not determine.
+        """
         centroids = self.centroid_table()
         example = pd.DataFrame(index=centroids.index)
         for column in self.numeric:
@@ -368,13 +518,13 @@ class SegmentModel:
         """Plain data (floats already rounded: the canonical form).
 
         ``categorical_scale`` is left out when 1 (no categorical column, or unweighted),
-        ``limits`` and ``allowed`` when empty, so a model keeps the bytes, and the
-        fingerprint, it had before the keys existed.
+        ``limits``, ``allowed`` and ``transforms`` when empty, so a model keeps the
+        bytes, and the fingerprint, it had before the keys existed.
         """
         data = asdict(self)
         if data["categorical_scale"] == 1.0:
             del data["categorical_scale"]
-        for key in ("limits", "allowed"):  # the bytes of a model from before the key
+        for key in ("limits", "allowed", "transforms"):  # the bytes of a model from before the key
             if not data[key]:
                 del data[key]
         return data
@@ -413,6 +563,7 @@ class SegmentModel:
                 categorical_scale=float(data.get("categorical_scale", 1.0)),
                 limits={str(k): list(v) for k, v in data.get("limits", {}).items()},
                 allowed={str(k): [str(v) for v in vs] for k, vs in data.get("allowed", {}).items()},
+                transforms={str(k): dict(v) for k, v in data.get("transforms", {}).items()},
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed segment model description: {exc!r}") from exc

@@ -205,7 +205,10 @@ def _feature_set(model: SegmentModel, table) -> FeatureSet:
             "rerun custseg-select on this table (dvc repro does)"
         )
     return FeatureSet(
-        name=model.feature_set, numeric=list(model.numeric), categorical=list(model.categorical)
+        name=model.feature_set,
+        numeric=list(model.numeric),
+        categorical=list(model.categorical),
+        transforms={c: t["kind"] for c, t in model.transforms.items()},
     )
 
 

@@ -106,12 +106,18 @@ def run_select(settings: Settings) -> SelectOutcome:
 
 
 def _check_feature_set(model: SegmentModel, feature_set: FeatureSet) -> None:
-    """Refuse a swept model of other columns than the config's feature set (e.g. edited
-    outside DVC after the sweep)."""
+    """Refuse a swept model of other columns or transforms than the config's feature set
+    (e.g. edited outside DVC after the sweep)."""
     if (model.numeric, model.categorical) != (feature_set.numeric, feature_set.categorical):
         raise StaleInputError(
             f"the sweep's {feature_set.name!r} models use columns {model.columns}, the config "
             f"{feature_set.columns}; rerun the sweep (dvc repro does)"
+        )
+    swept = {c: t["kind"] for c, t in model.transforms.items()}
+    if swept != feature_set.active_transforms:
+        raise StaleInputError(
+            f"the sweep's {feature_set.name!r} models use transforms {swept or 'none'}, the "
+            f"config {feature_set.active_transforms or 'none'}; rerun the sweep (dvc repro does)"
         )
 
 

@@ -308,6 +308,7 @@ def _fit_params(feature_set: FeatureSet, k: int, settings: Settings, info: DataI
     return {
         "feature_set": feature_set.name,
         "features": ",".join(feature_set.columns),
+        "transforms": feature_set.transforms_label,
         "k": k,
         "scaler": settings.preprocess.scaler,
         "categorical_weight": settings.preprocess.categorical_weight,
