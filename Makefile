@@ -23,15 +23,29 @@ $(STAMP): requirements.lock pyproject.toml
 data/customers.csv: | $(STAMP)
 	$(BIN)/custseg generate --out $@
 
+# The RFM pipeline's example log (versioned by transactions/data.dvc): 5,000 customers.
+transactions/data/transactions.csv: | $(STAMP)
+	$(BIN)/custseg generate --kind transactions --rows 5000 --out $@
+
+# DATA=transactions: the RFM pipeline of transactions/ (its own DVC project) on its log.
+DATA ?=
+ifeq ($(filter-out transactions,$(DATA)),)
+PROJECT := $(if $(DATA),transactions,.)
+else
+$(error DATA=$(DATA): leave DATA out for the Mall pipeline, or use DATA=transactions)
+endif
+INPUT := $(if $(DATA),transactions/data/transactions.csv,data/customers.csv)
+
 # The whole pipeline (validate -> sweeps -> select + register -> report) through DVC;
 # stages call the custseg entry points, so .venv/bin goes first on PATH.
 # `make run TRACKING=server`: against the team server of $$MLFLOW_TRACKING_URI (make server).
 # Where runs go is not a DVC param, so a workspace already built against another store is
 # up to date for DVC: publish is then run again (idempotent) to register its model there.
+# `make run DATA=transactions`: the RFM pipeline (transactions/dvc.yaml), run in transactions/.
 TRACKING ?=
-run: install data/customers.csv
-	$(if $(TRACKING),CUSTSEG_TRACKING=$(TRACKING)) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
-	$(if $(TRACKING),CUSTSEG_TRACKING=$(TRACKING) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro --force --single-item publish)
+run: install $(INPUT)
+	cd $(PROJECT) && $(if $(TRACKING),CUSTSEG_TRACKING=$(TRACKING)) PATH="$(CURDIR)/$(BIN):$$PATH" $(CURDIR)/$(BIN)/dvc repro
+	$(if $(TRACKING),cd $(PROJECT) && CUSTSEG_TRACKING=$(TRACKING) PATH="$(CURDIR)/$(BIN):$$PATH" $(CURDIR)/$(BIN)/dvc repro --force --single-item publish)
 
 # Just the sweep (36 runs by default), without DVC.
 sweep: install data/customers.csv
@@ -68,9 +82,10 @@ bench: install
 bench-micro: install
 	$(BIN)/python bench/benchmarks.py
 
+# `make ui DATA=transactions`: the RFM pipeline's store (transactions/mlflow.db)
 ui: install
-	@echo "MLflow UI starting; open $$($(BIN)/python -m custseg.io.mlflow_ui tracking.tracking_uri=sqlite:///mlflow.db 2>/dev/null || echo 'http://127.0.0.1:5000/#/experiments?workflowType=machine_learning')"
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+	@cd $(PROJECT) && echo "MLflow UI starting; open $$($(CURDIR)/$(BIN)/python -m custseg.io.mlflow_ui $(if $(DATA),pipeline=transactions) tracking.tracking_uri=sqlite:///mlflow.db 2>/dev/null || echo 'http://127.0.0.1:5000/#/experiments?workflowType=machine_learning')"
+	cd $(PROJECT) && $(CURDIR)/$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
 # A team's tracking server on this machine, in the background: PostgreSQL + mlflow server
 # with basic auth on 127.0.0.1 (data, logs and secrets in .server/); prints the lines to paste.

@@ -14,11 +14,54 @@ GROUP_OPTIONS = sorted(
 )
 
 
+#: options of the RFM pipeline's tables (conf/pipeline/transactions.yaml): composed in it
+RFM_OPTIONS = {("data", "rfm"), ("transactions", "log"), ("pipeline", "transactions")}
+
+
 @pytest.mark.parametrize("group, option", GROUP_OPTIONS)
 def test_every_group_option_composes_and_validates(group, option, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5055")  # tracking=server's
-    settings = to_settings(compose_config([f"{group}={option}"]))
-    assert settings.tracking.experiment_name == "customer-segmentation"
+    rfm = (group, option) in RFM_OPTIONS or option.startswith("rfm_")
+    pipeline = ["pipeline=transactions"] if rfm else []
+    settings = to_settings(compose_config([*pipeline, f"{group}={option}"]))
+    expected = "transaction-segmentation" if rfm else "customer-segmentation"
+    assert settings.tracking.experiment_name == expected
+    assert (settings.transactions is not None) == rfm
+
+
+def test_the_transactions_pipeline_swaps_data_features_personas_and_names():
+    settings = compose_settings(["pipeline=transactions"])
+    assert settings.pipeline == "transactions"
+    assert settings.transactions.as_of == "2026-06-30"
+    assert settings.data.path == "rfm/customers.csv"
+    assert [fs.name for fs in settings.swept_feature_sets()] == [
+        "rfm_raw",
+        "rfm_log",
+        "rfm_quantile",
+        "rfm_scores",
+    ]
+    assert settings.features.transforms["monetary_total"] == "quantile"
+    assert settings.personas.attributes["recency_days"].better == "lower"
+    assert settings.tracking.registered_model_name == "transaction-segmentation"
+    mall = compose_settings()
+    assert (mall.pipeline, mall.transactions, mall.data.path) == (
+        "mall",
+        None,
+        "data/customers.csv",
+    )
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("transactions.as_of=yesterday", "transactions.as_of='yesterday' is not a date"),
+        ("transactions.as_of=2026-02-30", "is not a date"),
+        ("transactions.date_format=YYYY-MM-DD", "has no strftime code"),
+    ],
+)
+def test_bad_transaction_settings_are_named(override, message):
+    with pytest.raises(ConfigError, match=message):
+        compose_settings(["pipeline=transactions", override])
 
 
 @pytest.mark.parametrize("selected", [None, "local"])

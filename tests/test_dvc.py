@@ -83,8 +83,15 @@ def test_push_pull_round_trip_through_a_local_remote(clone, tmp_path):
     assert "storage" not in (clone / ".dvc/config").read_text()
 
 
-def dvc_yaml() -> dict:
-    return yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
+def dvc_yaml(project: str = ".") -> dict:
+    return yaml.safe_load((PROJECT_ROOT / project / "dvc.yaml").read_text())
+
+
+#: (DVC project, stage) of both pipelines: the Mall one and the RFM one in transactions/
+STAGES = [
+    *((".", s) for s in ("validate", "sweep", "select", "report", "publish")),
+    *(("transactions", s) for s in ("rfm", "validate", "sweep", "select", "report", "publish")),
+]
 
 
 def test_sweep_stage_covers_the_configured_feature_sets():
@@ -99,19 +106,34 @@ def test_sweep_stage_covers_the_configured_feature_sets():
     assert "${output_dir}" in stages["report"]["deps"]
 
 
-@pytest.mark.parametrize("stage", ["validate", "sweep", "select", "report", "publish"])
-def test_stage_params_are_per_key_and_exist_in_conf(stage):
+@pytest.mark.parametrize("project, stage", STAGES)
+def test_stage_params_are_per_key_and_exist_in_conf(project, stage):
     """Every param a stage lists names a real conf file (and real keys), never all of conf/."""
-    spec = dvc_yaml()["stages"][stage]
+    spec = dvc_yaml(project)["stages"][stage]
     spec = spec.get("do", spec)
     for entry in spec["params"]:
         assert isinstance(entry, dict), f"{stage}: param {entry!r} must name its conf file"
         for path, keys in entry.items():
             path = path.replace("${item}", "income_spending")
-            conf = yaml.safe_load((PROJECT_ROOT / path).read_text())
+            conf = yaml.safe_load((PROJECT_ROOT / project / path).read_text())
             for key in keys or []:
                 assert key in conf, f"{stage}: {path} has no key {key!r}"
-    assert all(not str(dep).startswith("conf") for dep in spec["deps"])
+    assert all("conf/" not in str(dep) for dep in spec["deps"])
+
+
+def test_the_rfm_pipeline_tracks_every_swept_feature_set_and_the_final_one():
+    """Edit any RFM feature set and the sweep reruns; edit the final one and select does."""
+    settings = compose_settings(["pipeline=transactions"])
+    stages = dvc_yaml("transactions")["stages"]
+
+    def files(stage: str) -> set[str]:
+        return {path for entry in stages[stage]["params"] for path in entry}
+
+    swept = {f"../conf/features/{fs.name}.yaml" for fs in settings.swept_feature_sets()}
+    assert swept <= files("sweep")
+    assert f"../conf/features/{settings.features.name}.yaml" in files("select")
+    assert "../conf/pipeline/transactions.yaml" in files("sweep") & files("select")
+    assert all(cmd["cmd"].endswith("pipeline=transactions") for cmd in stages.values())
 
 
 def git_status(repo: Path) -> str:
@@ -288,3 +310,46 @@ def test_a_dvc_repro_killed_mid_sweep_recovers_on_the_next(tmp_path):
         statuses = dict(conn.execute("select status, count(*) from runs group by status"))
     assert "RUNNING" not in statuses and statuses.get("KILLED", 0) >= 1
     assert (repo / "models" / "segmentation.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def published_rfm(tmp_path_factory) -> Path:
+    """A fresh clone after `make run DATA=transactions` (the README's RFM command)."""
+    repo = make_clone(tmp_path_factory.mktemp("published_rfm"))
+    (repo / ".venv").symlink_to(VENV_BIN.parent)
+    os.utime(repo / ".venv" / ".installed")
+    run(["make", "run", "DATA=transactions"], repo)
+    return repo
+
+
+@pytest.mark.slow
+def test_make_run_data_transactions_gives_rfm_segments_on_a_fresh_clone(published_rfm):
+    """Issue 13: the generated log, the RFM pipeline of transactions/, RFM names and
+    recommendations, no named segment under the outlier share, the champion registered."""
+    repo, rfm = published_rfm, published_rfm / "transactions"
+    settings = compose_settings(["pipeline=transactions"])
+    assert (rfm / settings.transactions.path).is_file()  # written by make, matches data.dvc
+    assert git_status(repo) == ""
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], rfm).stdout
+    assert not (repo / "models" / "segmentation.json").exists()  # the Mall pipeline: untouched
+
+    registry = Registry(rfm, settings.tracking.registered_model_name)
+    champion = registry.alias("champion")
+    assert registry.versions() == [champion.version]
+    assert champion.tags["fingerprint"] == fingerprint(rfm / "catalog/champion.json")
+    params = registry.client.get_run(champion.run_id).data.params
+    assert params["transforms"] == settings.features.transforms_label != "none"
+
+    sizes = pd.read_csv(rfm / "reports/segment_sizes.csv")
+    small = sizes[sizes["share"] < settings.personas.outlier_share]
+    assert small["name"].str.startswith("Outlier group").all()
+    report = (rfm / "reports/segments.md").read_text(encoding="utf-8")
+    rfm_personas = {rule.name for rule in settings.personas.personas}
+    named = {p for p in rfm_personas if p in report}
+    assert len(named) >= 3, report[:2000]
+    assert "Win them back" in report or "Reward them" in report
+
+    # the RFM table again from the log: same bytes (the as-of date is config, not today)
+    run(["dvc", "repro", "--force", "--single-item", "rfm"], rfm)
+    assert git_status(repo) == ""
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], rfm).stdout

@@ -371,3 +371,45 @@ def test_a_champion_other_than_the_catalog_is_flagged(registry, new_customers, t
     summary = run_predict(settings).summary()
     assert "(version 1)" in summary
     assert f"is not the champion recorded in {catalog}" in summary
+
+
+def test_a_transaction_log_is_scored_per_customer_on_its_rfm_values(tmp_path, monkeypatch):
+    """pipeline=transactions: predict.input is a log; each customer gets the segment of
+    their RFM values as of the log's last day (or predict.as_of)."""
+    from custseg.io.data import write_csv_atomic
+    from custseg.io.transactions import generate_transactions, log_customers
+
+    monkeypatch.chdir(tmp_path)
+    log = tmp_path / "log.csv"
+    write_csv_atomic(generate_transactions(150, seed=9), log)
+    rfm = compose_settings(["pipeline=transactions"])
+    customers = log_customers(log, rfm.transactions, rfm.data)
+    write_csv_atomic(customers.table, tmp_path / "customers.csv")
+    table, _ = load_customers(dataclasses.replace(rfm.data, path=str(tmp_path / "customers.csv")))
+    fit = fit_model(table, rfm.features, "standard", ModelParams(n_init=2), 4)
+    model = segment_model(fit, "standard", {i: f"S{i}" for i in range(4)})
+    (tmp_path / "model.json").write_text(model.to_json(), encoding="utf-8")
+
+    def score(*overrides: str):
+        output = tmp_path / "scored.csv"
+        settings = compose_settings(
+            [
+                "pipeline=transactions",
+                f"predict.input={log}",
+                f"predict.output={output}",
+                f"predict.model_uri={tmp_path / 'model.json'}",
+                *overrides,
+            ]
+        )
+        return run_predict(settings), read_text_table(output)
+
+    outcome, scored = score()
+    assert scored["customer_id"].tolist() == table["customer_id"].tolist()  # one row each
+    assert scored["segment"].astype(int).tolist() == model.predict(table).tolist()
+    last_day = customers.as_of
+    assert f"{len(table)} customers on their RFM values as of {last_day}" in outcome.notes[0]
+
+    # as of an earlier day: recency counts to that day, later lines are left out
+    outcome, earlier = score("predict.as_of=2025-06-30")
+    assert "as of 2025-06-30" in outcome.notes[0] and "transactions after it" in outcome.notes[0]
+    assert len(earlier) < len(scored)

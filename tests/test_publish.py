@@ -79,6 +79,7 @@ def test_first_publish_makes_the_champion_and_writes_the_catalog(project):
     assert read_segment_model("catalog/champion.json") == model
     version = MlflowClient().get_model_version(MODEL, "1")
     assert version.tags["fingerprint"] == model.fingerprint
+    assert MlflowClient().get_run(version.run_id).data.params["transforms"] == "none"
     assert json.loads(PUBLISHED_FILE.read_text()) == {
         "fingerprint": model.fingerprint,
         "model_name": MODEL,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -224,3 +225,69 @@ def test_a_log_that_is_not_one_is_refused(tmp_path, text, message):
         path.write_text(text)
     with pytest.raises(DataValidationError, match=re.escape(message)):
         read_transactions(path, TransactionFormat())
+
+
+# ------------------------------------------------------------------- the custseg-rfm stage
+
+
+def rfm_settings(tmp_path, log_path, **changes):
+    """The RFM pipeline's settings with its files in ``tmp_path``."""
+    from dataclasses import replace
+
+    from conftest import compose_settings
+
+    settings = compose_settings(["pipeline=transactions"])
+    settings.transactions = replace(settings.transactions, path=str(log_path), **changes)
+    settings.data = replace(settings.data, path=str(tmp_path / "rfm" / "customers.csv"))
+    return settings
+
+
+def test_the_stage_writes_the_customer_table_later_stages_read(tmp_path, monkeypatch):
+    from custseg.io.data import load_customers
+    from custseg.stages.rfm import RFM_METRICS, run_rfm
+
+    monkeypatch.chdir(tmp_path)
+    log = tmp_path / "log.csv"
+    write_csv_atomic(generate_transactions(300, seed=5), log)
+    settings = rfm_settings(tmp_path, log)
+    summary = run_rfm(settings)
+    first = file_sha256(settings.data.path)
+    # the customer table passes the Mall pipeline's own validation, under conf/data/rfm.yaml
+    table, info = load_customers(settings.data)
+    assert summary["n_customers"] == len(table) == 300
+    assert list(table.columns) == ["customer_id", *RFM_COLUMNS]
+    raw = read_transactions(log, TransactionFormat())[0]
+    expected = rfm_table(raw, AS_OF).table.reset_index()
+    pd.testing.assert_frame_equal(
+        table[["customer_id", "recency_days", "frequency"]],
+        expected[["customer_id", "recency_days", "frequency"]],
+        check_dtype=False,
+    )
+    assert (tmp_path / RFM_METRICS).is_file()
+    # the as-of date is config, not today: a rerun writes the same bytes
+    run_rfm(settings)
+    assert file_sha256(settings.data.path) == first
+
+
+def test_an_as_of_date_before_the_log_is_refused_and_nothing_is_written(tmp_path, monkeypatch):
+    from custseg.stages.rfm import RFM_METRICS, run_rfm
+
+    monkeypatch.chdir(tmp_path)
+    log = tmp_path / "log.csv"
+    write_csv_atomic(generate_transactions(20, seed=1), log)
+    settings = rfm_settings(tmp_path, log, as_of="2020-01-01")
+    with pytest.raises(
+        DataValidationError, match=r"no customer bought on or before the as-of date 2020-01-01"
+    ):
+        run_rfm(settings)
+    assert not Path(settings.data.path).exists() and not (tmp_path / RFM_METRICS).exists()
+
+
+def test_the_stage_refuses_the_mall_pipeline():
+    from custseg.config import ConfigError
+    from custseg.stages.rfm import run_rfm
+
+    from conftest import compose_settings
+
+    with pytest.raises(ConfigError, match="pipeline=transactions"):
+        run_rfm(compose_settings())

@@ -46,6 +46,13 @@ def _positive_int(text: str) -> int:
 
 def _generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--kind",
+        choices=("customers", "transactions"),
+        default="customers",
+        help="customers: a Mall-Customers-like table (default); transactions: a transaction "
+        "log of --rows customers (skewed spend, seasonality, churn, returns)",
+    )
+    parser.add_argument(
         "--rows", type=_positive_int, default=200, help="number of customers (default: 200)"
     )
     parser.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
@@ -65,10 +72,17 @@ def _generate(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         print(f"{out} already exists; left unchanged (use --force to overwrite)")
         return 0
-    table = generate_customers(args.rows, args.seed)
+    if args.kind == "transactions":
+        from custseg.io.transactions import generate_transactions
+
+        table = generate_transactions(args.rows, args.seed)
+        what = f"{len(table)} transactions of {args.rows} customers"
+    else:
+        table = generate_customers(args.rows, args.seed)
+        what = f"{len(table)} rows"
     write_csv_atomic(table, out)
     digest = file_sha256(out)
-    print(f"wrote {out}: {len(table)} rows (seed {args.seed}), sha256 {digest[:12]}")
+    print(f"wrote {out}: {what} (seed {args.seed}), sha256 {digest[:12]}")
     return 0
 
 
@@ -419,7 +433,8 @@ Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argpar
 #: name -> (help text, add_arguments, run)
 COMMANDS: dict[str, Command] = {
     "generate": (
-        "write a synthetic Mall-Customers-like table (deterministic for a given seed)",
+        "write a synthetic Mall-Customers-like table or transaction log (deterministic for "
+        "a given seed)",
         _generate_arguments,
         _generate,
     ),

@@ -21,13 +21,16 @@ from custseg.core.stability import TrustParams
 def project_conf_dir() -> Path:
     """The Hydra config directory of the project the command runs in.
 
-    Commands run from a project root (where ``data/``, ``mlflow.db`` and ``dvc.yaml`` are),
-    so ``./conf`` wins; otherwise the ``conf/`` of the repository custseg is installed from.
-    This keeps a scratch clone or a ``dvc exp run`` workspace on its own configs.
+    Commands run from a project root (where ``data/``, ``mlflow.db`` and ``dvc.yaml`` are)
+    or a pipeline folder inside it (``transactions/``), so the nearest ``conf/`` at or
+    above the working directory wins; otherwise the ``conf/`` of the repository custseg
+    is installed from. This keeps a scratch clone or a ``dvc exp run`` workspace on its
+    own configs.
     """
-    local = Path.cwd() / "conf"
-    if (local / "config.yaml").is_file():
-        return local.resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "conf" / "config.yaml").is_file():
+            return folder / "conf"
     return Path(__file__).resolve().parents[2] / "conf"
 
 
@@ -253,6 +256,10 @@ class PredictConfig:
         CSV for the rows that cannot be scored (bad values, or outside the model's
         ranges), each with its file line and reasons; the other rows are scored. ``None``:
         one bad row fails the whole batch and nothing is written.
+    as_of : str, optional
+        With a transaction log (``pipeline=transactions``): the day its RFM values
+        describe (``YYYY-MM-DD``); ``None`` means the log's last date, so each customer
+        gets the segment of their behaviour up to the end of the log.
     """
 
     input: str | None = None
@@ -260,6 +267,31 @@ class PredictConfig:
     output_dir: str = "scores"
     model_uri: str | None = None
     rejects: str | None = None
+    as_of: str | None = None
+
+
+@dataclass
+class TransactionsConfig:
+    """A transaction log and how the RFM customer table is derived from it
+    (``conf/transactions/``; set by ``pipeline=transactions``).
+
+    The headers name the log's columns as they are written; ``order_id`` None means the
+    log has none (every purchase line is an order). ``as_of`` is the day the RFM values
+    describe, fixed in config (never "today") so a rerun gives the same table. The CSV
+    format keys mean what they mean in :class:`DataConfig`.
+    """
+
+    path: str = "data/transactions.csv"
+    customer_id: str = "CustomerID"
+    date: str = "Date"
+    amount: str = "Amount"
+    order_id: str | None = "OrderID"
+    date_format: str = "%Y-%m-%d"
+    as_of: str = "???"
+    delimiter: str = ","
+    decimal: str = "."
+    thousands: str | None = None
+    encoding: str = "utf-8"
 
 
 @dataclass
@@ -278,6 +310,11 @@ class Settings:
     report: ReportConfig = field(default_factory=ReportConfig)
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
     predict: PredictConfig = field(default_factory=PredictConfig)
+    #: the transaction log the customer table is derived from (None: the customer table
+    #: is the data itself, as for the Mall table)
+    transactions: TransactionsConfig | None = None
+    #: which pipeline the config describes (conf/pipeline/): mall or transactions
+    pipeline: str = "mall"
 
     def fitted_with(self, data_sha256: str) -> dict[str, Any]:
         """What a swept model depends on beyond its feature set: encoding, model settings,
@@ -386,6 +423,28 @@ def _spelling_problem(spec: ColumnSpec) -> str | None:
     return None
 
 
+def _check_day(key: str, value: str) -> None:
+    import datetime
+
+    try:
+        datetime.date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(
+            f"{key}={value!r} is not a date; give the day RFM describes as YYYY-MM-DD"
+        ) from None
+
+
+def _check_transactions(t: TransactionsConfig, predict: PredictConfig) -> None:
+    _check_day("transactions.as_of", t.as_of)
+    if predict.as_of is not None:
+        _check_day("predict.as_of", predict.as_of)
+    if "%" not in t.date_format:
+        raise ConfigError(
+            f"transactions.date_format={t.date_format!r} has no strftime code; e.g. "
+            "'%Y-%m-%d' or '%d/%m/%Y'"
+        )
+
+
 def _check(s: Settings) -> None:
     from custseg.core.features import SCALERS
 
@@ -424,6 +483,8 @@ def _check(s: Settings) -> None:
             f"sweep.n_jobs={s.sweep.n_jobs}: give a number of processes >= 1, or null for one "
             "per core"
         )
+    if s.transactions is not None:
+        _check_transactions(s.transactions, s.predict)
     for name, spec in s.data.columns.items():
         if spec.kind not in COLUMN_KINDS:
             raise ConfigError(

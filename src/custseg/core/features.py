@@ -3,6 +3,7 @@ weight) of a table."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,12 @@ SCALERS = ("none", "standard", "minmax", "robust")
 #: per-column transforms of numeric columns, applied before the scaler
 #: (:mod:`custseg.core.transforms`)
 TRANSFORMS = ("none", "log1p", "quantile", "rfm_score")
+
+
+def transforms_label(kinds: Mapping[str, str]) -> str:
+    """Per-column transforms as one text (an MLflow parameter), e.g.
+    ``"frequency=log1p,monetary_total=log1p"``, or ``"none"`` without any."""
+    return ",".join(f"{c}={t}" for c, t in kinds.items()) or "none"
 
 
 @dataclass
@@ -58,8 +65,7 @@ class FeatureSet:
     def transforms_label(self) -> str:
         """The transforms as one text, e.g. ``"frequency=log1p,monetary_total=log1p"``, or
         ``"none"`` (an MLflow parameter)."""
-        active = self.active_transforms
-        return ",".join(f"{c}={t}" for c, t in active.items()) if active else "none"
+        return transforms_label(self.active_transforms)
 
     def problems(self) -> list[str]:
         """What is wrong with :attr:`transforms`, one phrase per key (empty when valid)."""

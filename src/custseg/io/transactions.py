@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from custseg.config import ColumnSpec, DataConfig
+from custseg.config import ColumnSpec, ConfigError, DataConfig, TransactionsConfig
+from custseg.core.rfm import RFM_COLUMNS, RfmTable, rfm_table
 from custseg.io.data import DataValidationError, _count, _to_number, _where, parse_csv
 
 #: what a transaction log is called in error messages
@@ -45,6 +46,114 @@ class TransactionFormat:
     order_id: str | None = "OrderID"
     date_format: str = "%Y-%m-%d"
     csv: DataConfig = field(default_factory=DataConfig)
+
+
+def log_format(config: TransactionsConfig) -> TransactionFormat:
+    """The format of the log ``config`` describes (``conf/transactions/``)."""
+    csv = DataConfig(
+        delimiter=config.delimiter,
+        decimal=config.decimal,
+        thousands=config.thousands,
+        encoding=config.encoding,
+    )
+    return TransactionFormat(
+        customer_id=config.customer_id,
+        date=config.date,
+        amount=config.amount,
+        order_id=config.order_id,
+        date_format=config.date_format,
+        csv=csv,
+    )
+
+
+def as_customer_table(rfm: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
+    """An RFM table (indexed by customer id) as the customer table ``data`` describes.
+
+    Columns in the order of ``data.columns``, under their ``source`` headers, so the
+    later stages read it as any customer table; money rounded to 6 decimals (sums of
+    amounts in cents carry float noise in the 15th digit, which would only make the
+    file look unstable).
+
+    Raises
+    ------
+    ConfigError
+        If ``data.columns`` names a column an RFM table does not have.
+    """
+    id_column = data.id_column
+    values = rfm.round({"monetary_total": 6, "monetary_mean": 6}).reset_index()
+    values = values.rename(columns={"customer_id": id_column or "customer_id"})
+    unknown = [c for c in data.columns if c != id_column and c not in RFM_COLUMNS]
+    if unknown:
+        raise ConfigError(
+            f"data.columns {unknown} are not RFM columns; an RFM customer table has "
+            f"{list(RFM_COLUMNS)} (see conf/data/rfm.yaml)"
+        )
+    table = values[list(data.columns)]
+    return table.rename(columns={name: spec.source for name, spec in data.columns.items()})
+
+
+@dataclass(frozen=True)
+class LogCustomers:
+    """The customer table of a transaction log, and what it was derived from.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per customer, as :func:`as_customer_table` writes it (source headers).
+    rfm : RfmTable
+        The RFM values and what the as-of date and the return rule left out.
+    n_transactions : int
+        Lines of the log.
+    as_of : str
+        The day the values describe (``YYYY-MM-DD``).
+    """
+
+    table: pd.DataFrame
+    rfm: RfmTable
+    n_transactions: int
+    as_of: str
+
+    def summary(self) -> dict:
+        """The counts ``custseg-rfm`` writes to ``metrics/rfm.json``."""
+        return {
+            "as_of": self.as_of,
+            "n_transactions": self.n_transactions,
+            "n_customers": len(self.table),
+            "after_as_of": self.rfm.after_as_of,
+            "without_purchase": self.rfm.without_purchase,
+        }
+
+
+def log_customers(
+    path: str | Path, config: TransactionsConfig, data: DataConfig, as_of: str | None = None
+) -> LogCustomers:
+    """Read and validate the log at ``path``; its customers as of ``as_of``, as the
+    customer table ``data`` describes (the one code path of ``custseg-rfm`` and of
+    scoring a log with ``custseg-predict``).
+
+    Parameters
+    ----------
+    as_of : str, optional
+        ``YYYY-MM-DD``; None: the log's last date.
+
+    Raises
+    ------
+    DataValidationError
+        When the log breaks its format, or no customer bought up to ``as_of``.
+    """
+    log, _ = read_transactions(path, log_format(config))
+    day = as_of or log["date"].max().strftime("%Y-%m-%d")
+    rfm = rfm_table(log, day)
+    if rfm.table.empty:
+        first, last = log["date"].min().date(), log["date"].max().date()
+        raise DataValidationError(
+            str(path),
+            [
+                f"no customer bought on or before the as-of date {day}; the log runs from {first} to {last}"
+            ],
+            LOG,
+        )
+    return LogCustomers(as_customer_table(rfm.table, data), rfm, len(log), day)
 
 
 def read_transactions(path: str | Path, fmt: TransactionFormat) -> tuple[pd.DataFrame, str]:

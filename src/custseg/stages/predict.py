@@ -7,7 +7,10 @@ Run from the project root::
     custseg-predict predict.input=new.csv predict.model_uri=models:/customer-segmentation/3
     custseg-predict predict.input=new.csv predict.model_uri=models/segmentation.json   # DVC output
 
-The input is validated exactly like the training data (``conf/data``). The output holds
+The input is validated exactly like the training data (``conf/data``). With
+``pipeline=transactions`` the input is a transaction log (``conf/transactions``): it is
+validated as one, each customer's RFM values are computed as of ``predict.as_of`` (default:
+the log's last date) and the output has one row per customer, with those values. The output holds
 every input row in input order with every original column exactly as written, plus
 ``segment`` (the cluster id) and, when the model carries segment names, ``segment_name``.
 It is written to a temporary file and moved into place, so it appears only when complete.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +59,7 @@ from custseg.io.registry import (
     segment_model_of,
 )
 from custseg.io.tracking import FINGERPRINT_TAG, access_refused
+from custseg.io.transactions import LogCustomers, log_customers
 from custseg.stages.console import quiet_console
 
 #: the columns a rejects file adds before the raw ones: file line, reasons
@@ -159,6 +164,36 @@ def run_predict(settings: Settings) -> PredictOutcome:
     if output.resolve() == source.resolve():
         raise ConfigError(f"predict.output={output} would overwrite the input; choose another")
 
+    if settings.transactions is not None:
+        with tempfile.TemporaryDirectory(prefix="custseg-predict-") as tmp:
+            customers = log_customers(
+                source, settings.transactions, settings.data, settings.predict.as_of
+            )
+            table_path = Path(tmp) / f"{source.stem}.customers.csv"
+            write_csv_atomic(customers.table, table_path)
+            outcome = _score(settings, table_path, output)
+        outcome.notes.insert(0, _log_note(source, customers))
+        return outcome
+    return _score(settings, source, output)
+
+
+def _log_note(source: Path, customers: LogCustomers) -> str:
+    """What scoring a transaction log scored: customers as of a day, what was left out."""
+    s = customers.summary()
+    note = (
+        f"{source} is a transaction log: {s['n_transactions']} transactions scored as "
+        f"{s['n_customers']} customers on their RFM values as of {s['as_of']}"
+    )
+    if s["after_as_of"] or s["without_purchase"]:
+        note += (
+            f" (left out: {s['after_as_of']} transactions after it, "
+            f"{s['without_purchase']} customers with no purchase)"
+        )
+    return note
+
+
+def _score(settings: Settings, source: Path, output: Path) -> PredictOutcome:
+    """Validate the customer table ``source``, score it and write ``output``."""
     data = dataclasses.replace(settings.data, path=str(source))
     rejects_path = Path(settings.predict.rejects) if settings.predict.rejects else None
     if rejects_path is not None and rejects_path.resolve() in (source.resolve(), output.resolve()):

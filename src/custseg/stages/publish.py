@@ -38,6 +38,7 @@ from omegaconf import DictConfig
 
 from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.core.clustering import model_metrics
+from custseg.core.features import transforms_label
 from custseg.core.segment_model import SegmentModel
 from custseg.io.data import DataInfo, load_table
 from custseg.io.outputs import (
@@ -184,6 +185,8 @@ def ensure_registered(
         "feature_set": model.feature_set,
         "features": ",".join(model.columns),
         "k": model.k,
+        # as the sweep logs it: "<column>=<kind>,..." or "none"
+        "transforms": transforms_label({c: t["kind"] for c, t in model.transforms.items()}),
         "scaler": model.scaler,
         "selection_method": method,
         # KMeans settings are known for a model of this config only (not the catalog's)
