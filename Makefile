@@ -48,8 +48,8 @@ run: install $(INPUT)
 	$(if $(TRACKING),cd $(PROJECT) && CUSTSEG_TRACKING=$(TRACKING) PATH="$(CURDIR)/$(BIN):$$PATH" $(CURDIR)/$(BIN)/dvc repro --force --single-item publish)
 
 # Just the sweep (36 runs by default), without DVC.
-sweep: install data/customers.csv
-	$(BIN)/custseg-sweep
+sweep: install $(INPUT)
+	cd $(PROJECT) && $(CURDIR)/$(BIN)/custseg-sweep $(if $(DATA),pipeline=transactions)
 
 test: install
 	$(BIN)/ruff check src tests bench

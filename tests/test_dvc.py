@@ -339,6 +339,11 @@ def test_make_run_data_transactions_gives_rfm_segments_on_a_fresh_clone(publishe
     assert champion.tags["fingerprint"] == fingerprint(rfm / "catalog/champion.json")
     params = registry.client.get_run(champion.run_id).data.params
     assert params["transforms"] == settings.features.transforms_label != "none"
+    # custseg promote in transactions/ is the RFM pipeline's (its model, its table)
+    promoted = run(["custseg", "promote", "--version", str(champion.version)], rfm).stdout
+    assert f"transaction-segmentation@champion already points at version {champion.version}" in (
+        promoted
+    )
 
     sizes = pd.read_csv(rfm / "reports/segment_sizes.csv")
     small = sizes[sizes["share"] < settings.personas.outlier_share]

@@ -188,3 +188,31 @@ def test_select_takes_the_swept_model_and_refuses_one_fitted_otherwise(tmp_path)
     other_data = compose_settings(["preprocess.scaler=minmax"]).fitted_with("def")
     with pytest.raises(StaleInputError, match=r"\(data_sha256, scaler differ"):
         read_sweep_model(tmp_path, "line", 3, other_data)
+
+
+def three_groups(sizes: tuple[int, int, int]) -> pd.DataFrame:
+    """Customers in three tight groups of income and spending, of the given sizes."""
+    rng = np.random.default_rng(sum(sizes))
+    centres = [(20.0, 20.0), (60.0, 50.0), (110.0, 90.0)]
+    rows = [c + rng.normal(0, 1.5, (n, 2)) for c, n in zip(centres, sizes, strict=True)]
+    values = np.vstack(rows)
+    ids = [f"c{i}" for i in range(len(values))]
+    return pd.DataFrame(
+        {"customer_id": ids, "annual_income": values[:, 0], "spending_score": values[:, 1]}
+    )
+
+
+def test_a_kept_name_says_outlier_group_exactly_when_the_segment_is_one_now():
+    """A matched segment keeps its id and name; whether it is an outlier group follows
+    its current share (personas.outlier_share), both ways."""
+    prefix = f"{compose_settings().personas.outlier_persona.name}: "
+    big = fit_named(three_groups((100, 60, 40)), 3, None)
+    shrunk = fit_named(three_groups((100, 96, 3)), 3, big)  # 3 of 199 customers: 1.5%
+    assert set(shrunk.segments) == set(big.segments)
+    top = max(big.segments, key=lambda s: big.centroid_table().at[s, "annual_income"])
+    assert not big.segment_names[top].startswith(prefix)
+    assert shrunk.segment_names[top] == prefix + big.segment_names[top]
+    others = [s for s in big.segments if s != top]
+    assert all(shrunk.segment_names[s] == big.segment_names[s] for s in others)
+    grown = fit_named(three_groups((100, 60, 40)), 3, shrunk)
+    assert grown.segment_names == big.segment_names

@@ -188,6 +188,12 @@ HEADER = "CustomerID,OrderID,Date,Amount\n"
              "line 3 ('yesterday')"],
         ),
         (
+            "c1,o1,2026-01-01 10:15,10\n",
+            ["column 'Date': 1 value not a date as '%Y-%m-%d' (they carry a time of day: add it "
+             "to transactions.date_format, e.g. '%Y-%m-%d %H:%M:%S') at line 2 ('2026-01-01 "
+             "10:15')"],
+        ),
+        (
             "c1,o1,2026-01-01,ten\nc1,o2,2026-01-02,inf\n",
             ["column 'Amount': 2 amounts not a finite number at line 2 ('ten'), line 3 ('inf')"],
         ),
@@ -212,6 +218,11 @@ def test_bad_logs_name_the_column_lines_and_values(tmp_path, body, messages):
         (
             "CustomerID,Date\nc1,2026-01-01\n",
             "column(s) ['Amount', 'OrderID'] not found; the header",
+        ),
+        (
+            "CustomerID,Date\nc1,2026-01-01\n",
+            "set transactions.amount, transactions.order_id to the log's header (or null: the "
+            "log has no order ids)",
         ),
         (HEADER, "the file has a header but no transactions"),
         (None, "invalid transaction log"),

@@ -402,6 +402,24 @@ def test_centroids_in_original_units_encode_back_to_the_centroids(transforms):
     np.testing.assert_allclose(encode_centroids(model, table), by_id, atol=1e-12)
 
 
+def test_tied_quantile_ranks_are_matched_as_ranks_not_collapsed_values():
+    """Ranks inside a run of equal quantiles (one-order customers) stay distinct when a
+    model is matched against one with the same transform."""
+    from custseg.core.identity import match_segments, reference_centres
+
+    tied = {"y": {"kind": "quantile", "quantiles": [1.0, 1.0, 1.0, 1.0, 2.0, 5.0]}}
+    model = small_model(
+        transforms=tied,
+        center=[10.0, 0.0],
+        centroids=[[0.0, 0.1, 1.0, 0.0], [0.0, 0.4, 1.0, 0.0], [0.0, 0.9, 1.0, 0.0]],
+    )
+    # back in original units both low ranks are "1 order": they would be indistinguishable
+    assert model.centroid_table().loc[[7, 3], "y"].tolist() == [1.0, 1.0]
+    by_id = np.asarray(model.centroids)[np.argsort(model.segments)]
+    np.testing.assert_allclose(reference_centres(model, model), by_id, atol=1e-12)
+    assert match_segments(model, model) == {7: 7, 3: 3, 9: 9}
+
+
 def test_models_match_segments_only_when_the_same_columns_are_scores():
     from custseg.core.identity import comparable
 
@@ -409,3 +427,15 @@ def test_models_match_segments_only_when_the_same_columns_are_scores():
     assert comparable(transformed_model(), small_model())  # log1p, quantile: original units
     assert comparable(scored, scored)
     assert not comparable(scored, small_model())
+
+
+def test_transform_kinds_follow_the_column_order_as_a_feature_set_logs_them():
+    from custseg.core.features import FeatureSet
+
+    # the JSON stores transforms sorted by column name; the columns are x, y
+    model = transformed_model(transforms={"y": TRANSFORMS["y"], "x": TRANSFORMS["x"]})
+    assert list(model.transform_kinds) == ["x", "y"]
+    fs = FeatureSet("toy", numeric=["x", "y"], transforms={"y": "quantile", "x": "log1p"})
+    assert FeatureSet("toy", ["x", "y"], transforms=model.transform_kinds).transforms_label == (
+        fs.transforms_label
+    )

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from custseg import __version__
-from custseg.config import TrackingConfig
+from custseg.config import ConfigError, TrackingConfig
 from custseg.io.data import (
     DataValidationError,
     file_sha256,
@@ -29,6 +29,8 @@ from custseg.io.data import (
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
+
+    from custseg.config import Settings
 
 
 def _positive_int(text: str) -> int:
@@ -117,9 +119,15 @@ def _promote_arguments(parser: argparse.ArgumentParser) -> None:
         help="promote even if the candidate is worse or a metric is missing (recorded in a tag)",
     )
     parser.add_argument(
+        "--pipeline",
+        choices=("mall", "transactions"),
+        help="the pipeline whose champion moves (conf/pipeline/): default transactions in the "
+        "RFM project (transactions/, whose dvc.yaml runs pipeline=transactions), else mall",
+    )
+    parser.add_argument(
         "--model-name",
-        default=defaults.registered_model_name,
-        help=f"registered model (default: {defaults.registered_model_name})",
+        help=f"registered model (default: tracking.registered_model_name of the pipeline, "
+        f"{defaults.registered_model_name} for mall)",
     )
     parser.add_argument(
         "--alias", default=defaults.alias, help=f"alias to move (default: {defaults.alias})"
@@ -149,9 +157,10 @@ def _promote(args: argparse.Namespace) -> int:
 
     quiet_console()
     try:
+        settings = _promote_settings(args)
         with registry.registry_permission(args.model_name):
-            return _promote_checked(args)
-    except (DataValidationError, registry.ModelNotFoundError) as exc:
+            return _promote_checked(args, settings)
+    except (ConfigError, DataValidationError, registry.ModelNotFoundError) as exc:
         print(f"custseg promote: error: {exc}", file=sys.stderr)
         return 1
     except registry.PromotionError as exc:
@@ -164,15 +173,31 @@ def _promote(args: argparse.Namespace) -> int:
         return 1
 
 
-def _promote_checked(args: argparse.Namespace) -> int:
+def _promote_settings(args: argparse.Namespace) -> Settings:
+    """The config of the pipeline ``args`` promote in (``--pipeline``, else the one the
+    DVC project of the working directory runs); fills in ``args.model_name``."""
+    from custseg.config import compose_settings
+
+    pipeline = args.pipeline
+    if pipeline is None:
+        project = Path("dvc.yaml")
+        runs_rfm = project.is_file() and "pipeline=transactions" in project.read_text()
+        pipeline = "transactions" if runs_rfm else "mall"
+    overrides = [f"pipeline={pipeline}"]
+    overrides += [f"data.path={args.data}"] if args.data is not None else []
+    settings = compose_settings(overrides)
+    args.pipeline = pipeline
+    args.model_name = args.model_name or settings.tracking.registered_model_name
+    return settings
+
+
+def _promote_checked(args: argparse.Namespace, settings: Settings) -> int:
     """:func:`_promote` without its error handling: move the alias, report, return 0."""
     import mlflow
 
-    from custseg.config import compose_settings
     from custseg.io import registry
     from custseg.io.data import load_customers
 
-    settings = compose_settings([f"data.path={args.data}"] if args.data is not None else [])
     tracking_uri = args.tracking_uri or settings.tracking.tracking_uri
     registry.require_store(tracking_uri)  # before reading the table: the store is the usual miss
     table, info = load_customers(settings.data)
@@ -229,9 +254,14 @@ def _print_promotion(args: argparse.Namespace, before, after, catalog: str | Non
             f"updated {catalog} to the new champion's segments. Commit it, then rebuild "
             f"so models/ and the report match (and commit dvc.lock):\n"
             f"  git add {catalog} && git commit -m 'Promote {args.model_name} version "
-            f"{after.version}'\n  make run && git add dvc.lock metrics && git commit -m "
+            f"{after.version}'\n  {_make_run(args)} && git add dvc.lock metrics && git commit -m "
             "'Rebuild against the new champion'"
         )
+
+
+def _make_run(args: argparse.Namespace) -> str:
+    """The command that rebuilds the pipeline ``args`` promoted in."""
+    return "make run DATA=transactions" if args.pipeline == "transactions" else "make run"
 
 
 def _run_version(run_id: str, model_name: str, settings, catalog: str, table, info) -> str:

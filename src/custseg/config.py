@@ -31,6 +31,8 @@ def project_conf_dir() -> Path:
     for folder in (here, *here.parents):
         if (folder / "conf" / "config.yaml").is_file():
             return folder / "conf"
+        if (folder / "pyproject.toml").is_file() or (folder / ".git").exists():
+            break  # the project root: never another project's conf/ above it
     return Path(__file__).resolve().parents[2] / "conf"
 
 

@@ -21,7 +21,7 @@ from scipy.optimize import linear_sum_assignment
 
 from custseg.core.agreement import adjusted_rand
 from custseg.core.clustering import FitResult, segment_model
-from custseg.core.profiling import NamingRules, describe_segments
+from custseg.core.profiling import NamingRules, describe_segments, is_outlier, outlier_name
 from custseg.core.segment_model import SegmentModel, canonical_order
 
 
@@ -59,6 +59,27 @@ def encode_centroids(model: SegmentModel, centroids: pd.DataFrame) -> np.ndarray
     return np.hstack(parts)
 
 
+def reference_centres(model: SegmentModel, reference: SegmentModel) -> np.ndarray:
+    """The centroids of ``reference`` (rows by ascending id) in ``model``'s encoded space.
+
+    A numeric column both models transform the same way (quantile ranks, log1p, RFM
+    scores) is compared in that transformed space, where only the scalers differ: back in
+    original units, ranks inside a run of tied values (the many one-order customers)
+    would all become the same value. Other columns go through original units
+    (:func:`encode_centroids`).
+    """
+    encoded = encode_centroids(model, reference.centroid_table())
+    C = np.asarray(reference.centroids, dtype=float)[np.argsort(reference.segments)]
+    for i, column in enumerate(model.numeric):
+        kind = model.transforms.get(column, {}).get("kind")
+        if kind is None or kind != reference.transforms.get(column, {}).get("kind"):
+            continue
+        j = list(reference.numeric).index(column)
+        transformed = C[:, j] * reference.scale[j] + reference.center[j]
+        encoded[:, i] = (transformed - model.center[i]) / model.scale[i]
+    return encoded
+
+
 def match_segments(model: SegmentModel, reference: SegmentModel) -> dict[int, int]:
     """Segment id of ``model`` -> id of the ``reference`` segment it matches.
 
@@ -67,7 +88,7 @@ def match_segments(model: SegmentModel, reference: SegmentModel) -> dict[int, in
     than ``reference``, the extra ones are absent from the result.
     """
     new = np.asarray(model.centroids, dtype=float)
-    old = encode_centroids(model, reference.centroid_table())
+    old = reference_centres(model, reference)
     cost = ((new[:, None, :] - old[None, :, :]) ** 2).sum(axis=2)
     rows, cols = linear_sum_assignment(cost)
     ref_ids = list(reference.centroid_table().index)
@@ -219,4 +240,12 @@ def identified_model(
         limits=dict(limits or {}),
         allowed=dict(allowed or {}),
     )
-    return assign_identity(provisional, provisional.segment_names, reference)
+    ids, stable_names = identity_map(provisional, provisional.segment_names, reference)
+    # a kept name says "outlier group" exactly when the segment is one now
+    shares = pd.Series(result.labels).value_counts(normalize=True)
+    for seg in described:
+        outlier = is_outlier(float(shares.get(seg, 0.0)), rules)
+        name = outlier_name(stable_names[ids[seg]], outlier, rules)
+        others = [n for i, n in stable_names.items() if i != ids[seg]]
+        stable_names[ids[seg]] = name if name not in others else _distinct(name, others)
+    return provisional.relabel(ids, stable_names)

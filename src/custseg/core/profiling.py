@@ -73,6 +73,8 @@ __all__ = [
     "SegmentDescription",
     "SegmentProfiles",
     "describe_segments",
+    "is_outlier",
+    "outlier_name",
     "name_segments",
     "profile_columns",
     "profile_segments",
@@ -504,17 +506,17 @@ def _median_percentiles(values: pd.DataFrame, medians: pd.DataFrame) -> pd.DataF
     """Mid-rank percentile of each segment median among all customers, per column.
 
     ``(#below + #at_or_below) / (2 n)``: a median shared by many customers (one order,
-    the most common frequency) sits in the middle of its tie, not at its top.
+    the most common frequency) sits in the middle of its tie, not at its top. Counted by
+    comparison (no sort of the column: a sweep profiles the same table for every fit).
     """
     out = pd.DataFrame(np.nan, index=medians.index, columns=medians.columns)
     for column in medians.columns:
-        known = np.sort(values[column].dropna().to_numpy(dtype=float))
-        m = medians[column].to_numpy(dtype=float)
-        if not len(known):
-            continue
-        below = np.searchsorted(known, m, side="left")
-        upto = np.searchsorted(known, m, side="right")
-        out[column] = np.where(np.isnan(m), np.nan, (below + upto) / (2.0 * len(known)))
+        known = values[column].to_numpy(dtype=float)
+        known = known[~np.isnan(known)]
+        for seg, m in medians[column].items():
+            if len(known) and not np.isnan(m):
+                below, upto = np.count_nonzero(known < m), np.count_nonzero(known <= m)
+                out.at[seg, column] = (below + upto) / (2.0 * len(known))
     return out
 
 
@@ -733,8 +735,8 @@ def name_segments(
         seg_levels = {c: str(namer.levels.at[seg, c]) for c in numeric}
         seg_scores = {c: int(scores.at[seg, c]) for c in numeric}
         rule, name = _match_persona(rules, seg_levels, seg_scores), names[seg]
-        if profiles.sizes.at[seg, "share"] < rules.outlier_share:
-            rule, name = rules.outlier_persona, f"{rules.outlier_persona.name}: {name}"
+        if is_outlier(float(profiles.sizes.at[seg, "share"]), rules):
+            rule, name = rules.outlier_persona, outlier_name(name, True, rules)
         out[seg] = SegmentDescription(
             segment=seg,
             name=name,
@@ -745,6 +747,20 @@ def name_segments(
             scores=seg_scores,
         )
     return out
+
+
+def is_outlier(share: float, rules: NamingRules) -> bool:
+    """Whether a segment holding ``share`` of the customers is an outlier group."""
+    return share < rules.outlier_share
+
+
+def outlier_name(name: str, outlier: bool, rules: NamingRules) -> str:
+    """``name`` with the outlier-group prefix (``"Outlier group: "``) when ``outlier``,
+    without it otherwise: a segment kept from an earlier model (same id, same name) is
+    labelled by its current share."""
+    prefix = f"{rules.outlier_persona.name}: "
+    base = name.removeprefix(prefix)
+    return prefix + base if outlier else base
 
 
 def _name_columns(

@@ -381,6 +381,12 @@ class SegmentModel:
         return out
 
     @property
+    def transform_kinds(self) -> dict[str, str]:
+        """Each transformed numeric column's transform kind, in column order (as a feature
+        set's ``transforms``)."""
+        return {c: self.transforms[c]["kind"] for c in self.numeric if c in self.transforms}
+
+    @property
     def score_columns(self) -> list[str]:
         """Numeric columns with an ``rfm_score`` transform: :meth:`centroid_table` gives
         their scores (1..5), not values in the column's units."""

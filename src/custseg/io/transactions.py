@@ -188,11 +188,18 @@ def read_transactions(path: str | Path, fmt: TransactionFormat) -> tuple[pd.Data
         raw = parse_csv(path, data, replace(fmt.csv, columns=known))
     except DataValidationError as exc:
         raise DataValidationError(path, exc.problems, LOG) from None
-    absent = [source for source in wanted.values() if source not in raw.columns]
+    absent = {name: source for name, source in wanted.items() if source not in raw.columns}
     if absent:
         header = list(map(str, raw.columns))
+        keys = ", ".join(f"transactions.{name}" for name in absent)
+        hint = " (or null: the log has no order ids)" if "order_id" in absent else ""
         raise DataValidationError(
-            path, [f"column(s) {absent} not found; the header has {header}"], LOG
+            path,
+            [
+                f"column(s) {list(absent.values())} not found; the header has {header}: set "
+                f"{keys} to the log's header{hint}"
+            ],
+            LOG,
         )
     if raw.empty:
         raise DataValidationError(path, ["the file has a header but no transactions"], LOG)
@@ -210,8 +217,15 @@ def read_transactions(path: str | Path, fmt: TransactionFormat) -> tuple[pd.Data
             values = raw[wanted[name]].str.strip()
             check(values == "", wanted[name], "missing value")
             log[name] = values
-    dates = pd.to_datetime(raw[fmt.date].str.strip(), format=fmt.date_format, errors="coerce")
-    check(dates.isna(), fmt.date, "value", f" not a date as {fmt.date_format!r}")
+    text = raw[fmt.date].str.strip()
+    dates = pd.to_datetime(text, format=fmt.date_format, errors="coerce")
+    timed = dates.isna() & text.str.contains(r"\d[ T]\d", regex=True)
+    hint = (
+        " (they carry a time of day: add it to transactions.date_format, e.g. '%Y-%m-%d %H:%M:%S')"
+        if timed.any() and "%H" not in fmt.date_format
+        else ""
+    )
+    check(dates.isna(), fmt.date, "value", f" not a date as {fmt.date_format!r}{hint}")
     amounts = _to_number(raw[fmt.amount].str.strip(), fmt.csv)  # decimal mark, thousands
     check(~np.isfinite(amounts), fmt.amount, "amount", " not a finite number")
     if problems:

@@ -165,6 +165,11 @@ def run_predict(settings: Settings) -> PredictOutcome:
         raise ConfigError(f"predict.output={output} would overwrite the input; choose another")
 
     if settings.transactions is not None:
+        if settings.predict.rejects:
+            raise ConfigError(
+                "predict.rejects applies to a customer table; a transaction log is validated "
+                "as a whole (every bad line is named): fix the lines, or drop predict.rejects"
+            )
         with tempfile.TemporaryDirectory(prefix="custseg-predict-") as tmp:
             customers = log_customers(
                 source, settings.transactions, settings.data, settings.predict.as_of

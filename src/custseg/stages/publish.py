@@ -186,7 +186,7 @@ def ensure_registered(
         "features": ",".join(model.columns),
         "k": model.k,
         # as the sweep logs it: "<column>=<kind>,..." or "none"
-        "transforms": transforms_label({c: t["kind"] for c, t in model.transforms.items()}),
+        "transforms": transforms_label(model.transform_kinds),
         "scaler": model.scaler,
         "selection_method": method,
         # KMeans settings are known for a model of this config only (not the catalog's)
@@ -323,6 +323,11 @@ def _write_status(outcome: PublishOutcome, settings: Settings, experiment: str |
     )
 
 
+def _pipeline_flag(settings: Settings) -> str:
+    """`` --pipeline transactions`` for the RFM pipeline's commands, else nothing."""
+    return f" --pipeline {settings.pipeline}" if settings.pipeline != "mall" else ""
+
+
 def format_outcome(outcome: PublishOutcome, settings: Settings) -> str:
     """The short summary printed by ``custseg-publish``."""
     from custseg.io.mlflow_ui import experiment_url
@@ -339,13 +344,15 @@ def format_outcome(outcome: PublishOutcome, settings: Settings) -> str:
     if outcome.aliases.get(champion_alias) != str(reg.version.version):
         lines.append(
             f"  this model is not @{champion_alias}; review reports/segments.html, then "
-            f"`custseg promote --version {reg.version.version}` (updates {settings.catalog.path})"
+            f"`custseg promote --version {reg.version.version}{_pipeline_flag(settings)}` "
+            f"(updates {settings.catalog.path})"
         )
     if outcome.catalog_written:
         lines.append(f"  wrote {settings.catalog.path} (the champion's segments): commit it")
     lines += [f"  note: {n}" for n in outcome.notes]
     # a local store's UI is started with make ui; a server serves its own
-    ui_hint = " (make ui)" if sqlite_path(settings.tracking.tracking_uri) is not None else ""
+    make_ui = "make ui DATA=transactions" if settings.pipeline == "transactions" else "make ui"
+    ui_hint = f" ({make_ui})" if sqlite_path(settings.tracking.tracking_uri) is not None else ""
     lines.append(
         f"  runs: {experiment_url(settings.mlflow_ui, outcome.experiment_id)}{ui_hint}; "
         f"status: {STATUS_FILE}"

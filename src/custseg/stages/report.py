@@ -208,7 +208,7 @@ def _feature_set(model: SegmentModel, table) -> FeatureSet:
         name=model.feature_set,
         numeric=list(model.numeric),
         categorical=list(model.categorical),
-        transforms={c: t["kind"] for c, t in model.transforms.items()},
+        transforms=model.transform_kinds,
     )
 
 

@@ -67,9 +67,10 @@ def main(cfg: DictConfig) -> None:
     quiet_console()
     settings = to_settings(cfg)
     s = run_rfm(settings)
+    used = s["n_transactions"] - s["after_as_of"]
     print(
-        f"{s['n_customers']} customers from {s['n_transactions']} transactions as of "
-        f"{s['as_of']}; table in {settings.data.path}, counts in {RFM_METRICS}"
+        f"{s['n_customers']} customers from {used} of {s['n_transactions']} transactions (up to "
+        f"{s['as_of']}); table in {settings.data.path}, counts in {RFM_METRICS}"
     )
     if s["after_as_of"] or s["without_purchase"]:
         print(

@@ -113,7 +113,7 @@ def _check_feature_set(model: SegmentModel, feature_set: FeatureSet) -> None:
             f"the sweep's {feature_set.name!r} models use columns {model.columns}, the config "
             f"{feature_set.columns}; rerun the sweep (dvc repro does)"
         )
-    swept = {c: t["kind"] for c, t in model.transforms.items()}
+    swept = model.transform_kinds
     if swept != feature_set.active_transforms:
         raise StaleInputError(
             f"the sweep's {feature_set.name!r} models use transforms {swept or 'none'}, the "
