@@ -373,6 +373,67 @@ def print_trust(cost: dict) -> None:
         )
 
 
+def bench_restarts(n_rows: int) -> dict:
+    """The n_init policy at scale, per k: ten restarts on every row against restarts on a
+    sample refined on every row (``model.restarts_sample_size``), on ``n_rows`` generated
+    customers, the final feature set, one BLAS thread (as the sweep's workers): seconds,
+    inertia and the adjusted Rand index of the two partitions."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from custseg.config import compose_settings
+    from custseg.core.agreement import adjusted_rand
+    from custseg.core.clustering import fit_model
+    from custseg.parallel import fit_limits
+
+    settings = compose_settings()
+    table, _ = trust_customers(n_rows, settings)
+    feature_set, scaler = settings.features, settings.preprocess.scaler
+    sampled = settings.model
+    full = replace(sampled, restarts_sample_size=None)
+    sample = settings.sweep.silhouette_sample_size
+    per_k = []
+    with fit_limits():
+        for k in settings.sweep.ks:
+            print(f"  k={k} ...", flush=True)
+            # a silhouette sample as the sweep's (the scores are not compared here)
+            a = fit_model(table, feature_set, scaler, full, k, sample)
+            b = fit_model(table, feature_set, scaler, sampled, k, sample)
+            per_k.append(
+                {
+                    "k": k,
+                    "full_seconds": round(a.metrics["fit_seconds"], 3),
+                    "sample_seconds": round(b.metrics["fit_seconds"], 3),
+                    "inertia_ratio": round(b.metrics["inertia"] / a.metrics["inertia"], 6),
+                    "ari": round(adjusted_rand(a.labels, b.labels), 5),
+                }
+            )
+    return {
+        "rows": len(table),
+        "feature_set": feature_set.name,
+        "n_init": sampled.n_init,
+        "restarts_sample_size": sampled.restarts_sample_size,
+        "per_k": per_k,
+        "speedup": round(
+            sum(r["full_seconds"] for r in per_k) / sum(r["sample_seconds"] for r in per_k), 2
+        ),
+    }
+
+
+def print_restarts(r: dict) -> None:
+    """The ``restarts`` table."""
+    print(
+        f"\nn_init policy ({r['rows']:,} rows, {r['feature_set']}, one BLAS thread): "
+        f"{r['n_init']} restarts on every row vs on {r['restarts_sample_size']:,} rows + "
+        "one refinement on every row"
+    )
+    print(f"{'k':>4}{'every row s':>13}{'sample s':>10}{'inertia ratio':>15}{'ARI':>9}")
+    for k in r["per_k"]:
+        print(
+            f"{k['k']:>4}{k['full_seconds']:13.2f}{k['sample_seconds']:10.2f}"
+            f"{k['inertia_ratio']:15.6f}{k['ari']:9.5f}"
+        )
+    print(f"  {r['speedup']:.1f}x faster in total")
+
+
 def criteria_on() -> dict:
     """What the default configuration computes (target 5: the benchmark says which)."""
     sys.path.insert(0, str(ROOT / "src"))
@@ -439,6 +500,8 @@ def print_table(results: dict) -> None:
         )
     if results.get("trust_cost"):
         print_trust(results["trust_cost"])
+    if results.get("restarts"):
+        print_restarts(results["restarts"])
     print("\nCriteria on:", results["config"])
     print("\nTargets:")
     for name, ok in results["targets"].items():
@@ -463,6 +526,15 @@ def main() -> None:
     )
     parser.add_argument("--trust-only", action="store_true", help="run only the trust_cost section")
     parser.add_argument(
+        "--restart-rows",
+        type=int,
+        default=int(os.environ.get("BENCH_RESTART_ROWS", "1000000")),
+        help="rows of the n_init policy section (0: skip it)",
+    )
+    parser.add_argument(
+        "--restarts-only", action="store_true", help="run only the n_init policy section"
+    )
+    parser.add_argument(
         "--out", help="JSON written (default bench/results.json, bench/results-trust.json)"
     )
     args = parser.parse_args()
@@ -474,6 +546,12 @@ def main() -> None:
         out.write_text(json.dumps(results, indent=2) + "\n")
         print_trust(results["trust_cost"])
         print(f"\nwritten: {out}")
+        return
+    if args.restarts_only:
+        restarts = bench_restarts(args.restart_rows)
+        print_restarts(restarts)
+        if args.out:
+            Path(args.out).write_text(json.dumps(restarts, indent=2) + "\n")
         return
     out = Path(args.out or ROOT / "bench" / "results.json")
     with tempfile.TemporaryDirectory(prefix="custseg-bench-") as tmp:
@@ -490,6 +568,9 @@ def main() -> None:
     if os.environ.get("BENCH_TRUST", "1") != "0" and trust_sizes:
         print(f"trust cost: {', '.join(f'{n:,}' for n in trust_sizes)} customers ...", flush=True)
         results["trust_cost"] = trust_cost(trust_sizes)
+    if args.restart_rows:
+        print(f"n_init policy: {args.restart_rows:,} customers ...", flush=True)
+        results["restarts"] = bench_restarts(args.restart_rows)
     results["targets"] = verdicts(results)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)

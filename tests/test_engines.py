@@ -11,7 +11,12 @@ import pytest
 
 from custseg.config import ConfigError
 from custseg.core.clustering import fit_model, segment_model
-from custseg.core.engines import batch_kprototypes, categorical_blocks, refit_for
+from custseg.core.engines import (
+    _restarts_on_sample,
+    batch_kprototypes,
+    categorical_blocks,
+    refit_for,
+)
 from custseg.core.features import FeatureSet, ModelParams
 from test_dvc import Registry, make_clone, run
 
@@ -149,3 +154,41 @@ def test_kprototypes_runs_end_to_end(tmp_path):
     model = json.loads((repo / "models/segmentation.json").read_text())
     assert model["categorical"] == ["gender"] and 0 < model["categorical_scale"] < 1
     assert Path(repo / "sweeps/all/curve.csv").is_file()
+
+
+def blob_table(n: int, seed: int = 0) -> pd.DataFrame:
+    """``n`` customers in four well-separated blobs of two numeric columns."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    points = centres[rng.integers(0, 4, n)] + rng.normal(0, 1.0, (n, 2))
+    return pd.DataFrame(points, columns=["x", "y"])
+
+
+XY = FeatureSet(name="xy", numeric=["x", "y"])
+
+
+@pytest.mark.parametrize("size", [1000, 3000])
+def test_restarts_on_a_sample_find_the_segments_of_full_restarts(size):
+    table = blob_table(6000)
+    full = fit_model(table, XY, "standard", ModelParams(n_init=10), 4)
+    sampled = fit_model(table, XY, "standard", ModelParams(n_init=10, restarts_sample_size=size), 4)
+    assert same_partition(full.labels, sampled.labels)
+    params = ModelParams(n_init=10, restarts_sample_size=size)
+    X = table[["x", "y"]].to_numpy()
+    assert _restarts_on_sample(X, params, 4) is not None  # the sample path was taken
+    assert _restarts_on_sample(X[:size], params, 4) is None
+    # refined to convergence on every row: no worse than the full restarts' optimum
+    assert sampled.metrics["inertia"] <= full.metrics["inertia"] * (1 + 1e-9)
+
+
+def test_tables_up_to_the_sample_size_are_fitted_as_before():
+    table = blob_table(2000)
+    plain = fit_model(table, XY, "standard", ModelParams(n_init=3), 4)
+    same = fit_model(table, XY, "standard", ModelParams(n_init=3, restarts_sample_size=2000), 4)
+    np.testing.assert_array_equal(plain.centres, same.centres)  # bit for bit
+
+
+def test_a_tiny_restart_sample_is_refused():
+    assert ModelParams(restarts_sample_size=10).problems() == [
+        "restarts_sample_size=10: give at least 1000 rows, or null for restarts on every row"
+    ]

@@ -36,6 +36,31 @@ def test_elbow_finds_the_bend():
     assert elbow_k(KS, INERTIA) == 5
 
 
+@pytest.mark.parametrize("sensitivity", [0.5, 1.0, 3.0])
+def test_elbow_is_kneed_kneedle_on_random_curves(sensitivity):
+    """The in-house kneedle picks what the kneed package picks (it is not imported at run
+    time: it pulls SciPy into every stage)."""
+    import warnings
+
+    from kneed import KneeLocator
+
+    rng = np.random.default_rng(int(sensitivity * 10))
+    for trial in range(300):
+        ks = np.arange(2, 2 + int(rng.integers(3, 14)))
+        if trial % 3 == 0:  # inertia-like: a power law with noise
+            inertia = 1000 / ks ** rng.uniform(0.3, 3) + rng.normal(0, rng.uniform(0, 30), len(ks))
+        elif trial % 3 == 1:  # any decreasing curve
+            inertia = np.sort(rng.uniform(0, 100, len(ks)))[::-1]
+        else:  # not even decreasing
+            inertia = rng.uniform(0, 100, len(ks))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            knee = KneeLocator(
+                list(ks), list(inertia), S=sensitivity, curve="convex", direction="decreasing"
+            ).knee
+        assert elbow_k(ks, inertia, sensitivity) == (None if knee is None else int(knee))
+
+
 def test_elbow_of_a_straight_line_is_none():
     assert elbow_k(KS, [100.0 - 10 * i for i in range(len(KS))]) is None
 

@@ -103,6 +103,9 @@ class ModelParams:
         The algorithm (:data:`MODELS`).
     tol, algorithm : float, str
         KMeans only (k-prototypes stops when no customer changes cluster).
+    restarts_sample_size : int, optional
+        KMeans on more rows than this: the ``n_init`` restarts run on a seeded sample of
+        this many rows and the best is refined on every row (None: restarts on every row).
     """
 
     name: str = "kmeans"
@@ -112,6 +115,7 @@ class ModelParams:
     tol: float = 1e-4
     algorithm: str = "lloyd"
     random_state: int = 42
+    restarts_sample_size: int | None = None
 
     def problems(self) -> list[str]:
         """What is out of range, one phrase per key (empty when valid)."""
@@ -122,6 +126,11 @@ class ModelParams:
             found.append(f"init={self.init!r}; {self.name} accepts {MODELS[self.name]}")
         if self.n_init < 1 or self.max_iter < 1:
             found.append("n_init and max_iter must be >= 1")
+        if self.restarts_sample_size is not None and self.restarts_sample_size < 1000:
+            found.append(
+                f"restarts_sample_size={self.restarts_sample_size}: give at least 1000 rows, "
+                "or null for restarts on every row"
+            )
         return found
 
 

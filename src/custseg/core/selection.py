@@ -74,6 +74,11 @@ class Selection:
 def elbow_k(ks: Sequence[int], inertias: Sequence[float], sensitivity: float = 1.0) -> int | None:
     """The knee of the inertia-vs-k curve by kneedle, or ``None`` if it has none.
 
+    Kneedle (Satopaa et al., 2011) for a convex, decreasing curve, offline, as the
+    ``kneed`` package computes it (``KneeLocator(ks, inertias, S=sensitivity,
+    curve="convex", direction="decreasing").knee``; a test checks they agree), without
+    importing it and SciPy into every stage.
+
     Parameters
     ----------
     ks : sequence of int
@@ -83,14 +88,29 @@ def elbow_k(ks: Sequence[int], inertias: Sequence[float], sensitivity: float = 1
     sensitivity : float
         Kneedle's ``S``; larger values find more conservative knees.
     """
-    if len(ks) < 3:
+    x, y = np.asarray(ks, dtype=float), np.asarray(inertias, dtype=float)
+    n = len(x)
+    if n < 3 or np.ptp(x) == 0 or not np.ptp(y) > 0:
         return None
-    from kneed import KneeLocator  # imports matplotlib and scipy: only when an elbow is found
-
-    locator = KneeLocator(
-        list(ks), list(inertias), S=sensitivity, curve="convex", direction="decreasing"
-    )
-    return None if locator.knee is None else int(locator.knee)
+    x_norm = (x - x.min()) / np.ptp(x)
+    y_norm = (y - y.min()) / np.ptp(y)
+    diff = (y_norm.max() - y_norm) - x_norm  # the difference curve, a hill at the knee
+    before, after = diff[np.r_[0, : n - 1]], diff[np.r_[1:n, n - 1]]
+    maxima = np.flatnonzero((diff >= before) & (diff >= after))
+    minima = set(np.flatnonzero((diff <= before) & (diff <= after)).tolist())
+    if not maxima.size:
+        return None
+    drops = diff[maxima] - sensitivity * np.diff(x_norm).mean()
+    thresholds = dict(zip(maxima.tolist(), drops.tolist(), strict=True))
+    threshold, knee_at, active = 0.0, int(maxima[0]), True
+    for i in range(int(maxima[0]), n - 1):
+        if i in thresholds:  # a local maximum: the knee candidate, its drop threshold
+            threshold, knee_at, active = thresholds[i], i, True
+        if i in minima:  # past a valley: wait for the next maximum
+            threshold, active = 0.0, False
+        if active and diff[i + 1] < threshold:
+            return int(x[knee_at])
+    return None
 
 
 def best_score_k(ks: Sequence[int], scores: Sequence[float], direction: str) -> int | None:
