@@ -539,3 +539,14 @@ def test_rfm_personas_config_names_the_classic_segments():
     ]
     assert "Win them back" in named[1].recommendation
     assert "Onboard" in named[2].recommendation
+
+
+def test_categories_are_the_text_of_the_values():
+    # 1 and "1" read the same in a report: one category; a missing cell is its own
+    table = pd.DataFrame({"code": pd.Series([1, "1", None, "b"], dtype=object)})
+    p = profile_segments(table, np.array([0, 0, 1, 1]), [], ["code"])
+    overall = p.overall_categorical.set_index("value")["count"].to_dict()
+    assert overall == {"1": 2, "(missing)": 1, "b": 1}
+    shares = p.category_shares("code")
+    assert shares.loc[0].to_dict() == {"1": 1.0, "(missing)": 0.0, "b": 0.0}
+    assert shares.loc[1].to_dict() == {"1": 0.0, "(missing)": 0.5, "b": 0.5}

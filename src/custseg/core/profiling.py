@@ -524,27 +524,27 @@ def _categorical_long(
     table: pd.DataFrame, segment: pd.Series, segments: pd.Index, columns: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, overall_rows = [], []
+    position = np.searchsorted(segments.to_numpy(), segment.to_numpy())
     for column in columns:
-        text = table[column].astype(object).where(table[column].notna(), MISSING_CATEGORY)
-        text = text.astype(str)
-        total = text.value_counts()
-        categories = sorted(total.index, key=lambda v: (-int(total[v]), v))
-        for value in categories:
+        codes, values = _category_codes(table[column])
+        total = np.bincount(codes, minlength=len(values))
+        order = sorted(range(len(values)), key=lambda i: (-int(total[i]), values[i]))
+        categories = [values[i] for i in order]
+        for i in order:
             overall_rows.append(
                 {
                     "column": column,
-                    "value": value,
-                    "count": int(total[value]),
-                    "share": float(total[value] / len(text)),
+                    "value": values[i],
+                    "count": int(total[i]),
+                    "share": float(total[i] / len(codes)),
                 }
             )
-        counts = pd.crosstab(segment, text).reindex(
-            index=segments, columns=categories, fill_value=0
-        )
-        for seg in segments:
-            n = int(counts.loc[seg].sum())
-            for value in categories:
-                count = int(counts.at[seg, value])
+        cells = position * len(values) + codes
+        counts = np.bincount(cells, minlength=len(segments) * len(values))
+        counts = counts.reshape(len(segments), len(values))[:, order]
+        for s, seg in enumerate(segments):
+            n = int(counts[s].sum())
+            for value, count in zip(categories, counts[s].tolist(), strict=True):
                 rows.append(
                     {
                         "segment": int(seg),
@@ -559,6 +559,18 @@ def _categorical_long(
         pd.DataFrame(rows, columns=long_cols),
         pd.DataFrame(overall_rows, columns=long_cols[1:]),
     )
+
+
+def _category_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Each row's category as a code into the category texts (``str`` of the value,
+    :data:`MISSING_CATEGORY` for a missing cell; values with the same text are one)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    texts = [str(u) for u in uniques]
+    if (codes < 0).any():
+        texts.append(MISSING_CATEGORY)
+        codes = np.where(codes < 0, len(texts) - 1, codes)
+    distinct, remap = np.unique(np.array(texts, dtype=object), return_inverse=True)
+    return remap[codes], [str(t) for t in distinct]
 
 
 # ------------------------------------------------------------------------------ names
