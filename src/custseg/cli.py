@@ -261,7 +261,9 @@ def _print_promotion(args: argparse.Namespace, before, after, catalog: str | Non
 
 def _make_run(args: argparse.Namespace) -> str:
     """The command that rebuilds the pipeline ``args`` promoted in."""
-    return "make run DATA=transactions" if args.pipeline == "transactions" else "make run"
+    from custseg.config import make_data_flag
+
+    return f"make run{make_data_flag(args.pipeline)}"
 
 
 def _run_version(run_id: str, model_name: str, settings, catalog: str, table, info) -> str:

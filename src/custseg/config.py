@@ -425,6 +425,11 @@ def _spelling_problem(spec: ColumnSpec) -> str | None:
     return None
 
 
+def make_data_flag(pipeline: str) -> str:
+    """The ``make`` argument that runs ``pipeline`` (`` DATA=transactions``; none for mall)."""
+    return "" if pipeline == "mall" else f" DATA={pipeline}"
+
+
 def _check_day(key: str, value: str) -> None:
     import datetime
 

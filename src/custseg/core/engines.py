@@ -136,20 +136,10 @@ def _restarts_on_sample(X: np.ndarray, params: ModelParams, k: int) -> KMeans | 
     size = params.restarts_sample_size
     if size is None or len(X) <= size or params.n_init == 1:
         return None
-    from sklearn.cluster import KMeans
-
     rng = np.random.default_rng(params.random_state)
     rows = np.sort(rng.choice(len(X), size, replace=False))
     best = make_kmeans(params, k).fit(X[rows]).cluster_centers_
-    refine = KMeans(
-        n_clusters=k,
-        init=best,
-        n_init=1,
-        max_iter=params.max_iter,
-        tol=0.0,
-        algorithm=params.algorithm,
-        random_state=params.random_state,
-    )
+    refine = make_kmeans(replace(params, n_init=1, tol=0.0), k).set_params(init=best)
     return refine.fit(X)
 
 

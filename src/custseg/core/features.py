@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from custseg.core.segment_model import TRANSFORM_KINDS
+
 if TYPE_CHECKING:  # scikit-learn is imported where an encoding is built: config stays light
     import pandas as pd
     from sklearn.compose import ColumnTransformer
@@ -16,7 +18,7 @@ if TYPE_CHECKING:  # scikit-learn is imported where an encoding is built: config
 SCALERS = ("none", "standard", "minmax", "robust")
 #: per-column transforms of numeric columns, applied before the scaler
 #: (:mod:`custseg.core.transforms`)
-TRANSFORMS = ("none", "log1p", "quantile", "rfm_score")
+TRANSFORMS = ("none", *TRANSFORM_KINDS)
 
 
 def transforms_label(kinds: Mapping[str, str]) -> str:

@@ -36,7 +36,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from custseg.config import CONF_DIR, Settings, to_settings
+from custseg.config import CONF_DIR, Settings, make_data_flag, to_settings
 from custseg.core.clustering import model_metrics
 from custseg.core.features import transforms_label
 from custseg.core.segment_model import SegmentModel
@@ -351,7 +351,7 @@ def format_outcome(outcome: PublishOutcome, settings: Settings) -> str:
         lines.append(f"  wrote {settings.catalog.path} (the champion's segments): commit it")
     lines += [f"  note: {n}" for n in outcome.notes]
     # a local store's UI is started with make ui; a server serves its own
-    make_ui = "make ui DATA=transactions" if settings.pipeline == "transactions" else "make ui"
+    make_ui = f"make ui{make_data_flag(settings.pipeline)}"
     ui_hint = f" ({make_ui})" if sqlite_path(settings.tracking.tracking_uri) is not None else ""
     lines.append(
         f"  runs: {experiment_url(settings.mlflow_ui, outcome.experiment_id)}{ui_hint}; "
