@@ -7,13 +7,10 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-from mlflow.exceptions import MlflowException
-
 from custseg.config import ConfigError
 from custseg.io.data import DataValidationError
 from custseg.io.errors import ModelNotFoundError, PromotionError
 from custseg.io.outputs import StaleInputError
-from custseg.io.tracking import access_refused
 
 
 class FitsFailedError(RuntimeError):
@@ -81,8 +78,8 @@ def exit_on_user_error(program: str) -> Callable[[F], F]:
             except USER_ERRORS as exc:
                 print(f"{program}: error: {exc}", file=sys.stderr)
                 sys.exit(1)
-            except MlflowException as exc:  # a tracking server's 401 or 403
-                if (message := access_refused(exc)) is None:
+            except Exception as exc:
+                if (message := _server_refusal(exc)) is None:  # a tracking server's 401, 403
                     raise
                 print(f"{program}: error: {message}", file=sys.stderr)
                 sys.exit(1)
@@ -90,3 +87,17 @@ def exit_on_user_error(program: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _server_refusal(exc: Exception) -> str | None:
+    """The message for a tracking server's refusal, or None when ``exc`` is not one.
+
+    MLflow is imported only by the stages that track (start-up): an error raised before
+    it was imported cannot be MLflow's.
+    """
+    mlflow_exceptions = sys.modules.get("mlflow.exceptions")
+    if mlflow_exceptions is None or not isinstance(exc, mlflow_exceptions.MlflowException):
+        return None
+    from custseg.io.tracking import access_refused
+
+    return access_refused(exc)
