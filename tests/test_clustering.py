@@ -8,6 +8,7 @@ from custseg.core.clustering import (
     cluster_sizes,
     fit_model,
     silhouette_sample,
+    silhouette_values,
 )
 from custseg.core.features import FeatureSet, ModelParams
 
@@ -118,3 +119,30 @@ def test_silhouette_sample_is_zero_where_the_silhouette_is_undefined(labels):
     np.testing.assert_array_equal(sample.values, np.zeros(4))
     metrics = cluster_metrics(SQUARE.to_numpy(), np.array(labels), 4)
     assert np.isnan(metrics["silhouette"])
+
+
+def test_silhouette_values_hand_computed():
+    # SQUARE split in its two pairs: a = 1 (the pair's other point), b = mean of 10 and
+    # sqrt(101) (the other pair), the same for every point
+    b = (10 + np.sqrt(101)) / 2
+    values = silhouette_values(SQUARE.to_numpy(), np.array(["p", "p", "q", "q"]))
+    np.testing.assert_allclose(values, np.full(4, 1 - 1 / b), rtol=1e-15)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_silhouette_values_are_scikit_learns(seed):
+    """Random tables with singletons, duplicated rows and shuffled ids of any type."""
+    from sklearn.metrics import silhouette_samples
+
+    rng = np.random.default_rng(seed)
+    n, d, k = int(rng.integers(3, 400)), int(rng.integers(1, 6)), int(rng.integers(2, 8))
+    X = np.round(rng.normal(size=(n, d)) * rng.uniform(0.1, 100), int(rng.integers(0, 3)))
+    labels = rng.integers(0, min(k, n - 1), n)
+    labels[rng.integers(0, n)] = k + 5  # a singleton (or a new cluster id)
+    if len(np.unique(labels)) < 2:
+        labels[0] = 1 - labels[1]
+    ids = np.array(["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m"])
+    named = ids[rng.permutation(len(ids))][np.unique(labels, return_inverse=True)[1]]
+    np.testing.assert_allclose(
+        silhouette_values(X, named), silhouette_samples(X, labels), rtol=0, atol=1e-12
+    )

@@ -90,6 +90,11 @@ class DataConfig:
         """The canonical name of the id column, if the schema has one."""
         return next((n for n, c in self.columns.items() if c.kind == "id"), None)
 
+    @property
+    def not_profiled(self) -> list[str]:
+        """Columns no segment profile describes: the id column, if any."""
+        return [self.id_column] if self.id_column else []
+
     def input_schema(self, numeric: list[str], categorical: list[str]) -> dict[str, dict]:
         """What a model of these input columns checks before scoring: ``limits`` (``[min,
         max]`` of each bounded numeric schema column) and ``allowed`` (values of each

@@ -132,10 +132,7 @@ def run_report(
 
     feature_set = _feature_set(model, table)
     labels = model.predict(table)
-    id_column = settings.data.id_column
-    numeric, categorical = profile_columns(
-        table, feature_set, exclude=[id_column] if id_column else []
-    )
+    numeric, categorical = profile_columns(table, feature_set, settings.data.not_profiled)
     profiles = profile_segments(table, labels, numeric, categorical)
     names = model.segment_names  # given by custseg-select: stable across versions
     descriptions = {
@@ -182,6 +179,7 @@ def run_report(
     )
     html = render_html(inputs)
     markdown = render_markdown(inputs)
+    id_column = settings.data.id_column
     ids = table[id_column].tolist() if id_column else None
     assignments = assignments_table(ids, labels, names, id_column or "row")
     paths = write_report(

@@ -257,7 +257,16 @@ def fit_and_trust(
     )
     # the schema's ranges and allowed values go with the model: scoring checks them
     schema = settings.data.input_schema(feature_set.numeric, feature_set.categorical)
-    model = identified_model(result, table, settings.personas, scaler, data_sha256, None, **schema)
+    model = identified_model(
+        result,
+        table,
+        settings.personas,
+        scaler,
+        data_sha256,
+        None,
+        settings.data.not_profiled,
+        **schema,
+    )
     rows = model.nearest(table)[0]
     params = settings.selection.trust
     refit = refit_for(settings.model, model, params.n_init)
