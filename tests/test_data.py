@@ -11,6 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
@@ -20,6 +23,7 @@ from custseg.io.data import (
     RAW_COLUMNS,
     DataInfo,
     DataValidationError,
+    _to_number,
     file_sha256,
     generate_customers,
     load_customers,
@@ -540,3 +544,29 @@ def test_an_unknown_encoding_is_a_clear_error(tmp_path, data_config):
     path = write_table(tmp_path / "c.csv", HEADER, GOOD_ROWS)
     with pytest.raises(DataValidationError, match="unknown data.encoding='klingon'"):
         load_customers(dataclasses.replace(config_for(data_config, path), encoding="klingon"))
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(allow_nan=False, allow_infinity=False).map(repr),
+            st.floats(allow_nan=False, allow_infinity=False).map(lambda f: f"{f:.17g}"),
+            st.floats(-1e6, 1e6).map(lambda f: f"{f:.3f}"),
+            st.integers(-(10**20), 10**20).map(str),
+            st.sampled_from(["+3", ".5", "1.", "007", "-0", "1E-3", "2e+8", "-.25"]),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.lists(
+        st.sampled_from(["", "abc", "1,5", "inf", "-Infinity", "nan", "1_000", "0x10", "1e"]),
+        max_size=2,
+    ),
+)
+@hyp_settings(max_examples=200, deadline=None)
+def test_to_number_reads_every_value_as_pandas_does(numbers: list[str], others: list[str]):
+    """The Arrow fast path (plain decimal numbers only) and the pandas path agree."""
+    values = pd.Series(numbers + others, dtype="str")
+    expected = pd.to_numeric(values, errors="coerce").astype("float64")
+    got = _to_number(values, DataConfig())
+    pd.testing.assert_series_equal(got, expected)
