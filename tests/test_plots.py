@@ -462,3 +462,22 @@ def test_figures_save_to_png(tiny, name: str) -> None:
     png = _save_png(fig)
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(png) > 1000
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_segment_histograms_are_numpys(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = np.round(rng.normal(50, 20, 3000), int(rng.integers(0, 2)))
+    values[rng.integers(0, 3000, 20)] = np.nan
+    codes = rng.integers(0, 4, 3000)
+    edges = plots._hist_edges(values)
+    counts = plots._histograms(values, codes, 4, edges)
+    for i in range(4):
+        own = values[codes == i]
+        expected, _ = np.histogram(own[np.isfinite(own)], bins=edges)
+        np.testing.assert_array_equal(counts[i], expected)
+    inner = edges[1:-1]  # values on the edges, and beyond them (not counted)
+    on_edges = np.concatenate([edges, [edges[0] - 1, edges[-1] + 1]])
+    counts = plots._histograms(on_edges, np.zeros(len(on_edges), dtype=int), 1, edges)
+    np.testing.assert_array_equal(counts[0], np.histogram(on_edges, bins=edges)[0])
+    assert counts.sum() == len(inner) + 2

@@ -439,6 +439,25 @@ def _marker_size(n_drawn: int) -> float:
     return 5.0
 
 
+def _histograms(values: np.ndarray, codes: np.ndarray, k: int, edges: np.ndarray) -> np.ndarray:
+    """``numpy.histogram(values[codes == i], edges)`` of every group ``i`` in ``0..k-1``,
+    shape ``(k, len(edges) - 1)``, in one pass over the values (NaN and values outside
+    the edges are not counted; the last bin holds its right edge).
+
+    ``edges`` are evenly spaced (:func:`_hist_edges`): a value's bin is computed, then
+    moved by one where rounding put it beside its edges, as numpy does for even bins.
+    """
+    n_bins = len(edges) - 1
+    inside = (values >= edges[0]) & (values <= edges[-1])  # False for NaN
+    values, codes = values[inside], codes[inside]
+    bins = ((values - edges[0]) * (n_bins / (edges[-1] - edges[0]))).astype(np.intp)
+    np.clip(bins, 0, n_bins - 1, out=bins)
+    bins[values < edges[bins]] -= 1
+    bins[(values >= edges[bins + 1]) & (bins != n_bins - 1)] += 1
+    flat = np.bincount(codes * n_bins + bins, minlength=k * n_bins)
+    return flat.reshape(k, n_bins)
+
+
 def _hist_edges(values: np.ndarray) -> np.ndarray:
     finite = values[np.isfinite(values)]
     if finite.size == 0:
@@ -467,6 +486,8 @@ class _Segments:
     colors: dict[Any, tuple[float, float, float, float]]
     values: np.ndarray
     labels: np.ndarray
+    #: each row's position in ``ids``
+    codes: np.ndarray
     drawn: np.ndarray
     centroids: pd.DataFrame | None
 
@@ -597,7 +618,7 @@ def _segments(
     centroids: pd.DataFrame | None,
     max_points: int,
 ) -> _Segments:
-    raw_ids = np.unique(labels)
+    raw_ids, codes = np.unique(labels, return_inverse=True)
     ids = [_as_cluster_id(i) for i in raw_ids]
     colors = _cluster_colors(ids)
     if centroids is not None:
@@ -605,7 +626,7 @@ def _segments(
             colors.setdefault(_as_cluster_id(cid), cluster_color(len(colors)))
     values = data[cols].to_numpy(dtype=float)
     drawn = _subsample(len(data), max_points)
-    return _Segments(cols, ids, raw_ids, colors, values, labels, drawn, centroids)
+    return _Segments(cols, ids, raw_ids, colors, values, labels, codes, drawn, centroids)
 
 
 def _legend_handles(segments: _Segments, labels_text: Mapping[int, str] | None) -> list[Line2D]:
@@ -756,9 +777,8 @@ def _draw_histograms(ax: Axes, segments: _Segments, column: int) -> None:
     the first column's axes shows the counts."""
     values = segments.values[:, column]
     edges = _hist_edges(values)
-    for cid, raw in zip(segments.ids, segments.raw_ids, strict=True):
-        own = values[segments.labels == raw]
-        hist, _ = np.histogram(own[np.isfinite(own)], bins=edges)
+    counts = _histograms(values, segments.codes, len(segments.ids), edges)
+    for cid, hist in zip(segments.ids, counts, strict=True):
         ax.stairs(hist, edges, color=segments.colors[cid], fill=True, alpha=0.3)
         ax.stairs(hist, edges, color=segments.colors[cid], linewidth=1.2)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -812,7 +832,7 @@ def silhouette_diagram(
             f"sample_silhouettes and labels differ in length: {sil.size} != {labels.size}"
         )
 
-    raw_ids = np.unique(labels)
+    raw_ids, codes = np.unique(labels, return_inverse=True)
     ids = [_as_cluster_id(i) for i in raw_ids]
     colors = _cluster_colors(ids)
     gap = max(2.0, 0.02 * sil.size)
