@@ -838,7 +838,12 @@ def silhouette_diagram(
     gap = max(2.0, 0.02 * sil.size)
     max_vertices = 2000
 
-    fig = Figure(figsize=(7.0, 5.2), layout="constrained")
+    # fixed margins (inches: y label and segment ids; title; x label and the legend below)
+    # rather than a constrained layout, a third of this figure's rendering time
+    width, height = 7.0, 5.2
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(left=0.8 / width, right=1 - 0.2 / width, top=1 - 0.4 / height)
+    fig.subplots_adjust(bottom=0.95 / height)
     ax = fig.subplots()
     y_lower = gap
     centers = []
@@ -872,7 +877,7 @@ def silhouette_diagram(
     ax.set_xlabel("Silhouette coefficient")
     ax.set_ylabel("Segment (band height = size)")
     ax.grid(True, axis="x", alpha=0.3)
-    fig.legend(loc="outside lower center", frameon=False)
+    fig.legend(loc="lower center", frameon=False)
     ax.set_title(title or f"Silhouette diagram (k = {len(ids)})")
     return fig
 
