@@ -72,18 +72,20 @@ def validated_settings(seed_csv: Path, tmp_path: Path, overrides: list[str]) -> 
 
 @pytest.mark.slow
 def test_spark_sweep_agrees_with_sklearn_on_k_and_segments(
-    spark, seed_csv, tmp_path, tracking_overrides
+    spark, seed_csv, tmp_path, tracking_overrides, monkeypatch
 ):
     from custseg.io.spark_engine import SPARK_SILHOUETTE
+    from custseg.stages.select import run_select
     from custseg.stages.sweep import run_sweep
 
-    outcomes, models = {}, {}
+    outcomes, models, settings_of = {}, {}, {}
     for engine, extra in [("sklearn", []), ("spark", SPARK_OVERRIDES)]:
         out = tmp_path / f"sweeps-{engine}"
         settings = validated_settings(
             seed_csv, tmp_path, [*tracking_overrides, *SWEEP, *extra, f"sweep.output_dir={out}"]
         )
         start = time.perf_counter()
+        settings_of[engine] = settings
         outcomes[engine] = outcome = run_sweep(settings, progress=False)
         print(f"{engine} sweep: {time.perf_counter() - start:.1f} s, k={outcome.selected_k}")
         table, info = load_customers(settings.data)
@@ -111,6 +113,11 @@ def test_spark_sweep_agrees_with_sklearn_on_k_and_segments(
         # Spark's silhouette is its own metric, never the scikit-learn one
         assert 0 < run.data.metrics["silhouette"] < run.data.metrics[SPARK_SILHOUETTE] < 1
     assert all(SPARK_SILHOUETTE not in r.data.metrics for r in by_engine["sklearn"])
+
+    # custseg-select takes the Spark sweep's model (its inertia on the table is the curve's)
+    monkeypatch.chdir(tmp_path)  # select writes models/ and metrics/ where it runs
+    selected = run_select(settings_of["spark"])
+    assert selected.model.k == 5 and selected.model.fingerprint == models["spark"].fingerprint
 
 
 @pytest.mark.slow

@@ -34,6 +34,8 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,13 +100,13 @@ def spark_session(engine: EngineConfig) -> SparkSession:
 def _start(engine: EngineConfig) -> SparkSession:
     """A new SparkSession configured from ``engine``, logging errors only."""
     try:
-        from pyspark.sql import SparkSession
+        with _pandas_3_tolerated():
+            from pyspark.sql import SparkSession
     except ModuleNotFoundError as exc:
         raise ModuleNotFoundError(
             "engine=spark needs pyspark: pip install -e '.[spark]' (make install does), "
             "and Java 17 or later"
         ) from exc
-    _quiet_pandas_warning()
     builder = SparkSession.builder.appName("custseg").master(engine.master)
     settings = {
         **_DEFAULT_CONF,
@@ -115,18 +117,28 @@ def _start(engine: EngineConfig) -> SparkSession:
     for key, value in settings.items():
         builder = builder.config(key, value)
     start = time.perf_counter()
-    session = builder.getOrCreate()
+    with _pandas_3_tolerated():
+        session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     log.info("Spark session on %s in %.1f s", engine.master, time.perf_counter() - start)
     return session
 
 
-def _quiet_pandas_warning() -> None:
-    """PySpark 4.3 warns on every pandas conversion that pandas >= 3 is not fully
-    supported; this module converts numeric and text columns only (tested)."""
-    warnings.filterwarnings(
-        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
-    )
+def to_pandas(frame: DataFrame) -> pd.DataFrame:
+    """``frame`` as pandas (:func:`_pandas_3_tolerated`)."""
+    with _pandas_3_tolerated():
+        return frame.toPandas()
+
+
+@contextmanager
+def _pandas_3_tolerated() -> Iterator[None]:
+    """Without PySpark 4.3's warning that pandas >= 3 is not fully supported (at start-up
+    and on conversions): this module converts numeric and text columns only (tested)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+        )
+        yield
 
 
 @dataclass
@@ -190,7 +202,7 @@ def read_validated(
     chosen = frame
     if info.n_rows > sample_size:
         chosen = frame.orderBy(F.xxhash64(F.col(ROW_ID), F.lit(seed)), ROW_ID).limit(sample_size)
-    sample = chosen.orderBy(ROW_ID).toPandas().drop(columns=ROW_ID).reset_index(drop=True)
+    sample = to_pandas(chosen.orderBy(ROW_ID)).drop(columns=ROW_ID).reset_index(drop=True)
     return SparkTable(frame, sample, info, engine)
 
 
@@ -360,5 +372,5 @@ def spark_segments(
     scaled, _ = scaled_features(table, feature_set)
     clusters = best_of_restarts(scaled, k, params).transform(scaled).select(ROW_ID, _CLUSTER)
     joined = table.frame.select(ROW_ID, *feature_set.numeric).join(clusters, ROW_ID)
-    rows = joined.orderBy(ROW_ID).drop(ROW_ID).toPandas()
+    rows = to_pandas(joined.orderBy(ROW_ID).drop(ROW_ID))
     return rows.rename(columns={_CLUSTER: "spark_cluster"})
