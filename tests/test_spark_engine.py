@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from custseg.config import EngineConfig, Settings
 from custseg.core.agreement import adjusted_rand
 from custseg.core.clustering import fit_model, segment_model
-from custseg.io.data import load_customers, write_validated
+from custseg.io.data import generate_customers, load_customers, write_csv_atomic, write_validated
 from custseg.io.outputs import StaleInputError, read_sweep_model
 
 from conftest import compose_settings
@@ -166,3 +166,29 @@ def test_the_engine_is_chosen_once_by_name():
 
     assert set(ENGINES) == {"sklearn", "spark"}
     assert dataclasses.fields(EngineConfig)[0].default == "sklearn"
+
+
+@pytest.mark.slow
+def test_a_larger_table_gets_a_seeded_driver_sample_in_row_order(spark, tmp_path):
+    from custseg.io.spark_engine import fit_spark, read_validated
+
+    csv = tmp_path / "customers.csv"
+    write_csv_atomic(generate_customers(3000, seed=3), csv)
+    settings = validated_settings(csv, tmp_path, [*SPARK_OVERRIDES, *SWEEP])
+    table, _ = load_customers(settings.data)
+    first = read_validated(settings.data, settings.engine, 500, seed=42)
+    again = read_validated(settings.data, settings.engine, 500, seed=42)
+    other = read_validated(settings.data, settings.engine, 500, seed=7)
+
+    ids = first.sample["customer_id"].astype(str)
+    assert len(first.sample) == 500 and ids.is_unique and first.info.n_rows == 3000
+    assert ids.tolist() == again.sample["customer_id"].astype(str).tolist()  # same rows
+    assert ids.tolist() != other.sample["customer_id"].astype(str).tolist()  # seeded
+    position = table["customer_id"].astype(str).reset_index(drop=True)
+    rows = position[position.isin(set(ids))].index
+    assert (np.diff(rows) > 0).all() and position[rows].tolist() == ids.tolist()  # row order
+
+    # Spark's counts are over every customer; the driver's criteria over the sample
+    result = fit_spark(first, settings.features, 4, settings.model)
+    assert len(result.labels) == 500
+    assert result.metrics["max_cluster_size"] >= 3000 / 4  # counted over 3000, not 500
