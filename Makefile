@@ -69,7 +69,7 @@ format: install
 
 # Re-resolve the locked dependency set after editing pyproject.toml.
 lock: install
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --universal \
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 --universal \
 		--generate-hashes --quiet -o requirements.lock
 
 # The pipeline's speed and memory against its targets: the tutorial loop vs dvc repro on

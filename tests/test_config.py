@@ -16,6 +16,9 @@ GROUP_OPTIONS = sorted(
 
 #: options of the RFM pipeline's tables (conf/pipeline/transactions.yaml): composed in it
 RFM_OPTIONS = {("data", "rfm"), ("transactions", "log"), ("pipeline", "transactions")}
+#: engine=spark fits numeric feature sets only: its sweep leaves out `all` (gender)
+NUMERIC_SWEEP = "sweep.feature_sets=[income_spending,age_spending,age_income_spending]"
+GROUP_EXTRA = {("engine", "spark"): [NUMERIC_SWEEP]}
 
 
 @pytest.mark.parametrize("group, option", GROUP_OPTIONS)
@@ -23,7 +26,8 @@ def test_every_group_option_composes_and_validates(group, option, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5055")  # tracking=server's
     rfm = (group, option) in RFM_OPTIONS or option.startswith("rfm_")
     pipeline = ["pipeline=transactions"] if rfm else []
-    settings = to_settings(compose_config([*pipeline, f"{group}={option}"]))
+    extra = GROUP_EXTRA.get((group, option), [])
+    settings = to_settings(compose_config([*pipeline, f"{group}={option}", *extra]))
     expected = "transaction-segmentation" if rfm else "customer-segmentation"
     assert settings.tracking.experiment_name == expected
     assert (settings.transactions is not None) == rfm
@@ -152,6 +156,9 @@ def test_final_feature_set_joins_a_narrower_sweep():
         ("sweep.feature_sets=[nope]", "unknown feature set(s) ['nope']"),
         ("sweep.n_jobs=0", "sweep.n_jobs=0"),
         ("sweep.n_jobs=-1", "sweep.n_jobs=-1"),
+        ("engine.name=flink", "engine.name='flink'"),
+        # the default sweep has `all`, with gender: the Spark engine names it
+        ("engine=spark", "feature set 'all' has categorical columns ['gender']"),
     ],
 )
 def test_bad_values_give_a_clear_error(override, message):
@@ -250,3 +257,38 @@ def test_a_swept_feature_set_transform_is_checked_from_the_command_line():
             ["+feature_catalog.age_spending.transforms={age: cube}",
              "sweep.feature_sets=[age_spending]"]
         )  # fmt: skip
+
+
+def test_the_engine_is_sklearn_by_default_and_spark_composes():
+    assert compose_settings().engine.name == "sklearn"
+    engine = compose_settings(["engine=spark", NUMERIC_SWEEP]).engine
+    assert (engine.name, engine.master, engine.driver_memory) == ("spark", "local[*]", "4g")
+    assert engine.partitions == 4 and engine.conf == {}
+    cluster = compose_settings(
+        ["engine=spark", NUMERIC_SWEEP, "engine.master=spark://head:7077", "engine.partitions=64"]
+    ).engine
+    assert (cluster.master, cluster.partitions) == ("spark://head:7077", 64)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("engine.driver_memory=lots", "engine.driver_memory='lots'"),
+        ("engine.partitions=0", "engine.partitions=0"),
+        ("engine.master=' '", "engine.master is empty"),
+        ("+engine.conf={spark.driver.memory: 1g}", "set engine.driver_memory instead"),
+        ("model=kprototypes", "engine=spark fits model=kmeans only"),
+        ("preprocess.scaler=minmax", "preprocess.scaler=standard only"),
+        ("+feature_catalog.age_spending.transforms={age: log1p}", "'age_spending' has transforms"),
+    ],
+)
+def test_bad_spark_engine_values_are_named(override, message):
+    with pytest.raises(ConfigError) as excinfo:
+        compose_settings(["engine=spark", NUMERIC_SWEEP, override])
+    assert message in str(excinfo.value)
+
+
+def test_only_a_spark_sweep_records_its_engine_with_the_models():
+    assert "engine" not in compose_settings().fitted_with("sha")  # sklearn records unchanged
+    spark = compose_settings(["engine=spark", NUMERIC_SWEEP]).fitted_with("sha")
+    assert spark["engine"] == {"name": "spark", "partitions": 4, "driver_sample_size": 10000}

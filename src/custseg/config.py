@@ -301,6 +301,64 @@ class TransactionsConfig:
     encoding: str = "utf-8"
 
 
+#: the clustering engines of ``conf/engine/`` (``engine.name``)
+ENGINES = ("sklearn", "spark")
+#: Spark settings that :class:`EngineConfig` owns: never set through ``engine.conf``
+_OWNED_SPARK_KEYS = {
+    "spark.master": "engine.master",
+    "spark.driver.memory": "engine.driver_memory",
+    "spark.sql.shuffle.partitions": "engine.partitions",
+}
+
+
+@dataclass
+class EngineConfig:
+    """Where the fits run (``conf/engine/``).
+
+    Parameters
+    ----------
+    name : {"sklearn", "spark"}
+        ``sklearn``: scikit-learn on this machine, the table in memory. ``spark``: Spark
+        MLlib on ``master`` (see :mod:`custseg.io.spark_engine`).
+    master : str
+        Spark master URL: ``local[*]`` (every core of this machine), ``local[2]``, or a
+        cluster's (``spark://host:7077``, ``yarn``, ``k8s://...``).
+    driver_memory : str
+        Heap of the driver JVM in Spark's notation (``4g``, ``512m``).
+    partitions : int
+        Partitions the table is split into before fitting (and the shuffle partitions):
+        Spark's KMeans depends on the partitioning, so it is pinned.
+    conf : dict of str to str
+        Any other Spark setting (``spark.executor.memory: 8g``).
+    """
+
+    name: str = "sklearn"
+    master: str = "local[*]"
+    driver_memory: str = "4g"
+    partitions: int = 4
+    conf: dict[str, str] = field(default_factory=dict)
+
+    def problems(self) -> list[str]:
+        """What is out of range, one phrase per key (empty when valid)."""
+        import re
+
+        if self.name not in ENGINES:
+            return [f"name={self.name!r}; choose one of {ENGINES}"]
+        found = []
+        if not self.master.strip():
+            found.append("master is empty; e.g. local[*] or spark://host:7077")
+        if not re.fullmatch(r"[1-9][0-9]*[kmgt]?", self.driver_memory.strip().lower()):
+            found.append(f"driver_memory={self.driver_memory!r}: give a size such as 4g or 512m")
+        if self.partitions < 1:
+            found.append(f"partitions={self.partitions} must be >= 1")
+        found += [
+            f"conf.{key}: set {owner} instead"
+            for key, owner in _OWNED_SPARK_KEYS.items()
+            if key in self.conf
+        ]
+        return found
+
+
 @dataclass
 class Settings:
     """The whole typed configuration of one custseg job."""
@@ -322,6 +380,8 @@ class Settings:
     transactions: TransactionsConfig | None = None
     #: which pipeline the config describes (conf/pipeline/): mall or transactions
     pipeline: str = "mall"
+    #: where the fits run (conf/engine/): scikit-learn (default) or Spark
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
     def fitted_with(self, data_sha256: str) -> dict[str, Any]:
         """What a swept model depends on beyond its feature set: encoding, model settings,
@@ -337,6 +397,13 @@ class Settings:
             "personas": asdict(self.personas),
             "trust": asdict(self.selection.trust),
         }
+        if self.engine.name != "sklearn":  # absent for the default: its records stay as they were
+            record["engine"] = {
+                "name": self.engine.name,
+                "partitions": self.engine.partitions,
+                # segment names and the criteria in Python come from a sample this large
+                "driver_sample_size": self.sweep.silhouette_sample_size,
+            }
         return json.loads(json.dumps(record))
 
     @property
@@ -457,6 +524,27 @@ def _check_transactions(t: TransactionsConfig, predict: PredictConfig) -> None:
         )
 
 
+def _check_engine(s: Settings) -> None:
+    """The engine's own values, and what the Spark engine cannot fit (yet)."""
+    if problems := s.engine.problems():
+        raise ConfigError("; ".join(f"engine.{p}" for p in problems))
+    if s.engine.name != "spark":
+        return
+    if s.model.name != "kmeans":
+        raise ConfigError(f"engine=spark fits model=kmeans only, not model={s.model.name}")
+    if s.preprocess.scaler != "standard":
+        raise ConfigError(
+            f"engine=spark scales with preprocess.scaler=standard only, not {s.preprocess.scaler!r}"
+        )
+    for fs in s.swept_feature_sets():
+        if fs.categorical or fs.active_transforms:
+            what = f"categorical columns {fs.categorical}" if fs.categorical else "transforms"
+            raise ConfigError(
+                f"engine=spark clusters untransformed numeric columns only; feature set "
+                f"{fs.name!r} has {what}: leave it out of sweep.feature_sets (and features)"
+            )
+
+
 def _check(s: Settings) -> None:
     from custseg.core.features import SCALERS
 
@@ -497,6 +585,7 @@ def _check(s: Settings) -> None:
         )
     if s.transactions is not None:
         _check_transactions(s.transactions, s.predict)
+    _check_engine(s)
     for name, spec in s.data.columns.items():
         if spec.kind not in COLUMN_KINDS:
             raise ConfigError(

@@ -93,7 +93,9 @@ def fit_model(
     start = time.perf_counter()
     fitted = fit_centres(data, params, k, engine_name(params, feature_set))
     fit_seconds = time.perf_counter() - start
-    metrics, silhouettes = _scores(X, fitted.labels, k, silhouette_sample_size, params.random_state)
+    metrics, silhouettes = partition_scores(
+        X, fitted.labels, k, silhouette_sample_size, params.random_state
+    )
     metrics.update(inertia=fitted.inertia, n_iter=float(fitted.n_iter), fit_seconds=fit_seconds)
     return FitResult(
         feature_set, k, preprocess, scale, fitted.centres, fitted.labels, X, metrics, silhouettes
@@ -139,10 +141,10 @@ def cluster_metrics(
     Davies-Bouldin (lower is better) and the smallest and largest cluster sizes. Scores
     that are undefined (fewer than two distinct clusters) are NaN.
     """
-    return _scores(X, labels, k, silhouette_sample_size, random_state)[0]
+    return partition_scores(X, labels, k, silhouette_sample_size, random_state)[0]
 
 
-def _scores(
+def partition_scores(
     X: np.ndarray,
     labels: np.ndarray,
     k: int,
@@ -331,7 +333,7 @@ def model_metrics(
         The sample the silhouette score is the mean of (for the silhouette diagram).
     """
     rows, distances = model.nearest(table)
-    metrics, silhouettes = _scores(
+    metrics, silhouettes = partition_scores(
         model.transform(table), rows, model.k, silhouette_sample_size, random_state
     )
     metrics["inertia"] = float(distances.sum())

@@ -369,20 +369,37 @@ def load_table(config: DataConfig) -> tuple[pd.DataFrame, DataInfo]:
     of the current bytes of ``config.path`` under the current schema (checked by hash);
     otherwise (absent, or stale: the data or schema changed since) validates the CSV.
     """
-    validated = Path(config.validated)
-    if validated.is_file() and Path(config.path).is_file():
+    info = current_validated(config)
+    if info is not None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         try:
-            recorded = (pq.read_schema(validated).metadata or {}).get(_VALIDATED_KEY)
-            sha = file_sha256(config.path)
-            if recorded == _validated_from(config, sha):
-                frame = pq.read_table(validated).to_pandas()
-                return frame, DataInfo(str(config.path), sha, len(frame), frame.shape[1])
-        except (OSError, pa.ArrowException):  # unreadable or not Parquet: validate the CSV
+            return pq.read_table(config.validated).to_pandas(), info
+        except (OSError, pa.ArrowException):  # unreadable: validate the CSV
             pass
     return load_customers(config)
+
+
+def current_validated(config: DataConfig) -> DataInfo | None:
+    """What ``config.validated`` holds when it is the validation of the current bytes of
+    ``config.path`` under the current schema (checked by hash, from the Parquet footer
+    alone: the table is not read); None when it is absent, stale or unreadable."""
+    validated = Path(config.validated)
+    if not (validated.is_file() and Path(config.path).is_file()):
+        return None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        footer = pq.read_metadata(validated)
+        recorded = (footer.schema.to_arrow_schema().metadata or {}).get(_VALIDATED_KEY)
+        sha = file_sha256(config.path)
+    except (OSError, pa.ArrowException):  # unreadable or not Parquet
+        return None
+    if recorded != _validated_from(config, sha):
+        return None
+    return DataInfo(str(config.path), sha, footer.num_rows, footer.num_columns)
 
 
 def _read_bytes(path: str) -> bytes:

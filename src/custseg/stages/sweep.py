@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import hydra
 import numpy as np
@@ -22,7 +24,7 @@ from tqdm.auto import tqdm
 
 from custseg.config import CONF_DIR, ConfigError, Settings, settings_to_yaml, to_settings
 from custseg.core import plots
-from custseg.core.clustering import SilhouetteSample, fit_model, fit_warnings
+from custseg.core.clustering import FitResult, SilhouetteSample, fit_model, fit_warnings
 from custseg.core.engines import refit_for
 from custseg.core.features import FeatureSet
 from custseg.core.identity import identified_model
@@ -83,8 +85,10 @@ class SweepOutcome:
 def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
     """Load and validate the data, then fit, log and select for every feature set.
 
-    The fits (with their named segments and rendered plots) run on ``sweep.n_jobs``
-    processes while this one logs each finished fit to MLflow, in a fixed order.
+    The fits (with their named segments and rendered plots) run on the engine of
+    ``engine.name`` (:data:`ENGINES`): scikit-learn on ``sweep.n_jobs`` processes, or
+    Spark from this process, while this one logs each finished fit to MLflow, in a fixed
+    order.
     ``progress`` shows a progress bar on stderr, and only when stderr is a terminal (never
     in a log file, a pipe or DVC's output).
 
@@ -94,16 +98,24 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
         Before any run is started, when the table breaks its schema.
     """
     with interruptible():  # may validate a large CSV: no store call yet, SIGTERM stops it
-        table, info = load_table(settings.data)
+        engine = ENGINES[settings.engine.name](settings)
+    table, info = engine.table, engine.info
     feature_sets = settings.swept_feature_sets()
     ks = settings.sweep.ks
-    if ks[-1] > len(table):
-        raise ConfigError(f"sweep.k_max={ks[-1]} exceeds the {len(table)} customers in {info.path}")
+    if ks[-1] > info.n_rows:
+        raise ConfigError(
+            f"sweep.k_max={ks[-1]} exceeds the {info.n_rows} customers in {info.path}"
+        )
     tasks = [(fs, k) for fs in feature_sets for k in ks]
-    shared_values = {"table": table, "settings": settings, "data_sha256": info.sha256}
+    shared_values = {
+        "table": table,
+        "settings": settings,
+        "data_sha256": info.sha256,
+        "fit": engine.fit,
+    }
     # enter the pool first: workers fork before MLflow or tqdm start threads, and fit
     # while the tracking store opens
-    with ordered_map(_fit_one, tasks, settings.sweep.n_jobs, shared_values) as fits:
+    with ordered_map(_fit_one, tasks, engine.n_jobs, shared_values) as fits:
         tracking = settings.tracking
         experiment_id = setup_experiment(
             tracking.tracking_uri, tracking.experiment_name, tracking.artifact_location
@@ -168,6 +180,65 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
     return SweepOutcome(experiment_id, parent_run_id, summary, selections, final, selected_run_id)
 
 
+#: fits one (feature set, k) of the table the engine holds on the driver:
+#: ``(table, feature_set, k, settings) -> FitResult``
+Fit = Callable[[pd.DataFrame, FeatureSet, int, Settings], FitResult]
+
+
+@dataclass(frozen=True)
+class SweepEngine:
+    """How a sweep loads its table and fits, on one engine (``engine.name``).
+
+    Attributes
+    ----------
+    table : DataFrame
+        What the driver computes on: the whole table (scikit-learn), or a seeded sample of
+        ``sweep.silhouette_sample_size`` customers (Spark).
+    info : DataInfo
+        The data file, its hash and the whole table's row count.
+    fit : Fit
+        Fits one (feature set, k).
+    n_jobs : int, optional
+        Processes the fits run on (1: in this process, one after another).
+    """
+
+    table: pd.DataFrame
+    info: DataInfo
+    fit: Fit
+    n_jobs: int | None
+
+
+def sklearn_engine(settings: Settings) -> SweepEngine:
+    """The table in memory; scikit-learn fits on ``sweep.n_jobs`` forked processes."""
+    table, info = load_table(settings.data)
+    return SweepEngine(table, info, _fit_sklearn, settings.sweep.n_jobs)
+
+
+def spark_engine(settings: Settings) -> SweepEngine:
+    """Spark reads the validated Parquet and fits, from this process (no fork of a JVM's
+    driver; Spark runs the work in parallel itself); the driver keeps a sample."""
+    from custseg.io.spark_engine import fit_spark, read_validated
+
+    data = read_validated(
+        settings.data,
+        settings.engine,
+        settings.sweep.silhouette_sample_size,
+        settings.model.random_state,
+    )
+
+    def fit(table: pd.DataFrame, feature_set: FeatureSet, k: int, settings: Settings) -> FitResult:
+        return fit_spark(data, feature_set, k, settings.model, settings.model.random_state)
+
+    return SweepEngine(data.sample, data.info, fit, 1)
+
+
+#: the engines of ``engine.name``: the one place a sweep's engine is chosen
+ENGINES: dict[str, Callable[[Settings], SweepEngine]] = {
+    "sklearn": sklearn_engine,
+    "spark": spark_engine,
+}
+
+
 @dataclass
 class FitOutcome:
     """One fit as a worker returns it: small and picklable (no table, no pipeline).
@@ -211,10 +282,10 @@ def _fit_one(feature_set: FeatureSet, k: int) -> FitOutcome | FitFailure:
     Segment ids are in canonical order (no catalog here: that is the select stage's).
     """
     table: pd.DataFrame = shared("table")
+    settings: Settings = shared("settings")
     try:
-        fit, ids, silhouettes = fit_and_trust(
-            table, feature_set, k, shared("settings"), shared("data_sha256")
-        )
+        result = shared("fit")(table, feature_set, k, settings)
+        fit, ids, silhouettes = trusted_fit(result, table, settings, shared("data_sha256"))
         fit.images = fit_images(fit.model, table, ids, silhouettes)
     except Exception as exc:  # one fit's failure must not lose the others
         error = f"{type(exc).__name__}: {exc}"
@@ -240,21 +311,41 @@ def _log_failure(failure: FitFailure, settings: Settings, info: DataInfo) -> str
 def fit_and_trust(
     table: pd.DataFrame, feature_set: FeatureSet, k: int, settings: Settings, data_sha256: str = ""
 ) -> tuple[FitOutcome, np.ndarray, SilhouetteSample]:
-    """Fit, name, score and estimate the stability and gap of one (feature set, k).
+    """Fit, name, score and estimate the stability and gap of one (feature set, k) with
+    scikit-learn.
 
     Returns the fit without images, the segment id of every customer and the silhouette
     sample (what the plots need).
     """
-    scaler = settings.preprocess.scaler
-    result = fit_model(
+    return trusted_fit(_fit_sklearn(table, feature_set, k, settings), table, settings, data_sha256)
+
+
+def _fit_sklearn(
+    table: pd.DataFrame, feature_set: FeatureSet, k: int, settings: Settings
+) -> FitResult:
+    """The scikit-learn engine's :data:`Fit`."""
+    return fit_model(
         table,
         feature_set,
-        scaler,
+        settings.preprocess.scaler,
         settings.model,
         k,
         settings.sweep.silhouette_sample_size,
         settings.preprocess.categorical_weight,
     )
+
+
+def trusted_fit(
+    result: FitResult, table: pd.DataFrame, settings: Settings, data_sha256: str = ""
+) -> tuple[FitOutcome, np.ndarray, SilhouetteSample]:
+    """Name the segments of a fit of ``table`` (the engine's, whichever) and estimate its
+    stability and gap: the one path from a fit to a :class:`FitOutcome`.
+
+    ``table`` holds the rows ``result`` labels (the whole table, or the Spark engine's
+    driver-side sample). Returns the fit without images, the segment id of every row of
+    ``table`` and the silhouette sample.
+    """
+    feature_set, k, scaler = result.feature_set, result.k, settings.preprocess.scaler
     # the schema's ranges and allowed values go with the model: scoring checks them
     schema = settings.data.input_schema(feature_set.numeric, feature_set.categorical)
     model = identified_model(
@@ -322,8 +413,23 @@ def _fit_params(feature_set: FeatureSet, k: int, settings: Settings, info: DataI
         "scaler": settings.preprocess.scaler,
         "categorical_weight": settings.preprocess.categorical_weight,
         **flat_params("model", asdict(settings.model)),
+        **engine_params(settings),
         "data_sha256": info.sha256,
         "n_rows": info.n_rows,
+    }
+
+
+def engine_params(settings: Settings) -> dict[str, Any]:
+    """The run parameters of the engine: ``engine`` always, and Spark's settings."""
+    engine = settings.engine
+    if engine.name == "sklearn":
+        return {"engine": engine.name}
+    return {
+        "engine": engine.name,
+        "engine.master": engine.master,
+        "engine.partitions": engine.partitions,
+        "engine.driver_memory": engine.driver_memory,
+        "engine.driver_sample_size": settings.sweep.silhouette_sample_size,
     }
 
 
@@ -384,6 +490,7 @@ def _log_parent(
         "selection_method": settings.selection.method,
         **flat_params("model", asdict(settings.model)),
         **flat_params("trust", asdict(settings.selection.trust)),
+        **engine_params(settings),
         "seed_checks": settings.selection.seed_checks,
         "data_sha256": info.sha256,
         "n_rows": info.n_rows,

@@ -1,0 +1,194 @@
+"""The Spark engine (engine=spark) on a real local[2] SparkSession, started once per test
+session, against the scikit-learn engine on the Mall table (real MLflow store in tmp_path)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from custseg.config import EngineConfig, Settings
+from custseg.core.agreement import adjusted_rand
+from custseg.core.clustering import fit_model, segment_model
+from custseg.io.data import generate_customers, load_customers, write_csv_atomic, write_validated
+from custseg.io.outputs import StaleInputError, read_sweep_model
+
+from conftest import compose_settings
+
+#: the test session's Spark: two cores, an explicit small heap, pinned partitions
+LOCAL = EngineConfig(name="spark", master="local[2]", driver_memory="1g", partitions=4)
+SPARK_OVERRIDES = [
+    "engine=spark",
+    f"engine.master='{LOCAL.master}'",
+    f"engine.driver_memory={LOCAL.driver_memory}",
+    f"engine.partitions={LOCAL.partitions}",
+]
+#: fewer restarts than the default 10 (each is a Spark job here): the same for both engines
+SWEEP = ["sweep.feature_sets=[income_spending]", "features=income_spending", "model.n_init=3"]
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """The process's SparkSession on local[2], started once for the whole test session.
+
+    Skipped without pyspark (the ``spark`` extra), except under CI (``CI=true``), where
+    that fails: ``make test`` installs it from the lock file.
+    """
+    try:
+        import pyspark  # noqa: F401
+    except ModuleNotFoundError:
+        message = "pyspark is not installed: pip install -e '.[spark]' (make install does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from custseg.io.spark_engine import spark_session
+
+    start = time.perf_counter()
+    session = spark_session(LOCAL)
+    print(f"Spark session started in {time.perf_counter() - start:.1f} s")
+    return session
+
+
+def validated_settings(seed_csv: Path, tmp_path: Path, overrides: list[str]) -> Settings:
+    """Settings on the Mall table whose validated Parquet is written below ``tmp_path``
+    (what custseg-validate writes, without its metrics files)."""
+    settings = compose_settings(
+        [
+            f"data.path={seed_csv}",
+            f"data.validated={tmp_path / 'validated' / 'customers.parquet'}",
+            *overrides,
+        ]
+    )
+    if not Path(settings.data.validated).is_file():
+        table, info = load_customers(settings.data)
+        write_validated(table, info, settings.data)
+    return settings
+
+
+@pytest.mark.slow
+def test_spark_sweep_agrees_with_sklearn_on_k_and_segments(
+    spark, seed_csv, tmp_path, tracking_overrides, monkeypatch
+):
+    from custseg.io.spark_engine import SPARK_SILHOUETTE
+    from custseg.stages.select import run_select
+    from custseg.stages.sweep import run_sweep
+
+    outcomes, models, settings_of = {}, {}, {}
+    for engine, extra in [("sklearn", []), ("spark", SPARK_OVERRIDES)]:
+        out = tmp_path / f"sweeps-{engine}"
+        settings = validated_settings(
+            seed_csv, tmp_path, [*tracking_overrides, *SWEEP, *extra, f"sweep.output_dir={out}"]
+        )
+        start = time.perf_counter()
+        settings_of[engine] = settings
+        outcomes[engine] = outcome = run_sweep(settings, progress=False)
+        print(f"{engine} sweep: {time.perf_counter() - start:.1f} s, k={outcome.selected_k}")
+        table, info = load_customers(settings.data)
+        fitted_with = settings.fitted_with(info.sha256)
+        models[engine] = read_sweep_model(out, "income_spending", outcome.selected_k, fitted_with)[
+            0
+        ]
+
+    assert outcomes["spark"].selected_k == outcomes["sklearn"].selected_k == 5
+    ari = adjusted_rand(models["sklearn"].nearest(table)[0], models["spark"].nearest(table)[0])
+    print(f"ARI spark vs sklearn at k=5: {ari:.4f}")
+    assert ari >= 0.95
+
+    client = MlflowClient()
+    spark_runs = client.search_runs([outcomes["spark"].experiment_id], max_results=100)
+    by_engine: dict[str, list] = {}
+    for run in spark_runs:
+        by_engine.setdefault(run.data.params.get("engine"), []).append(run)
+    # both sweeps, parent and 9 children each, every run says its engine
+    assert {e: len(r) for e, r in by_engine.items()} == {"sklearn": 10, "spark": 10}
+    spark_children = [r for r in by_engine["spark"] if "mlflow.parentRunId" in r.data.tags]
+    assert len(spark_children) == 9
+    for run in spark_children:
+        assert run.data.params["engine.partitions"] == "4"
+        # Spark's silhouette is its own metric, never the scikit-learn one
+        assert 0 < run.data.metrics["silhouette"] < run.data.metrics[SPARK_SILHOUETTE] < 1
+    assert all(SPARK_SILHOUETTE not in r.data.metrics for r in by_engine["sklearn"])
+
+    # custseg-select takes the Spark sweep's model (its inertia on the table is the curve's)
+    monkeypatch.chdir(tmp_path)  # select writes models/ and metrics/ where it runs
+    selected = run_select(settings_of["spark"])
+    assert selected.model.k == 5 and selected.model.fingerprint == models["spark"].fingerprint
+
+
+@pytest.mark.slow
+def test_the_spark_segment_model_scores_as_spark_does(spark, seed_csv, tmp_path):
+    from custseg.io.spark_engine import fit_spark, read_validated, spark_segments
+
+    settings = validated_settings(seed_csv, tmp_path, [*SPARK_OVERRIDES, *SWEEP])
+    data = read_validated(settings.data, settings.engine, 10_000, seed=42)
+    table, _ = load_customers(settings.data)
+    assert data.sample.shape == table.shape and data.info.n_rows == 200  # all, in order
+    assert (data.sample["customer_id"].astype(str) == table["customer_id"].astype(str)).all()
+
+    fs = settings.features
+    start = time.perf_counter()
+    result = fit_spark(data, fs, 5, settings.model)
+    print(f"Spark fit k=5 (3 restarts) and scores: {time.perf_counter() - start:.1f} s")
+    model = segment_model(result, "standard", {})
+    own = spark_segments(data, fs, 5, settings.model)
+    assert (model.nearest(own[fs.numeric])[0] == own["spark_cluster"].to_numpy()).all()
+
+    # the model is in the project's standard convention (population std, ddof=0), so it
+    # and its inertia are those of scikit-learn's encoding of the same table
+    values = table[fs.numeric].to_numpy(dtype=float)
+    np.testing.assert_allclose(model.center, values.mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(model.scale, values.std(axis=0, ddof=0), rtol=1e-9)
+    reference = fit_model(table, fs, "standard", settings.model, 5)
+    assert adjusted_rand(reference.labels, model.nearest(table)[0]) >= 0.95
+    rows, distances = model.nearest(table)
+    assert result.metrics["inertia"] == pytest.approx(distances.sum(), rel=1e-9)
+    assert result.metrics["min_cluster_size"] == np.bincount(rows).min()
+
+
+def test_a_stale_validated_table_is_named_before_spark_starts(seed_csv, tmp_path):
+    pytest.importorskip("pyspark")
+    from custseg.io.spark_engine import read_validated
+
+    settings = compose_settings(
+        [f"data.path={seed_csv}", f"data.validated={tmp_path / 'absent.parquet'}"]
+    )
+    with pytest.raises(StaleInputError, match="run custseg-validate first"):
+        read_validated(settings.data, LOCAL, 100, seed=0)
+
+
+def test_the_engine_is_chosen_once_by_name():
+    from custseg.stages.sweep import ENGINES
+
+    assert set(ENGINES) == {"sklearn", "spark"}
+    assert dataclasses.fields(EngineConfig)[0].default == "sklearn"
+
+
+@pytest.mark.slow
+def test_a_larger_table_gets_a_seeded_driver_sample_in_row_order(spark, tmp_path):
+    from custseg.io.spark_engine import fit_spark, read_validated
+
+    csv = tmp_path / "customers.csv"
+    write_csv_atomic(generate_customers(3000, seed=3), csv)
+    settings = validated_settings(csv, tmp_path, [*SPARK_OVERRIDES, *SWEEP])
+    table, _ = load_customers(settings.data)
+    first = read_validated(settings.data, settings.engine, 500, seed=42)
+    again = read_validated(settings.data, settings.engine, 500, seed=42)
+    other = read_validated(settings.data, settings.engine, 500, seed=7)
+
+    ids = first.sample["customer_id"].astype(str)
+    assert len(first.sample) == 500 and ids.is_unique and first.info.n_rows == 3000
+    assert ids.tolist() == again.sample["customer_id"].astype(str).tolist()  # same rows
+    assert ids.tolist() != other.sample["customer_id"].astype(str).tolist()  # seeded
+    position = table["customer_id"].astype(str).reset_index(drop=True)
+    rows = position[position.isin(set(ids))].index
+    assert (np.diff(rows) > 0).all() and position[rows].tolist() == ids.tolist()  # row order
+
+    # Spark's counts are over every customer; the driver's criteria over the sample
+    result = fit_spark(first, settings.features, 4, settings.model)
+    assert len(result.labels) == 500
+    assert result.metrics["max_cluster_size"] >= 3000 / 4  # counted over 3000, not 500
