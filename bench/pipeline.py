@@ -509,8 +509,13 @@ def print_table(results: dict) -> None:
 
 
 def machine() -> dict:
+    """The machine, and whether pyspark is installed (MLflow then imports it in every
+    stage that tracks: ``make run`` installs it only with ``make install-spark``)."""
+    import importlib.util
+
     return {"cpus": os.cpu_count(), "python": platform.python_version(),
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1)}  # fmt: skip
+            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "pyspark_installed": importlib.util.find_spec("pyspark") is not None}  # fmt: skip
 
 
 def main() -> None:
