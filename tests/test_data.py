@@ -570,3 +570,4 @@ def test_to_number_reads_every_value_as_pandas_does(numbers: list[str], others: 
     expected = pd.to_numeric(values, errors="coerce").astype("float64")
     got = _to_number(values, DataConfig())
     pd.testing.assert_series_equal(got, expected)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))  # "-0" is 0.0

@@ -481,3 +481,19 @@ def test_segment_histograms_are_numpys(seed: int) -> None:
     counts = plots._histograms(on_edges, np.zeros(len(on_edges), dtype=int), 1, edges)
     np.testing.assert_array_equal(counts[0], np.histogram(on_edges, bins=edges)[0])
     assert counts.sum() == len(inner) + 2
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([1e16, 1e16 + 2, 1e16 + 4]),  # edges that repeat
+        1.86678978e12 + np.random.default_rng(1).normal(0, 1e-4, 20),
+        np.full(5, 1e17),  # no edges at all
+    ],
+)
+def test_segment_histograms_of_values_too_close_for_their_magnitude(values) -> None:
+    codes = np.arange(len(values)) % 2
+    edges = plots._hist_edges(values)
+    counts = plots._histograms(values, codes, 2, edges)
+    for i in range(2):
+        np.testing.assert_array_equal(counts[i], np.histogram(values[codes == i], edges)[0])

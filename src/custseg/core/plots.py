@@ -448,6 +448,10 @@ def _histograms(values: np.ndarray, codes: np.ndarray, k: int, edges: np.ndarray
     moved by one where rounding put it beside its edges, as numpy does for even bins.
     """
     n_bins = len(edges) - 1
+    if n_bins < 1 or not np.isfinite(edges).all() or (np.diff(edges) <= 0).any():
+        # values too close together for their magnitude (or too far apart): numpy's way
+        finite = np.isfinite(values)
+        return np.array([np.histogram(values[finite & (codes == i)], edges)[0] for i in range(k)])
     inside = (values >= edges[0]) & (values <= edges[-1])  # False for NaN
     values, codes = values[inside], codes[inside]
     bins = ((values - edges[0]) * (n_bins / (edges[-1] - edges[0]))).astype(np.intp)

@@ -571,7 +571,9 @@ def _to_number(values: pd.Series, config: DataConfig) -> pd.Series:
     if config.decimal != ".":
         values = values.str.replace(config.decimal, ".", regex=False)
     text = pa.array(values, type=pa.string())
-    if pc.all(pc.match_substring_regex(text, _PLAIN_NUMBER)).as_py() is not False:
+    plain = pc.all(pc.match_substring_regex(text, _PLAIN_NUMBER)).as_py() is not False
+    # "-0": pandas reads 0 or -0.0 depending on the column's other values, Arrow -0.0
+    if plain and not pc.any(pc.match_substring_regex(text, "^-0+$")).as_py():
         numbers = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
         return pd.Series(numbers, index=values.index, name=values.name, dtype="float64")
     return pd.to_numeric(values, errors="coerce").astype("float64")
