@@ -574,8 +574,8 @@ def cluster_scatter(
         raise ValueError(f"max_points must be >= 1, got {max_points}")
     cols = _scatter_columns(data, columns, centroids)
     segments = _segments(data, labels, cols, centroids, max_points)
-    legend_kw = {"handles": _legend_handles(segments, labels_text), "title": "Segment"}
-    legend_kw["frameon"] = False
+    handles = _legend_handles(segments, labels_text)
+    legend_kw = {"handles": handles, "title": "Segment", "frameon": False}
     if not title:
         title = f"Customer segments (k = {len(segments.ids)})"
     if segments.drawn.size < len(data):
@@ -635,7 +635,7 @@ def _segments(
 
 def _legend_handles(segments: _Segments, labels_text: Mapping[int, str] | None) -> list[Line2D]:
     """One marker per segment, ``"<name> (n=<size>)"``, then the centroid marker."""
-    sizes = [int(np.count_nonzero(segments.labels == raw)) for raw in segments.raw_ids]
+    sizes = np.bincount(segments.codes, minlength=len(segments.ids)).tolist()
     handles = [
         Line2D(
             [],
