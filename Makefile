@@ -63,13 +63,18 @@ run: install $(INPUT)
 sweep: install $(INPUT)
 	cd $(PROJECT) && $(CURDIR)/$(BIN)/custseg-sweep $(if $(DATA),pipeline=transactions)
 
+# One pytest worker per core (pytest-xdist), a test file per worker: the files that start a
+# server, a PostgreSQL or a Spark session (session fixtures) start it once. On this 2-core
+# machine: 812 s instead of 1168 s for the whole suite.
+PYTEST := $(BIN)/pytest -n auto --dist loadfile
+
 test: install-spark
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/pytest
+	$(PYTEST)
 
 test-fast: install-spark
-	$(BIN)/pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: install
 	$(BIN)/ruff check src tests bench
