@@ -48,14 +48,28 @@ $(error DATA=$(DATA): leave DATA out for the Mall pipeline, or use DATA=transact
 endif
 INPUT := $(if $(DATA),transactions/data/transactions.csv,data/customers.csv)
 
+# ENGINE=spark|sklearn: where the sweep's fits run. The engine is a DVC param (the defaults
+# list of conf/config.yaml, which the sweep and select stages track), so `make run
+# ENGINE=...` sets it there first: DVC refits what it changes, and git diff shows it.
+ENGINE ?=
+ifneq ($(filter-out sklearn spark,$(ENGINE)),)
+$(error ENGINE=$(ENGINE): use ENGINE=spark or ENGINE=sklearn (the default))
+endif
+ifneq ($(and $(DATA),$(filter spark,$(ENGINE))),)
+$(error ENGINE=spark: the RFM feature sets of DATA=transactions are transformed, which Spark does not fit yet)
+endif
+ENGINE_LINE := ^  - engine: [a-z]*$$
+
 # The whole pipeline (validate -> sweeps -> select + register -> report) through DVC;
 # stages call the custseg entry points, so .venv/bin goes first on PATH.
 # `make run TRACKING=server`: against the team server of $$MLFLOW_TRACKING_URI (make server).
 # Where runs go is not a DVC param, so a workspace already built against another store is
 # up to date for DVC: publish is then run again (idempotent) to register its model there.
 # `make run DATA=transactions`: the RFM pipeline (transactions/dvc.yaml), run in transactions/.
+# `make run ENGINE=spark`: the sweep on Spark MLlib (installs pyspark; Java 17 needed).
 TRACKING ?=
-run: install $(INPUT)
+run: install $(INPUT) $(if $(filter spark,$(ENGINE)),install-spark)
+	$(if $(ENGINE),grep -q '$(ENGINE_LINE)' conf/config.yaml && sed -i 's/$(ENGINE_LINE)/  - engine: $(ENGINE)/' conf/config.yaml)
 	cd $(PROJECT) && $(if $(TRACKING),CUSTSEG_TRACKING=$(TRACKING)) PATH="$(CURDIR)/$(BIN):$$PATH" $(CURDIR)/$(BIN)/dvc repro
 	$(if $(TRACKING),cd $(PROJECT) && CUSTSEG_TRACKING=$(TRACKING) PATH="$(CURDIR)/$(BIN):$$PATH" $(CURDIR)/$(BIN)/dvc repro --force --single-item publish)
 

@@ -157,13 +157,13 @@ def test_final_feature_set_joins_a_narrower_sweep():
         ("sweep.n_jobs=0", "sweep.n_jobs=0"),
         ("sweep.n_jobs=-1", "sweep.n_jobs=-1"),
         ("engine.name=flink", "engine.name='flink'"),
-        # the default sweep has `all`, with gender: the Spark engine names it
-        ("engine=spark", "feature set 'all' has categorical columns ['gender']"),
+        # the RFM sweep has transformed sets: the Spark engine names the first
+        ("engine=spark pipeline=transactions", "feature set 'rfm_log' has transforms"),
     ],
 )
 def test_bad_values_give_a_clear_error(override, message):
     with pytest.raises(ConfigError) as excinfo:
-        compose_settings([override])
+        compose_settings(override.split())
     assert message in str(excinfo.value)
 
 

@@ -406,6 +406,19 @@ class Settings:
             }
         return json.loads(json.dumps(record))
 
+    def engine_params(self) -> dict[str, Any]:
+        """The run parameters of the engine: ``engine`` always, and Spark's settings."""
+        engine = self.engine
+        if engine.name == "sklearn":
+            return {"engine": engine.name}
+        return {
+            "engine": engine.name,
+            "engine.master": engine.master,
+            "engine.partitions": engine.partitions,
+            "engine.driver_memory": engine.driver_memory,
+            "engine.driver_sample_size": self.sweep.silhouette_sample_size,
+        }
+
     @property
     def mlflow_ui(self) -> str:
         """Base URL of the MLflow UI: ``report.mlflow_ui``, else the tracking server (an
@@ -537,11 +550,11 @@ def _check_engine(s: Settings) -> None:
             f"engine=spark scales with preprocess.scaler=standard only, not {s.preprocess.scaler!r}"
         )
     for fs in s.swept_feature_sets():
-        if fs.categorical or fs.active_transforms:
-            what = f"categorical columns {fs.categorical}" if fs.categorical else "transforms"
+        if fs.active_transforms:
             raise ConfigError(
-                f"engine=spark clusters untransformed numeric columns only; feature set "
-                f"{fs.name!r} has {what}: leave it out of sweep.feature_sets (and features)"
+                f"engine=spark clusters untransformed columns only; feature set {fs.name!r} "
+                f"has transforms {fs.active_transforms}: leave it out of sweep.feature_sets "
+                "(and features)"
             )
 
 

@@ -9,7 +9,9 @@ code path for both engines. ``custseg.core`` never imports Spark.
 What runs where:
 
 - Spark reads the validated Parquet (``data.validated``, written by ``custseg-validate``),
-  scales it (``VectorAssembler`` + ``StandardScaler``), repartitions it to
+  scales its numeric columns (``VectorAssembler`` + ``StandardScaler``), one-hot encodes
+  its categorical ones times the factor of ``preprocess.categorical_weight`` (as
+  :func:`~custseg.core.features.categorical_scale`), repartitions it to
   ``engine.partitions`` (sorted within partitions: a pinned, deterministic layout) and
   fits ``pyspark.ml.clustering.KMeans`` (``k-means||``; ``model.n_init`` restarts seeded
   from ``model.random_state``, the lowest cost kept);
@@ -22,8 +24,9 @@ What runs where:
 
 Spark's ``StandardScaler`` divides by the sample standard deviation (``ddof=1``),
 scikit-learn's by the population one (``ddof=0``), the project's ``standard`` scaler. The
-two spaces differ by one factor ``c = sqrt(n / (n - 1))`` on every column, so nearest
-centres are the same in both: the model is converted to the project's convention
+two spaces differ by one factor ``c = sqrt(n / (n - 1))`` on every column (the one-hot
+columns are built ``c`` times smaller in Spark's space to keep it so), so nearest centres
+are the same in both: the model is converted to the project's convention
 (:func:`to_population_scale`): scale divided by ``c``, centres and distances times ``c``.
 Its :class:`~custseg.core.segment_model.SegmentModel` then means what a scikit-learn one
 means and scores every customer to the segment Spark's model gives.
@@ -60,7 +63,8 @@ log = logging.getLogger(__name__)
 SPARK_SILHOUETTE = "silhouette_sq_euclidean_spark"
 #: a column added to the table: its row order (sampling and partitioning are keyed on it)
 ROW_ID = "_custseg_row"
-_FEATURES, _SCALED, _CLUSTER = "_custseg_features", "_custseg_scaled", "_custseg_cluster"
+_FEATURES, _NUMERIC, _SCALED = "_custseg_features", "_custseg_numeric", "_custseg_scaled"
+_CLUSTER = "_custseg_cluster"
 #: Spark settings of every session, before ``engine.conf`` (which may override them)
 _DEFAULT_CONF = {
     "spark.ui.showConsoleProgress": "false",
@@ -160,17 +164,32 @@ class SparkTable:
     sample: pd.DataFrame
     info: DataInfo
     engine: EngineConfig
-    _scaled: dict[str, tuple[DataFrame, ScalerStats]] = field(default_factory=dict, repr=False)
+    _scaled: dict[tuple[str, float], tuple[DataFrame, ScalerStats]] = field(
+        default_factory=dict, repr=False
+    )
 
 
 @dataclass(frozen=True)
 class ScalerStats:
-    """What Spark's ``StandardScaler`` fitted: the mean and the sample standard deviation
-    (``ddof=1``) of every column, over ``n`` rows."""
+    """What the Spark encoding fitted, over ``n`` rows.
+
+    Attributes
+    ----------
+    mean, std : ndarray
+        Spark's ``StandardScaler``: the mean and the sample standard deviation
+        (``ddof=1``) of every numeric column.
+    categories : dict of str to list of str
+        The categories of every categorical column, sorted: its one-hot columns, in order.
+    scale : float
+        The one-hot columns' factor in the project's convention
+        (:func:`~custseg.core.features.categorical_scale`; 1 without categorical columns).
+    """
 
     mean: np.ndarray
     std: np.ndarray
     n: int
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    scale: float = 1.0
 
 
 def read_validated(
@@ -206,35 +225,98 @@ def read_validated(
     return SparkTable(frame, sample, info, engine)
 
 
-def scaled_features(table: SparkTable, feature_set: FeatureSet) -> tuple[DataFrame, ScalerStats]:
-    """The numeric columns of ``feature_set`` as one standardised vector column, in
-    ``engine.partitions`` partitions sorted by row (cached), and the scaler's statistics.
+def scaled_features(
+    table: SparkTable, feature_set: FeatureSet, categorical_weight: float = 1.0
+) -> tuple[DataFrame, ScalerStats]:
+    """``feature_set`` encoded as one vector column, in ``engine.partitions`` partitions
+    sorted by row (cached), and what the encoding fitted.
 
-    One feature set is cached at a time (the sweep fits every k of one set, then the next).
+    The vector is the standardised numeric columns, then the one-hot columns of every
+    categorical column times the factor of ``categorical_weight`` (divided by ``c``, see
+    the module's docstring): the project's encoding (``build_preprocess``) in Spark's
+    space. One feature set is cached at a time (the sweep fits every k of one set, then
+    the next).
     """
-    if feature_set.name in table._scaled:
-        return table._scaled[feature_set.name]
-    from pyspark.ml.feature import StandardScaler, VectorAssembler
-
+    key = (feature_set.name, float(categorical_weight))
+    if key in table._scaled:
+        return table._scaled[key]
     for cached, _ in table._scaled.values():
         cached.unpersist()
     table._scaled.clear()
-    assembled = VectorAssembler(
-        inputCols=list(feature_set.numeric), outputCol=_FEATURES, handleInvalid="error"
-    ).transform(table.frame.select(ROW_ID, *feature_set.numeric))
-    scaler = StandardScaler(withMean=True, withStd=True, inputCol=_FEATURES, outputCol=_SCALED)
-    fitted = scaler.fit(assembled)
+    frame = table.frame.select(ROW_ID, *feature_set.columns)
+    frame, stats = _standardised(frame, feature_set.numeric, table.info.n_rows)
+    stats = replace(stats, categories=_categories(table.frame, feature_set.categorical))
+    stats = replace(stats, scale=_categorical_factor(stats, categorical_weight))
     scaled = (
-        fitted.transform(assembled)
-        .select(ROW_ID, _SCALED)
+        _assembled(frame, stats, bool(feature_set.numeric))
         .repartition(table.engine.partitions, ROW_ID)
         .sortWithinPartitions(ROW_ID)
         .cache()
     )
-    n = scaled.count()
-    stats = ScalerStats(fitted.mean.toArray(), fitted.std.toArray(), n)
-    table._scaled[feature_set.name] = (scaled, stats)
+    scaled.count()  # fills the cache
+    table._scaled[key] = (scaled, stats)
     return scaled, stats
+
+
+def _standardised(frame: DataFrame, numeric: list[str], n: int) -> tuple[DataFrame, ScalerStats]:
+    """``frame`` (``n`` rows) with the ``numeric`` columns as one standardised vector
+    (:data:`_NUMERIC`, Spark's ``StandardScaler``) and its statistics; unchanged without
+    numeric columns."""
+    if not numeric:
+        return frame, ScalerStats(np.empty(0), np.empty(0), n)
+    from pyspark.ml.feature import StandardScaler, VectorAssembler
+
+    assembled = VectorAssembler(
+        inputCols=list(numeric), outputCol=_FEATURES, handleInvalid="error"
+    ).transform(frame)
+    scaler = StandardScaler(withMean=True, withStd=True, inputCol=_FEATURES, outputCol=_NUMERIC)
+    fitted = scaler.fit(assembled)
+    stats = ScalerStats(fitted.mean.toArray(), fitted.std.toArray(), n)
+    return fitted.transform(assembled).drop(_FEATURES), stats
+
+
+def _categories(frame: DataFrame, categorical: list[str]) -> dict[str, list[str]]:
+    """The sorted distinct values of every ``categorical`` column of ``frame`` (the order
+    of scikit-learn's ``OneHotEncoder``)."""
+    return {
+        column: sorted(str(row[0]) for row in frame.select(column).distinct().collect())
+        for column in categorical
+    }
+
+
+def _categorical_factor(stats: ScalerStats, weight: float) -> float:
+    """:func:`~custseg.core.features.categorical_scale` of the standardised columns: their
+    mean population variance is the share of non-constant columns (1 without any)."""
+    if not stats.categories:
+        return 1.0
+    s = float(np.sqrt(np.mean(stats.std > 0))) if stats.std.size else 1.0
+    return float(weight * s / np.sqrt(2.0))
+
+
+def _assembled(frame: DataFrame, stats: ScalerStats, has_numeric: bool) -> DataFrame:
+    """``frame``'s encoded vector (:data:`_SCALED`): the standardised numeric vector, then
+    a ``factor / c`` or 0 column per category, in ``stats.categories``' order."""
+    from pyspark.ml.feature import VectorAssembler
+    from pyspark.sql import functions as F
+
+    parts = [_NUMERIC] if has_numeric else []
+    one_hot = []
+    factor = stats.scale / _ddof_factor(stats.n)
+    for column, values in stats.categories.items():
+        for i, value in enumerate(values):
+            name = f"_custseg_{len(one_hot)}_{i}"
+            frame = frame.withColumn(
+                name, F.when(F.col(column).cast("string") == value, factor).otherwise(0.0)
+            )
+            one_hot.append(name)
+    assembler = VectorAssembler(inputCols=[*parts, *one_hot], outputCol=_SCALED)
+    return assembler.transform(frame).select(ROW_ID, _SCALED)
+
+
+def _ddof_factor(n: int) -> float:
+    """``c = sqrt(n / (n - 1))``: a column standardised with the population standard
+    deviation over one standardised with the sample one (1 for fewer than two rows)."""
+    return float(np.sqrt(n / (n - 1))) if n > 1 else 1.0
 
 
 def to_population_scale(
@@ -247,11 +329,13 @@ def to_population_scale(
     constant column is 0 in both spaces; every other one is ``c = sqrt(n / (n - 1))``
     times larger in the project's, so nearest centres do not change.
     """
-    c = np.sqrt(stats.n / (stats.n - 1)) if stats.n > 1 else 1.0
+    c = _ddof_factor(stats.n)
     constant = stats.std == 0
     scale = np.where(constant, 1.0, stats.std / c)
-    factor = np.where(constant, 1.0, c)
-    return scale, np.asarray(centres, dtype=float) * factor, float(cost) * c**2
+    centres = np.asarray(centres, dtype=float)
+    factor = np.full(centres.shape[1], c)
+    factor[: len(constant)][constant] = 1.0
+    return scale, centres * factor, float(cost) * c**2
 
 
 def fit_spark(
@@ -260,8 +344,10 @@ def fit_spark(
     k: int,
     params: ModelParams,
     random_state: int = 0,
+    categorical_weight: float = 1.0,
 ) -> FitResult:
-    """Fit Spark's KMeans on ``feature_set`` with ``k`` clusters and score it.
+    """Fit Spark's KMeans on ``feature_set`` (encoded by :func:`scaled_features`) with
+    ``k`` clusters and score it.
 
     Spark gives the centres (:func:`best_of_restarts`), inertia (training cost),
     iterations, cluster sizes and
@@ -276,9 +362,9 @@ def fit_spark(
     ValueError
         When Spark finds fewer than ``k`` clusters (fewer distinct customers than k).
     """
-    if feature_set.categorical or feature_set.active_transforms:
-        raise ValueError(f"engine=spark: feature set {feature_set.name!r} is not plain numeric")
-    scaled, stats = scaled_features(table, feature_set)
+    if feature_set.active_transforms:
+        raise ValueError(f"engine=spark: feature set {feature_set.name!r} has transforms")
+    scaled, stats = scaled_features(table, feature_set, categorical_weight)
     start = time.perf_counter()
     model = best_of_restarts(scaled, k, params)
     fit_seconds = time.perf_counter() - start
@@ -287,7 +373,7 @@ def fit_spark(
     if len(spark_centres) != k:
         raise ValueError(f"Spark's KMeans found {len(spark_centres)} clusters for k={k}")
     scale, centres, inertia = to_population_scale(stats, spark_centres, summary.trainingCost)
-    preprocess = _standard_preprocess(feature_set, table.sample, stats.mean, scale)
+    preprocess = _standard_preprocess(feature_set, table.sample, stats, scale)
     X = np.asarray(preprocess.transform(table.sample), dtype=float)
     labels = nearest_centres(X, centres)[0]
     metrics, silhouettes = partition_scores(X, labels, k, None, random_state)
@@ -300,7 +386,9 @@ def fit_spark(
         "fit_seconds": fit_seconds,
         SPARK_SILHOUETTE: spark_silhouette(summary.predictions),
     }
-    return FitResult(feature_set, k, preprocess, 1.0, centres, labels, X, metrics, silhouettes)
+    return FitResult(
+        feature_set, k, preprocess, stats.scale, centres, labels, X, metrics, silhouettes
+    )
 
 
 def spark_silhouette(predictions: DataFrame) -> float:
@@ -320,14 +408,19 @@ def spark_silhouette(predictions: DataFrame) -> float:
 
 
 def _standard_preprocess(
-    feature_set: FeatureSet, sample: pd.DataFrame, mean: np.ndarray, scale: np.ndarray
+    feature_set: FeatureSet, sample: pd.DataFrame, stats: ScalerStats, scale: np.ndarray
 ) -> Any:
     """The project's ``standard`` encoding of ``feature_set`` holding Spark's statistics
-    (``mean``, and ``scale`` in the ``ddof=0`` convention): set up on the sample, then
-    given the whole table's values, so it encodes as Spark's scaler did (converted)."""
-    preprocess = build_preprocess(feature_set, "standard").fit(sample)
-    scaler = preprocess.named_transformers_["numeric"]
-    scaler.mean_, scaler.scale_, scaler.var_ = mean.copy(), scale.copy(), scale**2
+    (``stats.mean``, ``scale`` in the ``ddof=0`` convention, the whole table's categories
+    and one-hot factor): set up on the sample, then given the whole table's values, so it
+    encodes as Spark did (converted)."""
+    preprocess = build_preprocess(feature_set, "standard", stats.scale)
+    if stats.categories:
+        preprocess.set_params(categorical__categories=list(stats.categories.values()))
+    preprocess.fit(sample)
+    if feature_set.numeric:
+        scaler = preprocess.named_transformers_["numeric"]
+        scaler.mean_, scaler.scale_, scaler.var_ = stats.mean.copy(), scale.copy(), scale**2
     return preprocess
 
 
@@ -365,12 +458,16 @@ def best_of_restarts(scaled: DataFrame, k: int, params: ModelParams) -> Any:
 
 
 def spark_segments(
-    table: SparkTable, feature_set: FeatureSet, k: int, params: ModelParams
+    table: SparkTable,
+    feature_set: FeatureSet,
+    k: int,
+    params: ModelParams,
+    categorical_weight: float = 1.0,
 ) -> pd.DataFrame:
     """Spark's own cluster of every customer (``KMeansModel.transform`` of the fit
     :func:`fit_spark` makes) next to the feature columns, as pandas in row order."""
-    scaled, _ = scaled_features(table, feature_set)
+    scaled, _ = scaled_features(table, feature_set, categorical_weight)
     clusters = best_of_restarts(scaled, k, params).transform(scaled).select(ROW_ID, _CLUSTER)
-    joined = table.frame.select(ROW_ID, *feature_set.numeric).join(clusters, ROW_ID)
+    joined = table.frame.select(ROW_ID, *feature_set.columns).join(clusters, ROW_ID)
     rows = to_pandas(joined.orderBy(ROW_ID).drop(ROW_ID))
     return rows.rename(columns={_CLUSTER: "spark_cluster"})

@@ -189,8 +189,10 @@ def ensure_registered(
         "transforms": transforms_label(model.transform_kinds),
         "scaler": model.scaler,
         "selection_method": method,
-        # KMeans settings are known for a model of this config only (not the catalog's)
+        # KMeans settings and the engine are known for a model of this config only (not
+        # the catalog's)
         **(flat_params("model", asdict(settings.model)) if record is not None else {}),
+        **(settings.engine_params() if record is not None else {}),
         "data_sha256": model.data_sha256,
         "n_rows": info.n_rows,
     }

@@ -14,7 +14,6 @@ import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import hydra
 import numpy as np
@@ -227,7 +226,14 @@ def spark_engine(settings: Settings) -> SweepEngine:
     )
 
     def fit(table: pd.DataFrame, feature_set: FeatureSet, k: int, settings: Settings) -> FitResult:
-        return fit_spark(data, feature_set, k, settings.model, settings.model.random_state)
+        return fit_spark(
+            data,
+            feature_set,
+            k,
+            settings.model,
+            settings.model.random_state,
+            settings.preprocess.categorical_weight,
+        )
 
     return SweepEngine(data.sample, data.info, fit, 1)
 
@@ -413,23 +419,9 @@ def _fit_params(feature_set: FeatureSet, k: int, settings: Settings, info: DataI
         "scaler": settings.preprocess.scaler,
         "categorical_weight": settings.preprocess.categorical_weight,
         **flat_params("model", asdict(settings.model)),
-        **engine_params(settings),
+        **settings.engine_params(),
         "data_sha256": info.sha256,
         "n_rows": info.n_rows,
-    }
-
-
-def engine_params(settings: Settings) -> dict[str, Any]:
-    """The run parameters of the engine: ``engine`` always, and Spark's settings."""
-    engine = settings.engine
-    if engine.name == "sklearn":
-        return {"engine": engine.name}
-    return {
-        "engine": engine.name,
-        "engine.master": engine.master,
-        "engine.partitions": engine.partitions,
-        "engine.driver_memory": engine.driver_memory,
-        "engine.driver_sample_size": settings.sweep.silhouette_sample_size,
     }
 
 
@@ -490,7 +482,7 @@ def _log_parent(
         "selection_method": settings.selection.method,
         **flat_params("model", asdict(settings.model)),
         **flat_params("trust", asdict(settings.selection.trust)),
-        **engine_params(settings),
+        **settings.engine_params(),
         "seed_checks": settings.selection.seed_checks,
         "data_sha256": info.sha256,
         "n_rows": info.n_rows,
