@@ -20,6 +20,12 @@ uncommitted files) in a temporary directory, as a user runs them:
    sweep's workers), on 200 rows (the Mall table when present) and 1M generated rows.
    ``BENCH_TRUST=0`` skips it, ``BENCH_TRUST_SIZES`` sets its row counts, and
    ``--trust-only`` runs it alone (written to ``bench/results-trust.json``).
+5. ``engines`` (issue 12): the sweep alone (``custseg-sweep``, one feature set, k = 2..10,
+   ``model.n_init=1``: Spark's KMeans has no restarts, so one start each for both) with
+   ``engine=sklearn`` and ``engine=spark`` (``local[*]``) on the same validated table of
+   1M and 10M generated customers: seconds and peak memory of the process tree (the JVM
+   included). Needs pyspark (``make install-spark``); ``BENCH_ENGINE_SIZES`` sets the row
+   counts (empty: skip), ``--engines-only`` runs it alone (``bench/results-engines.json``).
 
 Prints a table and writes it as JSON (``--out``, default ``bench/results.json``).
 Run from the project root (``make bench``; ``BENCH_SIZES=10000,100000 make bench`` for
@@ -58,6 +64,13 @@ MALL = ROOT.parent / "shared" / "data" / "mall_customers.csv"
 SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
 TRUST_SIZES = (200, 1_000_000)
 TRUST_FEATURE_SET = "income_spending"
+ENGINE_SIZES = (1_000_000, 10_000_000)
+#: the sweep both engines run in the ``engines`` section
+ENGINE_SWEEP = [
+    "sweep.feature_sets=[income_spending]",
+    "features=income_spending",
+    "model.n_init=1",
+]
 
 #: issue 8's targets
 PER_RUN_SPEEDUP = 12.0
@@ -434,6 +447,50 @@ def print_restarts(r: dict) -> None:
     print(f"  {r['speedup']:.1f}x faster in total")
 
 
+def bench_engines(work: Path, n_rows: int) -> dict:
+    """The sweep of :data:`ENGINE_SWEEP` on ``n_rows`` generated customers with each
+    engine, after one ``custseg-validate`` (Spark reads its Parquet)."""
+    repo = project_copy(work / f"engines-{n_rows}")
+    env = pipeline_env()
+    subprocess.run(
+        [BIN / "custseg", "generate", "--rows", str(n_rows), "--force"],
+        cwd=repo, check=True, capture_output=True,
+    )  # fmt: skip
+    validated = measure([str(BIN / "custseg-validate")], repo, env)
+    result: dict = {"rows": n_rows, "validate_seconds": validated.seconds, "sweep": ENGINE_SWEEP}
+    for engine in ("sklearn", "spark"):
+        print(f"  engine={engine} ...", flush=True)
+        args = [f"engine={engine}", *ENGINE_SWEEP, f"sweep.output_dir=sweeps-{engine}"]
+        log = repo / f"sweep-{engine}.log"
+        cmd = ["sh", "-c", f'"$0" "$@" > {log}', str(BIN / "custseg-sweep"), *args]
+        measured = measure(cmd, repo, env)
+        result[engine] = {**asdict(measured), "k": _selected_k(log.read_text())}
+    shutil.rmtree(repo)
+    return result
+
+
+def _selected_k(output: str) -> int | None:
+    """The k of the sweep's "Selected run: <id> (<feature set>, k=<k>, ...)" line."""
+    import re
+
+    found = re.search(r"^Selected run: \S+ \([^,]+, k=(\d+)", output, re.MULTILINE)
+    return int(found.group(1)) if found else None
+
+
+def print_engines(rows: list[dict]) -> None:
+    """The ``engines`` table."""
+    print(f"\nEngines: custseg-sweep {' '.join(ENGINE_SWEEP)} (after custseg-validate)")
+    print(
+        f"{'rows':>12}{'engine':>9}{'seconds':>9}{'peak tree MiB':>15}{'k':>4}{'Spark/sklearn':>15}"
+    )
+    for r in rows:
+        for engine in ("sklearn", "spark"):
+            e = r[engine]
+            ratio = f"{e['seconds'] / r['sklearn']['seconds']:.1f}x" if engine == "spark" else ""
+            print(f"{r['rows']:>12,}{engine:>9}{e['seconds']:9.1f}{e['peak_tree_mib']:15.0f}"
+                  f"{str(e['k']):>4}{ratio:>15}")  # fmt: skip
+
+
 def criteria_on() -> dict:
     """What the default configuration computes (target 5: the benchmark says which)."""
     sys.path.insert(0, str(ROOT / "src"))
@@ -502,6 +559,8 @@ def print_table(results: dict) -> None:
         print_trust(results["trust_cost"])
     if results.get("restarts"):
         print_restarts(results["restarts"])
+    if results.get("engines"):
+        print_engines(results["engines"])
     print("\nCriteria on:", results["config"])
     print("\nTargets:")
     for name, ok in results["targets"].items():
@@ -540,6 +599,12 @@ def main() -> None:
         "--restarts-only", action="store_true", help="run only the n_init policy section"
     )
     parser.add_argument(
+        "--engine-sizes",
+        default=os.environ.get("BENCH_ENGINE_SIZES", ",".join(map(str, ENGINE_SIZES))),
+        help="comma-separated row counts of the engines section (empty: skip it)",
+    )
+    parser.add_argument("--engines-only", action="store_true", help="run only the engines section")
+    parser.add_argument(
         "--out", help="JSON written (default bench/results.json, bench/results-trust.json)"
     )
     args = parser.parse_args()
@@ -550,6 +615,21 @@ def main() -> None:
         results = {"machine": machine(), "trust_cost": trust_cost(trust_sizes)}
         out.write_text(json.dumps(results, indent=2) + "\n")
         print_trust(results["trust_cost"])
+        print(f"\nwritten: {out}")
+        return
+    engine_sizes = [int(s) for s in args.engine_sizes.split(",") if s]
+    if not machine()["pyspark_installed"] and engine_sizes:
+        print("engines: skipped, pyspark is not installed (make install-spark)", flush=True)
+        engine_sizes = []
+    if args.engines_only:
+        out = Path(args.out or ROOT / "bench" / "results-engines.json")
+        with tempfile.TemporaryDirectory(prefix="custseg-bench-") as tmp:
+            rows = []
+            for n_rows in engine_sizes:
+                print(f"engines: {n_rows:,} customers ...", flush=True)
+                rows.append(bench_engines(Path(tmp), n_rows))
+                out.write_text(json.dumps({"machine": machine(), "engines": rows}, indent=2) + "\n")
+        print_engines(rows)
         print(f"\nwritten: {out}")
         return
     if args.restarts_only:
@@ -570,6 +650,10 @@ def main() -> None:
         for n_rows in (int(s) for s in args.sizes.split(",") if s):
             print(f"{n_rows:,} customers ...", flush=True)
             results["scale"].append(bench_scale(work, n_rows))
+        results["engines"] = []
+        for n_rows in engine_sizes:
+            print(f"engines: {n_rows:,} customers ...", flush=True)
+            results["engines"].append(bench_engines(work, n_rows))
     if os.environ.get("BENCH_TRUST", "1") != "0" and trust_sizes:
         print(f"trust cost: {', '.join(f'{n:,}' for n in trust_sizes)} customers ...", flush=True)
         results["trust_cost"] = trust_cost(trust_sizes)

@@ -20,7 +20,7 @@ from custseg.core.features import categorical_scale
 from custseg.io.data import generate_customers, load_customers, write_csv_atomic, write_validated
 from custseg.io.outputs import StaleInputError, read_sweep_model
 
-from conftest import compose_settings
+from conftest import PROJECT_ROOT, compose_settings
 
 #: the test session's Spark: two cores, an explicit small heap, pinned partitions
 LOCAL = EngineConfig(name="spark", master="local[2]", driver_memory="1g", partitions=4)
@@ -183,10 +183,15 @@ def test_a_stale_validated_table_is_named_before_spark_starts(seed_csv, tmp_path
 
 
 def test_the_engine_is_chosen_once_by_name():
+    """The names config accepts, the engines a sweep builds and the files of conf/engine/
+    are one set; the default is scikit-learn's."""
+    from custseg import config
     from custseg.stages.sweep import ENGINES
 
-    assert set(ENGINES) == {"sklearn", "spark"}
+    files = {path.stem for path in (PROJECT_ROOT / "conf" / "engine").glob("*.yaml")}
+    assert set(ENGINES) == set(config.ENGINES) == files == {"sklearn", "spark"}
     assert dataclasses.fields(EngineConfig)[0].default == "sklearn"
+    assert compose_settings().engine.name == "sklearn"
 
 
 @pytest.mark.slow
@@ -239,7 +244,11 @@ def test_make_run_engine_spark_on_a_fresh_clone(spark, tmp_path):
         if (repo / ".venv" / stamp).exists():
             os.utime(repo / ".venv" / stamp)
 
-    run(["make", "run", "ENGINE=spark"], repo)
+    made = run(["make", "run", "ENGINE=spark"], repo)
+    # Spark's start-up chatter (log4j's profile, WARN lines) stays out of the user's way
+    printed = made.stdout + made.stderr
+    for chatter in ("log4j", " WARN ", "Setting default log level"):
+        assert chatter not in printed, printed[-3000:]
 
     # the engine is a param in conf/config.yaml, changed where git and DVC see it; the
     # rest of the change is the pipeline's outputs (the lock, git-tracked metrics)

@@ -554,7 +554,7 @@ def _check_engine(s: Settings) -> None:
             raise ConfigError(
                 f"engine=spark clusters untransformed columns only; feature set {fs.name!r} "
                 f"has transforms {fs.active_transforms}: leave it out of sweep.feature_sets "
-                "(and features)"
+                "(and features), or fit it with engine=sklearn (make run ENGINE=sklearn)"
             )
 
 

@@ -65,11 +65,15 @@ SPARK_SILHOUETTE = "silhouette_sq_euclidean_spark"
 ROW_ID = "_custseg_row"
 _FEATURES, _NUMERIC, _SCALED = "_custseg_features", "_custseg_numeric", "_custseg_scaled"
 _CLUSTER = "_custseg_cluster"
+#: the driver's log4j2 settings: errors only (Spark's start-up chatter is not for users)
+_LOG4J2 = Path(__file__).with_name("spark-log4j2.properties")
 #: Spark settings of every session, before ``engine.conf`` (which may override them)
 _DEFAULT_CONF = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.session.timeZone": "UTC",
+    # quoted: Spark splits the option string as a shell would, and a path may hold spaces
+    "spark.driver.extraJavaOptions": f'"-Dlog4j2.configurationFile={_LOG4J2}"',
 }
 
 #: the process's session (a JVM has one driver): started by the first :func:`spark_session`
