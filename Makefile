@@ -69,7 +69,9 @@ ENGINE_LINE := ^  - engine: [a-z]*$$
 # `make run ENGINE=spark`: the sweep on Spark MLlib (installs pyspark; Java 17 needed).
 TRACKING ?=
 run: install $(INPUT) $(if $(filter spark,$(ENGINE)),install-spark)
-	$(if $(ENGINE),grep -q '$(ENGINE_LINE)' conf/config.yaml && sed -i 's/$(ENGINE_LINE)/  - engine: $(ENGINE)/' conf/config.yaml)
+	$(if $(filter spark,$(ENGINE)),@command -v java >/dev/null || { echo "ENGINE=spark needs Java 17 or later on PATH (Debian: apt-get install openjdk-17-jre-headless)" >&2; exit 1; })
+	$(if $(ENGINE),@grep -q '$(ENGINE_LINE)' conf/config.yaml || { echo "conf/config.yaml: no '  - engine: <name>' line in its defaults list to set" >&2; exit 1; })
+	$(if $(ENGINE),sed -i 's/$(ENGINE_LINE)/  - engine: $(ENGINE)/' conf/config.yaml)
 	cd $(PROJECT) && $(if $(TRACKING),CUSTSEG_TRACKING=$(TRACKING)) PATH="$(CURDIR)/$(BIN):$$PATH" $(CURDIR)/$(BIN)/dvc repro
 	$(if $(TRACKING),cd $(PROJECT) && CUSTSEG_TRACKING=$(TRACKING) PATH="$(CURDIR)/$(BIN):$$PATH" $(CURDIR)/$(BIN)/dvc repro --force --single-item publish)
 
@@ -77,10 +79,10 @@ run: install $(INPUT) $(if $(filter spark,$(ENGINE)),install-spark)
 sweep: install $(INPUT)
 	cd $(PROJECT) && $(CURDIR)/$(BIN)/custseg-sweep $(if $(DATA),pipeline=transactions)
 
-# One pytest worker per core (pytest-xdist), a test file per worker: the files that start a
+# One pytest worker per logical core (pytest-xdist), a test file per worker: the files that start a
 # server, a PostgreSQL or a Spark session (session fixtures) start it once. On this 2-core
 # machine: 812 s instead of 1168 s for the whole suite.
-PYTEST := $(BIN)/pytest -n auto --dist loadfile
+PYTEST := $(BIN)/pytest -n logical --dist loadfile
 
 test: install-spark
 	$(BIN)/ruff check src tests bench

@@ -24,8 +24,9 @@ uncommitted files) in a temporary directory, as a user runs them:
    ``model.n_init=1``: Spark's KMeans has no restarts, so one start each for both) with
    ``engine=sklearn`` and ``engine=spark`` (``local[*]``) on the same validated table of
    1M and 10M generated customers: seconds and peak memory of the process tree (the JVM
-   included). Needs pyspark (``make install-spark``); ``BENCH_ENGINE_SIZES`` sets the row
-   counts (empty: skip), ``--engines-only`` runs it alone (``bench/results-engines.json``).
+   included). Needs pyspark (``make install-spark``); about 20 minutes, so ``make bench``
+   runs it only when ``BENCH_ENGINE_SIZES`` names row counts, and ``--engines-only`` runs
+   it alone (1M and 10M rows unless ``--engine-sizes`` says; ``bench/results-engines.json``).
 
 Prints a table and writes it as JSON (``--out``, default ``bench/results.json``).
 Run from the project root (``make bench``; ``BENCH_SIZES=10000,100000 make bench`` for
@@ -39,6 +40,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import sqlite3
 import statistics
@@ -462,7 +464,13 @@ def bench_engines(work: Path, n_rows: int) -> dict:
         print(f"  engine={engine} ...", flush=True)
         args = [f"engine={engine}", *ENGINE_SWEEP, f"sweep.output_dir=sweeps-{engine}"]
         log = repo / f"sweep-{engine}.log"
-        cmd = ["sh", "-c", f'"$0" "$@" > {log}', str(BIN / "custseg-sweep"), *args]
+        cmd = [
+            "sh",
+            "-c",
+            f'"$0" "$@" > {shlex.quote(str(log))}',
+            str(BIN / "custseg-sweep"),
+            *args,
+        ]
         measured = measure(cmd, repo, env)
         result[engine] = {**asdict(measured), "k": _selected_k(log.read_text())}
     shutil.rmtree(repo)
@@ -600,8 +608,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--engine-sizes",
-        default=os.environ.get("BENCH_ENGINE_SIZES", ",".join(map(str, ENGINE_SIZES))),
-        help="comma-separated row counts of the engines section (empty: skip it)",
+        default=os.environ.get("BENCH_ENGINE_SIZES"),
+        help="comma-separated row counts of the engines section (default: skipped, and "
+        "1M,10M with --engines-only)",
     )
     parser.add_argument("--engines-only", action="store_true", help="run only the engines section")
     parser.add_argument(
@@ -617,7 +626,8 @@ def main() -> None:
         print_trust(results["trust_cost"])
         print(f"\nwritten: {out}")
         return
-    engine_sizes = [int(s) for s in args.engine_sizes.split(",") if s]
+    default_sizes = ",".join(map(str, ENGINE_SIZES)) if args.engines_only else ""
+    engine_sizes = [int(s) for s in (args.engine_sizes or default_sizes).split(",") if s]
     if not machine()["pyspark_installed"] and engine_sizes:
         print("engines: skipped, pyspark is not installed (make install-spark)", flush=True)
         engine_sizes = []

@@ -194,6 +194,19 @@ def test_the_engine_is_chosen_once_by_name():
     assert compose_settings().engine.name == "sklearn"
 
 
+def test_session_settings_keep_the_quiet_driver_log_and_the_users_java_options():
+    from custseg.io.spark_engine import session_settings
+
+    java = "spark.driver.extraJavaOptions"
+    default = session_settings(LOCAL)
+    assert "-Dlog4j2.configurationFile=" in default[java]
+    assert (default["spark.driver.memory"], default["spark.sql.shuffle.partitions"]) == ("1g", "4")
+    conf = {java: "-Dsite.proxy=on", "spark.executor.memory": "8g"}
+    mine = session_settings(dataclasses.replace(LOCAL, conf=conf))
+    assert mine[java] == f"{default[java]} -Dsite.proxy=on"  # appended, not replaced
+    assert mine["spark.executor.memory"] == "8g"
+
+
 @pytest.mark.slow
 def test_a_larger_table_gets_a_seeded_driver_sample_in_row_order(spark, tmp_path):
     from custseg.io.spark_engine import fit_spark, read_validated
@@ -237,6 +250,7 @@ def test_make_run_engine_spark_on_a_fresh_clone(spark, tmp_path):
         "feature_sets: [income_spending, age_spending, age_income_spending, all]",
         "feature_sets: [income_spending, all]",
     )
+    assert "k_max: 4" in text and "feature_sets: [income_spending, all]" in text
     sweep_conf.write_text(text, encoding="utf-8")
     run(["git", "commit", "-qam", "a smaller sweep"], repo)
     (repo / ".venv").symlink_to(VENV_BIN.parent)

@@ -116,12 +116,7 @@ def _start(engine: EngineConfig) -> SparkSession:
             "and Java 17 or later"
         ) from exc
     builder = SparkSession.builder.appName("custseg").master(engine.master)
-    settings = {
-        **_DEFAULT_CONF,
-        **{str(k): str(v) for k, v in engine.conf.items()},
-        "spark.driver.memory": engine.driver_memory,
-        "spark.sql.shuffle.partitions": str(engine.partitions),
-    }
+    settings = session_settings(engine)
     for key, value in settings.items():
         builder = builder.config(key, value)
     start = time.perf_counter()
@@ -130,6 +125,22 @@ def _start(engine: EngineConfig) -> SparkSession:
     session.sparkContext.setLogLevel("ERROR")
     log.info("Spark session on %s in %.1f s", engine.master, time.perf_counter() - start)
     return session
+
+
+def session_settings(engine: EngineConfig) -> dict[str, str]:
+    """The Spark settings of a session of ``engine``: custseg's defaults, then
+    ``engine.conf`` (its ``spark.driver.extraJavaOptions`` after custseg's: a later ``-D``
+    wins), then the settings :class:`EngineConfig` owns."""
+    own = {str(k): str(v) for k, v in engine.conf.items()}
+    java = "spark.driver.extraJavaOptions"
+    if java in own:
+        own[java] = f"{_DEFAULT_CONF[java]} {own[java]}"
+    return {
+        **_DEFAULT_CONF,
+        **own,
+        "spark.driver.memory": engine.driver_memory,
+        "spark.sql.shuffle.partitions": str(engine.partitions),
+    }
 
 
 def to_pandas(frame: DataFrame) -> pd.DataFrame:
@@ -168,7 +179,7 @@ class SparkTable:
     sample: pd.DataFrame
     info: DataInfo
     engine: EngineConfig
-    _scaled: dict[tuple[str, float], tuple[DataFrame, ScalerStats]] = field(
+    _scaled: dict[tuple[str | float, ...], tuple[DataFrame, ScalerStats]] = field(
         default_factory=dict, repr=False
     )
 
@@ -241,7 +252,7 @@ def scaled_features(
     space. One feature set is cached at a time (the sweep fits every k of one set, then
     the next).
     """
-    key = (feature_set.name, float(categorical_weight))
+    key = (feature_set.name, *feature_set.columns, float(categorical_weight))
     if key in table._scaled:
         return table._scaled[key]
     for cached, _ in table._scaled.values():
@@ -281,11 +292,23 @@ def _standardised(frame: DataFrame, numeric: list[str], n: int) -> tuple[DataFra
 
 def _categories(frame: DataFrame, categorical: list[str]) -> dict[str, list[str]]:
     """The sorted distinct values of every ``categorical`` column of ``frame`` (the order
-    of scikit-learn's ``OneHotEncoder``)."""
-    return {
-        column: sorted(str(row[0]) for row in frame.select(column).distinct().collect())
-        for column in categorical
-    }
+    of scikit-learn's ``OneHotEncoder``).
+
+    Raises
+    ------
+    ValueError
+        When a categorical column is not text or holds a missing value (validation rules
+        both out: a table Spark read without it).
+    """
+    found = {}
+    for column in categorical:
+        if frame.schema[column].dataType.typeName() != "string":
+            raise ValueError(f"engine=spark: categorical column {column!r} is not text")
+        values = [row[0] for row in frame.select(column).distinct().collect()]
+        if None in values:
+            raise ValueError(f"engine=spark: categorical column {column!r} has missing values")
+        found[column] = sorted(values)
+    return found
 
 
 def _categorical_factor(stats: ScalerStats, weight: float) -> float:
@@ -303,16 +326,16 @@ def _assembled(frame: DataFrame, stats: ScalerStats, has_numeric: bool) -> DataF
     from pyspark.ml.feature import VectorAssembler
     from pyspark.sql import functions as F
 
-    parts = [_NUMERIC] if has_numeric else []
-    one_hot = []
     factor = stats.scale / _ddof_factor(stats.n)
-    for column, values in stats.categories.items():
-        for i, value in enumerate(values):
-            name = f"_custseg_{len(one_hot)}_{i}"
-            frame = frame.withColumn(
-                name, F.when(F.col(column).cast("string") == value, factor).otherwise(0.0)
-            )
-            one_hot.append(name)
+    one_hot = {
+        f"_custseg_onehot_{n}": F.when(F.col(column) == value, factor).otherwise(0.0)
+        for n, (column, value) in enumerate(
+            (column, value) for column, values in stats.categories.items() for value in values
+        )
+    }
+    parts = [_NUMERIC] if has_numeric else []
+    # one projection, however many categories
+    frame = frame.select(ROW_ID, *parts, *(col.alias(name) for name, col in one_hot.items()))
     assembler = VectorAssembler(inputCols=[*parts, *one_hot], outputCol=_SCALED)
     return assembler.transform(frame).select(ROW_ID, _SCALED)
 
