@@ -246,14 +246,21 @@ def bench_mall(work: Path) -> dict | None:
     }
 
 
-def bench_scale(work: Path, n_rows: int) -> dict:
-    """``dvc add data`` and ``dvc repro`` on ``n_rows`` generated customers."""
-    repo = project_copy(work / f"scale-{n_rows}")
-    env = pipeline_env()
+def generated_copy(dest: Path, n_rows: int) -> Path:
+    """A :func:`project_copy` in ``dest`` whose default table is ``n_rows`` generated
+    customers."""
+    repo = project_copy(dest)
     subprocess.run(
         [BIN / "custseg", "generate", "--rows", str(n_rows), "--force"],
         cwd=repo, check=True, capture_output=True,
     )  # fmt: skip
+    return repo
+
+
+def bench_scale(work: Path, n_rows: int) -> dict:
+    """``dvc add data`` and ``dvc repro`` on ``n_rows`` generated customers."""
+    repo = generated_copy(work / f"scale-{n_rows}", n_rows)
+    env = pipeline_env()
     added = measure(["dvc", "add", "data"], repo, env)
     repro = measure(["dvc", "repro"], repo, env)
     selection = json.loads((repo / "models/selection.json").read_text())
@@ -452,12 +459,8 @@ def print_restarts(r: dict) -> None:
 def bench_engines(work: Path, n_rows: int) -> dict:
     """The sweep of :data:`ENGINE_SWEEP` on ``n_rows`` generated customers with each
     engine, after one ``custseg-validate`` (Spark reads its Parquet)."""
-    repo = project_copy(work / f"engines-{n_rows}")
+    repo = generated_copy(work / f"engines-{n_rows}", n_rows)
     env = pipeline_env()
-    subprocess.run(
-        [BIN / "custseg", "generate", "--rows", str(n_rows), "--force"],
-        cwd=repo, check=True, capture_output=True,
-    )  # fmt: skip
     validated = measure([str(BIN / "custseg-validate")], repo, env)
     result: dict = {"rows": n_rows, "validate_seconds": validated.seconds, "sweep": ENGINE_SWEEP}
     for engine in ("sklearn", "spark"):
