@@ -188,13 +188,18 @@ def categorical_scale(
     """
     if not feature_set.categorical:
         return 1.0
-    s = 1.0
-    if feature_set.numeric:
-        step = make_numeric_step(feature_set, scaler)
-        values = table[feature_set.numeric].to_numpy(dtype=float)
-        scaled = values if step == "passthrough" else step.fit_transform(values)
-        s = float(np.sqrt(np.mean(np.var(scaled, axis=0))))
-    return float(weight * s / np.sqrt(2.0))
+    if not feature_set.numeric:
+        return one_hot_factor(weight, 1.0)
+    step = make_numeric_step(feature_set, scaler)
+    values = table[feature_set.numeric].to_numpy(dtype=float)
+    scaled = values if step == "passthrough" else step.fit_transform(values)
+    return one_hot_factor(weight, float(np.mean(np.var(scaled, axis=0))))
+
+
+def one_hot_factor(weight: float, mean_variance: float) -> float:
+    """``weight * s / sqrt(2)`` with ``s**2 = mean_variance``, the mean variance of the
+    encoded numeric columns (:func:`categorical_scale`; the Spark engine's too)."""
+    return float(weight * np.sqrt(mean_variance) / np.sqrt(2.0))
 
 
 def build_preprocess(feature_set: FeatureSet, scaler: str, scale: float = 1.0) -> ColumnTransformer:

@@ -48,7 +48,7 @@ import pandas as pd
 
 from custseg.config import DataConfig, EngineConfig
 from custseg.core.clustering import FitResult, partition_scores
-from custseg.core.features import FeatureSet, ModelParams, build_preprocess
+from custseg.core.features import FeatureSet, ModelParams, build_preprocess, one_hot_factor
 from custseg.core.segment_model import nearest_centres
 from custseg.io.data import DataInfo, current_validated
 from custseg.io.outputs import StaleInputError
@@ -260,10 +260,15 @@ def scaled_features(
     table._scaled.clear()
     frame = table.frame.select(ROW_ID, *feature_set.columns)
     frame, stats = _standardised(frame, feature_set.numeric, table.info.n_rows)
-    stats = replace(stats, categories=_categories(table.frame, feature_set.categorical))
-    stats = replace(stats, scale=_categorical_factor(stats, categorical_weight))
+    categories = _categories(table.frame, feature_set.categorical)
+    if categories:
+        # standardised columns have variance 1, or 0 when constant (1 without any)
+        variance = float(np.mean(stats.std > 0)) if stats.std.size else 1.0
+        stats = replace(
+            stats, categories=categories, scale=one_hot_factor(categorical_weight, variance)
+        )
     scaled = (
-        _assembled(frame, stats, bool(feature_set.numeric))
+        _assembled(frame, stats)
         .repartition(table.engine.partitions, ROW_ID)
         .sortWithinPartitions(ROW_ID)
         .cache()
@@ -311,31 +316,24 @@ def _categories(frame: DataFrame, categorical: list[str]) -> dict[str, list[str]
     return found
 
 
-def _categorical_factor(stats: ScalerStats, weight: float) -> float:
-    """:func:`~custseg.core.features.categorical_scale` of the standardised columns: their
-    mean population variance is the share of non-constant columns (1 without any)."""
-    if not stats.categories:
-        return 1.0
-    s = float(np.sqrt(np.mean(stats.std > 0))) if stats.std.size else 1.0
-    return float(weight * s / np.sqrt(2.0))
-
-
-def _assembled(frame: DataFrame, stats: ScalerStats, has_numeric: bool) -> DataFrame:
+def _assembled(frame: DataFrame, stats: ScalerStats) -> DataFrame:
     """``frame``'s encoded vector (:data:`_SCALED`): the standardised numeric vector, then
     a ``factor / c`` or 0 column per category, in ``stats.categories``' order."""
     from pyspark.ml.feature import VectorAssembler
     from pyspark.sql import functions as F
 
     factor = stats.scale / _ddof_factor(stats.n)
-    one_hot = {
-        f"_custseg_onehot_{n}": F.when(F.col(column) == value, factor).otherwise(0.0)
-        for n, (column, value) in enumerate(
-            (column, value) for column, values in stats.categories.items() for value in values
-        )
-    }
-    parts = [_NUMERIC] if has_numeric else []
-    # one projection, however many categories
-    frame = frame.select(ROW_ID, *parts, *(col.alias(name) for name, col in one_hot.items()))
+    pairs = [(column, value) for column, values in stats.categories.items() for value in values]
+    one_hot = [f"_custseg_onehot_{i}" for i in range(len(pairs))]
+    parts = [_NUMERIC] if stats.mean.size else []
+    frame = frame.select(  # one projection, however many categories
+        ROW_ID,
+        *parts,
+        *(
+            F.when(F.col(column) == value, factor).otherwise(0.0).alias(name)
+            for name, (column, value) in zip(one_hot, pairs, strict=True)
+        ),
+    )
     assembler = VectorAssembler(inputCols=[*parts, *one_hot], outputCol=_SCALED)
     return assembler.transform(frame).select(ROW_ID, _SCALED)
 
