@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
-from custseg.config import Settings, to_settings
+from custseg.config import EngineConfig, Settings, to_settings
 from custseg.io.data import generate_customers, load_customers, write_csv_atomic
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"
 SEED_CSV = PROJECT_ROOT.parent / "shared" / "data" / "mall_customers.csv"
+
+
+#: the test session's Spark: two cores, an explicit small heap, pinned partitions
+SPARK_LOCAL = EngineConfig(name="spark", master="local[2]", driver_memory="1g", partitions=4)
 
 
 def compose_config(overrides: list[str] | None = None):
@@ -82,3 +87,25 @@ CHROMIUM_BASE_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """The process's SparkSession on local[2], started once for the whole test session.
+
+    Skipped without pyspark (the ``spark`` extra), except under CI (``CI=true``), where
+    that fails: ``make test`` installs it from the lock file.
+    """
+    try:
+        import pyspark  # noqa: F401
+    except ModuleNotFoundError:
+        message = "pyspark is not installed: pip install -e '.[spark]' (make install does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from custseg.io.spark_engine import spark_session
+
+    start = time.perf_counter()
+    session = spark_session(SPARK_LOCAL)
+    print(f"Spark session started in {time.perf_counter() - start:.1f} s")
+    return session

@@ -20,10 +20,10 @@ from custseg.core.features import categorical_scale
 from custseg.io.data import generate_customers, load_customers, write_csv_atomic, write_validated
 from custseg.io.outputs import StaleInputError, read_sweep_model
 
-from conftest import PROJECT_ROOT, compose_settings
+from conftest import PROJECT_ROOT, SPARK_LOCAL, compose_settings
 
-#: the test session's Spark: two cores, an explicit small heap, pinned partitions
-LOCAL = EngineConfig(name="spark", master="local[2]", driver_memory="1g", partitions=4)
+#: the test session's Spark (conftest's ``spark`` fixture)
+LOCAL = SPARK_LOCAL
 SPARK_OVERRIDES = [
     "engine=spark",
     f"engine.master='{LOCAL.master}'",
@@ -32,28 +32,6 @@ SPARK_OVERRIDES = [
 ]
 #: fewer restarts than the default 10 (each is a Spark job here): the same for both engines
 SWEEP = ["sweep.feature_sets=[income_spending]", "features=income_spending", "model.n_init=3"]
-
-
-@pytest.fixture(scope="session")
-def spark():
-    """The process's SparkSession on local[2], started once for the whole test session.
-
-    Skipped without pyspark (the ``spark`` extra), except under CI (``CI=true``), where
-    that fails: ``make test`` installs it from the lock file.
-    """
-    try:
-        import pyspark  # noqa: F401
-    except ModuleNotFoundError:
-        message = "pyspark is not installed: pip install -e '.[spark]' (make install does)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    from custseg.io.spark_engine import spark_session
-
-    start = time.perf_counter()
-    session = spark_session(LOCAL)
-    print(f"Spark session started in {time.perf_counter() - start:.1f} s")
-    return session
 
 
 def validated_settings(seed_csv: Path, tmp_path: Path, overrides: list[str]) -> Settings:

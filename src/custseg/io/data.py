@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -43,6 +44,8 @@ RAW_COLUMNS = ("CustomerID", "Gender", "Age", "Annual Income (k$)", "Spending Sc
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a"})
 
 _MAX_EXAMPLES = 5
+EMPTY_FILE = "the file is empty (expected a CSV header line and data rows)"
+NO_DATA_ROWS = "the file has a header but no data rows"
 _HEADER_LINES = 1  # data row i (0-based) is on file line i + 1 + _HEADER_LINES
 
 
@@ -260,25 +263,11 @@ def _check_table(config: DataConfig) -> _Checked:
     sha = hashlib.sha256(raw_bytes).hexdigest()
     raw = parse_csv(path, raw_bytes, config)
 
-    structural: list[str] = []
     header = [str(c) for c in raw.columns]
-    sources = {spec.source: name for name, spec in config.columns.items()}
-
-    missing = [(name, spec) for name, spec in config.columns.items() if spec.source not in header]
-    if missing:
-        structural.append(_missing_columns_message(missing, header))
-
-    extras = [h for h in header if h not in sources]
-    clashes = [h for h in extras if h in config.columns]
-    for h in clashes:
-        structural.append(
-            f"column {h!r} is not in the schema but has the same name as the canonical "
-            f"column {h!r} (read from {config.columns[h].source!r}); rename one of them"
-        )
-
+    structural, extras = schema_problems(header, config)
     lines = pd.Series(raw.index.to_numpy() + 1 + _HEADER_LINES, index=raw.index)
     if raw.empty:
-        structural.append("the file has a header but no data rows")
+        structural.append(NO_DATA_ROWS)
         return _Checked(path, sha, raw, lines, {}, extras, {}, structural, [])
 
     values: dict[str, pd.Series] = {}
@@ -293,6 +282,23 @@ def _check_table(config: DataConfig) -> _Checked:
         values[name], found = _validate_column(name, spec, column, lines, config)
         failures.extend(found)
     return _Checked(path, sha, raw, lines, values, extras, normalised, structural, failures)
+
+
+def schema_problems(header: list[str], config: DataConfig) -> tuple[list[str], list[str]]:
+    """What is wrong with a file's ``header`` for the schema (schema columns missing, extra
+    columns named like a canonical column), and its extra (non-schema) columns."""
+    structural: list[str] = []
+    sources = {spec.source for spec in config.columns.values()}
+    missing = [(name, spec) for name, spec in config.columns.items() if spec.source not in header]
+    if missing:
+        structural.append(_missing_columns_message(missing, header))
+    extras = [h for h in header if h not in sources]
+    for h in (h for h in extras if h in config.columns):
+        structural.append(
+            f"column {h!r} is not in the schema but has the same name as the canonical "
+            f"column {h!r} (read from {config.columns[h].source!r}); rename one of them"
+        )
+    return structural, extras
 
 
 def normalise_categories(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, int]:
@@ -318,7 +324,7 @@ _VALIDATED_KEY = b"custseg.validated_from"
 _VALIDATED_FORMAT = 1
 
 
-def _validated_from(config: DataConfig, sha256: str) -> bytes:
+def validated_record(config: DataConfig, sha256: str) -> bytes:
     """What a validated table depends on: the CSV's bytes, how they are read, the schema."""
     schema = {name: asdict(spec) for name, spec in config.columns.items()}
     csv_format = {
@@ -344,7 +350,7 @@ def write_validated(table: pd.DataFrame, info: DataInfo, config: DataConfig) -> 
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     metadata = {
         **(arrow.schema.metadata or {}),
-        _VALIDATED_KEY: _validated_from(config, info.sha256),
+        _VALIDATED_KEY: validated_record(config, info.sha256),
     }
     dest = Path(config.validated)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -355,6 +361,8 @@ def write_validated(table: pd.DataFrame, info: DataInfo, config: DataConfig) -> 
         with open(tmp_name, "rb") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp_name, 0o644)
+        if dest.is_dir() and not dest.is_symlink():  # engine=spark's directory
+            shutil.rmtree(dest)
         os.replace(tmp_name, dest)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -365,9 +373,10 @@ def write_validated(table: pd.DataFrame, info: DataInfo, config: DataConfig) -> 
 def load_table(config: DataConfig) -> tuple[pd.DataFrame, DataInfo]:
     """The validated customer table: the same as :func:`load_customers`, but fast.
 
-    Reads ``config.validated`` (written by ``custseg-validate``) when it is the validation
-    of the current bytes of ``config.path`` under the current schema (checked by hash);
-    otherwise (absent, or stale: the data or schema changed since) validates the CSV.
+    Reads ``config.validated`` (written by ``custseg-validate``, as one Parquet file, or by
+    Spark as a directory) when it is the validation of the current bytes of
+    ``config.path`` under the current schema (checked by hash); otherwise (absent, or
+    stale: the data or schema changed since) validates the CSV.
     """
     info = current_validated(config)
     if info is not None:
@@ -381,12 +390,21 @@ def load_table(config: DataConfig) -> tuple[pd.DataFrame, DataInfo]:
     return load_customers(config)
 
 
+#: what a validated directory (written by Spark) holds besides its Parquet file
+VALIDATED_SIDECAR = "_custseg.json"
+
+
 def current_validated(config: DataConfig) -> DataInfo | None:
     """What ``config.validated`` holds when it is the validation of the current bytes of
-    ``config.path`` under the current schema (checked by hash, from the Parquet footer
-    alone: the table is not read); None when it is absent, stale or unreadable."""
+    ``config.path`` under the current schema (checked by hash, from the Parquet footer or a
+    directory's :data:`VALIDATED_SIDECAR` alone: the table is not read); None when it is
+    absent, stale or unreadable."""
     validated = Path(config.validated)
-    if not (validated.is_file() and Path(config.path).is_file()):
+    if not Path(config.path).is_file():
+        return None
+    if validated.is_dir():
+        return _current_directory(config, validated)
+    if not validated.is_file():
         return None
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -397,12 +415,41 @@ def current_validated(config: DataConfig) -> DataInfo | None:
         sha = file_sha256(config.path)
     except (OSError, pa.ArrowException):  # unreadable or not Parquet
         return None
-    if recorded != _validated_from(config, sha):
+    if recorded != validated_record(config, sha):
         return None
     return DataInfo(str(config.path), sha, footer.num_rows, footer.num_columns)
 
 
+def _current_directory(config: DataConfig, validated: Path) -> DataInfo | None:
+    """:func:`current_validated` of a directory written by Spark."""
+    try:
+        sidecar = json.loads((validated / VALIDATED_SIDECAR).read_text(encoding="utf-8"))
+        sha = file_sha256(config.path)
+        recorded = json.dumps(sidecar["validated_from"], sort_keys=True).encode()
+        shape = int(sidecar["n_rows"]), int(sidecar["n_columns"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if recorded != validated_record(config, sha):
+        return None
+    return DataInfo(str(config.path), sha, *shape)
+
+
 def _read_bytes(path: str) -> bytes:
+    p = check_file(path)
+    try:
+        return p.read_bytes()
+    except OSError as exc:
+        raise DataValidationError(path, [f"cannot read the file: {exc}"]) from exc
+
+
+def check_file(path: str) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, when it is a regular file.
+
+    Raises
+    ------
+    DataValidationError
+        When it does not exist (saying how to create it) or is not a regular file.
+    """
     p = Path(path)
     if not p.exists():
         raise DataValidationError(
@@ -414,10 +461,7 @@ def _read_bytes(path: str) -> bytes:
         )
     if not p.is_file():
         raise DataValidationError(path, [f"{path!r} is not a regular file"])
-    try:
-        return p.read_bytes()
-    except OSError as exc:
-        raise DataValidationError(path, [f"cannot read the file: {exc}"]) from exc
+    return p
 
 
 def _decode(path: str, data: bytes, encoding: str) -> str:
@@ -466,9 +510,7 @@ def _delimiter_hint(header_line: str, config: DataConfig) -> str | None:
 def parse_csv(path: str, data: bytes, config: DataConfig) -> pd.DataFrame:
     """Parse CSV bytes into an all-string frame; drop blank lines, keep line numbering."""
     if not data.strip():
-        raise DataValidationError(
-            path, ["the file is empty (expected a CSV header line and data rows)"]
-        )
+        raise DataValidationError(path, [EMPTY_FILE])
     text = _decode(path, data, config.encoding)
     try:
         return _parse_text(path, text, config)
@@ -476,16 +518,29 @@ def parse_csv(path: str, data: bytes, config: DataConfig) -> pd.DataFrame:
         raise DataValidationError(path, [f"not a parsable CSV file: {exc}"]) from exc
 
 
-def _parse_text(path: str, text: str, config: DataConfig) -> pd.DataFrame:
-    """:func:`parse_csv` of decoded text."""
-    header = next(csv.reader(io.StringIO(text), delimiter=config.delimiter), [])
-    if hint := _delimiter_hint(text.partition("\n")[0].strip("\r"), config):
+def read_header(path: str, line: str, config: DataConfig) -> list[str]:
+    """The column names of a header ``line``.
+
+    Raises
+    ------
+    DataValidationError
+        When another common delimiter splits it into the schema's columns (with the
+        setting to change), or a column name is repeated.
+    """
+    header = next(csv.reader([line], delimiter=config.delimiter), [])
+    if hint := _delimiter_hint(line, config):
         raise DataValidationError(path, [f"line 1 (header): {hint}"])
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise DataValidationError(
             path, [f"line 1 (header): duplicated column name(s) {', '.join(map(repr, dupes))}"]
         )
+    return header
+
+
+def _parse_text(path: str, text: str, config: DataConfig) -> pd.DataFrame:
+    """:func:`parse_csv` of decoded text."""
+    header = read_header(path, text.partition("\n")[0].strip("\r"), config)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
@@ -504,16 +559,8 @@ def _parse_text(path: str, text: str, config: DataConfig) -> pd.DataFrame:
         # pandas dropped fields beyond the header; only empty ones (trailing commas) may go
         long_lines = _lines_with_extra_fields(text, len(header), config.delimiter)
         if long_lines:
-            shown = ", ".join(map(str, long_lines[:5]))
-            more = f" and {len(long_lines) - 5} more" if len(long_lines) > 5 else ""
-            raise DataValidationError(
-                path,
-                [
-                    f"{len(long_lines)} row(s) have more fields than the {len(header)} "
-                    f"header columns, at line {shown}{more} (a delimiter "
-                    f"{config.delimiter!r} inside a value needs double quotes)"
-                ],
-            )
+            message = extra_fields_message(long_lines, len(long_lines), len(header), config)
+            raise DataValidationError(path, [message])
     raw = raw.fillna("")  # short rows leave NaN even with na_filter=False
     # blank lines (kept so that row i is file line i + 2) are not customers; a record of
     # empty fields (",,,,") is, and fails validation as missing values
@@ -525,6 +572,19 @@ def _parse_text(path: str, text: str, config: DataConfig) -> pd.DataFrame:
         [i < len(lines) and not lines[i].strip() for i in range(len(raw))], index=raw.index
     )
     return raw.loc[~blank] if blank.any() else raw
+
+
+def extra_fields_message(
+    lines: Sequence[int], total: int, n_columns: int, config: DataConfig
+) -> str:
+    """The message of ``total`` records with values beyond the ``n_columns`` of the
+    header, the first of them on ``lines``."""
+    shown = ", ".join(map(str, lines[:_MAX_EXAMPLES]))
+    more = f" and {total - _MAX_EXAMPLES} more" if total > _MAX_EXAMPLES else ""
+    return (
+        f"{total} row(s) have more fields than the {n_columns} header columns, at line "
+        f"{shown}{more} (a delimiter {config.delimiter!r} inside a value needs double quotes)"
+    )
 
 
 def _lines_with_extra_fields(text: str, n_columns: int, delimiter: str) -> list[int]:
@@ -579,58 +639,137 @@ def _to_number(values: pd.Series, config: DataConfig) -> pd.Series:
     return pd.to_numeric(values, errors="coerce").astype("float64")
 
 
-def _number_hint(bad: pd.Series, config: DataConfig) -> str:
-    """What the non-numbers look like, when all of them look like one number format."""
-    if config.thousands is None and bad.str.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?").all():
-        return " (they look like numbers with thousands separators: set data.thousands=',')"
-    if config.decimal == "." and bad.str.fullmatch(r"-?\d+,\d+").all():
-        return " (they look like numbers with a decimal comma: set data.decimal=',')"
+#: what non-numbers may all look like, with what to set then: (pattern, applies when, hint);
+#: the patterns are read the same by Python's and Java's regular expressions
+NUMBER_HINTS: tuple[tuple[str, str, str], ...] = (
+    (
+        r"-?\d{1,3}(,\d{3})+(\.\d+)?",
+        "thousands",
+        " (they look like numbers with thousands separators: set data.thousands=',')",
+    ),
+    (
+        r"-?\d+,\d+",
+        "decimal",
+        " (they look like numbers with a decimal comma: set data.decimal=',')",
+    ),
+)
+
+
+def number_hints(config: DataConfig) -> list[tuple[str, str]]:
+    """The :data:`NUMBER_HINTS` that apply under ``config``: (pattern, hint)."""
+    applies = {"thousands": config.thousands is None, "decimal": config.decimal == "."}
+    return [(pattern, hint) for pattern, when, hint in NUMBER_HINTS if applies[when]]
+
+
+def number_hint(bad: pd.Series, config: DataConfig) -> str:
+    """What the non-numbers (stripped) look like, when all of them look like one number
+    format."""
+    for pattern, hint in number_hints(config):
+        if bad.str.fullmatch(pattern).all():
+            return hint
     return ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of one schema column, as reported: the file-level message of the rows that
+    break it, and the short reason given for each such row.
+
+    Attributes
+    ----------
+    key : str
+        Which rule: ``missing``, ``number``, ``min``, ``max`` or ``allowed``.
+    column : str
+        The raw header.
+    label : str
+        ``"column 'Age' (age)"``.
+    noun : str
+        What a breaking row is called, counted in the message (``"missing value"``).
+    reason : str
+        The per-row reason (``"below the minimum 0"``).
+    detail : str
+        What follows the count in the message (``" below the minimum 0"``).
+    """
+
+    key: str
+    column: str
+    label: str
+    noun: str
+    reason: str
+    detail: str = ""
+
+    def message(self, count: int, where: str, hint: str = "") -> str:
+        """``"column 'Age' (age): 2 values below the minimum 0 at line 3 ('-5'), ..."``."""
+        return f"{self.label}: {_count(count, self.noun)}{self.detail} at {where}{hint}"
+
+
+def column_rules(name: str, spec: ColumnSpec) -> list[Rule]:
+    """The rules a schema column's values are checked by, in the order they are reported
+    (ids are also checked for uniqueness across rows: :func:`duplicate_ids_message`)."""
+    label = f"column {spec.source!r} ({name})"
+    rules = [Rule("missing", spec.source, label, "missing value", "missing")]
+    if spec.kind == "numeric":
+        expected = " (expected a finite number)"
+        rules.append(
+            Rule("number", spec.source, label, "non-numeric value", "not a number", expected)
+        )
+        if spec.min is not None:
+            low = f"below the minimum {spec.min:g}"
+            rules.append(Rule("min", spec.source, label, "value", low, f" {low}"))
+        if spec.max is not None:
+            high = f"above the maximum {spec.max:g}"
+            rules.append(Rule("max", spec.source, label, "value", high, f" {high}"))
+    elif spec.kind == "categorical" and spec.allowed is not None:
+        not_allowed = f"not among the allowed values {[str(a) for a in spec.allowed]}"
+        rules.append(Rule("allowed", spec.source, label, "value", not_allowed, f" {not_allowed}"))
+    return rules
+
+
+def check_column(
+    spec: ColumnSpec, raw: pd.Series, config: DataConfig
+) -> tuple[pd.Series, dict[str, pd.Series]]:
+    """One schema column's values (numbers as ``float64``, NaN where not one; other kinds
+    stripped text) and, per rule key of :func:`column_rules`, the rows breaking it.
+
+    ``raw`` is the column as read (categorical values already normalised). Works on any
+    slice of the rows (uniqueness of ids is checked across rows elsewhere).
+    """
+    values = raw.str.strip()
+    is_missing = values.str.lower().isin(MISSING_TOKENS)
+    present = ~is_missing
+    masks = {"missing": is_missing}
+    if spec.kind == "numeric":
+        nums = _to_number(values.where(present, ""), config).where(present)
+        bad = present & ~np.isfinite(nums)
+        masks["number"] = bad
+        ok = present & ~bad
+        if spec.min is not None:
+            masks["min"] = ok & (nums < spec.min)
+        if spec.max is not None:
+            masks["max"] = ok & (nums > spec.max)
+        return nums, masks
+    if spec.kind == "categorical" and spec.allowed is not None:
+        masks["allowed"] = present & ~values.isin([str(a) for a in spec.allowed])
+    return values.astype(str), masks
 
 
 def _validate_column(
     name: str, spec: ColumnSpec, raw: pd.Series, lines: pd.Series, config: DataConfig
 ) -> tuple[pd.Series, list[_Failure]]:
     """Check one schema column; return its converted values and the rules broken."""
-    label = f"column {spec.source!r} ({name})"
-    values = raw.str.strip()
+    values, masks = check_column(spec, raw, config)
     failures: list[_Failure] = []
-
-    def fail(mask: pd.Series, noun: str, reason: str, detail: str = "", hint: str = "") -> None:
-        """Record the rows of ``mask`` (if any) as ``"<n> <noun>s<detail> at <lines>"``."""
-        if mask.any():
-            where = _where(lines[mask], raw[mask])
-            message = f"{label}: {_count(mask.sum(), noun)}{detail} at {where}{hint}"
-            failures.append(_Failure(spec.source, mask, message, reason))
-
-    is_missing = values.str.lower().isin(MISSING_TOKENS)
-    fail(is_missing, "missing value", "missing")
-    present = ~is_missing
-
+    for rule in column_rules(name, spec):
+        mask = masks[rule.key]
+        if not mask.any():
+            continue
+        hint = number_hint(raw[mask].str.strip(), config) if rule.key == "number" else ""
+        message = rule.message(int(mask.sum()), _where(lines[mask], raw[mask]), hint)
+        failures.append(_Failure(spec.source, mask, message, rule.reason))
     if spec.kind == "id":
-        failures.extend(_duplicate_ids(label, spec.source, values.where(present), lines))
-        return values.astype(str), failures
-
-    if spec.kind == "numeric":
-        nums = _to_number(values.where(present, ""), config).where(present)
-        bad = present & ~np.isfinite(nums)
-        hint = _number_hint(values[bad], config) if bad.any() else ""
-        fail(bad, "non-numeric value", "not a number", " (expected a finite number)", hint)
-        ok = present & ~bad
-        if spec.min is not None:
-            low = f"below the minimum {spec.min:g}"
-            fail(ok & (nums < spec.min), "value", low, f" {low}")
-        if spec.max is not None:
-            high = f"above the maximum {spec.max:g}"
-            fail(ok & (nums > spec.max), "value", high, f" {high}")
-        return nums, failures
-
-    # categorical
-    if spec.allowed is not None:
-        allowed = [str(a) for a in spec.allowed]
-        not_allowed = f"not among the allowed values {allowed}"
-        fail(present & ~values.isin(allowed), "value", not_allowed, f" {not_allowed}")
-    return values.astype(str), failures
+        label = column_rules(name, spec)[0].label
+        failures.extend(_duplicate_ids(label, spec.source, values.where(~masks["missing"]), lines))
+    return values, failures
 
 
 def _duplicate_ids(label: str, source: str, ids: pd.Series, lines: pd.Series) -> list[_Failure]:
@@ -642,26 +781,45 @@ def _duplicate_ids(label: str, source: str, ids: pd.Series, lines: pd.Series) ->
     uniq = pd.unique(dup_ids)
     shown = []
     for v in uniq[:_MAX_EXAMPLES]:
-        ln = lines[dup_ids.index[dup_ids.to_numpy() == v]]
-        shown.append(f"{v!r} on {_lines_only(ln)}")
-    more = f" and {len(uniq) - _MAX_EXAMPLES} more" if len(uniq) > _MAX_EXAMPLES else ""
-    message = (
-        f"{label}: ids must be unique; {_count(len(uniq), 'duplicated id')} "
-        f"on {int(dup.sum())} rows: {'; '.join(shown)}{more}"
+        on = lines[dup_ids.index[dup_ids.to_numpy() == v]].to_numpy()
+        shown.append((v, on, len(on)))
+    message = duplicate_ids_message(label, shown, len(uniq), int(dup.sum()))
+    return [_Failure(source, dup, message, DUPLICATE_ID_REASON)]
+
+
+#: the per-row reason of a duplicated id
+DUPLICATE_ID_REASON = "the id is on another row too"
+
+
+def duplicate_ids_message(
+    label: str, shown: Sequence[tuple[object, Sequence[int], int]], n_ids: int, n_rows: int
+) -> str:
+    """The message of ``n_ids`` ids found on more than one row (``n_rows`` rows in all):
+    ``shown`` holds the first (at most five) ids with their first file lines and how many
+    lines each is on."""
+    examples = [f"{v!r} on {lines_only(ln, n)}" for v, ln, n in shown[:_MAX_EXAMPLES]]
+    more = f" and {n_ids - _MAX_EXAMPLES} more" if n_ids > _MAX_EXAMPLES else ""
+    return (
+        f"{label}: ids must be unique; {_count(n_ids, 'duplicated id')} "
+        f"on {n_rows} rows: {'; '.join(examples)}{more}"
     )
-    return [_Failure(source, dup, message, "the id is on another row too")]
 
 
 def _convert_extra(raw: pd.Series) -> pd.Series:
     """Extra column: ``float64`` if every non-missing value is a number, else strings."""
+    nums, present = extra_numbers(raw)
+    if not present.any() or nums[present].isna().any():
+        return raw.astype(str)
+    return nums
+
+
+def extra_numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """An extra column's values as ``float64`` (NaN where missing or not a number) and
+    where a value is present (not missing)."""
     values = raw.str.strip()
     present = ~values.str.lower().isin(MISSING_TOKENS)
-    if not present.any():
-        return raw.astype(str)
-    nums = pd.to_numeric(values.where(present), errors="coerce")
-    if nums[present].isna().any():
-        return raw.astype(str)
-    return nums.astype("float64")
+    nums = pd.to_numeric(values.where(present), errors="coerce").astype("float64")
+    return nums, present
 
 
 def _count(n: int | np.integer, noun: str) -> str:
@@ -676,17 +834,25 @@ def _show(value: object, width: int = 40) -> str:
 
 def _where(lines: pd.Series, raw: pd.Series) -> str:
     """``line 3 ('abc'), line 9 ('x') and 4 more`` for the first offending rows."""
-    ln = lines.to_numpy()
-    vals = raw.to_numpy()
-    shown = [f"line {int(a)} ({_show(v)})" for a, v in zip(ln[:_MAX_EXAMPLES], vals, strict=False)]
-    extra = len(ln) - _MAX_EXAMPLES
+    n = len(lines)
+    return where_shown(lines.to_numpy()[:_MAX_EXAMPLES], raw.to_numpy()[:_MAX_EXAMPLES], n)
+
+
+def where_shown(lines: Sequence[int], values: Sequence[object], total: int) -> str:
+    """``line 3 ('abc'), line 9 ('x') and 4 more``: the first offending rows' lines and
+    values (at most five are shown) out of ``total``."""
+    shown = [
+        f"line {int(a)} ({_show(v)})"
+        for a, v in zip(lines[:_MAX_EXAMPLES], values[:_MAX_EXAMPLES], strict=False)
+    ]
+    extra = total - len(shown)
     return ", ".join(shown) + (f" and {extra} more" if extra > 0 else "")
 
 
-def _lines_only(lines: pd.Series) -> str:
-    ln = lines.to_numpy()
-    shown = ", ".join(f"line {int(a)}" for a in ln[:_MAX_EXAMPLES])
-    extra = len(ln) - _MAX_EXAMPLES
+def lines_only(lines: Sequence[int], total: int) -> str:
+    """``line 3, line 9 and 4 more``: the first (at most five) of ``total`` lines."""
+    shown = ", ".join(f"line {int(a)}" for a in lines[:_MAX_EXAMPLES])
+    extra = total - min(len(lines), _MAX_EXAMPLES)
     return shown + (f" and {extra} more" if extra > 0 else "")
 
 

@@ -35,6 +35,8 @@ means and scores every customer to the segment Spark's model gives.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -108,19 +110,23 @@ def spark_session(engine: EngineConfig) -> SparkSession:
 def _start(engine: EngineConfig) -> SparkSession:
     """A new SparkSession configured from ``engine``, logging errors only."""
     try:
-        with _pandas_3_tolerated():
+        with pandas_3_tolerated():
             from pyspark.sql import SparkSession
     except ModuleNotFoundError as exc:
         raise ModuleNotFoundError(
             "engine=spark needs pyspark: pip install -e '.[spark]' (make install does), "
             "and Java 17 or later"
         ) from exc
+    if engine.master.startswith("local"):
+        # the Python workers (engine=spark's validation) run this interpreter, not the
+        # python3 on PATH; on a cluster, PYSPARK_PYTHON names the executors' Python
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName("custseg").master(engine.master)
     settings = session_settings(engine)
     for key, value in settings.items():
         builder = builder.config(key, value)
     start = time.perf_counter()
-    with _pandas_3_tolerated():
+    with pandas_3_tolerated():
         session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     log.info("Spark session on %s in %.1f s", engine.master, time.perf_counter() - start)
@@ -144,13 +150,13 @@ def session_settings(engine: EngineConfig) -> dict[str, str]:
 
 
 def to_pandas(frame: DataFrame) -> pd.DataFrame:
-    """``frame`` as pandas (:func:`_pandas_3_tolerated`)."""
-    with _pandas_3_tolerated():
+    """``frame`` as pandas (:func:`pandas_3_tolerated`)."""
+    with pandas_3_tolerated():
         return frame.toPandas()
 
 
 @contextmanager
-def _pandas_3_tolerated() -> Iterator[None]:
+def pandas_3_tolerated() -> Iterator[None]:
     """Without PySpark 4.3's warning that pandas >= 3 is not fully supported (at start-up
     and on conversions): this module converts numeric and text columns only (tested)."""
     with warnings.catch_warnings():

@@ -1,0 +1,431 @@
+"""The customer table validated in Spark (``engine=spark``): same rules, same messages.
+
+Spark reads the CSV as text lines, numbered as a text editor numbers them (the header is
+line 1), and every partition is checked by the rules of :mod:`custseg.io.data`, called on
+its rows (:func:`~custseg.io.data.check_column`, the same code the scikit-learn engine
+runs on the whole table). What each row breaks comes back as flags; Spark counts them
+across partitions, finds the first offending lines and the duplicated ids, and the
+problems are worded by :mod:`custseg.io.data`'s message functions. So a file is refused
+with the same problems by either engine (tested), and a valid one gives the same table.
+
+The validated table is written by Spark, in line order, as a directory holding one
+Parquet file and ``_custseg.json`` (what it was validated from: the CSV's SHA-256, the
+schema and how it is read; Parquet readers skip files whose names start with ``_``).
+
+Limits of this engine, each refused with a clear error: the CSV is UTF-8, and a record
+is on one line (a quoted value may hold the delimiter, not a line break).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from custseg.config import ColumnSpec, DataConfig, EngineConfig
+from custseg.io.data import (
+    _UTF8,
+    EMPTY_FILE,
+    NO_DATA_ROWS,
+    VALIDATED_SIDECAR,
+    DataInfo,
+    DataValidationError,
+    Rule,
+    check_column,
+    check_file,
+    column_rules,
+    duplicate_ids_message,
+    extra_fields_message,
+    extra_numbers,
+    file_sha256,
+    lines_only,
+    normalise_categories,
+    number_hints,
+    read_header,
+    schema_problems,
+    validated_record,
+    where_shown,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
+#: the file line of a row (the header is line 1)
+LINE = "__custseg_line"
+#: the file's text lines as Spark reads them
+_TEXT = "value"
+_PART = "part-00000.parquet"
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """Where a checked row keeps what :func:`_check_rows` found (column names)."""
+
+    name: str  # canonical column
+    spec: ColumnSpec
+    rules: list[Rule]
+
+    @property
+    def raw(self) -> str:
+        """The value as written (categorical values under their allowed spelling)."""
+        return f"__custseg_raw_{self.name}"
+
+    def flag(self, rule: Rule) -> str:
+        """True where the row breaks ``rule``."""
+        return f"__custseg_{self.name}_{rule.key}"
+
+    def hint(self, index: int) -> str:
+        """True where the value looks like the number format of hint ``index``."""
+        return f"__custseg_{self.name}_hint{index}"
+
+    @property
+    def normalised(self) -> str:
+        """True where the value was rewritten to its allowed spelling."""
+        return f"__custseg_{self.name}_normalised"
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What :func:`_check_rows` is given and returns: the header, the schema columns it
+    has, the extra columns."""
+
+    header: list[str]
+    checked: list[_Checked]
+    extras: list[str]
+    config: DataConfig
+
+    @staticmethod
+    def extra_raw(index: int) -> str:
+        return f"__custseg_extra{index}"
+
+    @staticmethod
+    def extra_number(index: int) -> str:
+        return f"__custseg_extra{index}_number"
+
+    @staticmethod
+    def extra_present(index: int) -> str:
+        return f"__custseg_extra{index}_present"
+
+    @staticmethod
+    def extra_text(index: int) -> str:
+        """True where the value is present and not a number."""
+        return f"__custseg_extra{index}_text"
+
+    long_record = "__custseg_long"
+
+    def ddl(self) -> str:
+        """The Spark schema of :func:`_check_rows`'s output."""
+        fields = [f"{LINE} long", f"{self.long_record} boolean"]
+        n_hints = len(number_hints(self.config))
+        for c in self.checked:
+            kind = "double" if c.spec.kind == "numeric" else "string"
+            fields += [f"`{c.name}` {kind}", f"{c.raw} string", f"{c.normalised} boolean"]
+            fields += [f"{c.flag(r)} boolean" for r in c.rules]
+            if c.spec.kind == "numeric":
+                fields += [f"{c.hint(i)} boolean" for i in range(n_hints)]
+        for j in range(len(self.extras)):
+            fields += [
+                f"{self.extra_raw(j)} string",
+                f"{self.extra_number(j)} double",
+                f"{self.extra_present(j)} boolean",
+                f"{self.extra_text(j)} boolean",
+            ]
+        return ", ".join(fields)
+
+
+def _check_rows(batches: Iterator[pd.DataFrame], layout: _Layout) -> Iterator[pd.DataFrame]:
+    """Parse and check a partition's lines (``value``, :data:`LINE`): one row per record
+    (the header and blank lines dropped) with its values and what it breaks."""
+    config = layout.config
+    n = len(layout.header)
+    hints = number_hints(config)
+    for batch in batches:
+        body = batch[batch[LINE] > 1]
+        parsed = [next(csv.reader([t], delimiter=config.delimiter), []) for t in body[_TEXT]]
+        # a blank line is no record; a line of blanks or of delimiters is (as for pandas)
+        keep = [bool(t.strip()) or any(r) for t, r in zip(body[_TEXT], parsed, strict=True)]
+        records = [r for r, k in zip(parsed, keep, strict=True) if k]
+        lines = body.loc[keep, LINE]
+        long = [len(r) > n and any(f.strip() for f in r[n:]) for r in records]
+        raw = pd.DataFrame(
+            [(r + [""] * (n - len(r)))[:n] for r in records], columns=layout.header, dtype=str
+        )
+        out: dict[str, object] = {LINE: lines.to_numpy(), layout.long_record: long}
+        for c in layout.checked:
+            written = raw[c.spec.source]
+            column, _ = normalise_categories(written, c.spec)
+            values, masks = check_column(c.spec, column, config)
+            out |= {c.name: values, c.raw: column, c.normalised: (column != written)}
+            out |= {c.flag(r): masks[r.key] for r in c.rules}
+            if c.spec.kind == "numeric":
+                stripped = column.str.strip()
+                out |= {c.hint(i): stripped.str.fullmatch(p) for i, (p, _) in enumerate(hints)}
+        for j, header in enumerate(layout.extras):
+            numbers, present = extra_numbers(raw[header])
+            out |= {
+                layout.extra_raw(j): raw[header],
+                layout.extra_number(j): numbers,
+                layout.extra_present(j): present,
+                layout.extra_text(j): present & numbers.isna(),
+            }
+        yield pd.DataFrame({k: _values(v) for k, v in out.items()})
+
+
+def _values(values: object) -> object:
+    return values.to_numpy() if isinstance(values, pd.Series) else values
+
+
+def validate_spark(config: DataConfig, engine: EngineConfig) -> tuple[DataFrame, DataInfo]:
+    """Validate ``config.path`` in Spark, as :func:`~custseg.io.data.load_customers` does.
+
+    Returns
+    -------
+    frame : pyspark.sql.DataFrame
+        The validated table (what ``load_customers`` returns, as Spark columns), in file
+        order: schema columns under their canonical names, then the extra columns.
+    info : DataInfo
+        The file, its SHA-256, the row and column counts and the normalised values.
+
+    Raises
+    ------
+    DataValidationError
+        With the problems ``load_customers`` reports for the same file.
+    """
+    from custseg.io.spark_engine import pandas_3_tolerated, spark_session
+
+    path = str(config.path)
+    local = check_file(path)
+    if config.encoding.lower().replace("_", "-") not in _UTF8:
+        raise DataValidationError(
+            path,
+            [
+                f"engine=spark reads UTF-8 text, not data.encoding={config.encoding!r}: "
+                "save the file as UTF-8, or validate it with engine=sklearn"
+            ],
+        )
+    first = _first_line(local)
+    if first is None:
+        raise DataValidationError(path, [EMPTY_FILE])
+    # a nameless column (a trailing delimiter) is named as pandas names it
+    header = [h or f"Unnamed: {i}" for i, h in enumerate(read_header(path, first, config))]
+    structural, extras = schema_problems(header, config)
+    present = [(n, s) for n, s in config.columns.items() if s.source in header]
+    layout = _Layout(
+        header, [_Checked(n, s, column_rules(n, s)) for n, s in present], extras, config
+    )
+    session = spark_session(engine)
+    numbered, not_utf8 = _numbered(session.read.text(str(local.resolve())))
+    if not_utf8:
+        raise DataValidationError(path, [_not_utf8(numbered)])
+    with pandas_3_tolerated():
+        checked = numbered.mapInPandas(partial(_check_rows, layout=layout), layout.ddl())
+    checked = checked.persist()
+    try:
+        return _validated(checked, layout, path, structural, file_sha256(local))
+    except BaseException:
+        checked.unpersist()
+        raise
+
+
+def _first_line(path: Path) -> str | None:
+    """The file's first line (the header) without a UTF-8 byte-order mark; None when
+    the file holds nothing but blanks."""
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+        first = fh.readline()
+        rest = first.strip() or any(line.strip() for line in fh)
+    return first.rstrip("\r\n") if rest else None
+
+
+def _numbered(text: DataFrame) -> tuple[DataFrame, int]:
+    """``text`` with each line's number (the first line is 1), and how many lines are not
+    UTF-8 text.
+
+    Computed in the JVM: a partition's lines are consecutive, so a line's number is its
+    place in its partition plus the lines of the partitions before it (counted per
+    partition, with the lines that are not UTF-8, in one pass).
+    """
+    from pyspark.sql import functions as F
+
+    pid, mid = "__custseg_pid", "__custseg_mid"
+    tagged = text.withColumn(pid, F.spark_partition_id()).withColumn(
+        mid, F.monotonically_increasing_id()
+    )
+    bad = F.count(F.when(~F.is_valid_utf8(_TEXT), 1))
+    counts = {p: (n, b) for p, n, b in tagged.groupBy(pid).agg(F.count("*"), bad).collect()}
+    offsets, total = [], 0
+    for partition in sorted(counts):
+        offsets += [F.lit(partition), F.lit(total)]
+        total += counts[partition][0]
+    offset = F.element_at(F.create_map(*offsets), F.col(pid)) if offsets else F.lit(0)
+    # monotonically_increasing_id: the partition id in the upper 31 bits, the place below
+    place = F.col(mid) - F.shiftleft(F.col(pid).cast("long"), 33)
+    numbered = tagged.select(_TEXT, (offset + place + 1).cast("long").alias(LINE))
+    return numbered, sum(b for _, b in counts.values())
+
+
+def _not_utf8(numbered: DataFrame) -> str:
+    """The problem of a file with lines that are not UTF-8 text."""
+    from pyspark.sql import functions as F
+
+    bad = numbered.filter(~F.is_valid_utf8(_TEXT))
+    lines = [r[0] for r in bad.orderBy(LINE).select(LINE).limit(5).collect()]
+    return (
+        f"the file is not UTF-8 text, at {lines_only(lines, bad.count())}: save it as UTF-8 "
+        "(engine=spark reads UTF-8 only; engine=sklearn reads data.encoding)"
+    )
+
+
+def _validated(
+    checked: DataFrame, layout: _Layout, path: str, structural: list[str], sha256: str
+) -> tuple[DataFrame, DataInfo]:
+    """The validated table of ``checked``, or the problems found, as a
+    :class:`DataValidationError`."""
+    from pyspark.sql import functions as F
+
+    totals = checked.agg(*_aggregates(layout)).first().asDict()
+    if totals["rows"] == 0:
+        raise DataValidationError(path, [*structural, NO_DATA_ROWS])
+    problems = list(structural)
+    if totals["long"]:
+        lines = _first_lines(checked, F.col(layout.long_record))
+        message = extra_fields_message(lines, totals["long"], len(layout.header), layout.config)
+        raise DataValidationError(path, [message])
+    for c in layout.checked:
+        problems += _column_problems(checked, c, totals, layout.config)
+    if problems:
+        raise DataValidationError(path, problems)
+    columns = [F.col(f"`{c.name}`") for c in layout.checked]
+    for j, header in enumerate(layout.extras):
+        numeric = totals[f"x{j}_present"] and not totals[f"x{j}_text"]
+        chosen = layout.extra_number(j) if numeric else layout.extra_raw(j)
+        columns.append(F.col(chosen).alias(header))
+    normalised = {c.name: totals[c.normalised] for c in layout.checked if totals[c.normalised]}
+    info = DataInfo(path, sha256, totals["rows"], len(columns), normalised)
+    return checked.select(*columns), info
+
+
+def _aggregates(layout: _Layout) -> list[Column]:
+    """Every count :func:`_validated` needs, in one pass."""
+    from pyspark.sql import functions as F
+
+    def count(condition: Column) -> Column:
+        return F.count(F.when(condition, 1))
+
+    out = [F.count(F.lit(1)).alias("rows"), count(F.col(layout.long_record)).alias("long")]
+    n_hints = len(number_hints(layout.config))
+    for c in layout.checked:
+        out.append(count(F.col(c.normalised)).alias(c.normalised))
+        for rule in c.rules:
+            flag = F.col(c.flag(rule))
+            out.append(count(flag).alias(c.flag(rule)))
+            if rule.key == "number":  # bad values not of each hint's format
+                out += [count(flag & ~F.col(c.hint(i))).alias(c.hint(i)) for i in range(n_hints)]
+    for j in range(len(layout.extras)):
+        present, text = F.col(layout.extra_present(j)), F.col(layout.extra_text(j))
+        out += [count(present).alias(f"x{j}_present"), count(text).alias(f"x{j}_text")]
+    return out
+
+
+def _first_lines(frame: DataFrame, condition: Column, *columns: str) -> list[tuple]:
+    """(line, *columns) of the first five rows where ``condition`` holds."""
+    rows = frame.filter(condition).orderBy(LINE).select(LINE, *columns).limit(5).collect()
+    return [tuple(r) for r in rows] if columns else [r[0] for r in rows]
+
+
+def _column_problems(
+    checked: DataFrame, c: _Checked, totals: dict, config: DataConfig
+) -> list[str]:
+    """The problems of one schema column, worded and ordered as ``load_customers`` does."""
+    from pyspark.sql import functions as F
+
+    problems = []
+    hints = number_hints(config)
+    for rule in c.rules:
+        count = totals[c.flag(rule)]
+        if not count:
+            continue
+        shown = _first_lines(checked, F.col(c.flag(rule)), c.raw)
+        where = where_shown([line for line, _ in shown], [value for _, value in shown], count)
+        hint = ""
+        if rule.key == "number":
+            hint = next((h for i, (_, h) in enumerate(hints) if not totals[c.hint(i)]), "")
+        problems.append(rule.message(count, where, hint))
+    if c.spec.kind == "id":
+        problems += _duplicate_ids(checked, c)
+    return problems
+
+
+def _duplicate_ids(checked: DataFrame, c: _Checked) -> list[str]:
+    """The message of the ids on more than one row, if any (``load_customers``'s)."""
+    from pyspark.sql import functions as F
+
+    missing = next(r for r in c.rules if r.key == "missing")
+    ids = checked.filter(~F.col(c.flag(missing))).groupBy(F.col(f"`{c.name}`").alias("id"))
+    dups = ids.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.min(LINE).alias("first"),
+        F.slice(F.sort_array(F.collect_list(LINE)), 1, 5).alias("lines"),
+    ).filter(F.col("n") > 1)
+    dups = dups.persist()
+    try:
+        totals = dups.agg(F.count(F.lit(1)).alias("ids"), F.sum("n").alias("rows")).first()
+        if not totals["ids"]:
+            return []
+        shown = [(r["id"], r["lines"], r["n"]) for r in dups.orderBy("first").limit(5).collect()]
+    finally:
+        dups.unpersist()
+    label = c.rules[0].label
+    return [duplicate_ids_message(label, shown, totals["ids"], int(totals["rows"]))]
+
+
+def write_validated_spark(frame: DataFrame, info: DataInfo, config: DataConfig) -> Path:
+    """Write the validated ``frame`` to ``config.validated``: a directory of one Parquet
+    file (in ``frame``'s row order) and :data:`~custseg.io.data.VALIDATED_SIDECAR`; put in place when complete.
+
+    The same table gives the same bytes (Spark's part file is renamed, its checksums and
+    marker files removed).
+    """
+    dest = Path(config.validated)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        frame.coalesce(1).write.parquet(str(tmp.resolve()), compression="zstd")
+        (part,) = sorted(tmp.glob("part-*.parquet"))
+        part.rename(tmp / _PART)
+        for other in tmp.iterdir():
+            if other.name != _PART:
+                other.unlink()
+        sidecar = {
+            "validated_from": json.loads(validated_record(config, info.sha256)),
+            "n_rows": info.n_rows,
+            "n_columns": info.n_columns,
+            "normalised": info.normalised,
+        }
+        (tmp / VALIDATED_SIDECAR).write_text(json.dumps(sidecar, sort_keys=True, indent=1) + "\n")
+        _replace_dir(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def _replace_dir(new: Path, dest: Path) -> None:
+    """Put directory ``new`` at ``dest``, replacing a file or directory there."""
+    if dest.is_dir() and not dest.is_symlink():
+        old = dest.parent / f".{dest.name}.{uuid.uuid4().hex}.old"
+        os.replace(dest, old)
+        os.replace(new, dest)
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    if dest.exists() or dest.is_symlink():
+        dest.unlink()
+    os.replace(new, dest)

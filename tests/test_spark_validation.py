@@ -1,0 +1,222 @@
+"""engine=spark's validation (custseg.io.spark_data) against the scikit-learn engine's
+(custseg.io.data.load_customers), on a real local[2] SparkSession: every file is refused
+with the same problems, or read to the same table."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from custseg.config import DataConfig
+from custseg.io.data import (
+    DataValidationError,
+    current_validated,
+    generate_customers,
+    load_customers,
+    load_table,
+    write_csv_atomic,
+)
+
+from conftest import SPARK_LOCAL, compose_settings
+
+HEADER = "CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)"
+ROWS = ["1,Male,27,44,52", "2,Female,21,16,81", "3,Female,35,70,50", "4,Male,64,137,1"]
+
+
+def table(*rows: str, header: str = HEADER) -> str:
+    return "\n".join([header, *rows]) + "\n"
+
+
+def with_cell(row: int, column: int, value: str) -> str:
+    rows = [r.split(",") for r in ROWS]
+    rows[row][column] = value
+    return table(*(",".join(r) for r in rows))
+
+
+#: file contents, each read by both engines
+CASES = {
+    "good": table(*ROWS),
+    "age-not-numeric": with_cell(1, 2, "abc"),
+    "score-0": with_cell(2, 4, "0"),
+    "score-101": with_cell(0, 4, "101"),
+    "income-negative": with_cell(1, 3, "-5"),
+    "gender-X": with_cell(2, 1, "X"),
+    "age-empty": with_cell(1, 2, ""),
+    "gender-NA": with_cell(3, 1, "NA"),
+    "income-inf": with_cell(3, 3, "inf"),
+    "duplicate-id": with_cell(2, 0, "1"),
+    "id-blank": with_cell(0, 0, " "),
+    "many-bad-rows": table(*(f"{i},Female,30,50,500" for i in range(1, 13))),
+    "many-duplicated-ids": table(*(f"{i % 7},Male,30,50,50" for i in range(20))),
+    "several-problems": table("1,Male,old,44,52", "2,?,21,16,81", "3,Female,35,70,250"),
+    "missing-column": table("1,Male,44,52", header="CustomerID,Gender,Annual Income (k$),Score"),
+    "near-miss-header": table(*ROWS, header=HEADER.replace("CustomerID", "customerid")),
+    "extra-columns": table(
+        *(f"{r},{i}.5,x{i},,{'' if i else 'NA'}" for i, r in enumerate(ROWS)),
+        header=f"{HEADER},Visits,Region,Empty,Mostly empty",
+    ),
+    "trailing-commas": "\n".join(f"{line}," for line in [HEADER, *ROWS]) + "\n",
+    "value-beyond-header": table(*(f"{r}," for r in ROWS[:1]), f"{ROWS[1]},stray", *ROWS[2:]),
+    "record-of-empty-fields": table(ROWS[0], ",,,,"),
+    "blank-lines": f"{HEADER}\n{ROWS[0]}\n\n  \n{ROWS[1]}\n\n{with_cell(2, 2, 'x').splitlines()[3]}\n",
+    "header-only": table(),
+    "blank-file": "\n \n\n",
+    "zero-bytes": "",
+    "duplicate-header": "CustomerID,Age,Age\n1,2,3\n",
+    "semicolons-read-as-commas": "CustomerID;Gender;Age;Annual Income (k$);Spending Score (1-100)\n"
+    "1;Male;27;44,5;52\n",
+    "thousands": table('1,Male,27,"15,000",52', '2,Female,21,"1,250,000",81'),
+    "gender-spellings": table(
+        "1, male ,27,44,52", "2,FEMALE,21,16,81", "3,f,35,70,50", "4,x,1,1,1"
+    ),
+    "normalised": table("1, male ,27,44,52", "2,FEMALE,21,16,81", "3,f,35,70,50"),
+    "byte-order-mark-and-crlf": "\ufeff" + table(*ROWS).replace("\n", "\r\n"),
+    "quoted-values": table('1,"Male",27,44,52', '"2","Female","21","16","81"'),
+}
+#: cases read with another delimiter and decimal mark
+SEMICOLON = "CustomerID;Gender;Age;Annual Income (k$);Spending Score (1-100)\n"
+OTHER_FORMATS = {
+    "decimal-comma-hint": (SEMICOLON + "1;Male;27;44,5;52\n", {"delimiter": ";"}),
+    "decimal-comma": (SEMICOLON + "1;Male;27;44,5;52\n", {"delimiter": ";", "decimal": ","}),
+    "thousands-configured": (CASES["thousands"], {"thousands": ","}),
+}
+
+
+@pytest.fixture(scope="module")
+def data_config() -> DataConfig:
+    return compose_settings([]).data
+
+
+def both_engines(config: DataConfig):
+    """What each engine makes of ``config``: (table, info) or the problems raised."""
+    from custseg.io.spark_data import validate_spark
+    from custseg.io.spark_engine import to_pandas
+
+    outcomes = []
+    for validate in (load_customers, lambda c: validate_spark(c, SPARK_LOCAL)):
+        try:
+            table, info = validate(config)
+        except DataValidationError as exc:
+            outcomes.append(exc)
+            continue
+        outcomes.append((table if isinstance(table, pd.DataFrame) else to_pandas(table), info))
+    return outcomes
+
+
+def assert_same(config: DataConfig) -> None:
+    expected, spark = both_engines(config)
+    if isinstance(expected, DataValidationError):
+        assert isinstance(spark, DataValidationError), "Spark accepted what pandas refuses"
+        assert spark.problems == expected.problems
+        assert str(spark) == str(expected)
+        return
+    assert not isinstance(spark, DataValidationError), f"Spark refused: {spark}"
+    pd.testing.assert_frame_equal(spark[0], expected[0], check_dtype=False)
+    assert list(spark[0].dtypes.map(str)) == list(expected[0].dtypes.map(str))
+    assert spark[1] == expected[1]
+
+
+@pytest.mark.parametrize("content", CASES.values(), ids=CASES.keys())
+def test_spark_refuses_or_reads_every_file_as_the_sklearn_engine_does(
+    spark, tmp_path, data_config, content
+):
+    path = tmp_path / "customers.csv"
+    path.write_text(content, encoding="utf-8", newline="")
+    assert_same(dataclasses.replace(data_config, path=str(path)))
+
+
+@pytest.mark.parametrize(("content", "settings"), OTHER_FORMATS.values(), ids=OTHER_FORMATS.keys())
+def test_spark_reads_other_csv_formats_as_the_sklearn_engine_does(
+    spark, tmp_path, data_config, content, settings
+):
+    path = tmp_path / "customers.csv"
+    path.write_text(content, encoding="utf-8")
+    assert_same(dataclasses.replace(data_config, path=str(path), **settings))
+
+
+def test_line_numbers_hold_across_partitions(spark, tmp_path, data_config):
+    """Bad values on lines read by different partitions are named by their file lines."""
+    customers = generate_customers(3000, seed=1).astype(str)
+    customers.loc[[5, 1400, 2998], "Age"] = ["old", "-1", "x"]
+    customers.loc[2100, "CustomerID"] = customers.loc[17, "CustomerID"]
+    path = tmp_path / "customers.csv"
+    write_csv_atomic(customers, path)
+    previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "8192")  # about 10 partitions
+    try:
+        assert spark.read.text(str(path)).rdd.getNumPartitions() > 5
+        assert_same(dataclasses.replace(data_config, path=str(path)))
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
+
+
+@pytest.mark.parametrize(
+    ("content", "encoding", "why"),
+    [
+        (table(*ROWS).replace("1,Male", "Zoé-1,Male").encode("cp1252"), "utf-8", "not UTF-8"),
+        (table(*ROWS).encode("cp1252"), "cp1252", "engine=spark reads UTF-8"),
+    ],
+    ids=["latin-bytes", "cp1252-configured"],
+)
+def test_spark_refuses_text_that_is_not_utf8_and_says_so(
+    spark, tmp_path, data_config, content, encoding, why
+):
+    from custseg.io.spark_data import validate_spark
+
+    path = tmp_path / "latin.csv"
+    path.write_bytes(content)
+    config = dataclasses.replace(data_config, path=str(path), encoding=encoding)
+    with pytest.raises(DataValidationError, match=why) as excinfo:
+        validate_spark(config, SPARK_LOCAL)
+    assert "latin.csv" in str(excinfo.value)
+
+
+def test_a_missing_file_is_refused_as_by_the_sklearn_engine(spark, tmp_path, data_config):
+    config = dataclasses.replace(data_config, path=str(tmp_path / "nowhere.csv"))
+    (expected, spark_error) = both_engines(config)
+    assert str(spark_error) == str(expected)
+
+
+def test_the_validated_directory_is_read_back_as_the_table_and_written_the_same_twice(
+    spark, tmp_path, data_config, seed_csv
+):
+    """What later stages read (load_table, Spark) is the validated table, the directory's
+    bytes depend on the data only, and a stale directory is not used."""
+    from custseg.io.spark_data import validate_spark, write_validated_spark
+
+    dest = tmp_path / "validated" / "customers.parquet"
+    config = dataclasses.replace(data_config, path=str(seed_csv), validated=str(dest))
+    contents = []
+    for _ in range(2):
+        frame, info = validate_spark(config, SPARK_LOCAL)
+        write_validated_spark(frame, info, config)
+        contents.append({p.name: p.read_bytes() for p in sorted(dest.iterdir())})
+    assert contents[0] == contents[1]
+    assert sorted(contents[0]) == ["_custseg.json", "part-00000.parquet"]
+    expected, expected_info = load_customers(config)
+    assert current_validated(config) == dataclasses.replace(expected_info, normalised={})
+    table, _ = load_table(config)
+    pd.testing.assert_frame_equal(table, expected)
+    stale = dataclasses.replace(config, columns={**config.columns})
+    stale.columns["age"] = dataclasses.replace(stale.columns["age"], max=90.0)
+    assert current_validated(stale) is None
+
+
+def test_a_spark_validated_directory_is_replaced_by_a_file_and_back(
+    spark, tmp_path, data_config, seed_csv
+):
+    """Switching engines swaps the validated file for a directory and back, whole."""
+    from custseg.io.data import write_validated
+    from custseg.io.spark_data import validate_spark, write_validated_spark
+
+    dest = tmp_path / "customers.parquet"
+    config = dataclasses.replace(data_config, path=str(seed_csv), validated=str(dest))
+    write_validated(*load_customers(config), config)
+    assert dest.is_file()
+    write_validated_spark(*validate_spark(config, SPARK_LOCAL), config)
+    assert dest.is_dir() and current_validated(config) is not None
+    write_validated(*load_customers(config), config)
+    assert dest.is_file() and current_validated(config) is not None
+    assert [p.name for p in tmp_path.iterdir()] == ["customers.parquet"]
