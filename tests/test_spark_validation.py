@@ -220,3 +220,48 @@ def test_a_spark_validated_directory_is_replaced_by_a_file_and_back(
     write_validated(*load_customers(config), config)
     assert dest.is_file() and current_validated(config) is not None
     assert [p.name for p in tmp_path.iterdir()] == ["customers.parquet"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [CASES["extra-columns"], CASES["normalised"], None],
+    ids=["extras", "normalised", "seed-table"],
+)
+def test_the_validate_stage_writes_the_same_metrics_and_profile_on_spark(
+    spark, tmp_path, monkeypatch, seed_csv, content
+):
+    """custseg-validate with engine=spark: the same metrics/ files, a validated table that
+    later stages read as the scikit-learn engine's; invalid data writes nothing."""
+    from custseg.stages.validate import DATA_METRICS, DATA_PROFILE, run_validate
+
+    path = seed_csv
+    if content is not None:
+        path = tmp_path / "customers.csv"
+        path.write_text(content, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    written = {}
+    for engine in ("sklearn", "spark"):
+        overrides = [f"data.path={path}", f"data.validated={tmp_path / engine / 'v.parquet'}"]
+        if engine == "spark":
+            overrides += ["engine=spark", f"engine.master='{SPARK_LOCAL.master}'"]
+        settings = compose_settings(overrides)
+        run_validate(settings)
+        table, info = load_table(settings.data)
+        assert info.n_rows == len(table)
+        written[engine] = (DATA_METRICS.read_bytes(), DATA_PROFILE.read_bytes(), table)
+    sklearn, spark_written = written["sklearn"], written["spark"]
+    assert spark_written[:2] == sklearn[:2]
+    pd.testing.assert_frame_equal(spark_written[2], sklearn[2])
+
+
+def test_invalid_data_on_spark_writes_nothing(spark, tmp_path, monkeypatch):
+    from custseg.stages.validate import DATA_METRICS, DATA_PROFILE, run_validate
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(CASES["several-problems"], encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    settings = compose_settings([f"data.path={bad}", "engine=spark"])
+    with pytest.raises(DataValidationError, match="3 problems"):
+        run_validate(settings)
+    assert not DATA_METRICS.exists() and not DATA_PROFILE.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]

@@ -434,6 +434,39 @@ def _current_directory(config: DataConfig, validated: Path) -> DataInfo | None:
     return DataInfo(str(config.path), sha, *shape)
 
 
+#: the most distinct values a column may have for its value counts to be profiled
+PROFILED_CATEGORIES = 20
+
+
+@dataclass(frozen=True)
+class ColumnSummary:
+    """A validated table's columns in brief.
+
+    Attributes
+    ----------
+    numeric : dict
+        Numeric column -> (min, mean, max).
+    categories : dict
+        Every other column with at most :data:`PROFILED_CATEGORIES` distinct values ->
+        value -> count.
+    """
+
+    numeric: dict[str, tuple[float, float, float]]
+    categories: dict[str, dict[str, int]]
+
+
+def column_summary(table: pd.DataFrame) -> ColumnSummary:
+    """The :class:`ColumnSummary` of a validated ``table``."""
+    numeric = table.select_dtypes("number")
+    stats = {c: (numeric[c].min(), numeric[c].mean(), numeric[c].max()) for c in numeric.columns}
+    counts = {
+        column: table[column].value_counts().to_dict()
+        for column in table.select_dtypes(exclude="number").columns
+        if table[column].nunique() <= PROFILED_CATEGORIES
+    }
+    return ColumnSummary(stats, counts)
+
+
 def _read_bytes(path: str) -> bytes:
     p = check_file(path)
     try:

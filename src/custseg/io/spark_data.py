@@ -36,7 +36,9 @@ from custseg.io.data import (
     _UTF8,
     EMPTY_FILE,
     NO_DATA_ROWS,
+    PROFILED_CATEGORIES,
     VALIDATED_SIDECAR,
+    ColumnSummary,
     DataInfo,
     DataValidationError,
     Rule,
@@ -429,3 +431,30 @@ def _replace_dir(new: Path, dest: Path) -> None:
     if dest.exists() or dest.is_symlink():
         dest.unlink()
     os.replace(new, dest)
+
+
+def spark_column_summary(frame: DataFrame) -> ColumnSummary:
+    """The :class:`~custseg.io.data.ColumnSummary` of a validated ``frame``, computed by
+    Spark (one pass for the numbers and distinct counts, one per profiled column)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import NumericType
+
+    numeric = [f.name for f in frame.schema.fields if isinstance(f.dataType, NumericType)]
+    others = [f.name for f in frame.schema.fields if f.name not in numeric]
+    aggregates = [F.min(F.col(f"`{c}`")) for c in numeric]
+    aggregates += [F.mean(F.col(f"`{c}`")) for c in numeric]
+    aggregates += [F.max(F.col(f"`{c}`")) for c in numeric]
+    aggregates += [F.approx_count_distinct(F.col(f"`{c}`")) for c in others]
+    row = list(frame.agg(*aggregates).first())
+    n = len(numeric)
+    stats = {c: (row[i], row[n + i], row[2 * n + i]) for i, c in enumerate(numeric)}
+    counts = {}
+    for j, column in enumerate(others):
+        if row[3 * n + j] > 2 * PROFILED_CATEGORIES:  # surely too many: not counted
+            continue
+        present = frame.filter(F.col(f"`{column}`").isNotNull())
+        values = present.groupBy(F.col(f"`{column}`")).count().limit(PROFILED_CATEGORIES + 1)
+        found = {r[0]: r[1] for r in values.collect()}
+        if len(found) <= PROFILED_CATEGORIES:
+            counts[column] = found
+    return ColumnSummary(stats, counts)

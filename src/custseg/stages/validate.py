@@ -15,14 +15,20 @@ schema; nothing is written then.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
-import pandas as pd
 from omegaconf import DictConfig
 
 from custseg.config import CONF_DIR, Settings, to_settings
-from custseg.io.data import DataInfo, load_customers, write_validated
+from custseg.io.data import (
+    ColumnSummary,
+    DataInfo,
+    column_summary,
+    load_customers,
+    write_validated,
+)
 from custseg.io.outputs import write_json_atomic
 from custseg.stages.console import quiet_console
 from custseg.stages.errors import exit_on_user_error
@@ -38,31 +44,48 @@ def data_summary(info: DataInfo) -> dict:
     return {"n_rows": info.n_rows}
 
 
-def data_profile(table: pd.DataFrame) -> dict:
-    """Min/mean/max of every numeric column, and value counts of every categorical column
-    with at most 20 distinct values."""
-    numeric = table.select_dtypes("number")
-    profile: dict = {}
-    profile["numeric"] = {
-        column: {
-            "min": float(numeric[column].min()),
-            "mean": round(float(numeric[column].mean()), 6),
-            "max": float(numeric[column].max()),
-        }
-        for column in numeric.columns
+def data_profile(summary: ColumnSummary) -> dict:
+    """Min/mean/max of every numeric column, and value counts (by value) of every other
+    column with at most :data:`~custseg.io.data.PROFILED_CATEGORIES` distinct values."""
+    return {
+        "numeric": {
+            column: {"min": float(lo), "mean": round(float(mean), 6), "max": float(hi)}
+            for column, (lo, mean, hi) in summary.numeric.items()
+        },
+        "categories": {
+            column: {str(k): int(v) for k, v in sorted(counts.items())}
+            for column, counts in summary.categories.items()
+        },
     }
-    categorical = table.select_dtypes(exclude="number").columns
-    profile["categories"] = {
-        column: {str(k): int(v) for k, v in table[column].value_counts().sort_index().items()}
-        for column in categorical
-        if table[column].nunique() <= 20
-    }
-    return profile
+
+
+def sklearn_validate(settings: Settings) -> tuple[DataInfo, ColumnSummary]:
+    """Validate with pandas; write the validated table as one Parquet file."""
+    table, info = load_customers(settings.data)
+    write_validated(table, info, settings.data)
+    return info, column_summary(table)
+
+
+def spark_validate(settings: Settings) -> tuple[DataInfo, ColumnSummary]:
+    """Validate in Spark; Spark writes the validated table (a directory)."""
+    from custseg.io.spark_data import spark_column_summary, validate_spark, write_validated_spark
+
+    frame, info = validate_spark(settings.data, settings.engine)
+    write_validated_spark(frame, info, settings.data)
+    return info, spark_column_summary(frame)
+
+
+#: how ``engine.name`` validates: the one place the validate stage's engine is chosen
+VALIDATORS: dict[str, Callable[[Settings], tuple[DataInfo, ColumnSummary]]] = {
+    "sklearn": sklearn_validate,
+    "spark": spark_validate,
+}
 
 
 def run_validate(settings: Settings) -> tuple[dict, DataInfo]:
-    """Validate ``data.path``; write the validated table (``data.validated``, Parquet, for
-    the later stages), :data:`DATA_PROFILE` and :data:`DATA_METRICS`.
+    """Validate ``data.path`` on ``engine.name``; write the validated table
+    (``data.validated``, Parquet, for the later stages), :data:`DATA_PROFILE` and
+    :data:`DATA_METRICS`.
 
     Returns
     -------
@@ -71,11 +94,10 @@ def run_validate(settings: Settings) -> tuple[dict, DataInfo]:
     info : DataInfo
         What was read, with the categorical values normalised per column.
     """
-    table, info = load_customers(settings.data)
+    info, columns = VALIDATORS[settings.engine.name](settings)
     summary = data_summary(info)
-    write_validated(table, info, settings.data)
     # how many categorical values were read under their allowed spelling, per column
-    write_json_atomic(data_profile(table) | {"normalised": info.normalised}, DATA_PROFILE)
+    write_json_atomic(data_profile(columns) | {"normalised": info.normalised}, DATA_PROFILE)
     write_json_atomic(summary, DATA_METRICS)
     return summary, info
 
