@@ -250,6 +250,9 @@ def test_make_run_engine_spark_on_a_fresh_clone(spark, tmp_path):
         p.startswith(("conf/config.yaml", "dvc.lock", "metrics/", "reports/")) for p in changed
     )
     assert "\n  - engine: spark\n" in (repo / "conf" / "config.yaml").read_text()
+    # Spark validated the data (its table is a directory) to the same metrics and profile
+    assert (repo / "validated" / "customers.parquet" / "_custseg.json").is_file()
+    assert not {"metrics/data.json", "metrics/data_profile.json"} & changed
     assert "Data and pipelines are up to date" in run(["dvc", "status"], repo).stdout
     # the committed catalog's model stays @champion (nothing moves it but `custseg
     # promote`); the Spark model is @challenger, every run that says its engine says spark
