@@ -61,6 +61,10 @@ def registry(tmp_path_factory) -> Registry:
 
 @pytest.fixture
 def new_customers(tmp_path: Path) -> Path:
+    return write_new_customers(tmp_path)
+
+
+def write_new_customers(tmp_path: Path) -> Path:
     """60 new customers in file order 60..1, with an extra free-text column that needs
     quoting, and a blank line (not a customer) in the middle."""
     table = generate_customers(60, seed=3).iloc[::-1].reset_index(drop=True)

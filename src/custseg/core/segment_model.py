@@ -33,8 +33,19 @@ SIGNIFICANT_DIGITS = 10
 
 
 def squared_distances(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Squared distance of every row of ``X`` to every row of ``centres``, ``(n, k)``."""
-    return ((X[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+    """Squared distance of every row of ``X`` to every row of ``centres``, ``(n, k)``.
+
+    The squares are added one column after another, in column order, whatever the
+    arrays' memory layout (numpy's ``sum`` adds in blocks or in a row depending on it):
+    so the engine scoring in Spark adds them in the same order and gets the same bits.
+    """
+    X = np.asarray(X, dtype=float)
+    centres = np.asarray(centres, dtype=float)
+    out = np.zeros((X.shape[0], centres.shape[0]))
+    for j in range(X.shape[1]):
+        diff = X[:, j, None] - centres[None, :, j]
+        out += diff * diff
+    return out
 
 
 def nearest_centres(

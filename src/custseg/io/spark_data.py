@@ -390,13 +390,27 @@ def _duplicate_ids(checked: DataFrame, c: _Checked) -> list[str]:
 
 
 def write_validated_spark(frame: DataFrame, info: DataInfo, config: DataConfig) -> Path:
-    """Write the validated ``frame`` to ``config.validated``: a directory of one Parquet
-    file (in ``frame``'s row order) and :data:`~custseg.io.data.VALIDATED_SIDECAR`; put in place when complete.
+    """Write the validated ``frame`` to ``config.validated`` (:func:`write_parquet_dir`),
+    with :data:`~custseg.io.data.VALIDATED_SIDECAR`: what it was validated from."""
+    sidecar = {
+        "validated_from": json.loads(validated_record(config, info.sha256)),
+        "n_rows": info.n_rows,
+        "n_columns": info.n_columns,
+        "normalised": info.normalised,
+    }
+    return write_parquet_dir(frame, Path(config.validated), {VALIDATED_SIDECAR: sidecar})
+
+
+def write_parquet_dir(
+    frame: DataFrame, dest: Path, sidecars: dict[str, dict] | None = None
+) -> Path:
+    """Write ``frame`` to the directory ``dest`` as one Parquet file (in ``frame``'s row
+    order) and the JSON ``sidecars`` (file name -> content); put in place when complete,
+    replacing a file or directory there.
 
     The same table gives the same bytes (Spark's part file is renamed, its checksums and
     marker files removed).
     """
-    dest = Path(config.validated)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex}.tmp"
     try:
@@ -406,13 +420,8 @@ def write_validated_spark(frame: DataFrame, info: DataInfo, config: DataConfig) 
         for other in tmp.iterdir():
             if other.name != _PART:
                 other.unlink()
-        sidecar = {
-            "validated_from": json.loads(validated_record(config, info.sha256)),
-            "n_rows": info.n_rows,
-            "n_columns": info.n_columns,
-            "normalised": info.normalised,
-        }
-        (tmp / VALIDATED_SIDECAR).write_text(json.dumps(sidecar, sort_keys=True, indent=1) + "\n")
+        for name, content in (sidecars or {}).items():
+            (tmp / name).write_text(json.dumps(content, sort_keys=True, indent=1) + "\n")
         _replace_dir(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

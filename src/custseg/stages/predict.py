@@ -72,9 +72,8 @@ class PredictOutcome:
 
     Attributes
     ----------
-    scored : DataFrame
-        The written table: the raw input columns (text, as in the file) + ``segment``
-        (+ ``segment_name``).
+    counts : dict of int to int
+        Customers scored per segment id.
     model_uri : str
         The model that scored.
     version : ModelVersion or None
@@ -87,7 +86,7 @@ class PredictOutcome:
         With ``predict.rejects``: the rows set aside (raw columns + ``line``, ``reason``).
     """
 
-    scored: pd.DataFrame
+    counts: dict[int, int]
     model_uri: str
     version: ModelVersion | None
     output: Path
@@ -98,14 +97,13 @@ class PredictOutcome:
     def summary(self) -> str:
         """One line: rows scored, model and its registry version (or that it has none),
         output path, customers per segment."""
-        counts = self.scored[SEGMENT_COLUMN].value_counts().sort_index()
-        per_segment = ", ".join(f"{int(s)}={int(n)}" for s, n in counts.items())
+        per_segment = ", ".join(f"{s}={n}" for s, n in sorted(self.counts.items()))
         if self.version is not None:
             version = f"version {self.version.version}"
         else:  # a run, a model directory, a logged model: no registry version behind it
             version = "no registry version"
         line = (
-            f"scored {len(self.scored)} customers with model {self.model_uri} ({version}) "
+            f"scored {sum(self.counts.values())} customers with model {self.model_uri} ({version}) "
             f"-> {self.output}; "
             f"customers per segment: {per_segment}"
         )
@@ -114,12 +112,18 @@ class PredictOutcome:
         return "\n".join([line, *(f"note: {n}" for n in self.notes)])
 
 
+#: what each engine writes: a CSV (scikit-learn), a Parquet directory (Spark)
+OUTPUT_SUFFIX = {"sklearn": ".csv", "spark": ".parquet"}
+
+
 def output_path(settings: Settings) -> Path:
-    """``predict.output``, or ``<predict.output_dir>/<input stem>.scored.csv``."""
+    """``predict.output``, or ``<predict.output_dir>/<input stem>.scored.csv``
+    (``.parquet`` with ``engine=spark``)."""
     source = Path(str(settings.predict.input))
     if settings.predict.output:
         return Path(settings.predict.output)
-    return Path(settings.predict.output_dir) / f"{source.stem}.scored.csv"
+    suffix = OUTPUT_SUFFIX[settings.engine.name]
+    return Path(settings.predict.output_dir) / f"{source.stem}.scored{suffix}"
 
 
 def model_uri(settings: Settings) -> str:
@@ -164,6 +168,8 @@ def run_predict(settings: Settings) -> PredictOutcome:
     if output.resolve() == source.resolve():
         raise ConfigError(f"predict.output={output} would overwrite the input; choose another")
 
+    if settings.engine.name == "spark":
+        return _score_spark(settings, source, output)
     if settings.transactions is not None:
         if settings.predict.rejects:
             raise ConfigError(
@@ -251,7 +257,45 @@ def _score(settings: Settings, source: Path, output: Path) -> PredictOutcome:
     write_csv_atomic(scored, output)
     if rejected is not None:
         write_csv_atomic(rejected, rejects_path)
-    return PredictOutcome(scored, uri, version, output, notes, rejected, rejects_path)
+    counts = {int(s): int(n) for s, n in scored[SEGMENT_COLUMN].value_counts().items()}
+    return PredictOutcome(counts, uri, version, output, notes, rejected, rejects_path)
+
+
+def _score_spark(settings: Settings, source: Path, output: Path) -> PredictOutcome:
+    """``engine=spark``: validate the customer table ``source`` in Spark, score it there
+    with the model and write ``output`` as Parquet (the validated columns, under their
+    canonical names, + ``segment`` and ``segment_name``), in input order."""
+    from custseg.io.spark_data import validate_spark, write_parquet_dir
+    from custseg.io.spark_scoring import SparkScoringError, score_frame
+
+    if settings.transactions is not None or settings.predict.rejects:
+        raise ConfigError(
+            "engine=spark scores a customer table as a whole: not a transaction log, and "
+            "without predict.rejects; use engine=sklearn for those"
+        )
+    if output.suffix != ".parquet":
+        raise ConfigError(f"engine=spark writes Parquet: name predict.output={output} *.parquet")
+    frame, _ = validate_spark(dataclasses.replace(settings.data, path=str(source)), settings.engine)
+    uri = model_uri(settings)
+    if uri.startswith(("models:/", "runs:/")):
+        require_store(settings.tracking.tracking_uri)
+        mlflow.set_tracking_uri(settings.tracking.tracking_uri)
+    loaded, version = load_scoring_model(uri)
+    try:
+        model = segment_model_of(loaded, f"model {uri}")
+        scored = score_frame(model, frame)
+    except (PromotionError, SparkScoringError) as exc:
+        raise ValueError(f"cannot score {source}: {exc}") from exc
+    write_parquet_dir(scored, output)
+    counts = {
+        int(r[0]): int(r[1])
+        for r in scored.sparkSession.read.parquet(str(output.resolve()))
+        .groupBy(SEGMENT_COLUMN)
+        .count()
+        .collect()
+    }
+    notes = [n] if (n := _catalog_note(settings, version)) is not None else []
+    return PredictOutcome(counts, uri, version, output, notes)
 
 
 def _reject_outside_model(

@@ -1,0 +1,197 @@
+"""A segment model scoring a table in Spark (``engine=spark``): the champion on a table
+too large for one machine.
+
+The model is written once, as Spark SQL (:func:`nearest_sql`, :func:`segment_sql`): each
+numeric column through its transform and scaler, each categorical one one-hot encoded, the
+squared distance to every centroid added column after column, the nearest centroid's
+segment id and name (ties: the first, as
+:func:`~custseg.core.segment_model.nearest_centres`). The arithmetic is numpy's, operation
+for operation and in the same order, so Spark's distances are the model's to the last bit
+and every customer gets the segment the model's pyfunc gives (tested).
+
+:func:`scoring_pipeline` is the same as a Spark ML ``PipelineModel`` (one
+``SQLTransformer``), which can be saved, logged with ``mlflow.spark`` and loaded on a
+cluster without custseg.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from custseg.core.segment_model import SEGMENT_COLUMN, SEGMENT_NAME_COLUMN, SegmentModel
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
+#: transforms Spark scores (a ``quantile`` transform's interpolation is not written in SQL)
+SPARK_TRANSFORMS = ("log1p", "rfm_score")
+
+
+class SparkScoringError(ValueError):
+    """The model cannot score in Spark, or the table breaks the model's input limits."""
+
+
+def scoring_problem(model: SegmentModel) -> str | None:
+    """Why ``model`` cannot score in Spark, or None."""
+    unsupported = {c: k for c, k in model.transform_kinds.items() if k not in SPARK_TRANSFORMS}
+    if unsupported:
+        return (
+            f"its transforms {unsupported} are not written for Spark (it scores "
+            f"{', '.join(SPARK_TRANSFORMS)}); score with engine=sklearn"
+        )
+    return None
+
+
+def _double(value: float) -> str:
+    """A double in Spark SQL, exactly (from its shortest round-tripping decimal)."""
+    return f"CAST('{float(value)!r}' AS DOUBLE)"
+
+
+def _name(column: str) -> str:
+    return "`" + column.replace("`", "``") + "`"
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _numeric_sql(model: SegmentModel, i: int) -> str:
+    """Numeric input ``i`` encoded: its transform, then ``(x - center) / scale``."""
+    x = f"CAST({_name(model.numeric[i])} AS DOUBLE)"
+    spec = model.transforms.get(model.numeric[i])
+    if spec is not None and spec["kind"] == "log1p":
+        x = f"log1p({x})"
+    elif spec is not None and spec["kind"] == "rfm_score":  # 1 + the edges x exceeds
+        score = _double(1.0)
+        for edge in spec["edges"]:
+            more = (
+                _double(1.0)
+                if edge is None
+                else f"CASE WHEN {x} > {_double(edge)} THEN {_double(1.0)} ELSE {_double(0.0)} END"
+            )
+            score = f"({score} + {more})"
+        x = score
+    return f"(({x} - {_double(model.center[i])}) / {_double(model.scale[i])})"
+
+
+def encoded_sql(model: SegmentModel) -> list[str]:
+    """The model's encoded features as Spark SQL, in the centroids' order."""
+    features = [_numeric_sql(model, i) for i in range(len(model.numeric))]
+    factor, zero = _double(model.categorical_scale), _double(0.0)
+    for column in model.categorical:
+        value = f"CAST({_name(column)} AS STRING)"
+        for category in model.categories[column]:
+            features.append(f"CASE WHEN {value} = {_text(category)} THEN {factor} ELSE {zero} END")
+    return features
+
+
+def distance_sql(model: SegmentModel) -> list[str]:
+    """The squared distance of a row to every centroid, as Spark SQL, added column after
+    column as :func:`~custseg.core.segment_model.squared_distances` adds them."""
+    features = encoded_sql(model)
+    distances = []
+    for centroid in model.centroids:
+        total = _double(0.0)
+        for feature, coordinate in zip(features, centroid, strict=True):
+            diff = f"({feature} - {_double(coordinate)})"
+            total = f"({total} + {diff} * {diff})"
+        distances.append(total)
+    return distances
+
+
+def nearest_sql(model: SegmentModel) -> str:
+    """The 1-based position of the nearest centroid (ties: the first), as Spark SQL."""
+    if problem := scoring_problem(model):
+        raise SparkScoringError(f"model {model.feature_set}: {problem}")
+    distances = ", ".join(distance_sql(model))
+    return (
+        f"CAST(element_at(transform(array(array({distances})), "
+        "d -> array_position(d, array_min(d))), 1) AS INT)"
+    )
+
+
+def segment_sql(model: SegmentModel, position: str) -> tuple[str, str]:
+    """The segment id and name at the 1-based centroid ``position`` (SQL), as Spark SQL."""
+    ids = ", ".join(f"CAST({int(s)} AS BIGINT)" for s in model.segments)
+    names = ", ".join(_text(n) for n in model.names)
+    return f"element_at(array({ids}), {position})", f"element_at(array({names}), {position})"
+
+
+def score_frame(model: SegmentModel, frame: DataFrame) -> DataFrame:
+    """``frame`` with :data:`SEGMENT_COLUMN` and :data:`SEGMENT_NAME_COLUMN` added, after
+    checking its rows against the model's limits and allowed values.
+
+    Raises
+    ------
+    SparkScoringError
+        When the frame lacks an input column, or rows are outside the model's limits or
+        allowed values (with how many, per column): nothing is scored.
+    """
+    missing = [c for c in model.columns if c not in frame.columns]
+    if missing:
+        raise SparkScoringError(f"the input lacks column(s) {missing} that the model uses")
+    taken = [c for c in (SEGMENT_COLUMN, SEGMENT_NAME_COLUMN) if c in frame.columns]
+    if taken:
+        raise SparkScoringError(
+            f"the input already has column(s) {taken}, which the output adds; rename or drop "
+            "them (no input column is overwritten)"
+        )
+    from pyspark.sql import functions as F
+
+    _check_inputs(model, frame)
+    position = "__custseg_nearest"
+    segment, name = segment_sql(model, _name(position))
+    with_position = frame.withColumn(position, F.expr(nearest_sql(model)))
+    scored = with_position.withColumns(
+        {SEGMENT_COLUMN: F.expr(segment), SEGMENT_NAME_COLUMN: F.expr(name)}
+    )
+    return scored.drop(position)
+
+
+def _check_inputs(model: SegmentModel, frame: DataFrame) -> None:
+    """Refuse rows the model's pyfunc refuses: missing or outside the limits (numeric),
+    missing or not allowed (categorical); counted in one pass."""
+    from pyspark.sql import functions as F
+
+    checks: dict[str, Column] = {}
+    for column in model.numeric:
+        x = F.col(f"`{column}`").cast("double")
+        bad = x.isNull() | F.isnan(x) | x.isin(float("inf"), float("-inf"))
+        low, high = model.limits.get(column, [None, None])
+        if low is not None:
+            bad = bad | (x < F.lit(low))
+        if high is not None:
+            bad = bad | (x > F.lit(high))
+        if model.transforms.get(column, {}).get("kind") == "log1p":
+            bad = bad | (x < F.lit(0.0))
+        checks[column] = bad
+    for column in model.categorical:
+        value = F.col(f"`{column}`").cast("string")
+        bad = value.isNull()
+        if column in model.allowed:
+            bad = bad | ~value.isin(model.allowed[column])
+        checks[column] = bad
+    if not checks:
+        return
+    counts = frame.agg(*[F.count(F.when(c, 1)).alias(n) for n, c in checks.items()]).first()
+    found = {name: counts[name] for name in checks if counts[name]}
+    if found:
+        listed = ", ".join(f"{name}: {n} row(s)" for name, n in found.items())
+        raise SparkScoringError(
+            f"rows the model cannot score (missing, outside its limits or not among its "
+            f"allowed values): {listed}; nothing was scored"
+        )
+
+
+def scoring_pipeline(model: SegmentModel):
+    """The model as a Spark ML ``PipelineModel`` (one ``SQLTransformer``) adding
+    :data:`SEGMENT_COLUMN` and :data:`SEGMENT_NAME_COLUMN` to a table of its inputs:
+    it loads and scores on a cluster without custseg."""
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.feature import SQLTransformer
+
+    segment, name = segment_sql(model, nearest_sql(model))
+    statement = (
+        f"SELECT *, {segment} AS {SEGMENT_COLUMN}, {name} AS {SEGMENT_NAME_COLUMN} FROM __THIS__"
+    )
+    return PipelineModel(stages=[SQLTransformer(statement=statement)])

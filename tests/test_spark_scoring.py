@@ -1,0 +1,237 @@
+"""A segment model scoring in Spark (custseg.io.spark_scoring) against its numpy scoring
+(the pyfunc's), on a real local[2] SparkSession."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from custseg.core.clustering import fit_model, segment_model
+from custseg.core.segment_model import SEGMENT_COLUMN, SEGMENT_NAME_COLUMN, SegmentModel
+from custseg.io.data import load_customers
+
+from conftest import compose_settings
+
+
+def fitted(seed_csv, overrides: list[str]) -> tuple[SegmentModel, pd.DataFrame]:
+    """The scikit-learn model of the Mall table at k = 5 under ``overrides``, and the table."""
+    settings = compose_settings([f"data.path={seed_csv}", *overrides])
+    table, _ = load_customers(settings.data)
+    preprocess = settings.preprocess
+    result = fit_model(
+        table, settings.features, preprocess.scaler, settings.model, 5,
+        categorical_weight=preprocess.categorical_weight,
+    )  # fmt: skip
+    names = {i: f"segment {i}" for i in range(5)}
+    return segment_model(result, preprocess.scaler, names), table
+
+
+def random_model(n_numeric: int, categories: list[str], k: int, seed: int) -> SegmentModel:
+    """A model of ``n_numeric`` numeric columns and one categorical one, random centres."""
+    rng = np.random.default_rng(seed)
+    width = n_numeric + len(categories)
+    return SegmentModel(
+        feature_set="random",
+        numeric=[f"x{i}" for i in range(n_numeric)],
+        categorical=["kind"] if categories else [],
+        center=rng.normal(size=n_numeric).tolist(),
+        scale=rng.uniform(0.5, 2, size=n_numeric).tolist(),
+        categories={"kind": categories} if categories else {},
+        centroids=rng.normal(size=(k, width)).tolist(),
+        segments=[10 * (i + 1) for i in range(k)],  # ids that are not positions
+        names=[f"group {i}" for i in range(k)],
+        categorical_scale=0.7,
+    )
+
+
+def random_table(model: SegmentModel, n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    table = pd.DataFrame(rng.normal(size=(n, len(model.numeric))), columns=model.numeric)
+    for column in model.categorical:
+        table[column] = rng.choice([*model.categories[column], "unseen"], size=n)
+    return table
+
+
+def spark_distances(spark, model: SegmentModel, table: pd.DataFrame) -> np.ndarray:
+    from pyspark.sql import functions as F
+
+    from custseg.io.spark_scoring import distance_sql
+
+    frame = spark.createDataFrame(table)
+    rows = frame.select(F.array(*map(F.expr, distance_sql(model))).alias("d")).collect()
+    return np.array([r["d"] for r in rows])
+
+
+def spark_scores(spark, model: SegmentModel, table: pd.DataFrame) -> pd.DataFrame:
+    from custseg.io.spark_engine import to_pandas
+    from custseg.io.spark_scoring import score_frame
+
+    scored = to_pandas(score_frame(model, spark.createDataFrame(table)))
+    return scored[[SEGMENT_COLUMN, SEGMENT_NAME_COLUMN]]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["features=income_spending"],
+        ["features=all"],
+        ["features=all", "preprocess.categorical_weight=2.5"],
+        ["features=age_income_spending", "preprocess.scaler=minmax"],
+    ],
+    ids=["numeric", "gender", "gender-weight-2.5", "minmax"],
+)
+def test_spark_scores_every_customer_as_the_model_does(spark, seed_csv, overrides):
+    model, table = fitted(seed_csv, overrides)
+    expected = model.score(table)
+    pd.testing.assert_frame_equal(spark_scores(spark, model, table), expected, check_dtype=False)
+    np.testing.assert_array_equal(spark_distances(spark, model, table), model.distances(table))
+
+
+@pytest.mark.parametrize(
+    ("n_numeric", "categories"),
+    [(2, []), (3, ["a", "b"]), (9, ["a", "b", "c"]), (30, []), (140, ["u", "v"])],
+)
+def test_spark_distances_are_numpys_to_the_last_bit(spark, n_numeric, categories):
+    """Past eight columns numpy adds in blocks (pairwise): Spark adds in the same order."""
+    model = random_model(n_numeric, categories, k=4, seed=n_numeric)
+    table = random_table(model, 300, seed=1)
+    np.testing.assert_array_equal(spark_distances(spark, model, table), model.distances(table))
+    pd.testing.assert_frame_equal(
+        spark_scores(spark, model, table), model.score(table), check_dtype=False
+    )
+
+
+def test_transformed_columns_score_as_the_model_does(spark):
+    model = dataclasses.replace(
+        random_model(3, [], k=3, seed=3),
+        transforms={
+            "x0": {"kind": "log1p"},
+            "x2": {"kind": "rfm_score", "edges": [0.5, 1, 2, None]},
+        },
+    )
+    table = random_table(model, 200, seed=2).abs()
+    np.testing.assert_array_equal(spark_distances(spark, model, table), model.distances(table))
+    pd.testing.assert_frame_equal(
+        spark_scores(spark, model, table), model.score(table), check_dtype=False
+    )
+
+
+def test_the_pipeline_model_scores_as_the_columns_do_and_loads_back(spark, seed_csv, tmp_path):
+    """The Spark ML PipelineModel (a SQL statement) gives the same segments, saved and
+    loaded back without custseg."""
+    from pyspark.ml import PipelineModel
+
+    from custseg.io.spark_engine import to_pandas
+    from custseg.io.spark_scoring import scoring_pipeline
+
+    model, table = fitted(seed_csv, ["features=all"])
+    scoring_pipeline(model).save(str(tmp_path / "spark_model"))
+    loaded = PipelineModel.load(str(tmp_path / "spark_model"))
+    scored = to_pandas(loaded.transform(spark.createDataFrame(table)))
+    pd.testing.assert_frame_equal(
+        scored[[SEGMENT_COLUMN, SEGMENT_NAME_COLUMN]], model.score(table), check_dtype=False
+    )
+
+
+def test_rows_outside_the_model_are_refused_and_nothing_is_scored(spark, seed_csv):
+    from custseg.io.spark_scoring import SparkScoringError, score_frame
+
+    model, table = fitted(seed_csv, ["features=all"])
+    model = dataclasses.replace(
+        model, limits={"annual_income": [0, 100]}, allowed={"gender": ["Female", "Male"]}
+    )
+    table.loc[3, "gender"] = "Other"
+    with pytest.raises(SparkScoringError, match=r"annual_income: \d+ row\(s\), gender: 1 row"):
+        score_frame(model, spark.createDataFrame(table))
+    with pytest.raises(SparkScoringError, match="already has column"):
+        score_frame(model, spark.createDataFrame(table.assign(segment=1)))
+    with pytest.raises(SparkScoringError, match="lacks column"):
+        score_frame(model, spark.createDataFrame(table.drop(columns="gender")))
+
+
+def test_a_quantile_transform_is_refused_with_what_to_do(spark):
+    from custseg.io.spark_scoring import SparkScoringError, nearest_sql
+
+    model = dataclasses.replace(
+        random_model(2, [], k=2, seed=0),
+        transforms={"x1": {"kind": "quantile", "quantiles": [0.0, 0.5, 1.0]}},
+    )
+    with pytest.raises(SparkScoringError, match="engine=sklearn"):
+        nearest_sql(model)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    from test_predict import Registry
+
+    return Registry(tmp_path_factory.mktemp("spark-predict-store"))
+
+
+def test_predict_on_spark_scores_the_champion_as_the_sklearn_engine_does(spark, registry, tmp_path):
+    """custseg-predict engine=spark: the registered champion scores the table in Spark,
+    every customer to the segment the scikit-learn engine gives, in input order."""
+    from custseg.stages.predict import run_predict
+    from test_predict import write_new_customers
+
+    source = write_new_customers(tmp_path)
+    by_csv = run_predict(registry.settings(source, tmp_path / "scored.csv"))
+    output = tmp_path / "out" / "scored.parquet"
+    outcome = run_predict(registry.settings(source, output, "engine=spark"))
+
+    written = pd.read_parquet(output)
+    expected = pd.read_csv(tmp_path / "scored.csv", dtype=str, keep_default_na=False)
+    assert written["customer_id"].tolist() == expected["CustomerID"].tolist()
+    assert written[SEGMENT_COLUMN].tolist() == expected[SEGMENT_COLUMN].astype(int).tolist()
+    assert written[SEGMENT_NAME_COLUMN].tolist() == expected[SEGMENT_NAME_COLUMN].tolist()
+    assert list(written.columns[-3:]) == ["Note", SEGMENT_COLUMN, SEGMENT_NAME_COLUMN]
+    assert outcome.counts == by_csv.counts and str(outcome.version.version) == "1"
+    assert outcome.summary() == by_csv.summary().replace(str(tmp_path / "scored.csv"), str(output))
+    assert sorted(p.name for p in output.parent.iterdir()) == ["scored.parquet"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "match"),
+    [
+        (["predict.rejects=rejects.csv"], "ConfigError", "without predict.rejects"),
+        (["predict.output=scored.csv"], "ConfigError", r"\*\.parquet"),
+        (
+            ["predict.model_uri=models:/customer-segmentation@nobody"],
+            "ModelNotFoundError",
+            "nobody",
+        ),
+    ],
+    ids=["rejects", "csv-output", "no-such-alias"],
+)
+def test_predict_on_spark_refuses_clearly_and_writes_nothing(
+    spark, registry, tmp_path, monkeypatch, overrides, error, match
+):
+    import custseg.config
+    import custseg.io.registry
+    from custseg.stages.predict import run_predict
+
+    monkeypatch.chdir(tmp_path)
+    source = tmp_path / "new.csv"
+    source.write_text("CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)\n"
+                      "1,Male,27,44,52\n", encoding="utf-8")  # fmt: skip
+    errors = {"ConfigError": custseg.config.ConfigError,
+              "ModelNotFoundError": custseg.io.registry.ModelNotFoundError}  # fmt: skip
+    settings = registry.settings(source, None, "engine=spark", *overrides)
+    with pytest.raises(errors[error], match=match):
+        run_predict(settings)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.csv"]
+
+
+def test_predict_on_spark_refuses_invalid_input_with_its_lines(spark, registry, tmp_path):
+    from custseg.io.data import DataValidationError
+    from custseg.stages.predict import run_predict
+
+    source = tmp_path / "new.csv"
+    source.write_text("CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)\n"
+                      "1,Male,27,44,52\n2,Male,old,44,52\n", encoding="utf-8")  # fmt: skip
+    output = tmp_path / "scored.parquet"
+    with pytest.raises(DataValidationError, match=r"'Age' \(age\): 1 non-numeric value .* line 3"):
+        run_predict(registry.settings(source, output, "engine=spark"))
+    assert not output.exists()
