@@ -5,6 +5,7 @@ with the same problems, or read to the same table."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pandas as pd
 import pytest
@@ -265,3 +266,80 @@ def test_invalid_data_on_spark_writes_nothing(spark, tmp_path, monkeypatch):
         run_validate(settings)
     assert not DATA_METRICS.exists() and not DATA_PROFILE.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+
+
+def parquet_cases() -> dict[str, list[pd.DataFrame]]:
+    """Parquet tables (one frame per file), each read by both engines."""
+    good = generate_customers(40, seed=5)
+    bad = good.astype({"Age": str})  # a text column in the table, as messy lakes have
+    bad.loc[[3, 30], "Age"] = ["old", None]
+    bad.loc[7, "Gender"] = "Robot"
+    bad.loc[9, "Spending Score (1-100)"] = 1000
+    bad.loc[12, "CustomerID"] = bad.loc[2, "CustomerID"]
+    floats = good.astype({"Annual Income (k$)": float})
+    floats.loc[[4, 5], "Annual Income (k$)"] = [1e20, float("nan")]
+    return {
+        "generated": [good],
+        "bad-values": [bad],
+        "floats": [floats],
+        "two-files": [bad.iloc[:25], bad.iloc[25:]],
+        "missing-column": [good.drop(columns="Age")],
+        "extra-columns": [good.assign(Visits=range(40), Region=["x"] * 40)],
+        "no-rows": [good.iloc[:0]],
+    }
+
+
+PARQUET = parquet_cases()
+
+
+@pytest.mark.parametrize("frames", PARQUET.values(), ids=PARQUET.keys())
+def test_spark_validates_a_parquet_table_as_the_sklearn_engine_does(
+    spark, tmp_path, data_config, frames
+):
+    """A Parquet table (a file, or a directory of files read in name order): the same
+    rules on its values, rows numbered from 1."""
+    from custseg.io.data import write_parquet_atomic
+
+    if len(frames) == 1:
+        path = tmp_path / "customers.parquet"
+        write_parquet_atomic(frames[0], path)
+    else:
+        path = tmp_path / "customers.parquet"
+        for i, frame in enumerate(frames):
+            write_parquet_atomic(frame, path / f"part-{i}.parquet")
+    assert_same(dataclasses.replace(data_config, path=str(path)))
+
+
+def test_a_parquet_table_spark_cannot_read_is_refused_with_the_reason(spark, tmp_path, data_config):
+    """Files of one table with other column types (an integer column written as text in
+    a later file): Spark's reason, as a validation error."""
+    from custseg.io.data import write_parquet_atomic
+    from custseg.io.spark_data import validate_spark
+
+    good = generate_customers(40, seed=5)
+    path = tmp_path / "customers.parquet"
+    write_parquet_atomic(good.iloc[:25], path / "part-0.parquet")
+    write_parquet_atomic(good.iloc[25:].astype({"Age": str}), path / "part-1.parquet")
+    config = dataclasses.replace(data_config, path=str(path))
+    with pytest.raises(DataValidationError, match=r"cannot read the Parquet table: .*\[Age\]"):
+        validate_spark(config, SPARK_LOCAL)
+
+
+def test_the_generator_writes_parquet_that_validates_as_its_csv(tmp_path, data_config):
+    """`custseg generate --out *.parquet`: the same customers as the CSV, typed."""
+    from custseg.cli import main
+
+    for name in ("c.csv", "c.parquet"):
+        assert main(["generate", "--rows", "300", "--out", str(tmp_path / name)]) == 0
+    from_csv = load_customers(dataclasses.replace(data_config, path=str(tmp_path / "c.csv")))
+    parquet = dataclasses.replace(data_config, path=str(tmp_path / "c.parquet"))
+    from_parquet = load_customers(parquet)
+    pd.testing.assert_frame_equal(from_parquet[0], from_csv[0])
+    bad = pd.read_parquet(tmp_path / "c.parquet").assign(Age=lambda t: t["Age"] - 100)
+    write_csv_atomic(bad, tmp_path / "bad.csv")
+    from custseg.io.data import write_parquet_atomic
+
+    write_parquet_atomic(bad, tmp_path / "bad.parquet")
+    first = f"row 1 ('{bad['Age'].iloc[0]}')"
+    with pytest.raises(DataValidationError, match=re.escape(first)):
+        load_customers(dataclasses.replace(data_config, path=str(tmp_path / "bad.parquet")))

@@ -24,7 +24,9 @@ from custseg.io.data import (
     DataValidationError,
     file_sha256,
     generate_customers,
+    is_parquet,
     write_csv_atomic,
+    write_parquet_atomic,
 )
 
 if TYPE_CHECKING:
@@ -62,7 +64,8 @@ def _generate_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         type=Path,
         default=Path("data/customers.csv"),
-        help="CSV file to write (default: data/customers.csv)",
+        help="file to write: CSV, or Parquet when it ends in .parquet "
+        "(default: data/customers.csv)",
     )
     parser.add_argument(
         "--force", action="store_true", help="overwrite the file if it already exists"
@@ -82,7 +85,8 @@ def _generate(args: argparse.Namespace) -> int:
     else:
         table = generate_customers(args.rows, args.seed)
         what = f"{len(table)} rows"
-    write_csv_atomic(table, out)
+    # a Parquet file (typed columns) when --out names one, for tables past a CSV's comfort
+    (write_parquet_atomic if is_parquet(out) else write_csv_atomic)(table, out)
     digest = file_sha256(out)
     print(f"wrote {out}: {what} (seed {args.seed}), sha256 {digest[:12]}")
     return 0

@@ -259,13 +259,18 @@ def _check_table(config: DataConfig) -> _Checked:
     data rows) are in ``structural``; bad values in ``failures``.
     """
     path = str(config.path)
-    raw_bytes = _read_bytes(path)
-    sha = hashlib.sha256(raw_bytes).hexdigest()
-    raw = parse_csv(path, raw_bytes, config)
+    if is_parquet(path):  # typed columns, as text: the same rules; rows numbered from 1
+        raw, sha = parquet_text(path), source_sha256(path)
+        unit, first = "row", 1
+    else:
+        raw_bytes = _read_bytes(path)
+        sha = hashlib.sha256(raw_bytes).hexdigest()
+        raw = parse_csv(path, raw_bytes, config)
+        unit, first = "line", 1 + _HEADER_LINES
 
     header = [str(c) for c in raw.columns]
     structural, extras = schema_problems(header, config)
-    lines = pd.Series(raw.index.to_numpy() + 1 + _HEADER_LINES, index=raw.index)
+    lines = pd.Series(raw.index.to_numpy() + first, index=raw.index)
     if raw.empty:
         structural.append(NO_DATA_ROWS)
         return _Checked(path, sha, raw, lines, {}, extras, {}, structural, [])
@@ -279,7 +284,7 @@ def _check_table(config: DataConfig) -> _Checked:
         column, changed = normalise_categories(raw[spec.source], spec)
         if changed:
             normalised[name] = changed
-        values[name], found = _validate_column(name, spec, column, lines, config)
+        values[name], found = _validate_column(name, spec, column, lines, config, unit)
         failures.extend(found)
     return _Checked(path, sha, raw, lines, values, extras, normalised, structural, failures)
 
@@ -345,7 +350,6 @@ def write_validated(table: pd.DataFrame, info: DataInfo, config: DataConfig) -> 
     validated against. The same table gives the same bytes.
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     metadata = {
@@ -353,11 +357,28 @@ def write_validated(table: pd.DataFrame, info: DataInfo, config: DataConfig) -> 
         _VALIDATED_KEY: validated_record(config, info.sha256),
     }
     dest = Path(config.validated)
+    _write_arrow_atomic(arrow.replace_schema_metadata(metadata), dest)
+    return dest
+
+
+def write_parquet_atomic(df: pd.DataFrame, path: str | Path) -> None:
+    """Write ``df`` as one Parquet file (zstd) to ``path`` atomically, as
+    :func:`write_csv_atomic` writes a CSV: the same frame gives the same bytes."""
+    import pyarrow as pa
+
+    _write_arrow_atomic(pa.Table.from_pandas(df, preserve_index=False), Path(path))
+
+
+def _write_arrow_atomic(arrow, dest: Path) -> None:
+    """Write an Arrow table as Parquet to ``dest`` via a temporary file moved into place
+    (replacing a file, or the directory engine=spark writes)."""
+    import pyarrow.parquet as pq
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     try:
-        pq.write_table(arrow.replace_schema_metadata(metadata), tmp_name, compression="zstd")
+        pq.write_table(arrow, tmp_name, compression="zstd")
         with open(tmp_name, "rb") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp_name, 0o644)
@@ -367,7 +388,6 @@ def write_validated(table: pd.DataFrame, info: DataInfo, config: DataConfig) -> 
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    return dest
 
 
 def load_table(config: DataConfig) -> tuple[pd.DataFrame, DataInfo]:
@@ -400,7 +420,7 @@ def current_validated(config: DataConfig) -> DataInfo | None:
     directory's :data:`VALIDATED_SIDECAR` alone: the table is not read); None when it is
     absent, stale or unreadable."""
     validated = Path(config.validated)
-    if not Path(config.path).is_file():
+    if not Path(config.path).exists():
         return None
     if validated.is_dir():
         return _current_directory(config, validated)
@@ -412,7 +432,7 @@ def current_validated(config: DataConfig) -> DataInfo | None:
     try:
         footer = pq.read_metadata(validated)
         recorded = (footer.schema.to_arrow_schema().metadata or {}).get(_VALIDATED_KEY)
-        sha = file_sha256(config.path)
+        sha = source_sha256(config.path)
     except (OSError, pa.ArrowException):  # unreadable or not Parquet
         return None
     if recorded != validated_record(config, sha):
@@ -424,7 +444,7 @@ def _current_directory(config: DataConfig, validated: Path) -> DataInfo | None:
     """:func:`current_validated` of a directory written by Spark."""
     try:
         sidecar = json.loads((validated / VALIDATED_SIDECAR).read_text(encoding="utf-8"))
-        sha = file_sha256(config.path)
+        sha = source_sha256(config.path)
         recorded = json.dumps(sidecar["validated_from"], sort_keys=True).encode()
         shape = int(sidecar["n_rows"]), int(sidecar["n_columns"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -465,6 +485,47 @@ def column_summary(table: pd.DataFrame) -> ColumnSummary:
         if table[column].nunique() <= PROFILED_CATEGORIES
     }
     return ColumnSummary(stats, counts)
+
+
+def is_parquet(path: str | Path) -> bool:
+    """Whether ``data.path`` names a Parquet table (a file or a directory of files)."""
+    return str(path).rstrip("/").endswith(".parquet")
+
+
+def source_sha256(path: str | Path) -> str:
+    """SHA-256 of a data source: a file's bytes, or a directory's files (each one's name
+    and hash, in name order; names starting with ``.`` or ``_`` are not data)."""
+    p = Path(path)
+    if not p.is_dir():
+        return file_sha256(p)
+    digest = hashlib.sha256()
+    for f in sorted(p.rglob("*")):
+        parts = f.relative_to(p).parts
+        if f.is_file() and not any(part.startswith((".", "_")) for part in parts):
+            digest.update(f"{'/'.join(parts)}\0{file_sha256(f)}\n".encode())
+    return digest.hexdigest()
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """A typed column as the text a CSV would hold: missing values empty, numbers as
+    Python writes them; the rules of the CSV columns then apply unchanged."""
+    present = values.notna()
+    text = values.astype(object).where(present, "").map(str)
+    return text.astype(str)
+
+
+def parquet_text(path: str) -> pd.DataFrame:
+    """A Parquet table (file or directory) with every column as text (:func:`as_text`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not Path(path).exists():
+        check_file(path)  # says it is not found, and how to create it
+    try:
+        table = pq.read_table(path).to_pandas()
+    except (OSError, pa.ArrowException) as exc:
+        raise DataValidationError(path, [f"cannot read the Parquet table: {exc}"]) from exc
+    return pd.DataFrame({str(c): as_text(table[c]) for c in table.columns}, index=table.index)
 
 
 def _read_bytes(path: str) -> bytes:
@@ -787,9 +848,15 @@ def check_column(
 
 
 def _validate_column(
-    name: str, spec: ColumnSpec, raw: pd.Series, lines: pd.Series, config: DataConfig
+    name: str,
+    spec: ColumnSpec,
+    raw: pd.Series,
+    lines: pd.Series,
+    config: DataConfig,
+    unit: str = "line",
 ) -> tuple[pd.Series, list[_Failure]]:
-    """Check one schema column; return its converted values and the rules broken."""
+    """Check one schema column; return its converted values and the rules broken (rows
+    named by ``lines``, as ``unit`` N: file lines of a CSV, rows of a Parquet table)."""
     values, masks = check_column(spec, raw, config)
     failures: list[_Failure] = []
     for rule in column_rules(name, spec):
@@ -797,15 +864,18 @@ def _validate_column(
         if not mask.any():
             continue
         hint = number_hint(raw[mask].str.strip(), config) if rule.key == "number" else ""
-        message = rule.message(int(mask.sum()), _where(lines[mask], raw[mask]), hint)
+        message = rule.message(int(mask.sum()), _where(lines[mask], raw[mask], unit), hint)
         failures.append(_Failure(spec.source, mask, message, rule.reason))
     if spec.kind == "id":
         label = column_rules(name, spec)[0].label
-        failures.extend(_duplicate_ids(label, spec.source, values.where(~masks["missing"]), lines))
+        present = values.where(~masks["missing"])
+        failures.extend(_duplicate_ids(label, spec.source, present, lines, unit))
     return values, failures
 
 
-def _duplicate_ids(label: str, source: str, ids: pd.Series, lines: pd.Series) -> list[_Failure]:
+def _duplicate_ids(
+    label: str, source: str, ids: pd.Series, lines: pd.Series, unit: str = "line"
+) -> list[_Failure]:
     """The rows whose (present) id another row has too."""
     dup = ids.notna() & ids.duplicated(keep=False)
     if not dup.any():
@@ -816,7 +886,7 @@ def _duplicate_ids(label: str, source: str, ids: pd.Series, lines: pd.Series) ->
     for v in uniq[:_MAX_EXAMPLES]:
         on = lines[dup_ids.index[dup_ids.to_numpy() == v]].to_numpy()
         shown.append((v, on, len(on)))
-    message = duplicate_ids_message(label, shown, len(uniq), int(dup.sum()))
+    message = duplicate_ids_message(label, shown, len(uniq), int(dup.sum()), unit)
     return [_Failure(source, dup, message, DUPLICATE_ID_REASON)]
 
 
@@ -825,12 +895,16 @@ DUPLICATE_ID_REASON = "the id is on another row too"
 
 
 def duplicate_ids_message(
-    label: str, shown: Sequence[tuple[object, Sequence[int], int]], n_ids: int, n_rows: int
+    label: str,
+    shown: Sequence[tuple[object, Sequence[int], int]],
+    n_ids: int,
+    n_rows: int,
+    unit: str = "line",
 ) -> str:
     """The message of ``n_ids`` ids found on more than one row (``n_rows`` rows in all):
     ``shown`` holds the first (at most five) ids with their first file lines and how many
     lines each is on."""
-    examples = [f"{v!r} on {lines_only(ln, n)}" for v, ln, n in shown[:_MAX_EXAMPLES]]
+    examples = [f"{v!r} on {lines_only(ln, n, unit)}" for v, ln, n in shown[:_MAX_EXAMPLES]]
     more = f" and {n_ids - _MAX_EXAMPLES} more" if n_ids > _MAX_EXAMPLES else ""
     return (
         f"{label}: ids must be unique; {_count(n_ids, 'duplicated id')} "
@@ -865,26 +939,28 @@ def _show(value: object, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 4] + "...'"
 
 
-def _where(lines: pd.Series, raw: pd.Series) -> str:
+def _where(lines: pd.Series, raw: pd.Series, unit: str = "line") -> str:
     """``line 3 ('abc'), line 9 ('x') and 4 more`` for the first offending rows."""
-    n = len(lines)
-    return where_shown(lines.to_numpy()[:_MAX_EXAMPLES], raw.to_numpy()[:_MAX_EXAMPLES], n)
+    shown = lines.to_numpy()[:_MAX_EXAMPLES], raw.to_numpy()[:_MAX_EXAMPLES]
+    return where_shown(*shown, len(lines), unit)
 
 
-def where_shown(lines: Sequence[int], values: Sequence[object], total: int) -> str:
-    """``line 3 ('abc'), line 9 ('x') and 4 more``: the first offending rows' lines and
-    values (at most five are shown) out of ``total``."""
+def where_shown(
+    lines: Sequence[int], values: Sequence[object], total: int, unit: str = "line"
+) -> str:
+    """``line 3 ('abc'), line 9 ('x') and 4 more``: the first offending rows' lines (or
+    another ``unit``: rows) and values (at most five are shown) out of ``total``."""
     shown = [
-        f"line {int(a)} ({_show(v)})"
+        f"{unit} {int(a)} ({_show(v)})"
         for a, v in zip(lines[:_MAX_EXAMPLES], values[:_MAX_EXAMPLES], strict=False)
     ]
     extra = total - len(shown)
     return ", ".join(shown) + (f" and {extra} more" if extra > 0 else "")
 
 
-def lines_only(lines: Sequence[int], total: int) -> str:
+def lines_only(lines: Sequence[int], total: int, unit: str = "line") -> str:
     """``line 3, line 9 and 4 more``: the first (at most five) of ``total`` lines."""
-    shown = ", ".join(f"line {int(a)}" for a in lines[:_MAX_EXAMPLES])
+    shown = ", ".join(f"{unit} {int(a)}" for a in lines[:_MAX_EXAMPLES])
     extra = total - min(len(lines), _MAX_EXAMPLES)
     return shown + (f" and {extra} more" if extra > 0 else "")
 

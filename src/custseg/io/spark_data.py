@@ -42,24 +42,27 @@ from custseg.io.data import (
     DataInfo,
     DataValidationError,
     Rule,
+    as_text,
     check_column,
     check_file,
     column_rules,
     duplicate_ids_message,
     extra_fields_message,
     extra_numbers,
-    file_sha256,
+    is_parquet,
     lines_only,
     normalise_categories,
     number_hints,
     read_header,
     schema_problems,
+    source_sha256,
     validated_record,
     where_shown,
 )
+from custseg.io.spark_engine import pandas_3_tolerated, spark_session
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 #: the file line of a row (the header is line 1)
 LINE = "__custseg_line"
@@ -104,6 +107,8 @@ class _Layout:
     checked: list[_Checked]
     extras: list[str]
     config: DataConfig
+    #: what a row is called in messages: "line" (of a CSV file) or "row" (of a table)
+    unit: str = "line"
 
     @staticmethod
     def extra_raw(index: int) -> str:
@@ -145,41 +150,58 @@ class _Layout:
 
 
 def _check_rows(batches: Iterator[pd.DataFrame], layout: _Layout) -> Iterator[pd.DataFrame]:
-    """Parse and check a partition's lines (``value``, :data:`LINE`): one row per record
-    (the header and blank lines dropped) with its values and what it breaks."""
-    config = layout.config
+    """Parse and check a partition's CSV lines (``value``, :data:`LINE`): one row per
+    record (the header and blank lines dropped) with its values and what it breaks."""
     n = len(layout.header)
-    hints = number_hints(config)
     for batch in batches:
         body = batch[batch[LINE] > 1]
-        parsed = [next(csv.reader([t], delimiter=config.delimiter), []) for t in body[_TEXT]]
+        delimiter = layout.config.delimiter
+        parsed = [next(csv.reader([t], delimiter=delimiter), []) for t in body[_TEXT]]
         # a blank line is no record; a line of blanks or of delimiters is (as for pandas)
         keep = [bool(t.strip()) or any(r) for t, r in zip(body[_TEXT], parsed, strict=True)]
         records = [r for r, k in zip(parsed, keep, strict=True) if k]
-        lines = body.loc[keep, LINE]
         long = [len(r) > n and any(f.strip() for f in r[n:]) for r in records]
         raw = pd.DataFrame(
             [(r + [""] * (n - len(r)))[:n] for r in records], columns=layout.header, dtype=str
         )
-        out: dict[str, object] = {LINE: lines.to_numpy(), layout.long_record: long}
-        for c in layout.checked:
-            written = raw[c.spec.source]
-            column, _ = normalise_categories(written, c.spec)
-            values, masks = check_column(c.spec, column, config)
-            out |= {c.name: values, c.raw: column, c.normalised: (column != written)}
-            out |= {c.flag(r): masks[r.key] for r in c.rules}
-            if c.spec.kind == "numeric":
-                stripped = column.str.strip()
-                out |= {c.hint(i): stripped.str.fullmatch(p) for i, (p, _) in enumerate(hints)}
-        for j, header in enumerate(layout.extras):
-            numbers, present = extra_numbers(raw[header])
-            out |= {
-                layout.extra_raw(j): raw[header],
-                layout.extra_number(j): numbers,
-                layout.extra_present(j): present,
-                layout.extra_text(j): present & numbers.isna(),
-            }
-        yield pd.DataFrame({k: _values(v) for k, v in out.items()})
+        yield _check_raw(raw, body.loc[keep, LINE], long, layout)
+
+
+def _check_typed(batches: Iterator[pd.DataFrame], layout: _Layout) -> Iterator[pd.DataFrame]:
+    """Check a partition of a Parquet table (its columns and :data:`LINE`, the row
+    number), its values as text (:func:`~custseg.io.data.as_text`, as the scikit-learn
+    engine reads them)."""
+    for batch in batches:
+        raw = pd.DataFrame({h: as_text(batch[h]) for h in layout.header}, index=batch.index)
+        yield _check_raw(raw, batch[LINE], [False] * len(batch), layout)
+
+
+def _check_raw(
+    raw: pd.DataFrame, lines: pd.Series, long: list[bool], layout: _Layout
+) -> pd.DataFrame:
+    """The rows of ``raw`` (text, under the file's column names) with their values and
+    the rules each breaks (:meth:`_Layout.ddl`)."""
+    config = layout.config
+    hints = number_hints(config)
+    out: dict[str, object] = {LINE: lines.to_numpy(), layout.long_record: long}
+    for c in layout.checked:
+        written = raw[c.spec.source]
+        column, _ = normalise_categories(written, c.spec)
+        values, masks = check_column(c.spec, column, config)
+        out |= {c.name: values, c.raw: column, c.normalised: (column != written)}
+        out |= {c.flag(r): masks[r.key] for r in c.rules}
+        if c.spec.kind == "numeric":
+            stripped = column.str.strip()
+            out |= {c.hint(i): stripped.str.fullmatch(p) for i, (p, _) in enumerate(hints)}
+    for j, header in enumerate(layout.extras):
+        numbers, present = extra_numbers(raw[header])
+        out |= {
+            layout.extra_raw(j): raw[header],
+            layout.extra_number(j): numbers,
+            layout.extra_present(j): present,
+            layout.extra_text(j): present & numbers.isna(),
+        }
+    return pd.DataFrame({k: _values(v) for k, v in out.items()})
 
 
 def _values(values: object) -> object:
@@ -187,7 +209,8 @@ def _values(values: object) -> object:
 
 
 def validate_spark(config: DataConfig, engine: EngineConfig) -> tuple[DataFrame, DataInfo]:
-    """Validate ``config.path`` in Spark, as :func:`~custseg.io.data.load_customers` does.
+    """Validate ``config.path`` (a CSV file, or a Parquet table: ``*.parquet``, a file or a
+    directory) in Spark, as :func:`~custseg.io.data.load_customers` does.
 
     Returns
     -------
@@ -202,9 +225,52 @@ def validate_spark(config: DataConfig, engine: EngineConfig) -> tuple[DataFrame,
     DataValidationError
         With the problems ``load_customers`` reports for the same file.
     """
-    from custseg.io.spark_engine import pandas_3_tolerated, spark_session
-
     path = str(config.path)
+    session = spark_session(engine)
+    if is_parquet(path):
+        checked, layout, structural = _parquet_checked(session, path, config)
+    else:
+        checked, layout, structural = _csv_checked(session, path, config)
+    checked = checked.persist()
+    try:
+        return _validated(checked, layout, path, structural, source_sha256(path))
+    except DataValidationError:
+        checked.unpersist()
+        raise
+    except Exception as exc:  # a table Spark cannot read (files of other column types)
+        checked.unpersist()
+        reason = _spark_error(exc) if is_parquet(path) else None
+        if reason is None:
+            raise
+        raise DataValidationError(path, [f"cannot read the Parquet table: {reason}"]) from exc
+
+
+def _spark_error(exc: Exception) -> str | None:
+    """The first line of the JVM's message when ``exc`` is Spark's, else None."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    if isinstance(exc, Py4JJavaError):
+        message = str(exc.java_exception.getMessage() or exc)
+    elif isinstance(exc, PySparkException):
+        message = str(exc)
+    else:
+        return None
+    return message.strip().splitlines()[0]
+
+
+def _layout(header: list[str], config: DataConfig, unit: str) -> tuple[_Layout, list[str]]:
+    """What the rows of a file with ``header`` are checked for, and its structural problems."""
+    structural, extras = schema_problems(header, config)
+    present = [(n, s) for n, s in config.columns.items() if s.source in header]
+    checked = [_Checked(n, s, column_rules(n, s)) for n, s in present]
+    return _Layout(header, checked, extras, config, unit), structural
+
+
+def _csv_checked(
+    session: SparkSession, path: str, config: DataConfig
+) -> tuple[DataFrame, _Layout, list[str]]:
+    """A CSV's rows checked (lazily), what they were checked for, its structural problems."""
     local = check_file(path)
     if config.encoding.lower().replace("_", "-") not in _UTF8:
         raise DataValidationError(
@@ -219,23 +285,43 @@ def validate_spark(config: DataConfig, engine: EngineConfig) -> tuple[DataFrame,
         raise DataValidationError(path, [EMPTY_FILE])
     # a nameless column (a trailing delimiter) is named as pandas names it
     header = [h or f"Unnamed: {i}" for i, h in enumerate(read_header(path, first, config))]
-    structural, extras = schema_problems(header, config)
-    present = [(n, s) for n, s in config.columns.items() if s.source in header]
-    layout = _Layout(
-        header, [_Checked(n, s, column_rules(n, s)) for n, s in present], extras, config
-    )
-    session = spark_session(engine)
+    layout, structural = _layout(header, config, "line")
     numbered, not_utf8 = _numbered(session.read.text(str(local.resolve())))
     if not_utf8:
         raise DataValidationError(path, [_not_utf8(numbered)])
     with pandas_3_tolerated():
         checked = numbered.mapInPandas(partial(_check_rows, layout=layout), layout.ddl())
-    checked = checked.persist()
-    try:
-        return _validated(checked, layout, path, structural, file_sha256(local))
-    except BaseException:
-        checked.unpersist()
-        raise
+    return checked, layout, structural
+
+
+def _parquet_checked(
+    session: SparkSession, path: str, config: DataConfig
+) -> tuple[DataFrame, _Layout, list[str]]:
+    """A Parquet table's rows checked (lazily), numbered from 1 in the order the
+    scikit-learn engine reads them (files by name, rows in file order)."""
+    from pyspark.sql import functions as F
+
+    if not Path(path).exists():
+        check_file(path)  # not found, and how to create it
+    frame = session.read.parquet(str(Path(path).resolve()))
+    layout, structural = _layout([str(c) for c in frame.columns], config, "row")
+    file, index = "__custseg_file", "__custseg_index"
+    tagged = frame.select(
+        *[F.col(f"`{c}`") for c in frame.columns],
+        F.col("_metadata.file_path").alias(file),
+        F.col("_metadata.row_index").alias(index),
+    )
+    counts = dict(tagged.groupBy(file).count().collect())
+    offsets, total = [], 0
+    for name in sorted(counts):
+        offsets += [F.lit(name), F.lit(total)]
+        total += counts[name]
+    offset = F.element_at(F.create_map(*offsets), F.col(file)) if offsets else F.lit(0)
+    numbered = tagged.withColumn(LINE, (offset + F.col(index) + 1).cast("long"))
+    numbered = numbered.drop(file, index)
+    with pandas_3_tolerated():
+        checked = numbered.mapInPandas(partial(_check_typed, layout=layout), layout.ddl())
+    return checked, layout, structural
 
 
 def _first_line(path: Path) -> str | None:
@@ -302,7 +388,7 @@ def _validated(
         message = extra_fields_message(lines, totals["long"], len(layout.header), layout.config)
         raise DataValidationError(path, [message])
     for c in layout.checked:
-        problems += _column_problems(checked, c, totals, layout.config)
+        problems += _column_problems(checked, c, totals, layout)
     if problems:
         raise DataValidationError(path, problems)
     columns = [F.col(f"`{c.name}`") for c in layout.checked]
@@ -343,30 +429,29 @@ def _first_lines(frame: DataFrame, condition: Column, *columns: str) -> list[tup
     return [tuple(r) for r in rows] if columns else [r[0] for r in rows]
 
 
-def _column_problems(
-    checked: DataFrame, c: _Checked, totals: dict, config: DataConfig
-) -> list[str]:
+def _column_problems(checked: DataFrame, c: _Checked, totals: dict, layout: _Layout) -> list[str]:
     """The problems of one schema column, worded and ordered as ``load_customers`` does."""
     from pyspark.sql import functions as F
 
     problems = []
-    hints = number_hints(config)
+    hints = number_hints(layout.config)
     for rule in c.rules:
         count = totals[c.flag(rule)]
         if not count:
             continue
         shown = _first_lines(checked, F.col(c.flag(rule)), c.raw)
-        where = where_shown([line for line, _ in shown], [value for _, value in shown], count)
+        lines, values = [line for line, _ in shown], [value for _, value in shown]
+        where = where_shown(lines, values, count, layout.unit)
         hint = ""
         if rule.key == "number":
             hint = next((h for i, (_, h) in enumerate(hints) if not totals[c.hint(i)]), "")
         problems.append(rule.message(count, where, hint))
     if c.spec.kind == "id":
-        problems += _duplicate_ids(checked, c)
+        problems += _duplicate_ids(checked, c, layout.unit)
     return problems
 
 
-def _duplicate_ids(checked: DataFrame, c: _Checked) -> list[str]:
+def _duplicate_ids(checked: DataFrame, c: _Checked, unit: str) -> list[str]:
     """The message of the ids on more than one row, if any (``load_customers``'s)."""
     from pyspark.sql import functions as F
 
@@ -386,7 +471,7 @@ def _duplicate_ids(checked: DataFrame, c: _Checked) -> list[str]:
     finally:
         dups.unpersist()
     label = c.rules[0].label
-    return [duplicate_ids_message(label, shown, totals["ids"], int(totals["rows"]))]
+    return [duplicate_ids_message(label, shown, totals["ids"], int(totals["rows"]), unit)]
 
 
 def write_validated_spark(frame: DataFrame, info: DataInfo, config: DataConfig) -> Path:

@@ -42,9 +42,12 @@ from custseg.core.segment_model import SEGMENT_COLUMN, SEGMENT_NAME_COLUMN
 from custseg.io.data import (
     DataValidationError,
     Rejects,
+    is_parquet,
     load_customers,
     load_customers_with_rejects,
+    parquet_text,
     parse_csv,
+    source_sha256,
     write_csv_atomic,
 )
 from custseg.io.outputs import read_segment_model
@@ -348,10 +351,15 @@ def _raw_rows(path: Path, sha256: str, n_rows: int, config: DataConfig) -> pd.Da
     Parsed by the same reader as :func:`~custseg.io.data.load_customers` (so blank lines
     are dropped the same way); the hash guards against the file changing in between.
     """
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise DataValidationError(str(path), ["the file changed while it was being read"])
-    raw = parse_csv(str(path), data, config).reset_index(drop=True)
+    if is_parquet(path):  # its columns as the validation read them (text)
+        if source_sha256(path) != sha256:
+            raise DataValidationError(str(path), ["the table changed while it was being read"])
+        raw = parquet_text(str(path))
+    else:
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise DataValidationError(str(path), ["the file changed while it was being read"])
+        raw = parse_csv(str(path), data, config).reset_index(drop=True)
     if len(raw) != n_rows:  # cannot happen with the shared reader; never misalign labels
         raise RuntimeError(f"{path}: read {len(raw)} rows but validated {n_rows}")
     return raw
