@@ -217,8 +217,12 @@ def test_make_run_engine_spark_on_a_fresh_clone(spark, tmp_path):
     it, sweeps on Spark, registers a champion whose runs say engine=spark, and writes the
     report. The sweep is a user's smaller one (k = 2..4 of a numeric and a mixed set):
     Spark's per-job latency makes each restart about a second on 200 rows."""
+    import mlflow
+    import mlflow.spark
+    import pandas as pd
     from mlflow import MlflowClient
 
+    from custseg.io.spark_engine import to_pandas
     from test_dvc import VENV_BIN, Registry, fingerprint, git_status, make_clone, run
 
     repo = make_clone(tmp_path)
@@ -265,6 +269,20 @@ def test_make_run_engine_spark_on_a_fresh_clone(spark, tmp_path):
     runs = client.search_runs([client.get_run(challenger.run_id).info.experiment_id])
     engines = [r.data.params["engine"] for r in runs if "engine" in r.data.params]
     assert len(engines) >= 8 and set(engines) == {"spark"}  # sweep parent, 6 fits, final
+    # the registered Spark model scores in Spark as its light pyfunc scores without it
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    try:
+        version_uri = f"models:/{challenger.name}/{challenger.version}"
+        table = spark.read.parquet(str(repo / "validated" / "customers.parquet"))
+        in_spark = to_pandas(mlflow.spark.load_model(version_uri).transform(table))
+        in_pandas = pd.DataFrame(mlflow.pyfunc.load_model(version_uri).predict(to_pandas(table)))
+    finally:
+        mlflow.set_tracking_uri(previous)
+    pd.testing.assert_frame_equal(
+        in_spark[["segment", "segment_name"]], in_pandas[["segment", "segment_name"]],
+        check_dtype=False,
+    )  # fmt: skip
     report = (repo / "reports" / "segments.html").read_text(encoding="utf-8")
     selection = json.loads((repo / "models" / "selection.json").read_text(encoding="utf-8"))
     assert all(name in report for name in selection["segment_names"].values())

@@ -235,3 +235,36 @@ def test_predict_on_spark_refuses_invalid_input_with_its_lines(spark, registry, 
     with pytest.raises(DataValidationError, match=r"'Age' \(age\): 1 non-numeric value .* line 3"):
         run_predict(registry.settings(source, output, "engine=spark"))
     assert not output.exists()
+
+
+def test_a_model_logged_with_its_spark_flavour_scores_alike_in_spark_and_pyfunc(
+    spark, seed_csv, tmp_path
+):
+    """Issue 12: the registered model scores a large table in Spark (mlflow.spark) and a
+    small one without a cluster (its light pyfunc): the same segments."""
+    import mlflow
+    import mlflow.spark
+
+    from custseg.io.spark_engine import to_pandas
+    from custseg.io.spark_scoring import scoring_pipeline
+    from custseg.io.tracking import log_segment_model, setup_experiment
+
+    model, table = fitted(seed_csv, ["features=all"])
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = setup_experiment(uri, "spark-flavour", str(tmp_path / "mlruns"))
+    with mlflow.start_run(experiment_id=experiment_id):
+        info = log_segment_model(model, spark_model=scoring_pipeline(model))
+    assert set(info.flavors) == {"python_function", "spark"}
+    assert info.flavors["python_function"]["loader_module"] != "mlflow.spark"  # the light one
+
+    in_pandas = mlflow.pyfunc.load_model(info.model_uri).predict(table)
+    in_spark = to_pandas(
+        mlflow.spark.load_model(info.model_uri).transform(spark.createDataFrame(table))
+    )
+    expected = model.score(table)
+    pd.testing.assert_frame_equal(
+        in_spark[[SEGMENT_COLUMN, SEGMENT_NAME_COLUMN]], expected, check_dtype=False
+    )
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(in_pandas)[[SEGMENT_COLUMN, SEGMENT_NAME_COLUMN]], expected, check_dtype=False
+    )

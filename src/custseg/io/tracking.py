@@ -332,6 +332,7 @@ def log_segment_model(
     model: SegmentModel,
     name: str = "model",
     pip_requirements: list[str] | None = list(MODEL_REQUIREMENTS),  # noqa: B006 (read only)
+    spark_model: Any = None,
 ) -> mlflow.models.model.ModelInfo:
     """Log ``model`` as the active run's MLflow model (pyfunc from code, no pickle).
 
@@ -340,10 +341,44 @@ def log_segment_model(
     a column signature, one synthetic row per segment as input example (never a
     customer's row) and, as metadata, the segment names and the model's fingerprint.
     ``pip_requirements=None`` lets MLflow infer them (seconds per model; for benchmarks).
+    With ``spark_model`` (a Spark ML ``PipelineModel`` scoring the same segments:
+    :func:`custseg.io.spark_scoring.scoring_pipeline`) the directory also has MLflow's
+    ``spark`` flavour: ``mlflow.spark.load_model`` scores a large table in Spark, while
+    ``mlflow.pyfunc.load_model`` still loads the light pyfunc, without Spark.
     Returns MLflow's description of the logged model (its ``model_id`` links metrics).
     """
     with _pyfunc_arguments(model, pip_requirements) as arguments:
-        return mlflow.pyfunc.log_model(name=name, **arguments)
+        if spark_model is None:
+            return mlflow.pyfunc.log_model(name=name, **arguments)
+        metadata = arguments.pop("metadata")
+        flavour = _PyfuncWithSpark(spark_model)
+        return mlflow.models.Model.log(
+            artifact_path=None, name=name, flavor=flavour, metadata=metadata, **arguments
+        )
+
+
+class _PyfuncWithSpark:
+    """A flavour module for ``mlflow.models.Model.log``: the light pyfunc model, and the
+    Spark ML pipeline saved beside it as MLflow's ``spark`` flavour (``sparkml/``)."""
+
+    __name__ = "custseg.pyfunc+spark"
+    _DATA = "sparkml"
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+
+    def save_model(self, path: str, mlflow_model: mlflow.models.Model, **kwargs: Any) -> None:
+        import pyspark
+
+        mlflow.pyfunc.save_model(path, mlflow_model=mlflow_model, **kwargs)
+        self.pipeline.save(os.path.join(path, self._DATA))
+        mlflow_model.add_flavor(
+            "spark",
+            pyspark_version=pyspark.__version__,
+            model_data=self._DATA,
+            model_class=f"{type(self.pipeline).__module__}.{type(self.pipeline).__name__}",
+        )
+        mlflow_model.save(os.path.join(path, "MLmodel"))
 
 
 def save_segment_model(model: SegmentModel, path: str | Path) -> None:
@@ -431,14 +466,16 @@ def log_fit_run(
     params: Mapping[str, Any],
     tags: Mapping[str, str],
     experiment_id: str | None = None,
+    spark_model: Any = None,
 ) -> str:
     """Log one model (params, metrics, plots, the model) as a run; returns its run id.
 
     ``images`` are the run's plots as rendered by :func:`fit_images` (artifact path ->
     PNG bytes). Without ``experiment_id`` the run is nested under the active parent run
     (in the parent's experiment). The metrics are linked to the logged model, so the
-    model's page in the MLflow UI shows them too. The run ends FINISHED, or FAILED if
-    logging raises.
+    model's page in the MLflow UI shows them too. ``spark_model``: the Spark flavour of
+    the model (:func:`log_segment_model`). The run ends FINISHED, or FAILED if logging
+    raises.
     """
     nested = experiment_id is None
     if nested:
@@ -455,7 +492,7 @@ def log_fit_run(
         checkpoint()  # a SIGTERM ends the run FAILED between two store calls
         # the model first, then its metrics with its id: one batch instead of MLflow
         # re-reading every metric's history to link it to the model
-        model_info = log_segment_model(model)
+        model_info = log_segment_model(model, spark_model=spark_model)
         checkpoint()
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, model_id=model_info.model_id)
         checkpoint()

@@ -211,9 +211,25 @@ def ensure_registered(
         params=params,
         tags=tags,
         experiment_id=experiment_id,
+        spark_model=_spark_model(model, settings),
     )
     version = gate_and_register(run_id, name, table, version_tags, "model")
     return Registered(model, version, created=True)
+
+
+def _spark_model(model: SegmentModel, settings: Settings) -> Any:
+    """With ``engine=spark``, the model as a Spark ML pipeline, registered beside its
+    pyfunc (MLflow's ``spark`` flavour) to score large tables in Spark; else None."""
+    if settings.engine.name != "spark":
+        return None
+    from custseg.io.spark_engine import spark_session
+    from custseg.io.spark_scoring import scoring_pipeline, scoring_problem
+
+    if (problem := scoring_problem(model)) is not None:
+        log.warning("model %s has no Spark flavour: %s", model.fingerprint[:12], problem)
+        return None
+    spark_session(settings.engine)  # a pipeline stage needs the session's JVM
+    return scoring_pipeline(model)
 
 
 def _log_report(run_id: str | None, settings: Settings) -> None:
