@@ -292,3 +292,73 @@ def test_make_run_engine_spark_on_a_fresh_clone(spark, tmp_path):
     run(["custseg", "promote", "--version", str(challenger.version), "--force"], repo)
     assert registry.alias("champion").version == challenger.version
     assert fingerprint(repo / "catalog/champion.json") == challenger.tags["fingerprint"]
+
+
+def rows_of_spark_and_model(data, settings, k: int):
+    """Spark's own cluster of every customer and the converted model's nearest centroid."""
+    from custseg.io.spark_engine import fit_spark, spark_segments
+
+    fs = settings.features
+    result = fit_spark(data, fs, k, settings.model)
+    model = segment_model(result, "standard", {})
+    own = spark_segments(data, fs, k, settings.model)
+    return model, own["spark_cluster"].to_numpy(), model.nearest(own[fs.columns])[0]
+
+
+@pytest.mark.slow
+def test_a_category_the_driver_sample_lacks_is_encoded_as_in_the_whole_table(spark, tmp_path):
+    """The one-hot columns come from the whole table's categories, not the sample's: a
+    region on one customer outside the sample still has its column, and every customer
+    gets Spark's cluster."""
+    from custseg.io.spark_engine import read_validated
+
+    customers = generate_customers(600, seed=4)
+    customers["Region"] = np.where(np.arange(600) % 2 == 0, "north", "south")
+    path = tmp_path / "customers.csv"
+    overrides = [
+        f"data.path={path}",
+        f"data.validated={tmp_path / 'validated.parquet'}",
+        "+data.columns.region={source: Region, kind: categorical}",
+        "features=all",
+        "features.categorical=[gender,region]",
+        "model.n_init=2",
+        *SPARK_OVERRIDES,
+    ]
+    settings = compose_settings(overrides)
+
+    def validated_sample():
+        write_csv_atomic(customers, path)
+        write_validated(*load_customers(settings.data), settings.data)
+        return read_validated(settings.data, settings.engine, 50, seed=0)
+
+    outside = sorted(
+        set(customers["CustomerID"].astype(str)) - set(validated_sample().sample["customer_id"])
+    )
+    customers.loc[customers["CustomerID"].astype(str) == outside[0], "Region"] = "island"
+    data = validated_sample()  # the same rows: the sample depends on row numbers only
+    assert "island" not in set(data.sample["region"]) and len(data.sample) == 50
+
+    model, spark_rows, model_rows = rows_of_spark_and_model(data, settings, 4)
+    assert model.categories["region"] == ["island", "north", "south"]
+    assert (model_rows == spark_rows).all()
+
+
+@pytest.mark.slow
+def test_a_categorical_only_feature_set_fits_on_spark(spark, seed_csv, tmp_path):
+    """No numeric column: the one-hot columns alone, k = 2 splits the genders."""
+    from custseg.io.spark_engine import read_validated
+
+    overrides = [
+        *SPARK_OVERRIDES,
+        "features=all",
+        "features.name=gender_only",
+        "features.numeric=[]",
+        "features.categorical=[gender]",
+        "model.n_init=2",
+    ]
+    settings = validated_settings(seed_csv, tmp_path, overrides)
+    data = read_validated(settings.data, settings.engine, 10_000, seed=42)
+    model, spark_rows, model_rows = rows_of_spark_and_model(data, settings, 2)
+    assert (model_rows == spark_rows).all()
+    genders = data.sample["gender"].to_numpy()
+    assert adjusted_rand(genders, model_rows) == pytest.approx(1.0)
