@@ -92,7 +92,7 @@ def data_config() -> DataConfig:
 
 def both_engines(config: DataConfig):
     """What each engine makes of ``config``: (table, info) or the problems raised."""
-    from custseg.io.spark_data import validate_spark
+    from custseg.io.spark_data import LINE, validate_spark
     from custseg.io.spark_engine import to_pandas
 
     outcomes = []
@@ -102,7 +102,9 @@ def both_engines(config: DataConfig):
         except DataValidationError as exc:
             outcomes.append(exc)
             continue
-        outcomes.append((table if isinstance(table, pd.DataFrame) else to_pandas(table), info))
+        if not isinstance(table, pd.DataFrame):  # Spark's, in file order by its line
+            table = to_pandas(table.orderBy(LINE).drop(LINE))
+        outcomes.append((table, info))
     return outcomes
 
 
@@ -172,6 +174,18 @@ def test_spark_refuses_text_that_is_not_utf8_and_says_so(
     with pytest.raises(DataValidationError, match=why) as excinfo:
         validate_spark(config, SPARK_LOCAL)
     assert "latin.csv" in str(excinfo.value)
+
+
+def test_a_value_spanning_lines_is_refused_on_spark_with_its_line(spark, tmp_path, data_config):
+    """Spark reads a record per line: a quoted value with a line break is named, never
+    read as two records (the scikit-learn engine reads it)."""
+    from custseg.io.spark_data import validate_spark
+
+    path = tmp_path / "customers.csv"
+    path.write_text(table(ROWS[0], '2,Female,21,16,81,"two', 'lines"', header=f"{HEADER},Note"))
+    load_customers(dataclasses.replace(data_config, path=str(path)))  # pandas reads it
+    with pytest.raises(DataValidationError, match=r"does not close on its line, at line 3\b"):
+        validate_spark(dataclasses.replace(data_config, path=str(path)), SPARK_LOCAL)
 
 
 def test_a_missing_file_is_refused_as_by_the_sklearn_engine(spark, tmp_path, data_config):
@@ -283,9 +297,13 @@ def parquet_cases() -> dict[str, list[pd.DataFrame]]:
         "bad-values": [bad],
         "floats": [floats],
         "two-files": [bad.iloc[:25], bad.iloc[25:]],
+        # Spark reads the larger file first; the rows still go in name order
+        "a-small-file-first": [bad.iloc[:5], bad.iloc[5:]],
         "missing-column": [good.drop(columns="Age")],
         "extra-columns": [good.assign(Visits=range(40), Region=["x"] * 40)],
         "no-rows": [good.iloc[:0]],
+        "a-pandas-index": [None, bad.iloc[10:15]],
+        "a-named-pandas-index": [None, bad.set_index("CustomerID")],
     }
 
 
@@ -303,6 +321,9 @@ def test_spark_validates_a_parquet_table_as_the_sklearn_engine_does(
     if len(frames) == 1:
         path = tmp_path / "customers.parquet"
         write_parquet_atomic(frames[0], path)
+    elif frames[0] is None:  # written by pandas with its index (filtered rows)
+        path = tmp_path / "customers.parquet"
+        frames[1].to_parquet(path)
     else:
         path = tmp_path / "customers.parquet"
         for i, frame in enumerate(frames):

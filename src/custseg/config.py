@@ -249,10 +249,12 @@ class PredictConfig:
     Parameters
     ----------
     input : str, optional
-        CSV of customers to score, in the training schema (``data.columns``). Required by
-        ``custseg-predict``; optional so that every other job composes without it.
+        CSV (or Parquet table) of customers to score, in the training schema
+        (``data.columns``). Required by ``custseg-predict``; optional so that every other
+        job composes without it.
     output : str, optional
-        CSV to write; ``None`` means ``<output_dir>/<input stem>.scored.csv``.
+        CSV to write (Parquet with ``engine=spark``); ``None`` means
+        ``<output_dir>/<input stem>.scored.csv`` (``.parquet``).
     output_dir : str
         Directory of the default output (relative to the project root, ignored by git so
         that scored customer data stays out of the repository).

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -269,7 +270,7 @@ def _check_table(config: DataConfig) -> _Checked:
         unit, first = "line", 1 + _HEADER_LINES
 
     header = [str(c) for c in raw.columns]
-    structural, extras = schema_problems(header, config)
+    structural, extras = schema_problems(header, config, HEADER_PLACES[unit])
     lines = pd.Series(raw.index.to_numpy() + first, index=raw.index)
     if raw.empty:
         structural.append(NO_DATA_ROWS)
@@ -289,14 +290,21 @@ def _check_table(config: DataConfig) -> _Checked:
     return _Checked(path, sha, raw, lines, values, extras, normalised, structural, failures)
 
 
-def schema_problems(header: list[str], config: DataConfig) -> tuple[list[str], list[str]]:
+#: where a file's column names are, in messages: a CSV's header line, a table's columns
+HEADER_PLACES = {"line": "line 1 (header)", "row": "the table's columns"}
+
+
+def schema_problems(
+    header: list[str], config: DataConfig, where: str = HEADER_PLACES["line"]
+) -> tuple[list[str], list[str]]:
     """What is wrong with a file's ``header`` for the schema (schema columns missing, extra
-    columns named like a canonical column), and its extra (non-schema) columns."""
+    columns named like a canonical column), and its extra (non-schema) columns; ``where``
+    names the header in messages (:data:`HEADER_PLACES`)."""
     structural: list[str] = []
     sources = {spec.source for spec in config.columns.values()}
     missing = [(name, spec) for name, spec in config.columns.items() if spec.source not in header]
     if missing:
-        structural.append(_missing_columns_message(missing, header))
+        structural.append(_missing_columns_message(missing, header, where))
     extras = [h for h in header if h not in sources]
     for h in (h for h in extras if h in config.columns):
         structural.append(
@@ -522,10 +530,18 @@ def parquet_text(path: str) -> pd.DataFrame:
     if not Path(path).exists():
         check_file(path)  # says it is not found, and how to create it
     try:
-        table = pq.read_table(path).to_pandas()
+        table = pq.read_table(path)
+        # pandas' stored index is not data (and would renumber the rows): dropped
+        table = table.drop([c for c in table.column_names if is_pandas_index(c)])
+        frame = table.to_pandas(ignore_metadata=True)
     except (OSError, pa.ArrowException) as exc:
         raise DataValidationError(path, [f"cannot read the Parquet table: {exc}"]) from exc
-    return pd.DataFrame({str(c): as_text(table[c]) for c in table.columns}, index=table.index)
+    return pd.DataFrame({str(c): as_text(frame[c]) for c in frame.columns})
+
+
+def is_pandas_index(column: str) -> bool:
+    """Whether a Parquet column is an unnamed index pandas stored (``__index_level_0__``)."""
+    return re.fullmatch(r"__index_level_\d+__", column) is not None
 
 
 def _read_bytes(path: str) -> bytes:
@@ -692,7 +708,9 @@ def _lines_with_extra_fields(text: str, n_columns: int, delimiter: str) -> list[
     ]
 
 
-def _missing_columns_message(missing: list[tuple[str, ColumnSpec]], header: list[str]) -> str:
+def _missing_columns_message(
+    missing: list[tuple[str, ColumnSpec]], header: list[str], where: str
+) -> str:
     parts = []
     folded = {h.strip().casefold(): h for h in header}
     for name, spec in missing:
@@ -702,7 +720,7 @@ def _missing_columns_message(missing: list[tuple[str, ColumnSpec]], header: list
             part += f" [did you mean {near!r}?]"
         parts.append(part)
     found = ", ".join(map(repr, header)) if header else "none"
-    return f"line 1 (header): missing required column(s) {', '.join(parts)}; columns found: {found}"
+    return f"{where}: missing required column(s) {', '.join(parts)}; columns found: {found}"
 
 
 #: plain decimal numbers, which pandas and Arrow read to the same float (tested)
@@ -733,8 +751,7 @@ def _to_number(values: pd.Series, config: DataConfig) -> pd.Series:
     return pd.to_numeric(values, errors="coerce").astype("float64")
 
 
-#: what non-numbers may all look like, with what to set then: (pattern, applies when, hint);
-#: the patterns are read the same by Python's and Java's regular expressions
+#: what non-numbers may all look like, with what to set then: (pattern, applies when, hint)
 NUMBER_HINTS: tuple[tuple[str, str, str], ...] = (
     (
         r"-?\d{1,3}(,\d{3})+(\.\d+)?",

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
@@ -35,6 +36,7 @@ from custseg.config import ColumnSpec, DataConfig, EngineConfig
 from custseg.io.data import (
     _UTF8,
     EMPTY_FILE,
+    HEADER_PLACES,
     NO_DATA_ROWS,
     PROFILED_CATEGORIES,
     VALIDATED_SIDECAR,
@@ -49,6 +51,7 @@ from custseg.io.data import (
     duplicate_ids_message,
     extra_fields_message,
     extra_numbers,
+    is_pandas_index,
     is_parquet,
     lines_only,
     normalise_categories,
@@ -59,7 +62,7 @@ from custseg.io.data import (
     validated_record,
     where_shown,
 )
-from custseg.io.spark_engine import pandas_3_tolerated, spark_session
+from custseg.io.spark_engine import pandas_3_tolerated, spark_session, sql_name
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -128,25 +131,27 @@ class _Layout:
         return f"__custseg_extra{index}_text"
 
     long_record = "__custseg_long"
+    #: a quoted value that does not close on its line (engine=spark reads a record a line)
+    unclosed = "__custseg_unclosed"
 
     def ddl(self) -> str:
         """The Spark schema of :func:`_check_rows`'s output."""
-        fields = [f"{LINE} long", f"{self.long_record} boolean"]
+        fields = [(LINE, "long"), (self.long_record, "boolean"), (self.unclosed, "boolean")]
         n_hints = len(number_hints(self.config))
         for c in self.checked:
             kind = "double" if c.spec.kind == "numeric" else "string"
-            fields += [f"`{c.name}` {kind}", f"{c.raw} string", f"{c.normalised} boolean"]
-            fields += [f"{c.flag(r)} boolean" for r in c.rules]
+            fields += [(c.name, kind), (c.raw, "string"), (c.normalised, "boolean")]
+            fields += [(c.flag(r), "boolean") for r in c.rules]
             if c.spec.kind == "numeric":
-                fields += [f"{c.hint(i)} boolean" for i in range(n_hints)]
+                fields += [(c.hint(i), "boolean") for i in range(n_hints)]
         for j in range(len(self.extras)):
             fields += [
-                f"{self.extra_raw(j)} string",
-                f"{self.extra_number(j)} double",
-                f"{self.extra_present(j)} boolean",
-                f"{self.extra_text(j)} boolean",
+                (self.extra_raw(j), "string"),
+                (self.extra_number(j), "double"),
+                (self.extra_present(j), "boolean"),
+                (self.extra_text(j), "boolean"),
             ]
-        return ", ".join(fields)
+        return ", ".join(f"{sql_name(name)} {kind}" for name, kind in fields)
 
 
 def _check_rows(batches: Iterator[pd.DataFrame], layout: _Layout) -> Iterator[pd.DataFrame]:
@@ -155,16 +160,26 @@ def _check_rows(batches: Iterator[pd.DataFrame], layout: _Layout) -> Iterator[pd
     n = len(layout.header)
     for batch in batches:
         body = batch[batch[LINE] > 1]
-        delimiter = layout.config.delimiter
-        parsed = [next(csv.reader([t], delimiter=delimiter), []) for t in body[_TEXT]]
+        parsed = [_record(t, layout.config.delimiter) for t in body[_TEXT]]
         # a blank line is no record; a line of blanks or of delimiters is (as for pandas)
-        keep = [bool(t.strip()) or any(r) for t, r in zip(body[_TEXT], parsed, strict=True)]
-        records = [r for r, k in zip(parsed, keep, strict=True) if k]
+        keep = [bool(t.strip()) or any(r) for t, (r, _) in zip(body[_TEXT], parsed, strict=True)]
+        records = [r for (r, _), k in zip(parsed, keep, strict=True) if k]
+        unclosed = [u for (_, u), k in zip(parsed, keep, strict=True) if k]
         long = [len(r) > n and any(f.strip() for f in r[n:]) for r in records]
         raw = pd.DataFrame(
             [(r + [""] * (n - len(r)))[:n] for r in records], columns=layout.header, dtype=str
         )
-        yield _check_raw(raw, body.loc[keep, LINE], long, layout)
+        yield _check_raw(raw, body.loc[keep, LINE], long, layout, unclosed)
+
+
+def _record(line: str, delimiter: str) -> tuple[list[str], bool]:
+    """The fields of one line, read as pandas reads them, and whether a quoted value is
+    left open at its end (its record would go on on the next line)."""
+    try:
+        return next(csv.reader([line], delimiter=delimiter, strict=True), []), False
+    except csv.Error as exc:
+        fields = next(csv.reader([line], delimiter=delimiter), [])
+        return fields, "unexpected end of data" in str(exc)
 
 
 def _check_typed(batches: Iterator[pd.DataFrame], layout: _Layout) -> Iterator[pd.DataFrame]:
@@ -173,17 +188,21 @@ def _check_typed(batches: Iterator[pd.DataFrame], layout: _Layout) -> Iterator[p
     engine reads them)."""
     for batch in batches:
         raw = pd.DataFrame({h: as_text(batch[h]) for h in layout.header}, index=batch.index)
-        yield _check_raw(raw, batch[LINE], [False] * len(batch), layout)
+        yield _check_raw(raw, batch[LINE], [False] * len(batch), layout, [False] * len(batch))
 
 
 def _check_raw(
-    raw: pd.DataFrame, lines: pd.Series, long: list[bool], layout: _Layout
+    raw: pd.DataFrame, lines: pd.Series, long: list[bool], layout: _Layout, unclosed: list[bool]
 ) -> pd.DataFrame:
     """The rows of ``raw`` (text, under the file's column names) with their values and
     the rules each breaks (:meth:`_Layout.ddl`)."""
     config = layout.config
     hints = number_hints(config)
-    out: dict[str, object] = {LINE: lines.to_numpy(), layout.long_record: long}
+    out: dict[str, object] = {
+        LINE: lines.to_numpy(),
+        layout.long_record: long,
+        layout.unclosed: unclosed,
+    }
     for c in layout.checked:
         written = raw[c.spec.source]
         column, _ = normalise_categories(written, c.spec)
@@ -215,8 +234,11 @@ def validate_spark(config: DataConfig, engine: EngineConfig) -> tuple[DataFrame,
     Returns
     -------
     frame : pyspark.sql.DataFrame
-        The validated table (what ``load_customers`` returns, as Spark columns), in file
-        order: schema columns under their canonical names, then the extra columns.
+        The validated table (what ``load_customers`` returns, as Spark columns):
+        schema columns under their canonical names, then the extra columns, then
+        :data:`LINE`, each row's file line (or row number), which gives the file order
+        (:func:`write_parquet_dir` writes in it). It is cached: ``unpersist()`` it when
+        done.
     info : DataInfo
         The file, its SHA-256, the row and column counts and the normalised values.
 
@@ -227,41 +249,46 @@ def validate_spark(config: DataConfig, engine: EngineConfig) -> tuple[DataFrame,
     """
     path = str(config.path)
     session = spark_session(engine)
-    if is_parquet(path):
-        checked, layout, structural = _parquet_checked(session, path, config)
-    else:
-        checked, layout, structural = _csv_checked(session, path, config)
+    try:
+        if is_parquet(path):
+            checked, layout, structural = _parquet_checked(session, path, config)
+        else:
+            checked, layout, structural = _csv_checked(session, path, config)
+    except Exception as exc:
+        raise _unreadable(path, exc) from exc
     checked = checked.persist()
     try:
         return _validated(checked, layout, path, structural, source_sha256(path))
     except DataValidationError:
         checked.unpersist()
         raise
-    except Exception as exc:  # a table Spark cannot read (files of other column types)
+    except Exception as exc:
         checked.unpersist()
-        reason = _spark_error(exc) if is_parquet(path) else None
-        if reason is None:
-            raise
-        raise DataValidationError(path, [f"cannot read the Parquet table: {reason}"]) from exc
+        raise _unreadable(path, exc) from exc
 
 
-def _spark_error(exc: Exception) -> str | None:
-    """The first line of the JVM's message when ``exc`` is Spark's, else None."""
+def _unreadable(path: str, exc: Exception) -> Exception:
+    """A Parquet table Spark cannot read (no file in a directory, files of other column
+    types) as a :class:`DataValidationError` with Spark's reason; any other error as is
+    (a failure of custseg's own code in a Python worker is not the data's)."""
     from py4j.protocol import Py4JJavaError
-    from pyspark.errors import PySparkException
+    from pyspark.errors import PySparkException, PythonException
 
+    if isinstance(exc, DataValidationError) or not is_parquet(path):
+        return exc
     if isinstance(exc, Py4JJavaError):
         message = str(exc.java_exception.getMessage() or exc)
-    elif isinstance(exc, PySparkException):
+    elif isinstance(exc, PySparkException) and not isinstance(exc, PythonException):
         message = str(exc)
     else:
-        return None
-    return message.strip().splitlines()[0]
+        return exc
+    reason = message.strip().splitlines()[0]
+    return DataValidationError(path, [f"cannot read the Parquet table: {reason}"])
 
 
 def _layout(header: list[str], config: DataConfig, unit: str) -> tuple[_Layout, list[str]]:
     """What the rows of a file with ``header`` are checked for, and its structural problems."""
-    structural, extras = schema_problems(header, config)
+    structural, extras = schema_problems(header, config, HEADER_PLACES[unit])
     present = [(n, s) for n, s in config.columns.items() if s.source in header]
     checked = [_Checked(n, s, column_rules(n, s)) for n, s in present]
     return _Layout(header, checked, extras, config, unit), structural
@@ -286,7 +313,7 @@ def _csv_checked(
     # a nameless column (a trailing delimiter) is named as pandas names it
     header = [h or f"Unnamed: {i}" for i, h in enumerate(read_header(path, first, config))]
     layout, structural = _layout(header, config, "line")
-    numbered, not_utf8 = _numbered(session.read.text(str(local.resolve())))
+    numbered, not_utf8 = _numbered(session.read.text(local.resolve().as_uri()))
     if not_utf8:
         raise DataValidationError(path, [_not_utf8(numbered)])
     with pandas_3_tolerated():
@@ -303,25 +330,36 @@ def _parquet_checked(
 
     if not Path(path).exists():
         check_file(path)  # not found, and how to create it
-    frame = session.read.parquet(str(Path(path).resolve()))
-    layout, structural = _layout([str(c) for c in frame.columns], config, "row")
+    frame = session.read.parquet(Path(path).resolve().as_uri())
+    # pandas' stored index is not data: the scikit-learn engine drops it too
+    columns = [str(c) for c in frame.columns if not is_pandas_index(str(c))]
+    layout, structural = _layout(columns, config, "row")
     file, index = "__custseg_file", "__custseg_index"
     tagged = frame.select(
-        *[F.col(f"`{c}`") for c in frame.columns],
+        *[F.col(sql_name(c)) for c in columns],
         F.col("_metadata.file_path").alias(file),
         F.col("_metadata.row_index").alias(index),
     )
     counts = dict(tagged.groupBy(file).count().collect())
-    offsets, total = [], 0
-    for name in sorted(counts):
-        offsets += [F.lit(name), F.lit(total)]
-        total += counts[name]
-    offset = F.element_at(F.create_map(*offsets), F.col(file)) if offsets else F.lit(0)
+    # pyarrow reads a directory's files in the order of their names (Spark's are URIs)
+    order = sorted(counts, key=lambda uri: unquote(urlparse(uri).path))
+    offset = _offsets(file, [(name, counts[name]) for name in order])
     numbered = tagged.withColumn(LINE, (offset + F.col(index) + 1).cast("long"))
     numbered = numbered.drop(file, index)
     with pandas_3_tolerated():
         checked = numbered.mapInPandas(partial(_check_typed, layout=layout), layout.ddl())
     return checked, layout, structural
+
+
+def _offsets(key: str, counts: list[tuple[object, int]]) -> Column:
+    """The rows before each value of column ``key`` (``counts``: rows per value, in order)."""
+    from pyspark.sql import functions as F
+
+    pairs, total = [], 0
+    for value, n in counts:
+        pairs += [F.lit(value), F.lit(total)]
+        total += n
+    return F.element_at(F.create_map(*pairs), F.col(key)) if pairs else F.lit(0)
 
 
 def _first_line(path: Path) -> str | None:
@@ -339,7 +377,9 @@ def _numbered(text: DataFrame) -> tuple[DataFrame, int]:
 
     Computed in the JVM: a partition's lines are consecutive, so a line's number is its
     place in its partition plus the lines of the partitions before it (counted per
-    partition, with the lines that are not UTF-8, in one pass).
+    partition, with the lines that are not UTF-8, in one pass). The partitions are
+    checkpointed first, so every later job sees the lines split as they were counted
+    (Spark may split a file otherwise in another job, e.g. as executors come and go).
     """
     from pyspark.sql import functions as F
 
@@ -347,13 +387,10 @@ def _numbered(text: DataFrame) -> tuple[DataFrame, int]:
     tagged = text.withColumn(pid, F.spark_partition_id()).withColumn(
         mid, F.monotonically_increasing_id()
     )
+    tagged = tagged.localCheckpoint(eager=True)
     bad = F.count(F.when(~F.is_valid_utf8(_TEXT), 1))
     counts = {p: (n, b) for p, n, b in tagged.groupBy(pid).agg(F.count("*"), bad).collect()}
-    offsets, total = [], 0
-    for partition in sorted(counts):
-        offsets += [F.lit(partition), F.lit(total)]
-        total += counts[partition][0]
-    offset = F.element_at(F.create_map(*offsets), F.col(pid)) if offsets else F.lit(0)
+    offset = _offsets(pid, [(p, counts[p][0]) for p in sorted(counts)])
     # monotonically_increasing_id: the partition id in the upper 31 bits, the place below
     place = F.col(mid) - F.shiftleft(F.col(pid).cast("long"), 33)
     numbered = tagged.select(_TEXT, (offset + place + 1).cast("long").alias(LINE))
@@ -383,6 +420,9 @@ def _validated(
     if totals["rows"] == 0:
         raise DataValidationError(path, [*structural, NO_DATA_ROWS])
     problems = list(structural)
+    if totals["unclosed"]:
+        lines = _first_lines(checked, F.col(layout.unclosed))
+        raise DataValidationError(path, [_unclosed_message(lines, totals["unclosed"])])
     if totals["long"]:
         lines = _first_lines(checked, F.col(layout.long_record))
         message = extra_fields_message(lines, totals["long"], len(layout.header), layout.config)
@@ -391,14 +431,22 @@ def _validated(
         problems += _column_problems(checked, c, totals, layout)
     if problems:
         raise DataValidationError(path, problems)
-    columns = [F.col(f"`{c.name}`") for c in layout.checked]
+    columns = [F.col(sql_name(c.name)) for c in layout.checked]
     for j, header in enumerate(layout.extras):
         numeric = totals[f"x{j}_present"] and not totals[f"x{j}_text"]
         chosen = layout.extra_number(j) if numeric else layout.extra_raw(j)
         columns.append(F.col(chosen).alias(header))
     normalised = {c.name: totals[c.normalised] for c in layout.checked if totals[c.normalised]}
     info = DataInfo(path, sha256, totals["rows"], len(columns), normalised)
-    return checked.select(*columns), info
+    return checked.select(*columns, LINE), info
+
+
+def _unclosed_message(lines: list[int], total: int) -> str:
+    return (
+        f"{total} row(s) have a quoted value that does not close on its line, at "
+        f"{lines_only(lines, total)}: engine=spark reads one record per line; remove the "
+        "line breaks inside values, or validate the file with engine=sklearn"
+    )
 
 
 def _aggregates(layout: _Layout) -> list[Column]:
@@ -408,7 +456,11 @@ def _aggregates(layout: _Layout) -> list[Column]:
     def count(condition: Column) -> Column:
         return F.count(F.when(condition, 1))
 
-    out = [F.count(F.lit(1)).alias("rows"), count(F.col(layout.long_record)).alias("long")]
+    out = [
+        F.count(F.lit(1)).alias("rows"),
+        count(F.col(layout.long_record)).alias("long"),
+        count(F.col(layout.unclosed)).alias("unclosed"),
+    ]
     n_hints = len(number_hints(layout.config))
     for c in layout.checked:
         out.append(count(F.col(c.normalised)).alias(c.normalised))
@@ -456,7 +508,7 @@ def _duplicate_ids(checked: DataFrame, c: _Checked, unit: str) -> list[str]:
     from pyspark.sql import functions as F
 
     missing = next(r for r in c.rules if r.key == "missing")
-    ids = checked.filter(~F.col(c.flag(missing))).groupBy(F.col(f"`{c.name}`").alias("id"))
+    ids = checked.filter(~F.col(c.flag(missing))).groupBy(F.col(sql_name(c.name)).alias("id"))
     dups = ids.agg(
         F.count(F.lit(1)).alias("n"),
         F.min(LINE).alias("first"),
@@ -489,17 +541,19 @@ def write_validated_spark(frame: DataFrame, info: DataInfo, config: DataConfig) 
 def write_parquet_dir(
     frame: DataFrame, dest: Path, sidecars: dict[str, dict] | None = None
 ) -> Path:
-    """Write ``frame`` to the directory ``dest`` as one Parquet file (in ``frame``'s row
-    order) and the JSON ``sidecars`` (file name -> content); put in place when complete,
-    replacing a file or directory there.
+    """Write ``frame`` to the directory ``dest`` as one Parquet file, in the order of its
+    :data:`LINE` (which is not written), and the JSON ``sidecars`` (file name -> content);
+    put in place when complete, replacing a file or directory there.
 
     The same table gives the same bytes (Spark's part file is renamed, its checksums and
     marker files removed).
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex}.tmp"
+    # the rows are computed on every partition, then gathered in LINE order (one file)
+    ordered = frame.repartition(1).sortWithinPartitions(LINE).drop(LINE)
     try:
-        frame.coalesce(1).write.parquet(str(tmp.resolve()), compression="zstd")
+        ordered.write.parquet(tmp.resolve().as_uri(), compression="zstd")
         (part,) = sorted(tmp.glob("part-*.parquet"))
         part.rename(tmp / _PART)
         for other in tmp.iterdir():
@@ -533,12 +587,13 @@ def spark_column_summary(frame: DataFrame) -> ColumnSummary:
     from pyspark.sql import functions as F
     from pyspark.sql.types import NumericType
 
-    numeric = [f.name for f in frame.schema.fields if isinstance(f.dataType, NumericType)]
-    others = [f.name for f in frame.schema.fields if f.name not in numeric]
-    aggregates = [F.min(F.col(f"`{c}`")) for c in numeric]
-    aggregates += [F.mean(F.col(f"`{c}`")) for c in numeric]
-    aggregates += [F.max(F.col(f"`{c}`")) for c in numeric]
-    aggregates += [F.approx_count_distinct(F.col(f"`{c}`")) for c in others]
+    fields = [f for f in frame.schema.fields if f.name != LINE]
+    numeric = [f.name for f in fields if isinstance(f.dataType, NumericType)]
+    others = [f.name for f in fields if f.name not in numeric]
+    aggregates = [F.min(F.col(sql_name(c))) for c in numeric]
+    aggregates += [F.mean(F.col(sql_name(c))) for c in numeric]
+    aggregates += [F.max(F.col(sql_name(c))) for c in numeric]
+    aggregates += [F.approx_count_distinct(F.col(sql_name(c))) for c in others]
     row = list(frame.agg(*aggregates).first())
     n = len(numeric)
     stats = {c: (row[i], row[n + i], row[2 * n + i]) for i, c in enumerate(numeric)}
@@ -546,8 +601,8 @@ def spark_column_summary(frame: DataFrame) -> ColumnSummary:
     for j, column in enumerate(others):
         if row[3 * n + j] > 2 * PROFILED_CATEGORIES:  # surely too many: not counted
             continue
-        present = frame.filter(F.col(f"`{column}`").isNotNull())
-        values = present.groupBy(F.col(f"`{column}`")).count().limit(PROFILED_CATEGORIES + 1)
+        present = frame.filter(F.col(sql_name(column)).isNotNull())
+        values = present.groupBy(F.col(sql_name(column))).count().limit(PROFILED_CATEGORIES + 1)
         found = {r[0]: r[1] for r in values.collect()}
         if len(found) <= PROFILED_CATEGORIES:
             counts[column] = found

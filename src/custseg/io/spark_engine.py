@@ -149,6 +149,11 @@ def session_settings(engine: EngineConfig) -> dict[str, str]:
     }
 
 
+def sql_name(column: str) -> str:
+    """A column name quoted for Spark SQL and ``F.col`` (backticks, doubled inside)."""
+    return "`" + column.replace("`", "``") + "`"
+
+
 def to_pandas(frame: DataFrame) -> pd.DataFrame:
     """``frame`` as pandas (:func:`pandas_3_tolerated`)."""
     with pandas_3_tolerated():

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from custseg.core.segment_model import SEGMENT_COLUMN, SEGMENT_NAME_COLUMN, SegmentModel
+from custseg.io.spark_engine import sql_name
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -47,17 +48,13 @@ def _double(value: float) -> str:
     return f"CAST('{float(value)!r}' AS DOUBLE)"
 
 
-def _name(column: str) -> str:
-    return "`" + column.replace("`", "``") + "`"
-
-
 def _text(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _numeric_sql(model: SegmentModel, i: int) -> str:
     """Numeric input ``i`` encoded: its transform, then ``(x - center) / scale``."""
-    x = f"CAST({_name(model.numeric[i])} AS DOUBLE)"
+    x = f"CAST({sql_name(model.numeric[i])} AS DOUBLE)"
     spec = model.transforms.get(model.numeric[i])
     if spec is not None and spec["kind"] == "log1p":
         x = f"log1p({x})"
@@ -79,7 +76,7 @@ def encoded_sql(model: SegmentModel) -> list[str]:
     features = [_numeric_sql(model, i) for i in range(len(model.numeric))]
     factor, zero = _double(model.categorical_scale), _double(0.0)
     for column in model.categorical:
-        value = f"CAST({_name(column)} AS STRING)"
+        value = f"CAST({sql_name(column)} AS STRING)"
         for category in model.categories[column]:
             features.append(f"CASE WHEN {value} = {_text(category)} THEN {factor} ELSE {zero} END")
     return features
@@ -140,7 +137,7 @@ def score_frame(model: SegmentModel, frame: DataFrame) -> DataFrame:
 
     _check_inputs(model, frame)
     position = "__custseg_nearest"
-    segment, name = segment_sql(model, _name(position))
+    segment, name = segment_sql(model, sql_name(position))
     with_position = frame.withColumn(position, F.expr(nearest_sql(model)))
     scored = with_position.withColumns(
         {SEGMENT_COLUMN: F.expr(segment), SEGMENT_NAME_COLUMN: F.expr(name)}
@@ -155,7 +152,7 @@ def _check_inputs(model: SegmentModel, frame: DataFrame) -> None:
 
     checks: dict[str, Column] = {}
     for column in model.numeric:
-        x = F.col(f"`{column}`").cast("double")
+        x = F.col(sql_name(column)).cast("double")
         bad = x.isNull() | F.isnan(x) | x.isin(float("inf"), float("-inf"))
         low, high = model.limits.get(column, [None, None])
         if low is not None:
@@ -166,7 +163,7 @@ def _check_inputs(model: SegmentModel, frame: DataFrame) -> None:
             bad = bad | (x < F.lit(0.0))
         checks[column] = bad
     for column in model.categorical:
-        value = F.col(f"`{column}`").cast("string")
+        value = F.col(sql_name(column)).cast("string")
         bad = value.isNull()
         if column in model.allowed:
             bad = bad | ~value.isin(model.allowed[column])
@@ -191,7 +188,37 @@ def scoring_pipeline(model: SegmentModel):
     from pyspark.ml.feature import SQLTransformer
 
     segment, name = segment_sql(model, nearest_sql(model))
+    refused = _refused_sql(model)
+    why = _text(
+        "custseg: a row the model cannot score (a value missing, outside its limits or not "
+        "among its allowed values): score the validated table"
+    )
+    segment = f"CASE WHEN {refused} THEN raise_error({why}) ELSE {segment} END"
     statement = (
         f"SELECT *, {segment} AS {SEGMENT_COLUMN}, {name} AS {SEGMENT_NAME_COLUMN} FROM __THIS__"
     )
     return PipelineModel(stages=[SQLTransformer(statement=statement)])
+
+
+def _refused_sql(model: SegmentModel) -> str:
+    """True (SQL) for a row the model's pyfunc refuses: a numeric input missing, not
+    finite or outside its limits (below 0 under ``log1p``), a categorical input missing
+    or not allowed."""
+    checks = []
+    for column in model.numeric:
+        x = f"CAST({sql_name(column)} AS DOUBLE)"
+        checks += [f"{x} IS NULL", f"isnan({x})", f"abs({x}) = CAST('Infinity' AS DOUBLE)"]
+        low, high = model.limits.get(column, [None, None])
+        if low is not None:
+            checks.append(f"{x} < {_double(low)}")
+        if high is not None:
+            checks.append(f"{x} > {_double(high)}")
+        if model.transforms.get(column, {}).get("kind") == "log1p":
+            checks.append(f"{x} < {_double(0.0)}")
+    for column in model.categorical:
+        value = f"CAST({sql_name(column)} AS STRING)"
+        checks.append(f"{value} IS NULL")
+        if column in model.allowed:
+            allowed = ", ".join(_text(v) for v in model.allowed[column])
+            checks.append(f"NOT ({value} IN ({allowed}))")
+    return "(" + " OR ".join(checks) + ")" if checks else "false"

@@ -371,7 +371,9 @@ class _PyfuncWithSpark:
         import pyspark
 
         mlflow.pyfunc.save_model(path, mlflow_model=mlflow_model, **kwargs)
-        self.pipeline.save(os.path.join(path, self._DATA))
+        # a file URI: a scheme-less path would resolve against the cluster's default
+        # file system (HDFS), and the model directory would miss sparkml/
+        self.pipeline.save(Path(path, self._DATA).resolve().as_uri())
         mlflow_model.add_flavor(
             "spark",
             pyspark_version=pyspark.__version__,

@@ -7,7 +7,10 @@ Run from the project root::
     custseg-predict predict.input=new.csv predict.model_uri=models:/customer-segmentation/3
     custseg-predict predict.input=new.csv predict.model_uri=models/segmentation.json   # DVC output
 
-The input is validated exactly like the training data (``conf/data``). With
+The input is validated exactly like the training data (``conf/data``); it may be a CSV or
+a Parquet table (``*.parquet``). With ``engine=spark`` it is validated and scored in Spark
+and the output is Parquet (the validated columns under their canonical names, then
+``segment`` and ``segment_name``, in input order; no ``predict.rejects``). With
 ``pipeline=transactions`` the input is a transaction log (``conf/transactions``): it is
 validated as one, each customer's RFM values are computed as of ``predict.as_of`` (default:
 the log's last date) and the output has one row per customer, with those values. The output holds
@@ -268,8 +271,7 @@ def _score_spark(settings: Settings, source: Path, output: Path) -> PredictOutco
     """``engine=spark``: validate the customer table ``source`` in Spark, score it there
     with the model and write ``output`` as Parquet (the validated columns, under their
     canonical names, + ``segment`` and ``segment_name``), in input order."""
-    from custseg.io.spark_data import validate_spark, write_parquet_dir
-    from custseg.io.spark_scoring import SparkScoringError, score_frame
+    from custseg.io.spark_data import validate_spark
 
     if settings.transactions is not None or settings.predict.rejects:
         raise ConfigError(
@@ -279,6 +281,17 @@ def _score_spark(settings: Settings, source: Path, output: Path) -> PredictOutco
     if output.suffix != ".parquet":
         raise ConfigError(f"engine=spark writes Parquet: name predict.output={output} *.parquet")
     frame, _ = validate_spark(dataclasses.replace(settings.data, path=str(source)), settings.engine)
+    try:
+        return _score_validated(settings, source, output, frame)
+    finally:
+        frame.sparkSession.catalog.clearCache()  # the checked rows validation cached
+
+
+def _score_validated(settings: Settings, source: Path, output: Path, frame) -> PredictOutcome:
+    """:func:`_score_spark` of the validated ``frame``."""
+    from custseg.io.spark_data import write_parquet_dir
+    from custseg.io.spark_scoring import SparkScoringError, score_frame
+
     uri = model_uri(settings)
     if uri.startswith(("models:/", "runs:/")):
         require_store(settings.tracking.tracking_uri)

@@ -71,8 +71,11 @@ def spark_validate(settings: Settings) -> tuple[DataInfo, ColumnSummary]:
     from custseg.io.spark_data import spark_column_summary, validate_spark, write_validated_spark
 
     frame, info = validate_spark(settings.data, settings.engine)
-    write_validated_spark(frame, info, settings.data)
-    return info, spark_column_summary(frame)
+    try:
+        write_validated_spark(frame, info, settings.data)
+        return info, spark_column_summary(frame)
+    finally:
+        frame.sparkSession.catalog.clearCache()  # the checked rows validation cached
 
 
 #: how ``engine.name`` validates: the one place the validate stage's engine is chosen
