@@ -529,16 +529,34 @@ def verdicts(results: dict) -> dict:
     }
     if results.get("mall"):
         out["mall_k=5"] = results["mall"]["k"] == 5
-    scale = {r["rows"]: r for r in results["scale"]}
-    for rows, (seconds, mib) in TARGETS.items():
-        if rows in scale:
-            r = scale[rows]
-            out[f"{rows:,}_rows_<={seconds:.0f}s"] = r["seconds"] <= seconds
-            out[f"{rows:,}_rows_<={mib:.0f}MiB"] = r["peak_tree_mib"] <= mib
+    return out | scale_verdicts(results["scale"])
+
+
+def scale_verdicts(rows: list[dict]) -> dict:
+    """The targets of the scale section (time and peak memory per size, linear growth)."""
+    out = {}
+    scale = {r["rows"]: r for r in rows}
+    for n_rows, (seconds, mib) in TARGETS.items():
+        if n_rows in scale:
+            r = scale[n_rows]
+            out[f"{n_rows:,}_rows_<={seconds:.0f}s"] = r["seconds"] <= seconds
+            out[f"{n_rows:,}_rows_<={mib:.0f}MiB"] = r["peak_tree_mib"] <= mib
     if 1_000_000 in scale and 10_000_000 in scale:
         growth = scale[10_000_000]["seconds"] / scale[1_000_000]["seconds"]
         out["time_growth_1M_to_10M<=10x"] = growth <= 10
     return out
+
+
+def print_scale(rows: list[dict]) -> None:
+    print("\nScale (generated customers): dvc repro, whole pipeline")
+    print(
+        f"{'rows':>12}{'seconds':>9}{'s/1M rows':>11}{'peak tree MiB':>15}{'largest process MiB':>21}{'k':>4}"
+    )
+    for r in rows:
+        per_million = r["seconds"] / r["rows"] * 1e6
+        print(
+            f"{r['rows']:>12,}{r['seconds']:9.1f}{per_million:11.1f}{r['peak_tree_mib']:15.0f}{r['peak_process_mib']:21.0f}{r['k']:4d}"
+        )
 
 
 def print_table(results: dict) -> None:
@@ -557,15 +575,7 @@ def print_table(results: dict) -> None:
         print(
             f"\nMall table: k={mall['k']} ({mall['picks']}), sizes {mall['segment_sizes']}, {mall['seconds']:.1f} s"
         )
-    print("\nScale (generated customers): dvc repro, whole pipeline")
-    print(
-        f"{'rows':>12}{'seconds':>9}{'s/1M rows':>11}{'peak tree MiB':>15}{'largest process MiB':>21}{'k':>4}"
-    )
-    for r in results["scale"]:
-        per_million = r["seconds"] / r["rows"] * 1e6
-        print(
-            f"{r['rows']:>12,}{r['seconds']:9.1f}{per_million:11.1f}{r['peak_tree_mib']:15.0f}{r['peak_process_mib']:21.0f}{r['k']:4d}"
-        )
+    print_scale(results["scale"])
     if results.get("trust_cost"):
         print_trust(results["trust_cost"])
     if results.get("restarts"):
@@ -617,6 +627,11 @@ def main() -> None:
     )
     parser.add_argument("--engines-only", action="store_true", help="run only the engines section")
     parser.add_argument(
+        "--scale-only",
+        action="store_true",
+        help="run only the scale section (whole pipeline on --sizes generated customers)",
+    )
+    parser.add_argument(
         "--out", help="JSON written (default bench/results.json, bench/results-trust.json)"
     )
     args = parser.parse_args()
@@ -644,6 +659,18 @@ def main() -> None:
                 out.write_text(json.dumps({"machine": machine(), "engines": rows}, indent=2) + "\n")
         print_engines(rows)
         print(f"\nwritten: {out}")
+        return
+    if args.scale_only:
+        out = Path(args.out or ROOT / "bench" / "results-scale.json")
+        results = {"machine": machine(), "config": criteria_on(), "scale": []}
+        with tempfile.TemporaryDirectory(prefix="custseg-bench-") as tmp:
+            for n_rows in (int(s) for s in args.sizes.split(",") if s):
+                print(f"{n_rows:,} customers ...", flush=True)
+                results["scale"].append(bench_scale(Path(tmp), n_rows))
+        results["targets"] = scale_verdicts(results["scale"])
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print_scale(results["scale"])
+        print(f"targets: {results['targets']}\nwritten: {out}")
         return
     if args.restarts_only:
         restarts = bench_restarts(args.restart_rows)

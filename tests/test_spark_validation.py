@@ -364,3 +364,12 @@ def test_the_generator_writes_parquet_that_validates_as_its_csv(tmp_path, data_c
     first = f"row 1 ('{bad['Age'].iloc[0]}')"
     with pytest.raises(DataValidationError, match=re.escape(first)):
         load_customers(dataclasses.replace(data_config, path=str(tmp_path / "bad.parquet")))
+
+
+def test_an_empty_parquet_directory_is_a_validation_error(spark, tmp_path, data_config):
+    from custseg.io.spark_data import validate_spark
+
+    path = tmp_path / "customers.parquet"
+    path.mkdir()
+    with pytest.raises(DataValidationError, match="cannot read the Parquet table: .*schema"):
+        validate_spark(dataclasses.replace(data_config, path=str(path)), SPARK_LOCAL)
