@@ -1,7 +1,9 @@
 """The customer table validated in Spark (``engine=spark``): same rules, same messages.
 
 Spark reads the CSV as text lines, numbered as a text editor numbers them (the header is
-line 1), and every partition is checked by the rules of :mod:`custseg.io.data`, called on
+line 1), or a Parquet table's columns as text (rows numbered from 1, files in name order,
+as the scikit-learn engine reads them), and every partition is checked by the rules of
+:mod:`custseg.io.data`, called on
 its rows (:func:`~custseg.io.data.check_column`, the same code the scikit-learn engine
 runs on the whole table). What each row breaks comes back as flags; Spark counts them
 across partitions, finds the first offending lines and the duplicated ids, and the
@@ -9,11 +11,12 @@ problems are worded by :mod:`custseg.io.data`'s message functions. So a file is 
 with the same problems by either engine (tested), and a valid one gives the same table.
 
 The validated table is written by Spark, in line order, as a directory holding one
-Parquet file and ``_custseg.json`` (what it was validated from: the CSV's SHA-256, the
+Parquet file and ``_custseg.json`` (what it was validated from: the source's SHA-256, the
 schema and how it is read; Parquet readers skip files whose names start with ``_``).
 
-Limits of this engine, each refused with a clear error: the CSV is UTF-8, and a record
-is on one line (a quoted value may hold the delimiter, not a line break).
+Limits of this engine, each refused with a clear error that names the lines: the CSV is
+UTF-8, and a record is on one line (a quoted value may hold the delimiter, not a line
+break).
 """
 
 from __future__ import annotations
