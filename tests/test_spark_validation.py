@@ -181,11 +181,16 @@ def test_a_value_spanning_lines_is_refused_on_spark_with_its_line(spark, tmp_pat
     read as two records (the scikit-learn engine reads it)."""
     from custseg.io.spark_data import validate_spark
 
+    header = f"{HEADER},Note,Other"
     path = tmp_path / "customers.csv"
-    path.write_text(table(ROWS[0], '2,Female,21,16,81,"two', 'lines"', header=f"{HEADER},Note"))
+    path.write_text(table(ROWS[0], '2,Female,21,16,81,"two', 'lines",x', header=header))
     load_customers(dataclasses.replace(data_config, path=str(path)))  # pandas reads it
-    with pytest.raises(DataValidationError, match=r"does not close on its line, at line 3\b"):
-        validate_spark(dataclasses.replace(data_config, path=str(path)), SPARK_LOCAL)
+    # a stray quote earlier on the line does not hide the open one
+    other = tmp_path / "other.csv"
+    other.write_text(table(ROWS[0], '2,Female,21,16,81,"a"b,"two', 'lines"', header=header))
+    for csv_file in (path, other):
+        with pytest.raises(DataValidationError, match=r"does not close on its line, at line 3\b"):
+            validate_spark(dataclasses.replace(data_config, path=str(csv_file)), SPARK_LOCAL)
 
 
 def test_a_missing_file_is_refused_as_by_the_sklearn_engine(spark, tmp_path, data_config):
@@ -302,7 +307,7 @@ def parquet_cases() -> dict[str, list[pd.DataFrame]]:
         "missing-column": [good.drop(columns="Age")],
         "extra-columns": [good.assign(Visits=range(40), Region=["x"] * 40)],
         "no-rows": [good.iloc[:0]],
-        "a-pandas-index": [None, bad.iloc[10:15]],
+        "a-pandas-index": [None, bad.iloc[[12, 3, 7]]],
         "a-named-pandas-index": [None, bad.set_index("CustomerID")],
     }
 
@@ -329,6 +334,26 @@ def test_spark_validates_a_parquet_table_as_the_sklearn_engine_does(
         for i, frame in enumerate(frames):
             write_parquet_atomic(frame, path / f"part-{i}.parquet")
     assert_same(dataclasses.replace(data_config, path=str(path)))
+
+
+def test_a_parquet_table_is_written_validated_in_its_rows_order(spark, tmp_path, data_config):
+    """Spark reads a directory's larger file first; the validated table Spark writes (and
+    later stages read) is in name order all the same, as the scikit-learn engine's."""
+    from custseg.io.data import write_parquet_atomic
+    from custseg.io.spark_data import validate_spark, write_validated_spark
+
+    customers = generate_customers(300, seed=6)
+    path = tmp_path / "customers.parquet"
+    write_parquet_atomic(customers.iloc[:7], path / "part-0.parquet")
+    write_parquet_atomic(customers.iloc[7:], path / "part-1.parquet")
+    config = dataclasses.replace(
+        data_config, path=str(path), validated=str(tmp_path / "validated.parquet")
+    )
+    frame, info = validate_spark(config, SPARK_LOCAL)
+    write_validated_spark(frame, info, config)
+    frame.unpersist()
+    expected, _ = load_customers(config)
+    pd.testing.assert_frame_equal(load_table(config)[0], expected)
 
 
 def test_a_parquet_table_spark_cannot_read_is_refused_with_the_reason(spark, tmp_path, data_config):

@@ -177,12 +177,10 @@ def _check_rows(batches: Iterator[pd.DataFrame], layout: _Layout) -> Iterator[pd
 
 def _record(line: str, delimiter: str) -> tuple[list[str], bool]:
     """The fields of one line, read as pandas reads them, and whether a quoted value is
-    left open at its end (its record would go on on the next line)."""
-    try:
-        return next(csv.reader([line], delimiter=delimiter, strict=True), []), False
-    except csv.Error as exc:
-        fields = next(csv.reader([line], delimiter=delimiter), [])
-        return fields, "unexpected end of data" in str(exc)
+    left open at its end (the reader then goes on into the next line: a sentinel one)."""
+    reader = csv.reader(iter([line, ""]), delimiter=delimiter)
+    fields = next(reader, [])
+    return fields, reader.line_num > 1
 
 
 def _check_typed(batches: Iterator[pd.DataFrame], layout: _Layout) -> Iterator[pd.DataFrame]:
@@ -241,7 +239,7 @@ def validate_spark(config: DataConfig, engine: EngineConfig) -> tuple[DataFrame,
         schema columns under their canonical names, then the extra columns, then
         :data:`LINE`, each row's file line (or row number), which gives the file order
         (:func:`write_parquet_dir` writes in it). It is cached: ``unpersist()`` it when
-        done.
+        done (the line numbering's checkpoint goes with the session).
     info : DataInfo
         The file, its SHA-256, the row and column counts and the normalised values.
 
@@ -261,13 +259,16 @@ def validate_spark(config: DataConfig, engine: EngineConfig) -> tuple[DataFrame,
         raise _unreadable(path, exc) from exc
     checked = checked.persist()
     try:
-        return _validated(checked, layout, path, structural, source_sha256(path))
+        validated, info = _validated(checked, layout, path, structural, source_sha256(path))
+        validated = validated.persist()
+        validated.count()  # from the checked rows' cache, which then goes
+        return validated, info
     except DataValidationError:
-        checked.unpersist()
         raise
     except Exception as exc:
-        checked.unpersist()
         raise _unreadable(path, exc) from exc
+    finally:
+        checked.unpersist()
 
 
 def _unreadable(path: str, exc: Exception) -> Exception:
@@ -285,8 +286,14 @@ def _unreadable(path: str, exc: Exception) -> Exception:
         message = str(exc)
     else:
         return exc
+    if not any(kind in message for kind in _READ_ERRORS):  # e.g. an executor lost
+        return exc
     reason = message.strip().splitlines()[0]
     return DataValidationError(path, [f"cannot read the Parquet table: {reason}"])
+
+
+#: Spark's error classes of a table it cannot read (any other failure is not the data's)
+_READ_ERRORS = ("FAILED_READ_FILE", "UNABLE_TO_INFER_SCHEMA", "PATH_NOT_FOUND", "CANNOT_READ")
 
 
 def _layout(header: list[str], config: DataConfig, unit: str) -> tuple[_Layout, list[str]]:
@@ -381,8 +388,9 @@ def _numbered(text: DataFrame) -> tuple[DataFrame, int]:
     Computed in the JVM: a partition's lines are consecutive, so a line's number is its
     place in its partition plus the lines of the partitions before it (counted per
     partition, with the lines that are not UTF-8, in one pass). The partitions are
-    checkpointed first, so every later job sees the lines split as they were counted
-    (Spark may split a file otherwise in another job, e.g. as executors come and go).
+    checkpointed first (on the executors), so every later job sees the lines split as
+    they were counted: Spark may split a file otherwise in another job. An executor lost
+    meanwhile fails the job, loudly, rather than renumbering lines.
     """
     from pyspark.sql import functions as F
 

@@ -242,7 +242,7 @@ def read_validated(
     from pyspark.sql import functions as F
 
     session = spark_session(engine)
-    frame = session.read.parquet(str(Path(data.validated).resolve()))
+    frame = session.read.parquet(Path(data.validated).resolve().as_uri())
     frame = frame.withColumn(ROW_ID, F.monotonically_increasing_id())
     chosen = frame
     if info.n_rows > sample_size:
@@ -269,7 +269,7 @@ def scaled_features(
     for cached, _ in table._scaled.values():
         cached.unpersist()
     table._scaled.clear()
-    frame = table.frame.select(ROW_ID, *feature_set.columns)
+    frame = table.frame.select(ROW_ID, *map(sql_name, feature_set.columns))
     frame, stats = _standardised(frame, feature_set.numeric, table.info.n_rows)
     categories = _categories(table.frame, feature_set.categorical)
     if categories:
@@ -320,7 +320,7 @@ def _categories(frame: DataFrame, categorical: list[str]) -> dict[str, list[str]
     for column in categorical:
         if frame.schema[column].dataType.typeName() != "string":
             raise ValueError(f"engine=spark: categorical column {column!r} is not text")
-        values = [row[0] for row in frame.select(column).distinct().collect()]
+        values = [row[0] for row in frame.select(sql_name(column)).distinct().collect()]
         if None in values:
             raise ValueError(f"engine=spark: categorical column {column!r} has missing values")
         found[column] = sorted(values)
@@ -341,7 +341,7 @@ def _assembled(frame: DataFrame, stats: ScalerStats) -> DataFrame:
         ROW_ID,
         *parts,
         *(
-            F.when(F.col(column) == value, factor).otherwise(0.0).alias(name)
+            F.when(F.col(sql_name(column)) == value, factor).otherwise(0.0).alias(name)
             for name, (column, value) in zip(one_hot, pairs, strict=True)
         ),
     )
@@ -504,6 +504,6 @@ def spark_segments(
     :func:`fit_spark` makes) next to the feature columns, as pandas in row order."""
     scaled, _ = scaled_features(table, feature_set, categorical_weight)
     clusters = best_of_restarts(scaled, k, params).transform(scaled).select(ROW_ID, _CLUSTER)
-    joined = table.frame.select(ROW_ID, *feature_set.columns).join(clusters, ROW_ID)
+    joined = table.frame.select(ROW_ID, *map(sql_name, feature_set.columns)).join(clusters, ROW_ID)
     rows = to_pandas(joined.orderBy(ROW_ID).drop(ROW_ID))
     return rows.rename(columns={_CLUSTER: "spark_cluster"})

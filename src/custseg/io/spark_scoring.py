@@ -7,7 +7,8 @@ squared distance to every centroid added column after column, the nearest centro
 segment id and name (ties: the first, as
 :func:`~custseg.core.segment_model.nearest_centres`). The arithmetic is numpy's, operation
 for operation and in the same order, so Spark's distances are the model's to the last bit
-and every customer gets the segment the model's pyfunc gives (tested).
+and every customer gets the segment the model's pyfunc gives (tested); the exception is
+``log1p``, Java's, which may differ from numpy's in the last bit (to rounding, tested).
 
 :func:`scoring_pipeline` is the same as a Spark ML ``PipelineModel`` (one
 ``SQLTransformer``), which can be saved, logged with ``mlflow.spark`` and loaded on a
@@ -193,7 +194,9 @@ def scoring_pipeline(model: SegmentModel):
         "custseg: a row the model cannot score (a value missing, outside its limits or not "
         "among its allowed values): score the validated table"
     )
+    # both columns refuse: a query may keep only one of them
     segment = f"CASE WHEN {refused} THEN raise_error({why}) ELSE {segment} END"
+    name = f"CASE WHEN {refused} THEN raise_error({why}) ELSE {name} END"
     statement = (
         f"SELECT *, {segment} AS {SEGMENT_COLUMN}, {name} AS {SEGMENT_NAME_COLUMN} FROM __THIS__"
     )

@@ -284,7 +284,7 @@ def _score_spark(settings: Settings, source: Path, output: Path) -> PredictOutco
     try:
         return _score_validated(settings, source, output, frame)
     finally:
-        frame.sparkSession.catalog.clearCache()  # the checked rows validation cached
+        frame.unpersist()  # the validated rows, cached by validate_spark
 
 
 def _score_validated(settings: Settings, source: Path, output: Path, frame) -> PredictOutcome:
@@ -305,7 +305,7 @@ def _score_validated(settings: Settings, source: Path, output: Path, frame) -> P
     write_parquet_dir(scored, output)
     counts = {
         int(r[0]): int(r[1])
-        for r in scored.sparkSession.read.parquet(str(output.resolve()))
+        for r in scored.sparkSession.read.parquet(output.resolve().as_uri())
         .groupBy(SEGMENT_COLUMN)
         .count()
         .collect()

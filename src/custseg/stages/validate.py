@@ -75,7 +75,7 @@ def spark_validate(settings: Settings) -> tuple[DataInfo, ColumnSummary]:
         write_validated_spark(frame, info, settings.data)
         return info, spark_column_summary(frame)
     finally:
-        frame.sparkSession.catalog.clearCache()  # the checked rows validation cached
+        frame.unpersist()  # the validated rows, cached by validate_spark
 
 
 #: how ``engine.name`` validates: the one place the validate stage's engine is chosen
