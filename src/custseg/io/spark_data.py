@@ -166,13 +166,13 @@ def _check_rows(batches: Iterator[pd.DataFrame], layout: _Layout) -> Iterator[pd
         parsed = [_record(t, layout.config.delimiter) for t in body[_TEXT]]
         # a blank line is no record; a line of blanks or of delimiters is (as for pandas)
         keep = [bool(t.strip()) or any(r) for t, (r, _) in zip(body[_TEXT], parsed, strict=True)]
-        records = [r for (r, _), k in zip(parsed, keep, strict=True) if k]
-        unclosed = [u for (_, u), k in zip(parsed, keep, strict=True) if k]
-        long = [len(r) > n and any(f.strip() for f in r[n:]) for r in records]
+        kept = [p for p, k in zip(parsed, keep, strict=True) if k]
+        long = [len(r) > n and any(f.strip() for f in r[n:]) for r, _ in kept]
         raw = pd.DataFrame(
-            [(r + [""] * (n - len(r)))[:n] for r in records], columns=layout.header, dtype=str
+            [(r + [""] * (n - len(r)))[:n] for r, _ in kept], columns=layout.header, dtype=str
         )
-        yield _check_raw(raw, body.loc[keep, LINE], long, layout, unclosed)
+        unclosed = [u for _, u in kept]
+        yield _check_raw(raw, body.loc[keep, LINE], layout, long, unclosed)
 
 
 def _record(line: str, delimiter: str) -> tuple[list[str], bool]:
@@ -189,20 +189,26 @@ def _check_typed(batches: Iterator[pd.DataFrame], layout: _Layout) -> Iterator[p
     engine reads them)."""
     for batch in batches:
         raw = pd.DataFrame({h: as_text(batch[h]) for h in layout.header}, index=batch.index)
-        yield _check_raw(raw, batch[LINE], [False] * len(batch), layout, [False] * len(batch))
+        yield _check_raw(raw, batch[LINE], layout)
 
 
 def _check_raw(
-    raw: pd.DataFrame, lines: pd.Series, long: list[bool], layout: _Layout, unclosed: list[bool]
+    raw: pd.DataFrame,
+    lines: pd.Series,
+    layout: _Layout,
+    long: list[bool] | None = None,
+    unclosed: list[bool] | None = None,
 ) -> pd.DataFrame:
     """The rows of ``raw`` (text, under the file's column names) with their values and
-    the rules each breaks (:meth:`_Layout.ddl`)."""
+    the rules each breaks (:meth:`_Layout.ddl`); ``long`` and ``unclosed`` flag the CSV
+    records with values past the header or an open quote (none: no row)."""
     config = layout.config
     hints = number_hints(config)
+    none = [False] * len(raw)
     out: dict[str, object] = {
         LINE: lines.to_numpy(),
-        layout.long_record: long,
-        layout.unclosed: unclosed,
+        layout.long_record: none if long is None else long,
+        layout.unclosed: none if unclosed is None else unclosed,
     }
     for c in layout.checked:
         written = raw[c.spec.source]
@@ -325,7 +331,7 @@ def _csv_checked(
     layout, structural = _layout(header, config, "line")
     numbered, not_utf8 = _numbered(session.read.text(local.resolve().as_uri()))
     if not_utf8:
-        raise DataValidationError(path, [_not_utf8(numbered)])
+        raise DataValidationError(path, [_not_utf8(numbered, not_utf8)])
     with pandas_3_tolerated():
         checked = numbered.mapInPandas(partial(_check_rows, layout=layout), layout.ddl())
     return checked, layout, structural
@@ -408,14 +414,13 @@ def _numbered(text: DataFrame) -> tuple[DataFrame, int]:
     return numbered, sum(b for _, b in counts.values())
 
 
-def _not_utf8(numbered: DataFrame) -> str:
-    """The problem of a file with lines that are not UTF-8 text."""
+def _not_utf8(numbered: DataFrame, count: int) -> str:
+    """The problem of a file with ``count`` lines that are not UTF-8 text."""
     from pyspark.sql import functions as F
 
-    bad = numbered.filter(~F.is_valid_utf8(_TEXT))
-    lines = [r[0] for r in bad.orderBy(LINE).select(LINE).limit(5).collect()]
+    lines = _first_lines(numbered, ~F.is_valid_utf8(_TEXT))
     return (
-        f"the file is not UTF-8 text, at {lines_only(lines, bad.count())}: save it as UTF-8 "
+        f"the file is not UTF-8 text, at {lines_only(lines, count)}: save it as UTF-8 "
         "(engine=spark reads UTF-8 only; engine=sklearn reads data.encoding)"
     )
 

@@ -23,7 +23,7 @@ from custseg.core.segment_model import SEGMENT_COLUMN, SEGMENT_NAME_COLUMN, Segm
 from custseg.io.spark_engine import sql_name
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import DataFrame
 
 #: transforms Spark scores (a ``quantile`` transform's interpolation is not written in SQL)
 SPARK_TRANSFORMS = ("log1p", "rfm_score")
@@ -147,32 +147,15 @@ def score_frame(model: SegmentModel, frame: DataFrame) -> DataFrame:
 
 
 def _check_inputs(model: SegmentModel, frame: DataFrame) -> None:
-    """Refuse rows the model's pyfunc refuses: missing or outside the limits (numeric),
-    missing or not allowed (categorical); counted in one pass."""
+    """Refuse rows the model's pyfunc refuses (:func:`refusals`), counted per column in
+    one pass, with how many."""
     from pyspark.sql import functions as F
 
-    checks: dict[str, Column] = {}
-    for column in model.numeric:
-        x = F.col(sql_name(column)).cast("double")
-        bad = x.isNull() | F.isnan(x) | x.isin(float("inf"), float("-inf"))
-        low, high = model.limits.get(column, [None, None])
-        if low is not None:
-            bad = bad | (x < F.lit(low))
-        if high is not None:
-            bad = bad | (x > F.lit(high))
-        if model.transforms.get(column, {}).get("kind") == "log1p":
-            bad = bad | (x < F.lit(0.0))
-        checks[column] = bad
-    for column in model.categorical:
-        value = F.col(sql_name(column)).cast("string")
-        bad = value.isNull()
-        if column in model.allowed:
-            bad = bad | ~value.isin(model.allowed[column])
-        checks[column] = bad
+    checks = refusals(model)
     if not checks:
         return
-    counts = frame.agg(*[F.count(F.when(c, 1)).alias(n) for n, c in checks.items()]).first()
-    found = {name: counts[name] for name in checks if counts[name]}
+    counts = frame.agg(*[F.count(F.when(F.expr(c), 1)).alias(n) for n, c in checks.items()])
+    found = {name: n for name, n in counts.first().asDict().items() if n}
     if found:
         listed = ", ".join(f"{name}: {n} row(s)" for name, n in found.items())
         raise SparkScoringError(
@@ -204,13 +187,19 @@ def scoring_pipeline(model: SegmentModel):
 
 
 def _refused_sql(model: SegmentModel) -> str:
-    """True (SQL) for a row the model's pyfunc refuses: a numeric input missing, not
-    finite or outside its limits (below 0 under ``log1p``), a categorical input missing
-    or not allowed."""
-    checks = []
+    """True (SQL) for a row the model's pyfunc refuses (any of :func:`refusals`)."""
+    checks = refusals(model).values()
+    return " OR ".join(f"({c})" for c in checks) if checks else "false"
+
+
+def refusals(model: SegmentModel) -> dict[str, str]:
+    """Per input column, true (SQL) where the model's pyfunc refuses the value: a numeric
+    input missing, not finite or outside its limits (below 0 under ``log1p``), a
+    categorical input missing or not allowed."""
+    out = {}
     for column in model.numeric:
         x = f"CAST({sql_name(column)} AS DOUBLE)"
-        checks += [f"{x} IS NULL", f"isnan({x})", f"abs({x}) = CAST('Infinity' AS DOUBLE)"]
+        checks = [f"{x} IS NULL", f"isnan({x})", f"abs({x}) = CAST('Infinity' AS DOUBLE)"]
         low, high = model.limits.get(column, [None, None])
         if low is not None:
             checks.append(f"{x} < {_double(low)}")
@@ -218,10 +207,12 @@ def _refused_sql(model: SegmentModel) -> str:
             checks.append(f"{x} > {_double(high)}")
         if model.transforms.get(column, {}).get("kind") == "log1p":
             checks.append(f"{x} < {_double(0.0)}")
+        out[column] = " OR ".join(checks)
     for column in model.categorical:
         value = f"CAST({sql_name(column)} AS STRING)"
-        checks.append(f"{value} IS NULL")
+        checks = [f"{value} IS NULL"]
         if column in model.allowed:
             allowed = ", ".join(_text(v) for v in model.allowed[column])
             checks.append(f"NOT ({value} IN ({allowed}))")
-    return "(" + " OR ".join(checks) + ")" if checks else "false"
+        out[column] = " OR ".join(checks)
+    return out
