@@ -105,6 +105,44 @@ def test_profile_long_frames_have_documented_columns():
     assert p.numeric_columns == ("x",) and p.categorical_columns == ("gender",)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_medians_and_quartiles_equal_pandas_to_the_bit(seed):
+    """Reports printed before the faster order statistics keep their values: the same
+    floats as pandas' groupby and DataFrame statistics, with missing values, ties, odd
+    and even counts, groups of one and a group whose values are all missing."""
+    rng = np.random.default_rng(seed)
+    n = 300
+    table = pd.DataFrame(
+        {
+            "spread": rng.normal(50.0, 20.0, n),
+            "ties": rng.integers(0, 9, n) * 1.37,
+            "ints": rng.integers(0, 3, n),
+            "gappy": np.where(rng.random(n) < 0.3, np.nan, rng.gamma(2.0, 10.0, n)),
+        }
+    )
+    labels = rng.integers(0, 4, n) * 5 + 2  # ids 2, 7, 12, 17 (not positions)
+    labels[:4] = [30, 40, 50, 50]  # groups of one, and of two
+    table.loc[labels == 30, "gappy"] = np.nan  # a group with no value
+    # a pair whose median and quartiles come out one bit apart in other exact formulas
+    # ((a + b) / 2 vs a + (b - a) / 2; numpy's b - (b - a) * 0.25 for pandas' q3)
+    table.loc[[2, 3], "spread"] = [11.3, 45.2]
+    columns = list(table.columns)
+    profiles = profile_segments(table, labels, columns)
+    values = table.astype(float)
+    grouped = values.groupby(labels)
+    expected = {"median": grouped.median(), "q1": grouped.quantile(0.25)}
+    expected["q3"] = grouped.quantile(0.75)
+    numeric = profiles.numeric.set_index(["segment", "column"])
+    for statistic, frame in expected.items():
+        wanted = frame.stack(future_stack=True).rename_axis(["segment", "column"])
+        got = numeric[statistic].reindex(wanted.index)
+        np.testing.assert_array_equal(got.to_numpy(), wanted.to_numpy(), strict=True)
+    overall = {"median": values.median(), "q1": values.quantile(0.25)}
+    overall["q3"] = values.quantile(0.75)
+    for statistic, series in overall.items():
+        np.testing.assert_array_equal(profiles.overall[statistic].to_numpy(), series.to_numpy())
+
+
 def test_missing_categories_are_a_value_of_their_own():
     table = pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["u", None, "u"]})
     p = profile_segments(table, [0, 0, 1], ["x"], ["c"])

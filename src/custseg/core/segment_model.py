@@ -360,10 +360,22 @@ class SegmentModel:
         if self.numeric:
             parts.append(self.encode_numeric(table[self.numeric].to_numpy(dtype=float)))
         for column in self.categorical:
-            values = table[column].astype("string").to_numpy(dtype=object)
-            known = np.asarray(self.categories[column], dtype=object)
-            parts.append((values[:, None] == known[None, :]) * self.categorical_scale)
+            parts.append(self._one_hot(table[column], self.categories[column]))
         return np.hstack(parts) if parts else np.empty((len(table), 0))
+
+    def _one_hot(self, values: pd.Series, categories: list[str]) -> np.ndarray:
+        """``values`` (as text) one-hot over ``categories``, times :attr:`categorical_scale`;
+        a value outside them (or missing) is a row of zeros."""
+        # factorized first: a few distinct values to look up, not one string per row
+        codes, distinct = pd.factorize(values)
+        position = {category: i for i, category in enumerate(categories)}
+        # the last entry is the code of a missing value (-1)
+        lookup = np.array([position.get(str(v), -1) for v in distinct] + [-1], dtype=np.int64)
+        columns = lookup[codes]
+        out = np.zeros((len(values), len(categories)))
+        known = columns >= 0
+        out[np.flatnonzero(known), columns[known]] = self.categorical_scale
+        return out
 
     def encode_numeric(self, values: np.ndarray, transformed: bool = False) -> np.ndarray:
         """Numeric input columns ``(n, len(numeric))`` in the encoded space: each column

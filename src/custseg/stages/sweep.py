@@ -23,7 +23,14 @@ from tqdm.auto import tqdm
 
 from custseg.config import CONF_DIR, ConfigError, Settings, settings_to_yaml, to_settings
 from custseg.core import plots
-from custseg.core.clustering import FitResult, SilhouetteSample, fit_model, fit_warnings
+from custseg.core.clustering import (
+    FitResult,
+    LastEncoding,
+    SilhouetteSample,
+    fit_encoded,
+    fit_model,
+    fit_warnings,
+)
 from custseg.core.engines import refit_for
 from custseg.core.features import FeatureSet
 from custseg.core.identity import identified_model
@@ -208,9 +215,17 @@ class SweepEngine:
 
 
 def sklearn_engine(settings: Settings) -> SweepEngine:
-    """The table in memory; scikit-learn fits on ``sweep.n_jobs`` forked processes."""
+    """The table in memory; scikit-learn fits on ``sweep.n_jobs`` forked processes, each
+    encoding a feature set once for all its k (:class:`LastEncoding`)."""
     table, info = load_table(settings.data)
-    return SweepEngine(table, info, _fit_sklearn, settings.sweep.n_jobs)
+    encodings = LastEncoding()  # each forked worker fills its own copy
+
+    def fit(table: pd.DataFrame, feature_set: FeatureSet, k: int, settings: Settings) -> FitResult:
+        preprocess = settings.preprocess
+        encoding = encodings(table, feature_set, preprocess.scaler, preprocess.categorical_weight)
+        return fit_encoded(encoding, settings.model, k, settings.sweep.silhouette_sample_size)
+
+    return SweepEngine(table, info, fit, settings.sweep.n_jobs)
 
 
 def spark_engine(settings: Settings) -> SweepEngine:
@@ -323,22 +338,17 @@ def fit_and_trust(
     Returns the fit without images, the segment id of every customer and the silhouette
     sample (what the plots need).
     """
-    return trusted_fit(_fit_sklearn(table, feature_set, k, settings), table, settings, data_sha256)
-
-
-def _fit_sklearn(
-    table: pd.DataFrame, feature_set: FeatureSet, k: int, settings: Settings
-) -> FitResult:
-    """The scikit-learn engine's :data:`Fit`."""
-    return fit_model(
+    preprocess = settings.preprocess
+    result = fit_model(
         table,
         feature_set,
-        settings.preprocess.scaler,
+        preprocess.scaler,
         settings.model,
         k,
         settings.sweep.silhouette_sample_size,
-        settings.preprocess.categorical_weight,
+        preprocess.categorical_weight,
     )
+    return trusted_fit(result, table, settings, data_sha256)
 
 
 def trusted_fit(
