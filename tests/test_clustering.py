@@ -3,9 +3,12 @@ import pandas as pd
 import pytest
 
 from custseg.core.clustering import (
+    LastEncoding,
     centroids_in_original_units,
     cluster_metrics,
     cluster_sizes,
+    encode,
+    fit_encoded,
     fit_model,
     silhouette_sample,
     silhouette_values,
@@ -48,6 +51,27 @@ def test_fit_model_with_scaling_transforms_space():
 def test_fit_model_rejects_k_above_row_count():
     with pytest.raises(ValueError, match="k=5 is larger than the number of customers"):
         fit_model(SQUARE, XY, "none", ModelParams(), k=5)
+
+
+def test_a_kept_encoding_serves_every_k_of_its_feature_set_only():
+    """A sweep worker encodes a feature set once: the same table object and settings get
+    the kept encoding (read-only, so no fit can change it for the next), anything else a
+    new one; fits of either are those of fit_model."""
+    encodings = LastEncoding()
+    first = encodings(SQUARE, XY, "minmax")
+    assert encodings(SQUARE, XY, "minmax") is first
+    assert not first.X.flags.writeable
+    params = ModelParams(n_init=3, random_state=0)
+    for k in (2, 3):
+        kept, fresh = fit_encoded(first, params, k), fit_model(SQUARE, XY, "minmax", params, k)
+        np.testing.assert_array_equal(kept.centres, fresh.centres)
+        assert kept.metrics | {"fit_seconds": 0} == fresh.metrics | {"fit_seconds": 0}
+    x_only = FeatureSet("x", numeric=["x"])
+    others = [(SQUARE.copy(), XY, "minmax"), (SQUARE, x_only, "minmax"), (SQUARE, XY, "none")]
+    for table, feature_set, scaler in others:
+        encoding = encodings(table, feature_set, scaler)
+        assert encoding is not first and encoding.feature_set == feature_set
+        np.testing.assert_array_equal(encoding.X, encode(table, feature_set, scaler).X)
 
 
 @pytest.mark.parametrize("permutation", [[0, 1, 2], [2, 0, 1], [1, 2, 0]])
