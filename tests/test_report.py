@@ -40,6 +40,7 @@ from custseg.io.outputs import write_curve, write_json_atomic, write_segment_mod
 from custseg.io.report import (
     ReportInputs,
     assignments_table,
+    csv_texts,
     method_sentence,
     neutralize_cell,
     read_selection,
@@ -441,6 +442,15 @@ def test_missing_sweep_curve_stops_before_writing(project, tmp_path):
 )
 def test_neutralize_cell(value, expected):
     assert neutralize_cell(value) == expected
+
+
+def test_a_column_of_ids_is_made_safe_as_each_cell_is():
+    """The assignments' ids are made safe in one vectorised pass: the same text as the
+    cell-by-cell rule, whatever the values (missing, numbers, line breaks)."""
+    values = [None, float("nan"), pd.NA, 1.5, 7, True, "=1+1", "+x", "-3", "@a", "\tq"]
+    values += ["\rz", "a\r\nb", "a\rb", "a\nb", "ok", "'q", "", "é=", "x=\r"]
+    expected = [neutralize_cell(v).replace("\r\n", "\n").replace("\r", "\n") for v in values]
+    assert csv_texts(values).tolist() == expected
 
 
 @pytest.mark.parametrize("value", ["=1+1", "+x", "-2", "@a", "\tX", "\rY"])

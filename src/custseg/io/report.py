@@ -51,6 +51,7 @@ __all__ = [
     "figure_data_uri",
     "changes_summary",
     "method_sentence",
+    "csv_texts",
     "neutralize_cell",
     "read_curve_file",
     "read_selection",
@@ -647,6 +648,16 @@ def _csv_text(value: Any) -> str:
     return neutralize_cell(value).replace("\r\n", "\n").replace("\r", "\n")
 
 
+def csv_texts(values: Sequence[Any]) -> pd.Series:
+    """:func:`_csv_text` of every value, as a column of text (vectorised: a report's
+    assignments hold one id per customer)."""
+    text = pd.Series([str(v) for v in values], dtype="string[pyarrow]")
+    risky = text.str.startswith(FORMULA_PREFIXES).to_numpy(dtype=bool)
+    text = text.where(~risky, "'" + text)
+    text = text.str.replace("\r\n", "\n", regex=False).str.replace("\r", "\n", regex=False)
+    return text.astype(object)
+
+
 def neutralize_cell(value: Any) -> str:
     """The cell as text, with a leading ``'`` if a spreadsheet could read it as a formula.
 
@@ -687,20 +698,27 @@ def assignments_table(
     if ids is None:
         id_column, id_values = "row", [str(i) for i in range(1, len(labels) + 1)]
     else:
-        id_values = [_csv_text(v) for v in ids]
+        id_values = csv_texts(ids)
         if len(id_values) != len(labels):
             raise ValueError(f"{len(id_values)} ids but {len(labels)} labels")
     safe_names = {int(s): _csv_text(n) for s, n in names.items()}
-    unknown = sorted(set(labels.tolist()) - set(safe_names))
+    unknown = sorted(set(np.unique(labels).tolist()) - set(safe_names))
     if unknown:
         raise ValueError(f"no name for segment(s) {unknown}")
     return pd.DataFrame(
         {
             id_column: pd.Series(id_values, dtype=object),
             "segment": labels,
-            "segment_name": pd.Series([safe_names[s] for s in labels.tolist()], dtype=object),
+            "segment_name": _names_of(labels, safe_names),
         }
     )
+
+
+def _names_of(labels: np.ndarray, names: Mapping[int, str]) -> pd.Series:
+    """The name of every label's segment (text)."""
+    segments = np.array(sorted(names), dtype=np.int64)
+    column = np.array([names[int(s)] for s in segments], dtype=object)
+    return pd.Series(column[np.searchsorted(segments, labels)], dtype=object)
 
 
 def segment_metrics(profiles: SegmentProfiles, selection: Mapping[str, Any]) -> dict[str, Any]:
