@@ -17,8 +17,9 @@ from custseg.config import EngineConfig, Settings
 from custseg.core.agreement import adjusted_rand
 from custseg.core.clustering import fit_model, segment_model
 from custseg.core.features import categorical_scale
+from custseg.core.identity import compare_models
 from custseg.io.data import generate_customers, load_customers, write_csv_atomic, write_validated
-from custseg.io.outputs import StaleInputError, read_sweep_model
+from custseg.io.outputs import StaleInputError, read_sweep_model, write_segment_model
 
 from conftest import PROJECT_ROOT, SPARK_LOCAL, compose_settings
 
@@ -104,10 +105,16 @@ def test_spark_sweep_agrees_with_sklearn_on_k_and_segments(
         assert 0 < run.data.metrics["silhouette"] < run.data.metrics[SPARK_SILHOUETTE] < 1
     assert all(SPARK_SILHOUETTE not in r.data.metrics for r in by_engine["sklearn"])
 
-    # custseg-select takes the Spark sweep's model (its inertia on the table is the curve's)
+    # custseg-select takes the Spark sweep's model (its inertia on the table, computed in
+    # Spark, is the curve's) and compares it in Spark with the champion of the catalog
     monkeypatch.chdir(tmp_path)  # select writes models/ and metrics/ where it runs
+    champion = models["sklearn"]
+    write_segment_model(champion, settings_of["spark"].catalog.path)
     selected = run_select(settings_of["spark"])
-    assert selected.model.k == 5 and selected.model.fingerprint == models["spark"].fingerprint
+    # the Spark sweep's model, its segments matched to the champion's ids
+    assert sorted(selected.model.centroids) == sorted(models["spark"].centroids)
+    assert selected.changes == compare_models(champion, selected.model, table)
+    assert selected.changes["adjusted_rand"] >= 0.95
 
 
 @pytest.mark.slow

@@ -126,6 +126,47 @@ def test_transformed_columns_score_as_the_model_does(spark):
     )
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [["features=income_spending"], ["features=all", "preprocess.categorical_weight=2.5"]],
+    ids=["numeric", "gender"],
+)
+def test_the_spark_table_answers_select_as_the_table_in_memory(spark, seed_csv, overrides):
+    """custseg-select on Spark: the model's inertia and the champion comparison are
+    computed in Spark (aggregates only reach the driver) and equal the pandas table's,
+    the transitions count for count, with segment ids that are not positions."""
+    from custseg.core.identity import model_changes
+    from custseg.io.data import DataInfo
+    from custseg.io.spark_scoring import SparkCustomerTable
+    from custseg.io.tables import PandasTable
+
+    champion, table = fitted(seed_csv, overrides)
+    settings = compose_settings([f"data.path={seed_csv}", *overrides, "model.n_init=2"])
+    preprocess = settings.preprocess
+    result = fit_model(
+        table, settings.features, preprocess.scaler, settings.model, 6,
+        categorical_weight=preprocess.categorical_weight,
+    )  # fmt: skip
+    new = segment_model(result, preprocess.scaler, {})
+    new = new.relabel({s: 10 * s + 3 for s in new.segments}, {10 * s + 3: "" for s in range(6)})
+    info = DataInfo(str(seed_csv), "0" * 64, len(table), len(table.columns))
+    in_memory = PandasTable(table, info)
+    in_spark = SparkCustomerTable(spark.createDataFrame(table), info)
+    for model in (champion, new):
+        assert in_spark.inertia(model) == pytest.approx(in_memory.inertia(model), rel=1e-12)
+    pd.testing.assert_frame_equal(
+        in_spark.transitions(champion, new).sort_index().sort_index(axis=1),
+        in_memory.transitions(champion, new).sort_index().sort_index(axis=1),
+        check_names=False,
+    )
+    changes = {
+        name: model_changes(champion, new, t.columns, lambda t=t: t.transitions(champion, new))
+        for name, t in [("spark", in_spark), ("pandas", in_memory)]
+    }
+    assert changes["spark"] == changes["pandas"]
+    assert changes["spark"]["moved"] == len(table)  # no id is kept: all move
+
+
 def test_the_pipeline_model_scores_as_the_columns_do_and_loads_back(spark, seed_csv, tmp_path):
     """The Spark ML PipelineModel (a SQL statement) gives the same segments, saved and
     loaded back without custseg."""

@@ -14,9 +14,17 @@ def adjusted_rand(a: np.ndarray, b: np.ndarray) -> float:
     """
     _, a_codes = np.unique(np.asarray(a), return_inverse=True)
     _, b_codes = np.unique(np.asarray(b), return_inverse=True)
-    n = a_codes.size
     table = np.zeros((a_codes.max(initial=-1) + 1, b_codes.max(initial=-1) + 1), dtype=np.int64)
     np.add.at(table, (a_codes, b_codes), 1)
+    return adjusted_rand_of_counts(table)
+
+
+def adjusted_rand_of_counts(counts: np.ndarray) -> float:
+    """:func:`adjusted_rand` from the contingency table: ``counts[i, j]`` customers in
+    segment ``i`` of one labeling and ``j`` of the other (rows and columns of zeros are
+    ignored: a table counted elsewhere, e.g. by Spark, gives the same value)."""
+    table = np.asarray(counts, dtype=np.int64)
+    n = int(table.sum())
 
     def pairs(counts: np.ndarray) -> float:
         counts = counts.astype(np.float64)

@@ -11,7 +11,7 @@ the row order of the table either.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from custseg.core.agreement import adjusted_rand
+from custseg.core.agreement import adjusted_rand_of_counts
 from custseg.core.clustering import FitResult, segment_model
 from custseg.core.profiling import NamingRules, describe_segments, is_outlier, outlier_name
 from custseg.core.segment_model import SegmentModel, canonical_order
@@ -153,7 +153,30 @@ def _distinct(name: str, taken: Any) -> str:
 def compare_models(
     reference: SegmentModel | None, model: SegmentModel, table: pd.DataFrame
 ) -> dict[str, Any]:
+    """What changed from ``reference`` (the champion) to ``model`` on the customers of
+    ``table`` (see :func:`model_changes`)."""
+    return model_changes(
+        reference, model, table.columns, lambda: transitions(reference, model, table)
+    )
+
+
+def transitions(reference: SegmentModel, model: SegmentModel, table: pd.DataFrame) -> pd.DataFrame:
+    """Customers per (``reference``'s segment id, ``model``'s segment id) of ``table``:
+    a crosstab, ids as index and columns (only pairs some customer has count)."""
+    return pd.crosstab(reference.predict(table), model.predict(table))
+
+
+def model_changes(
+    reference: SegmentModel | None,
+    model: SegmentModel,
+    columns: Collection[str],
+    crosstab: Callable[[], pd.DataFrame],
+) -> dict[str, Any]:
     """What changed from ``reference`` (the champion) to ``model`` on the same customers.
+
+    ``columns`` are the table's; ``crosstab()`` counts its customers per pair of segment
+    ids (:func:`transitions`, or an engine's count of a table it holds), called only when
+    both models score the table.
 
     Returns
     -------
@@ -179,21 +202,23 @@ def compare_models(
     out["reference_fingerprint"] = reference.fingerprint
     if reference.fingerprint == model.fingerprint:
         out["reference"] = "same"
-    elif any(c not in table.columns for c in reference.columns):
+    elif any(c not in columns for c in reference.columns):
         return out | {"reference": "incomparable"}
     else:
         out["reference"] = "different"
-    old, new = reference.predict(table), model.predict(table)
-    crosstab = pd.crosstab(old, new).sort_index().sort_index(axis=1)
-    moved = int(np.count_nonzero(old != new))
+    counts = crosstab().sort_index().sort_index(axis=1)
+    matrix = counts.to_numpy(dtype=np.int64)
+    n_rows = int(matrix.sum())
+    stayed = sum(int(counts.at[s, s]) for s in counts.index if s in counts.columns)
+    moved = n_rows - stayed
     out |= {
-        "adjusted_rand": round(adjusted_rand(old, new), 6),
+        "adjusted_rand": round(adjusted_rand_of_counts(matrix), 6),
         "moved": moved,
-        "moved_share": round(moved / len(table), 6) if len(table) else 0.0,
+        "moved_share": round(moved / n_rows, 6) if n_rows else 0.0,
         "transitions": {
-            "from": [int(i) for i in crosstab.index],
-            "to": [int(i) for i in crosstab.columns],
-            "counts": crosstab.to_numpy(dtype=int).tolist(),
+            "from": [int(i) for i in counts.index],
+            "to": [int(i) for i in counts.columns],
+            "counts": matrix.tolist(),
         },
         "segments": _segment_changes(reference, model),
         "dropped": sorted(set(reference.segments) - set(model.segments)),

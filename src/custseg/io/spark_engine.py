@@ -229,6 +229,25 @@ def read_validated(
     Raises
     ------
     StaleInputError
+        As :func:`validated_frame`.
+    """
+    from pyspark.sql import functions as F
+
+    frame, info = validated_frame(data, engine)
+    frame = frame.withColumn(ROW_ID, F.monotonically_increasing_id())
+    chosen = frame
+    if info.n_rows > sample_size:
+        chosen = frame.orderBy(F.xxhash64(F.col(ROW_ID), F.lit(seed)), ROW_ID).limit(sample_size)
+    sample = to_pandas(chosen.orderBy(ROW_ID)).drop(columns=ROW_ID).reset_index(drop=True)
+    return SparkTable(frame, sample, info, engine)
+
+
+def validated_frame(data: DataConfig, engine: EngineConfig) -> tuple[DataFrame, DataInfo]:
+    """``data.validated`` as Spark reads it (started on ``engine``), and what it holds.
+
+    Raises
+    ------
+    StaleInputError
         When the validated Parquet is absent or not the validation of the current data
         and schema (Spark never reads the CSV): ``custseg-validate`` writes it.
     """
@@ -239,16 +258,8 @@ def read_validated(
             f"not the validation of the current {data.path} and schema; run custseg-validate "
             "first (dvc repro does)"
         )
-    from pyspark.sql import functions as F
-
     session = spark_session(engine)
-    frame = session.read.parquet(Path(data.validated).resolve().as_uri())
-    frame = frame.withColumn(ROW_ID, F.monotonically_increasing_id())
-    chosen = frame
-    if info.n_rows > sample_size:
-        chosen = frame.orderBy(F.xxhash64(F.col(ROW_ID), F.lit(seed)), ROW_ID).limit(sample_size)
-    sample = to_pandas(chosen.orderBy(ROW_ID)).drop(columns=ROW_ID).reset_index(drop=True)
-    return SparkTable(frame, sample, info, engine)
+    return session.read.parquet(Path(data.validated).resolve().as_uri()), info
 
 
 def scaled_features(

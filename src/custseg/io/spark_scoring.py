@@ -17,10 +17,15 @@ cluster without custseg.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
+from custseg.config import Settings
 from custseg.core.segment_model import SEGMENT_COLUMN, SEGMENT_NAME_COLUMN, SegmentModel
-from custseg.io.spark_engine import sql_name
+from custseg.io.data import DataInfo
+from custseg.io.spark_engine import sql_name, to_pandas, validated_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -216,3 +221,44 @@ def refusals(model: SegmentModel) -> dict[str, str]:
             checks.append(f"NOT ({value} IN ({allowed}))")
         out[column] = " OR ".join(checks)
     return out
+
+
+@dataclass(frozen=True)
+class SparkCustomerTable:
+    """The validated table in Spark (``engine=spark``): what a stage asks of the
+    customers is computed there, only aggregates reach the driver
+    (:class:`custseg.io.tables.CustomerTable`)."""
+
+    frame: DataFrame
+    info: DataInfo
+
+    @classmethod
+    def open(cls, settings: Settings) -> SparkCustomerTable:
+        """``data.validated`` read by Spark on ``engine``."""
+        return cls(*validated_frame(settings.data, settings.engine))
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.frame.columns)
+
+    def inertia(self, model: SegmentModel) -> float:
+        """Sum of squared distances of the customers to their nearest centroid (the
+        model's distances to the bit; summed in Spark's order)."""
+        from pyspark.sql import functions as F
+
+        nearest_sql(model)  # refuses a model Spark cannot score
+        nearest = f"array_min(array({', '.join(distance_sql(model))}))"
+        total = self.frame.agg(F.sum(F.expr(nearest))).first()[0]
+        return float(total or 0.0)
+
+    def transitions(self, reference: SegmentModel, model: SegmentModel) -> pd.DataFrame:
+        """Customers per (``reference``'s segment id, ``model``'s), counted in Spark:
+        :func:`custseg.core.identity.transitions` of the table."""
+        from pyspark.sql import functions as F
+
+        before = segment_sql(reference, nearest_sql(reference))[0]
+        after = segment_sql(model, nearest_sql(model))[0]
+        pairs = self.frame.groupBy(F.expr(before).alias("from"), F.expr(after).alias("to"))
+        counts = to_pandas(pairs.count())
+        crosstab = counts.pivot(index="from", columns="to", values="count")
+        return crosstab.fillna(0).astype("int64")

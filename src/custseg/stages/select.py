@@ -27,10 +27,9 @@ from omegaconf import DictConfig
 from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.core.engines import engine_name
 from custseg.core.features import FeatureSet
-from custseg.core.identity import compare_models, identity_map
+from custseg.core.identity import identity_map, model_changes
 from custseg.core.segment_model import SegmentModel
 from custseg.core.selection import Selection, select_k
-from custseg.io.data import load_table
 from custseg.io.outputs import (
     CHANGES_FILE,
     MODEL_FILE,
@@ -43,6 +42,7 @@ from custseg.io.outputs import (
     write_json_atomic,
     write_segment_model,
 )
+from custseg.io.tables import open_table
 from custseg.stages.console import quiet_console
 from custseg.stages.errors import exit_on_user_error
 
@@ -62,7 +62,8 @@ class SelectOutcome:
 
 def run_select(settings: Settings) -> SelectOutcome:
     """Choose k, take its model, identify segments and write the outputs (paths relative to the project)."""
-    table, info = load_table(settings.data)
+    table = open_table(settings)
+    info = table.info
     fs = settings.features
     curve = read_curve(settings.sweep.output_dir, fs.name, settings.sweep.ks)
     selection = select_k(curve, settings.selection.method, settings.selection.elbow_sensitivity)
@@ -70,14 +71,16 @@ def run_select(settings: Settings) -> SelectOutcome:
         settings.sweep.output_dir, fs.name, selection.k, settings.fitted_with(info.sha256)
     )
     _check_feature_set(swept, fs)
-    _check_curve(curve, swept.inertia(table), selection.k, settings)
+    _check_curve(curve, table.inertia(swept), selection.k, settings)
     reference = read_segment_model(settings.catalog.path, missing_ok=True)
     # the sweep named the segments with the same rules on the same table (canonical ids):
     # only their identity against the catalog's champion is new here
     ids, names = identity_map(swept, swept.segment_names, reference)
     model = swept.relabel(ids, names)
     jaccard = {ids[s]: j for s, j in swept_jaccard.items()}
-    changes = compare_models(reference, model, table)
+    changes = model_changes(
+        reference, model, table.columns, lambda: table.transitions(reference, model)
+    )
     scores = curve.loc[curve["k"] == selection.k].iloc[0]
     record = {
         "feature_set": fs.name,
