@@ -66,6 +66,7 @@ def test_spark_sweep_agrees_with_sklearn_on_k_and_segments(
     spark, seed_csv, tmp_path, tracking_overrides, monkeypatch
 ):
     from custseg.io.spark_engine import SPARK_SILHOUETTE
+    from custseg.stages.publish import run_publish
     from custseg.stages.select import run_select
     from custseg.stages.sweep import run_sweep
 
@@ -108,13 +109,33 @@ def test_spark_sweep_agrees_with_sklearn_on_k_and_segments(
     # custseg-select takes the Spark sweep's model (its inertia on the table, computed in
     # Spark, is the curve's) and compares it in Spark with the champion of the catalog
     monkeypatch.chdir(tmp_path)  # select writes models/ and metrics/ where it runs
-    champion = models["sklearn"]
+    # the champion: the scikit-learn sweep's k=6 (its k=5 can be the Spark one in canonical form)
+    champion = read_sweep_model(
+        tmp_path / "sweeps-sklearn",
+        "income_spending",
+        6,
+        settings_of["sklearn"].fitted_with(info.sha256),
+    )[0]
     write_segment_model(champion, settings_of["spark"].catalog.path)
     selected = run_select(settings_of["spark"])
     # the Spark sweep's model, its segments matched to the champion's ids
     assert sorted(selected.model.centroids) == sorted(models["spark"].centroids)
     assert selected.changes == compare_models(champion, selected.model, table)
-    assert selected.changes["adjusted_rand"] >= 0.95
+    assert selected.changes["reference"] == "different"
+
+    # custseg-publish scores in Spark too: it registers the model and, as it differs from
+    # the catalog's, the catalog's champion, each with the Spark sweep's kind of scores
+    published = run_publish(settings_of["spark"])
+    assert published.registered.created
+    assert published.aliases == {"challenger": "1", "champion": "2"}
+    assert client.get_run(published.registered.version.run_id).data.params["engine"] == "spark"
+    for version, model in [("1", selected.model), ("2", champion)]:
+        run_id = client.get_model_version("customer-segmentation", version).run_id
+        run = client.get_run(run_id)
+        assert run.data.params["n_rows"] == "200"
+        assert run.data.metrics["inertia"] == pytest.approx(model.inertia(table), rel=1e-12)
+        sizes = np.bincount(model.nearest(table)[0], minlength=model.k)
+        assert run.data.metrics["min_cluster_size"] == sizes.min()
 
 
 @pytest.mark.slow

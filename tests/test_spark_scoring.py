@@ -151,7 +151,7 @@ def test_the_spark_table_answers_select_as_the_table_in_memory(spark, seed_csv, 
     new = new.relabel({s: 10 * s + 3 for s in new.segments}, {10 * s + 3: "" for s in range(6)})
     info = DataInfo(str(seed_csv), "0" * 64, len(table), len(table.columns))
     in_memory = PandasTable(table, info)
-    in_spark = SparkCustomerTable(spark.createDataFrame(table), info)
+    in_spark = SparkCustomerTable(spark.createDataFrame(table), info, 60, 0)
     for model in (champion, new):
         assert in_spark.inertia(model) == pytest.approx(in_memory.inertia(model), rel=1e-12)
     pd.testing.assert_frame_equal(
@@ -165,6 +165,39 @@ def test_the_spark_table_answers_select_as_the_table_in_memory(spark, seed_csv, 
     }
     assert changes["spark"] == changes["pandas"]
     assert changes["spark"]["moved"] == len(table)  # no id is kept: all move
+
+
+def test_the_spark_table_scores_a_model_as_the_spark_sweep_scores_a_fit(spark, seed_csv):
+    """custseg-publish on Spark: inertia and cluster sizes over every customer, in Spark;
+    silhouette, Calinski-Harabasz and Davies-Bouldin on the seeded driver sample (the
+    rows the Spark sweep scores), which the plots and the registration gate use."""
+    from pyspark.sql import functions as F
+
+    from custseg.core.clustering import model_metrics
+    from custseg.io.data import DataInfo
+    from custseg.io.spark_engine import ROW_ID, driver_sample
+    from custseg.io.spark_scoring import SparkCustomerTable
+
+    model, table = fitted(seed_csv, ["features=all"])
+    frame = spark.createDataFrame(table).withColumn(ROW_ID, F.monotonically_increasing_id())
+    info = DataInfo(str(seed_csv), "0" * 64, len(table), len(table.columns))
+    in_spark = SparkCustomerTable(frame, info, sample_size=60, seed=3)
+    assert ROW_ID not in in_spark.columns
+    scored = in_spark.scores(model, 60)
+    sample = driver_sample(frame, len(table), 60, 3)
+    pd.testing.assert_frame_equal(scored.rows, sample)
+    assert len(sample) == 60
+    ids, on_sample, silhouettes = model_metrics(model, sample, None, 3)
+    np.testing.assert_array_equal(scored.ids, ids)
+    np.testing.assert_array_equal(scored.silhouettes.values, silhouettes.values)
+    for name in ("silhouette", "calinski_harabasz", "davies_bouldin"):
+        assert scored.metrics[name] == on_sample[name]
+    sizes = np.bincount(model.nearest(table)[0], minlength=model.k)
+    assert scored.metrics["inertia"] == pytest.approx(model.inertia(table), rel=1e-12)
+    assert (scored.metrics["min_cluster_size"], scored.metrics["max_cluster_size"]) == (
+        sizes.min(),
+        sizes.max(),
+    )
 
 
 def test_the_pipeline_model_scores_as_the_columns_do_and_loads_back(spark, seed_csv, tmp_path):

@@ -284,6 +284,7 @@ def _run_version(run_id: str, model_name: str, settings, catalog: str, table, in
     from custseg.core.identity import assign_identity
     from custseg.io import registry
     from custseg.io.outputs import read_segment_model
+    from custseg.io.tables import PandasTable
     from custseg.io.tracking import setup_experiment
     from custseg.stages.publish import ensure_registered
 
@@ -311,9 +312,8 @@ def _run_version(run_id: str, model_name: str, settings, catalog: str, table, in
     experiment_id = setup_experiment(
         mlflow.get_tracking_uri(), tracking.experiment_name, tracking.artifact_location
     )
-    registered = ensure_registered(
-        model, table, info, settings, experiment_id, source_run_id=run_id
-    )
+    customers = PandasTable(table, info, settings.model.random_state)
+    registered = ensure_registered(model, customers, settings, experiment_id, source_run_id=run_id)
     return str(registered.version.version)
 
 

@@ -235,11 +235,19 @@ def read_validated(
 
     frame, info = validated_frame(data, engine)
     frame = frame.withColumn(ROW_ID, F.monotonically_increasing_id())
+    return SparkTable(frame, driver_sample(frame, info.n_rows, sample_size, seed), info, engine)
+
+
+def driver_sample(frame: DataFrame, n_rows: int, sample_size: int, seed: int) -> pd.DataFrame:
+    """The ``sample_size`` rows of ``frame`` (which has :data:`ROW_ID`, numbered as
+    :func:`read_validated` numbers them) with the lowest seeded hash of their row number,
+    as pandas in row order: every row when there are no more."""
+    from pyspark.sql import functions as F
+
     chosen = frame
-    if info.n_rows > sample_size:
+    if n_rows > sample_size:
         chosen = frame.orderBy(F.xxhash64(F.col(ROW_ID), F.lit(seed)), ROW_ID).limit(sample_size)
-    sample = to_pandas(chosen.orderBy(ROW_ID)).drop(columns=ROW_ID).reset_index(drop=True)
-    return SparkTable(frame, sample, info, engine)
+    return to_pandas(chosen.orderBy(ROW_ID)).drop(columns=ROW_ID).reset_index(drop=True)
 
 
 def validated_frame(data: DataConfig, engine: EngineConfig) -> tuple[DataFrame, DataInfo]:

@@ -18,14 +18,17 @@ cluster without custseg.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from custseg.config import Settings
+from custseg.core.clustering import model_metrics
 from custseg.core.segment_model import SEGMENT_COLUMN, SEGMENT_NAME_COLUMN, SegmentModel
 from custseg.io.data import DataInfo
-from custseg.io.spark_engine import sql_name, to_pandas, validated_frame
+from custseg.io.spark_engine import ROW_ID, driver_sample, sql_name, to_pandas, validated_frame
+from custseg.io.tables import ModelScores
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -223,23 +226,43 @@ def refusals(model: SegmentModel) -> dict[str, str]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass
 class SparkCustomerTable:
     """The validated table in Spark (``engine=spark``): what a stage asks of the
-    customers is computed there, only aggregates reach the driver
-    (:class:`custseg.io.tables.CustomerTable`)."""
+    customers is computed there, only aggregates and a seeded sample reach the driver
+    (:class:`custseg.io.tables.CustomerTable`).
+
+    Attributes
+    ----------
+    frame : pyspark.sql.DataFrame
+        Every customer, with :data:`~custseg.io.spark_engine.ROW_ID`.
+    sample_size, seed
+        The driver-side sample's (``sweep.silhouette_sample_size``, ``model.random_state``:
+        the rows the Spark sweep scores its fits on).
+    """
 
     frame: DataFrame
     info: DataInfo
+    sample_size: int
+    seed: int
 
     @classmethod
     def open(cls, settings: Settings) -> SparkCustomerTable:
         """``data.validated`` read by Spark on ``engine``."""
-        return cls(*validated_frame(settings.data, settings.engine))
+        from pyspark.sql import functions as F
+
+        frame, info = validated_frame(settings.data, settings.engine)
+        frame = frame.withColumn(ROW_ID, F.monotonically_increasing_id())
+        return cls(frame, info, settings.sweep.silhouette_sample_size, settings.model.random_state)
+
+    @cached_property
+    def sample(self) -> pd.DataFrame:
+        """The seeded driver-side sample (:func:`~custseg.io.spark_engine.driver_sample`)."""
+        return driver_sample(self.frame, self.info.n_rows, self.sample_size, self.seed)
 
     @property
     def columns(self) -> list[str]:
-        return list(self.frame.columns)
+        return [c for c in self.frame.columns if c != ROW_ID]
 
     def inertia(self, model: SegmentModel) -> float:
         """Sum of squared distances of the customers to their nearest centroid (the
@@ -262,3 +285,34 @@ class SparkCustomerTable:
         counts = to_pandas(pairs.count())
         crosstab = counts.pivot(index="from", columns="to", values="count")
         return crosstab.fillna(0).astype("int64")
+
+    def scores(self, model: SegmentModel, silhouette_sample_size: int | None) -> ModelScores:
+        """The model's scores as the Spark sweep scores a fit: silhouette,
+        Calinski-Harabasz and Davies-Bouldin on the driver-side sample (of
+        ``silhouette_sample_size`` rows, given at :meth:`open`), inertia and cluster
+        sizes over every customer, in Spark."""
+        ids, metrics, silhouettes = model_metrics(model, self.sample, None, self.seed)
+        return ModelScores(self.sample, ids, metrics | self._whole_table(model), silhouettes)
+
+    def _whole_table(self, model: SegmentModel) -> dict[str, float]:
+        """Inertia and the smallest and largest cluster's size, over every customer."""
+        from pyspark.sql import functions as F
+
+        nearest_sql(model)  # refuses a model Spark cannot score
+        distances = F.expr(f"array({', '.join(distance_sql(model))})")
+        per_centroid = (
+            self.frame.select(distances.alias("d"))
+            .select(
+                F.expr("array_position(d, array_min(d))").alias("position"),
+                F.expr("array_min(d)").alias("distance"),
+            )
+            .groupBy("position")
+            .agg(F.count(F.lit(1)).alias("size"), F.sum("distance").alias("inertia"))
+        )
+        found = to_pandas(per_centroid).set_index("position")
+        sizes = found["size"].reindex(range(1, model.k + 1), fill_value=0)
+        return {
+            "inertia": float(found["inertia"].sum()),
+            "min_cluster_size": float(sizes.min()),
+            "max_cluster_size": float(sizes.max()),
+        }

@@ -31,16 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from custseg.config import CONF_DIR, Settings, make_data_flag, to_settings
-from custseg.core.clustering import model_metrics
 from custseg.core.features import transforms_label
 from custseg.core.segment_model import SegmentModel
-from custseg.io.data import DataInfo, load_table
 from custseg.io.outputs import (
     CHANGES_FILE,
     MODEL_FILE,
@@ -62,6 +59,7 @@ from custseg.io.registry import (
 )
 from custseg.io.registry import set_alias as move_alias
 from custseg.io.report import REPORT_FILES
+from custseg.io.tables import CustomerTable, open_table
 from custseg.io.tracking import (
     FINGERPRINT_TAG,
     ROLE_TAG,
@@ -126,7 +124,8 @@ def run_publish(settings: Settings, experiment: str | None = None) -> PublishOut
     model = read_segment_model(MODEL_FILE)
     record = read_json(SELECTION_RECORD)
     with interruptible():  # may validate a large CSV: no store call yet, SIGTERM stops it
-        table, info = load_table(settings.data)
+        table = open_table(settings)
+    info = table.info
     if info.sha256 != model.data_sha256:
         raise StaleInputError(
             f"{MODEL_FILE} was fitted on other data than {info.path} (sha256 "
@@ -138,19 +137,18 @@ def run_publish(settings: Settings, experiment: str | None = None) -> PublishOut
         tracking.tracking_uri, tracking.experiment_name, tracking.artifact_location
     )
     with registry_permission(tracking.registered_model_name):
-        registered = ensure_registered(model, table, info, settings, experiment_id, record)
+        registered = ensure_registered(model, table, settings, experiment_id, record)
         if registered.created:  # a run's artifacts are written once, by the publish that made it
             _log_report(registered.version.run_id, settings)
         outcome = PublishOutcome(registered, experiment_id)
-        _apply_alias_policy(outcome, catalog, table, info, settings, experiment)
+        _apply_alias_policy(outcome, catalog, table, settings, experiment)
     _write_status(outcome, settings, experiment)
     return outcome
 
 
 def ensure_registered(
     model: SegmentModel,
-    table: pd.DataFrame,
-    info: DataInfo,
+    table: CustomerTable,
     settings: Settings,
     experiment_id: str,
     record: dict[str, Any] | None = None,
@@ -158,20 +156,21 @@ def ensure_registered(
 ) -> Registered:
     """The registry version of ``model``: found by fingerprint, or logged and registered.
 
-    A new model is scored on ``table`` (the same metrics a sweep logs), logged as a
-    ``final-<feature set>-k<k>`` run with its plots and registered through the gate with
-    the version tags (fingerprint, the hash of the data it was fitted on, feature set, k,
-    selection method, git commit). ``info`` describes ``table``, the data it is scored on
-    (param ``scored_on_sha256`` when that is other data, e.g. for the catalog's model).
+    A new model is scored on ``table`` (the same metrics a sweep logs, on the engine that
+    holds the table), logged as a ``final-<feature set>-k<k>`` run with its plots and
+    registered through the gate (which scores the rows the driver holds) with the version
+    tags (fingerprint, the hash of the data it was fitted on, feature set, k, selection
+    method, git commit). Param ``scored_on_sha256`` when ``table`` is other data than the
+    model's (e.g. for the catalog's model).
     """
     name = settings.tracking.registered_model_name
     existing = find_version(name, model.fingerprint)
     if existing is not None:
         return Registered(model, existing, created=False)
+    info = table.info
     with fit_limits(), interruptible():  # as the sweep scores its fits; nothing logged yet
-        ids, metrics, silhouettes = model_metrics(
-            model, table, settings.sweep.silhouette_sample_size, settings.model.random_state
-        )
+        scored = table.scores(model, settings.sweep.silhouette_sample_size)
+    metrics = scored.metrics
     method = str((record or {}).get("method", "catalog"))
     version_tags = {
         FINGERPRINT_TAG: model.fingerprint,
@@ -202,7 +201,7 @@ def ensure_registered(
     if source_run_id:
         tags["source_run_id"] = source_run_id
     with fit_limits(), interruptible():
-        images = fit_images(model, table, ids, silhouettes)
+        images = fit_images(model, scored.rows, scored.ids, scored.silhouettes)
     run_id = log_fit_run(
         model,
         images=images,
@@ -213,7 +212,7 @@ def ensure_registered(
         experiment_id=experiment_id,
         spark_model=_spark_model(model, settings),
     )
-    version = gate_and_register(run_id, name, table, version_tags, "model")
+    version = gate_and_register(run_id, name, scored.rows, version_tags, "model")
     return Registered(model, version, created=True)
 
 
@@ -264,8 +263,7 @@ def _log_report(run_id: str | None, settings: Settings) -> None:
 def _apply_alias_policy(
     outcome: PublishOutcome,
     catalog: SegmentModel | None,
-    table: pd.DataFrame,
-    info: DataInfo,
+    table: CustomerTable,
     settings: Settings,
     experiment: str | None,
 ) -> None:
@@ -309,7 +307,7 @@ def _apply_alias_policy(
     else:  # @champion moves to the catalog's model below
         point(challenger_alias, version, f"differs from {settings.catalog.path}")
         try:
-            champion = ensure_registered(catalog, table, info, settings, outcome.experiment_id)
+            champion = ensure_registered(catalog, table, settings, outcome.experiment_id)
         except (PromotionError, KeyError) as exc:
             outcome.notes.append(f"the catalog's champion cannot be registered here: {exc}")
         else:
