@@ -12,6 +12,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from custseg.config import EngineConfig, Settings, to_settings
+from custseg.core.features import FeatureSet
 from custseg.io.data import generate_customers, load_customers, write_csv_atomic
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +22,19 @@ SEED_CSV = PROJECT_ROOT.parent / "shared" / "data" / "mall_customers.csv"
 
 #: the test session's Spark: two cores, an explicit small heap, pinned partitions
 SPARK_LOCAL = EngineConfig(name="spark", master="local[2]", driver_memory="1g", partitions=4)
+
+#: a numeric and a mixed (numeric and categorical) feature set of the Mall table
+MALL_FEATURE_SETS = [
+    pytest.param(
+        FeatureSet("income_spending", numeric=["annual_income", "spending_score"]), id="numeric"
+    ),
+    pytest.param(
+        FeatureSet(
+            "all", numeric=["age", "annual_income", "spending_score"], categorical=["gender"]
+        ),
+        id="mixed",
+    ),
+]
 
 
 def compose_config(overrides: list[str] | None = None):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import functools
 import html
 import json
 import os
@@ -397,14 +398,15 @@ def test_failed_write_leaves_no_file_and_no_temporary(project, tmp_path):
 def test_failed_rewrite_keeps_the_previous_report_intact(tmp_path):
     out, metrics = tmp_path / "reports", tmp_path / "metrics" / "segments.json"
     frame = pd.DataFrame({"customer_id": ["1"], "segment": [0], "segment_name": ["A"]})
-    write_report(out, metrics, "<p>old</p>", "old", frame, {"k": 1})
+    assignments = functools.partial(write_csv_atomic, frame)
+    write_report(out, metrics, "<p>old</p>", "old", assignments, {"k": 1})
     before = {p: p.read_bytes() for p in [*out.iterdir(), metrics]}
     # the assignment CSV cannot be written (its path is a directory): nothing may change
     (out / "segment_assignments.csv").unlink()
     (out / "segment_assignments.csv").mkdir()
     del before[out / "segment_assignments.csv"]
     with pytest.raises(OSError):
-        write_report(out, metrics, "<p>new</p>", "new", frame, {"k": 2})
+        write_report(out, metrics, "<p>new</p>", "new", assignments, {"k": 2})
     assert {p: p.read_bytes() for p in before} == before
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["segments.html", "segments.md", "segment_assignments.csv"]

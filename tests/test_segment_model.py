@@ -20,7 +20,7 @@ from custseg.core.segment_model import (
     canonical_order,
 )
 
-from conftest import generated_table
+from conftest import MALL_FEATURE_SETS, generated_table
 
 
 def small_model(**changes) -> SegmentModel:
@@ -219,16 +219,7 @@ def customers(tmp_path_factory) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("scaler", ["standard", "minmax", "robust", "none"])
-@pytest.mark.parametrize(
-    "feature_set",
-    [
-        FeatureSet("income_spending", numeric=["annual_income", "spending_score"]),
-        FeatureSet(
-            "all", numeric=["age", "annual_income", "spending_score"], categorical=["gender"]
-        ),
-    ],
-    ids=["numeric", "mixed"],
-)
+@pytest.mark.parametrize("feature_set", MALL_FEATURE_SETS)
 def test_the_description_scores_like_the_fitted_pipeline(customers, scaler, feature_set):
     result = fit_model(customers, feature_set, scaler, ModelParams(n_init=3), 4)
     model = segment_model(result, scaler, {i: f"s{i}" for i in range(4)})

@@ -67,6 +67,7 @@ def test_spark_sweep_agrees_with_sklearn_on_k_and_segments(
 ):
     from custseg.io.spark_engine import SPARK_SILHOUETTE
     from custseg.stages.publish import run_publish
+    from custseg.stages.report import run_report
     from custseg.stages.select import run_select
     from custseg.stages.sweep import run_sweep
 
@@ -122,6 +123,24 @@ def test_spark_sweep_agrees_with_sklearn_on_k_and_segments(
     assert sorted(selected.model.centroids) == sorted(models["spark"].centroids)
     assert selected.changes == compare_models(champion, selected.model, table)
     assert selected.changes["reference"] == "different"
+
+    # custseg-report profiles in Spark and Spark writes the assignments: the report of
+    # the table in memory, file for file (200 customers: the plots' sample is every one)
+    reports = {}
+    for engine in ("spark", "sklearn"):
+        out = tmp_path / "reports" if engine == "spark" else tmp_path / "reports-sklearn"
+        report = dataclasses.replace(
+            settings_of["spark"].report,
+            output_dir=str(out),
+            metrics_file=str(out / "metrics.json"),
+        )
+        configured = dataclasses.replace(
+            settings_of["spark"], report=report, engine=settings_of[engine].engine
+        )
+        outcome = run_report(configured)
+        reports[engine] = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert reports["spark"] == reports["sklearn"]
+    assert len(reports["spark"]) == 5 and len(outcome.labels) == len(table)
 
     # custseg-publish scores in Spark too: it registers the model and, as it differs from
     # the catalog's, the catalog's champion, each with the Spark sweep's kind of scores

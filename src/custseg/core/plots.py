@@ -523,6 +523,7 @@ def cluster_scatter(
     labels_text: Mapping[int, str] | None = None,
     title: str = "",
     max_points: int = 5000,
+    sizes: Mapping[int, int] | None = None,
 ) -> Figure:
     """Scatter customers in original units, coloured by segment, with centroids.
 
@@ -553,6 +554,9 @@ def cluster_scatter(
         At most this many points are drawn, a deterministic uniform subsample
         (``numpy.random.default_rng(0)``); legend sizes and diagonal histograms use all
         rows.
+    sizes : mapping of int to int, optional
+        Customers per segment when ``data`` is a sample of them (a table Spark holds):
+        the legend's sizes and the title's count of customers; default: ``data``'s.
 
     Returns
     -------
@@ -574,12 +578,16 @@ def cluster_scatter(
         raise ValueError(f"max_points must be >= 1, got {max_points}")
     cols = _scatter_columns(data, columns, centroids)
     segments = _segments(data, labels, cols, centroids, max_points)
-    handles = _legend_handles(segments, labels_text)
+    if sizes is None:
+        counts = np.bincount(segments.codes, minlength=len(segments.ids))
+        sizes = dict(zip(segments.ids, counts.tolist(), strict=True))
+    handles = _legend_handles(segments, labels_text, sizes)
     legend_kw = {"handles": handles, "title": "Segment", "frameon": False}
     if not title:
         title = f"Customer segments (k = {len(segments.ids)})"
-    if segments.drawn.size < len(data):
-        title = f"{title}\n{segments.drawn.size:,} of {len(data):,} customers drawn"
+    n_customers = sum(sizes.values())
+    if segments.drawn.size < n_customers:
+        title = f"{title}\n{segments.drawn.size:,} of {n_customers:,} customers drawn"
     if len(cols) == 1:
         fig = _strip_figure(segments, legend_kw)
     elif len(cols) == 2:
@@ -633,9 +641,10 @@ def _segments(
     return _Segments(cols, ids, raw_ids, colors, values, labels, codes, drawn, centroids)
 
 
-def _legend_handles(segments: _Segments, labels_text: Mapping[int, str] | None) -> list[Line2D]:
+def _legend_handles(
+    segments: _Segments, labels_text: Mapping[int, str] | None, sizes: Mapping[int, int]
+) -> list[Line2D]:
     """One marker per segment, ``"<name> (n=<size>)"``, then the centroid marker."""
-    sizes = np.bincount(segments.codes, minlength=len(segments.ids)).tolist()
     handles = [
         Line2D(
             [],
@@ -644,9 +653,9 @@ def _legend_handles(segments: _Segments, labels_text: Mapping[int, str] | None) 
             linestyle="none",
             markersize=8,
             color=segments.colors[cid],
-            label=f"{_segment_name(cid, labels_text)} (n={size})",
+            label=f"{_segment_name(cid, labels_text)} (n={sizes.get(cid, 0)})",
         )
-        for cid, size in zip(segments.ids, sizes, strict=True)
+        for cid in segments.ids
     ]
     if segments.centroids is not None:
         centroid = Line2D(

@@ -35,7 +35,7 @@ c. last resort: a numeric suffix ``"(1)"``, ``"(2)"``... ordered by that same co
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +60,7 @@ MISSING_CATEGORY = "(missing)"
 """Category value used for missing cells of a categorical column."""
 
 # A non-numeric column with at most this many distinct values is profiled as categorical.
-_MAX_CATEGORIES = 20
+MAX_CATEGORIES = 20
 
 __all__ = [
     "DIRECTIONS",
@@ -365,18 +365,41 @@ def profile_columns(
         other non-numeric column with at most 20 distinct values that is not unique per
         row (identifiers are never profiled).
     """
+    numeric_kind = {
+        c: pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])
+        for c in table.columns
+    }
+    return choose_profile_columns(
+        numeric_kind,
+        lambda column: int(table[column].nunique(dropna=False)),
+        len(table),
+        feature_set,
+        exclude,
+    )
+
+
+def choose_profile_columns(
+    numeric_kind: Mapping[str, bool],
+    n_distinct: Callable[[str], int],
+    n_rows: int,
+    feature_set: FeatureSet | None = None,
+    exclude: Sequence[str] = (),
+) -> tuple[list[str], list[str]]:
+    """:func:`profile_columns` of a table described, not held: ``numeric_kind`` says
+    which of its columns (in order) are numeric and not boolean, ``n_distinct(column)``
+    counts a column's distinct values (a missing value is one; any count above
+    :data:`MAX_CATEGORIES` may be given for more), ``n_rows`` its customers."""
     skip = set(exclude)
     numeric = [c for c in (feature_set.numeric if feature_set else []) if c not in skip]
     categorical = [c for c in (feature_set.categorical if feature_set else []) if c not in skip]
-    for column in table.columns:
+    for column, is_numeric in numeric_kind.items():
         if column in skip or column in numeric or column in categorical:
             continue
-        values = table[column]
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        if is_numeric:
             numeric.append(column)
             continue
-        n_distinct = values.nunique(dropna=False)
-        if n_distinct <= _MAX_CATEGORIES and not (len(values) > 1 and n_distinct == len(values)):
+        distinct = n_distinct(column)
+        if distinct <= MAX_CATEGORIES and not (n_rows > 1 and distinct == n_rows):
             categorical.append(column)
     return numeric, categorical
 
@@ -436,14 +459,51 @@ def profile_segments(
         raise ValueError(f"column(s) {wrong} are not numeric")
 
     segment = pd.Series(labels.astype(np.int64), index=table.index, name="segment")
-    counts = segment.value_counts().sort_index()
-    sizes = pd.DataFrame(
-        {"size": counts.astype(np.int64), "share": counts / len(table)},
-        index=pd.Index([int(i) for i in counts.index], name="segment"),
-    )
+    aggregates = _table_aggregates(table, segment, numeric_columns, categorical_columns)
+    return profiles_from(aggregates, numeric_columns, categorical_columns)
 
-    values = table[numeric_columns].astype(float)
-    codes = np.searchsorted(sizes.index.to_numpy(), segment.to_numpy())
+
+@dataclass(frozen=True)
+class ProfileAggregates:
+    """What :class:`SegmentProfiles` are made of, counted where the customers are: by
+    :func:`profile_segments` on a table in memory, by an engine's aggregations on a table
+    it holds (the same numbers, then the same :func:`profiles_from`).
+
+    Attributes
+    ----------
+    sizes : Series
+        Customers per segment id (ascending ids; segments with members only).
+    overall : DataFrame
+        Index: the numeric columns; columns ``mean``, ``std`` (ddof=1), ``median``,
+        ``q1``, ``q3`` over every customer (missing values skipped).
+    means, medians, q1, q3 : DataFrame
+        Per segment (index as ``sizes``), per numeric column (columns).
+    pct : DataFrame
+        Where each segment's median falls among all customers (mid-rank percentile,
+        see :func:`_median_percentiles`), same shape.
+    categories : dict of str to DataFrame
+        Per categorical column: customers per segment (index as ``sizes``) and value
+        text (columns, :func:`_category_codes`'s texts), every value some customer has.
+    """
+
+    sizes: pd.Series
+    overall: pd.DataFrame
+    means: pd.DataFrame
+    medians: pd.DataFrame
+    q1: pd.DataFrame
+    q3: pd.DataFrame
+    pct: pd.DataFrame
+    categories: dict[str, pd.DataFrame]
+
+
+def _table_aggregates(
+    table: pd.DataFrame, segment: pd.Series, numeric: list[str], categorical: list[str]
+) -> ProfileAggregates:
+    """:class:`ProfileAggregates` of a table in memory (``segment``: each row's id)."""
+    sizes = segment.value_counts().sort_index()
+    segments = sizes.index
+    values = table[numeric].astype(float)
+    codes = np.searchsorted(segments.to_numpy(), segment.to_numpy())
     quartiles = OrderStatistics.of(values.to_numpy(), codes, len(sizes))
     overall = pd.DataFrame(
         {
@@ -453,51 +513,78 @@ def profile_segments(
             "q1": quartiles.overall[:, 0],
             "q3": quartiles.overall[:, 2],
         },
-        index=pd.Index(numeric_columns, name="column"),
+        index=pd.Index(numeric, name="column"),
     )
-    numeric = _numeric_long(values, segment, overall, quartiles.groups, numeric_columns)
-    categorical, overall_categorical = _categorical_long(
-        table, segment, sizes.index, categorical_columns
+
+    def frame(statistic: int) -> pd.DataFrame:
+        return pd.DataFrame(quartiles.groups[:, statistic, :].T, index=segments, columns=numeric)
+
+    medians = frame(1)
+    categories = {}
+    for column in categorical:
+        column_codes, texts = _category_codes(table[column])
+        cells = codes * len(texts) + column_codes
+        counts = np.bincount(cells, minlength=len(segments) * len(texts))
+        categories[column] = pd.DataFrame(
+            counts.reshape(len(segments), len(texts)), index=segments, columns=texts
+        )
+    return ProfileAggregates(
+        sizes=sizes,
+        overall=overall,
+        means=values.groupby(segment).mean(),
+        medians=medians,
+        q1=frame(0),
+        q3=frame(2),
+        pct=_median_percentiles(values, medians),
+        categories=categories,
     )
+
+
+def profiles_from(
+    aggregates: ProfileAggregates,
+    numeric_columns: Sequence[str],
+    categorical_columns: Sequence[str] = (),
+) -> SegmentProfiles:
+    """:class:`SegmentProfiles` of segments counted as ``aggregates``."""
+    numeric_columns, categorical_columns = list(numeric_columns), list(categorical_columns)
+    counts = aggregates.sizes
+    sizes = pd.DataFrame(
+        {"size": counts.astype(np.int64).to_numpy(), "share": (counts / counts.sum()).to_numpy()},
+        index=pd.Index([int(i) for i in counts.index], name="segment"),
+    )
+    categorical, overall_categorical = _categorical_long(aggregates, categorical_columns)
     return SegmentProfiles(
         sizes=sizes,
-        numeric=numeric,
+        numeric=_numeric_long(aggregates, numeric_columns),
         categorical=categorical,
-        overall=overall,
+        overall=aggregates.overall,
         overall_categorical=overall_categorical,
         numeric_columns=tuple(numeric_columns),
         categorical_columns=tuple(categorical_columns),
     )
 
 
-def _numeric_long(
-    values: pd.DataFrame,
-    segment: pd.Series,
-    overall: pd.DataFrame,
-    quartiles: np.ndarray,
-    columns: list[str],
-) -> pd.DataFrame:
-    """One row per segment and column; ``quartiles[:, c, s]`` are column ``c``'s first
-    quartile, median and third quartile in segment ``s`` (:class:`OrderStatistics`)."""
+def _numeric_long(aggregates: ProfileAggregates, columns: list[str]) -> pd.DataFrame:
+    """One row per segment and numeric column."""
     out_columns = ["segment", "column", "mean", "median", "q1", "q3", "std_diff", "pct"]
     if not columns:
         return pd.DataFrame(columns=out_columns)
-    means = values.groupby(segment).mean()
-    segments = means.index
-
-    def frame(statistic: int) -> pd.DataFrame:
-        return pd.DataFrame(quartiles[:, statistic, :].T, index=segments, columns=columns)
-
-    stats = {"mean": means, "median": frame(1), "q1": frame(0), "q3": frame(2)}
+    overall = aggregates.overall
+    stats = {
+        "mean": aggregates.means,
+        "median": aggregates.medians,
+        "q1": aggregates.q1,
+        "q3": aggregates.q3,
+    }
     std = overall["std"].where(overall["std"] > 0)
     diff = (stats["mean"] - overall["mean"]) / std
     # a constant column: every segment equals the base
     constant = overall["std"].fillna(0.0) == 0
     diff.loc[:, constant[constant].index] = diff.loc[:, constant[constant].index].fillna(0.0)
     stats["std_diff"] = diff
-    stats["pct"] = _median_percentiles(values, stats["median"])
+    stats["pct"] = aggregates.pct
     rows = []
-    for seg in segments:
+    for seg in aggregates.sizes.index:
         for column in columns:
             rows.append(
                 {"segment": int(seg), "column": column}
@@ -587,13 +674,17 @@ def _median_percentiles(values: pd.DataFrame, medians: pd.DataFrame) -> pd.DataF
 
 
 def _categorical_long(
-    table: pd.DataFrame, segment: pd.Series, segments: pd.Index, columns: list[str]
+    aggregates: ProfileAggregates, columns: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per segment and over all customers, the customers of each value of each
+    categorical column: the most common value first (ties: by text)."""
     rows, overall_rows = [], []
-    position = np.searchsorted(segments.to_numpy(), segment.to_numpy())
     for column in columns:
-        codes, values = _category_codes(table[column])
-        total = np.bincount(codes, minlength=len(values))
+        counts = aggregates.categories[column]
+        values = [str(v) for v in counts.columns]
+        matrix = counts.to_numpy(dtype=np.int64)
+        total = matrix.sum(axis=0)
+        n_rows = int(total.sum())
         order = sorted(range(len(values)), key=lambda i: (-int(total[i]), values[i]))
         categories = [values[i] for i in order]
         for i in order:
@@ -602,15 +693,13 @@ def _categorical_long(
                     "column": column,
                     "value": values[i],
                     "count": int(total[i]),
-                    "share": float(total[i] / len(codes)),
+                    "share": float(total[i] / n_rows),
                 }
             )
-        cells = position * len(values) + codes
-        counts = np.bincount(cells, minlength=len(segments) * len(values))
-        counts = counts.reshape(len(segments), len(values))[:, order]
-        for s, seg in enumerate(segments):
-            n = int(counts[s].sum())
-            for value, count in zip(categories, counts[s].tolist(), strict=True):
+        matrix = matrix[:, order]
+        for s, seg in enumerate(counts.index):
+            n = int(matrix[s].sum())
+            for value, count in zip(categories, matrix[s].tolist(), strict=True):
                 rows.append(
                     {
                         "segment": int(seg),

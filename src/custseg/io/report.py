@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -797,16 +797,16 @@ def write_report(
     metrics_file: str | Path,
     html: str,
     markdown: str,
-    assignments: pd.DataFrame,
+    write_assignments: Callable[[Path], None],
     metrics: Mapping[str, Any],
     sizes: pd.DataFrame | None = None,
 ) -> ReportPaths:
     """Write the report files, all or nothing.
 
     HTML, Markdown and metrics JSON are staged as temporary files next to their
-    destinations; the assignment CSV is then written with
-    :func:`custseg.io.data.write_csv_atomic`; only when all of that succeeded are the
-    staged files moved into place. On any failure every staged file is removed and no
+    destinations; the assignment CSV is then written (atomically, by
+    ``write_assignments``); only when all of that succeeded are the staged files moved
+    into place. On any failure every staged file is removed and no
     destination changes (except, in the unlikely case that a same-directory rename fails
     after the CSV was written, the CSV).
 
@@ -818,8 +818,9 @@ def write_report(
         JSON file for the per-segment metrics.
     html, markdown : str
         Rendered documents.
-    assignments : DataFrame
-        From :func:`assignments_table`.
+    write_assignments : callable
+        Writes the assignments CSV (:func:`assignments_table`'s) atomically to the path it
+        is given (the engine that holds the table writes it).
     metrics : mapping
         From :func:`segment_metrics` (written indented with sorted keys).
     sizes : DataFrame, optional
@@ -846,7 +847,7 @@ def write_report(
     try:
         for dest, text in texts:
             staged.append((_stage(text, dest), dest))
-        write_csv_atomic(assignments, paths.assignments)
+        write_assignments(paths.assignments)
         if sizes is not None:
             write_csv_atomic(sizes, paths.sizes)
         for tmp, dest in staged:

@@ -17,14 +17,19 @@ cluster without custseg.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from custseg.config import Settings
 from custseg.core.clustering import model_metrics
+from custseg.core.features import FeatureSet
+from custseg.core.profiling import SegmentProfiles
 from custseg.core.segment_model import SEGMENT_COLUMN, SEGMENT_NAME_COLUMN, SegmentModel
 from custseg.io.data import DataInfo
 from custseg.io.spark_engine import ROW_ID, driver_sample, sql_name, to_pandas, validated_frame
@@ -316,3 +321,27 @@ class SparkCustomerTable:
             "min_cluster_size": float(sizes.min()),
             "max_cluster_size": float(sizes.max()),
         }
+
+    def profile_columns(
+        self, feature_set: FeatureSet, exclude: Sequence[str]
+    ) -> tuple[list[str], list[str]]:
+        from custseg.io.spark_report import spark_profile_columns
+
+        return spark_profile_columns(self.frame, self.info.n_rows, feature_set, exclude)
+
+    def profiles(
+        self, model: SegmentModel, numeric: Sequence[str], categorical: Sequence[str]
+    ) -> SegmentProfiles:
+        from custseg.io.spark_report import spark_profiles
+
+        return spark_profiles(self.frame, model, numeric, categorical)
+
+    def drawn(self, model: SegmentModel) -> tuple[pd.DataFrame, np.ndarray]:
+        """The seeded driver-side sample and its segment ids (scored by the model, as
+        Spark scores every customer)."""
+        return self.sample, model.predict(self.sample)
+
+    def write_assignments(self, model: SegmentModel, id_column: str | None, path: Path) -> None:
+        from custseg.io.spark_report import write_spark_assignments
+
+        write_spark_assignments(self.frame, model, id_column, path)

@@ -9,8 +9,9 @@ place the engine is chosen.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -18,9 +19,11 @@ import pandas as pd
 
 from custseg.config import Settings
 from custseg.core.clustering import SilhouetteSample, model_metrics
+from custseg.core.features import FeatureSet
 from custseg.core.identity import transitions
+from custseg.core.profiling import SegmentProfiles, profile_columns, profile_segments
 from custseg.core.segment_model import SegmentModel
-from custseg.io.data import DataInfo, load_table
+from custseg.io.data import DataInfo, load_table, write_csv_atomic
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,29 @@ class CustomerTable(Protocol):
         """``model``'s scores on the customers (:class:`ModelScores`)."""
         ...
 
+    def profile_columns(
+        self, feature_set: FeatureSet, exclude: Sequence[str]
+    ) -> tuple[list[str], list[str]]:
+        """The numeric and categorical columns a profile summarises
+        (:func:`~custseg.core.profiling.profile_columns`)."""
+        ...
+
+    def profiles(
+        self, model: SegmentModel, numeric: Sequence[str], categorical: Sequence[str]
+    ) -> SegmentProfiles:
+        """``model``'s segments profiled over every customer."""
+        ...
+
+    def drawn(self, model: SegmentModel) -> tuple[pd.DataFrame, np.ndarray]:
+        """The customers the driver holds (every one, or a seeded sample) and their
+        segment ids under ``model``: what plots draw."""
+        ...
+
+    def write_assignments(self, model: SegmentModel, id_column: str | None, path: Path) -> None:
+        """Write every customer's id, segment id and segment name to ``path`` as CSV
+        (:func:`~custseg.io.report.assignments_table`'s, written atomically)."""
+        ...
+
 
 @dataclass(frozen=True)
 class PandasTable:
@@ -82,6 +108,7 @@ class PandasTable:
     info: DataInfo
     #: the silhouette sample's seed (``model.random_state``)
     seed: int = 0
+    _labels: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def open(cls, settings: Settings) -> PandasTable:
@@ -100,6 +127,32 @@ class PandasTable:
     def scores(self, model: SegmentModel, silhouette_sample_size: int | None) -> ModelScores:
         scored = model_metrics(model, self.table, silhouette_sample_size, self.seed)
         return ModelScores(self.table, *scored)
+
+    def profile_columns(
+        self, feature_set: FeatureSet, exclude: Sequence[str]
+    ) -> tuple[list[str], list[str]]:
+        return profile_columns(self.table, feature_set, exclude)
+
+    def profiles(
+        self, model: SegmentModel, numeric: Sequence[str], categorical: Sequence[str]
+    ) -> SegmentProfiles:
+        return profile_segments(self.table, self.labels(model), numeric, categorical)
+
+    def drawn(self, model: SegmentModel) -> tuple[pd.DataFrame, np.ndarray]:
+        return self.table, self.labels(model)
+
+    def write_assignments(self, model: SegmentModel, id_column: str | None, path: Path) -> None:
+        from custseg.io.report import assignments_table  # matplotlib: the report's only
+
+        ids = self.table[id_column].tolist() if id_column else None
+        frame = assignments_table(ids, self.labels(model), model.segment_names, id_column or "row")
+        write_csv_atomic(frame, path)
+
+    def labels(self, model: SegmentModel) -> np.ndarray:
+        """Every customer's segment id under ``model`` (scored once per model)."""
+        if model.fingerprint not in self._labels:
+            self._labels[model.fingerprint] = model.predict(self.table)
+        return self._labels[model.fingerprint]
 
 
 def _spark_table(settings: Settings) -> CustomerTable:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,18 +33,14 @@ from omegaconf import DictConfig
 
 from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.core import plots
-from custseg.core.clustering import centroids_in_original_units
 from custseg.core.features import FeatureSet
 from custseg.core.profiling import (
     SegmentDescription,
     SegmentProfiles,
     name_segments,
-    profile_columns,
-    profile_segments,
 )
 from custseg.core.segment_model import SegmentModel
 from custseg.core.selection import CRITERION_LABELS, ordered_picks
-from custseg.io.data import load_table
 from custseg.io.outputs import (
     CHANGES_FILE,
     MODEL_FILE,
@@ -56,7 +53,6 @@ from custseg.io.outputs import (
 from custseg.io.report import (
     ReportInputs,
     ReportPaths,
-    assignments_table,
     read_curve_file,
     read_selection,
     render_html,
@@ -65,6 +61,7 @@ from custseg.io.report import (
     segment_sizes,
     write_report,
 )
+from custseg.io.tables import open_table
 from custseg.stages.console import quiet_console
 from custseg.stages.errors import exit_on_user_error
 
@@ -82,7 +79,8 @@ class ReportOutcome:
     descriptions : dict of int to SegmentDescription
         Name, persona and recommendation per segment.
     labels : ndarray
-        Segment of every training customer.
+        Segment of every customer the driver holds: every customer of a table in memory,
+        the seeded sample of one Spark holds.
     """
 
     paths: ReportPaths
@@ -124,16 +122,15 @@ def run_report(
         When the customer table breaks its schema.
     """
     selection = read_selection(selection_path)
-    table, info = load_table(settings.data)
+    table = open_table(settings)
     model = read_segment_model(model_file)
     changes = read_json(changes_path)
     champion = read_segment_model(settings.catalog.path, missing_ok=True)
     curve = read_curve_file(curve_path(settings.sweep.output_dir, selection["feature_set"]))
 
-    feature_set = _feature_set(model, table)
-    labels = model.predict(table)
-    numeric, categorical = profile_columns(table, feature_set, settings.data.not_profiled)
-    profiles = profile_segments(table, labels, numeric, categorical)
+    feature_set = _feature_set(model, table.columns)
+    numeric, categorical = table.profile_columns(feature_set, settings.data.not_profiled)
+    profiles = table.profiles(model, numeric, categorical)
     names = model.segment_names  # given by custseg-select: stable across versions
     descriptions = {
         seg: dataclasses.replace(d, name=names[seg])
@@ -158,18 +155,19 @@ def run_report(
         figures["stability"] = plots.stability_plot(
             curve, int(selection["k"]), (selection.get("trust") or {}).get("unstable_jaccard")
         )
+    rows, labels = table.drawn(model)  # every customer, or Spark's seeded sample
     if feature_set.numeric:
-        centroids = centroids_in_original_units(table, labels, feature_set.numeric)
         figures["scatter"] = plots.cluster_scatter(
-            table[feature_set.numeric],
+            rows[feature_set.numeric],
             labels,
-            centroids,
+            profiles.wide("mean")[feature_set.numeric].rename_axis("cluster"),
             labels_text=names,
             title=f"Customer segments ({feature_set.name}, k = {selection['k']})",
+            sizes=profiles.sizes["size"].to_dict(),
         )
     inputs = ReportInputs(
         selection=selection,
-        data=info,
+        data=table.info,
         profiles=profiles,
         descriptions=descriptions,
         figures=figures,
@@ -179,24 +177,21 @@ def run_report(
     )
     html = render_html(inputs)
     markdown = render_markdown(inputs)
-    id_column = settings.data.id_column
-    ids = table[id_column].tolist() if id_column else None
-    assignments = assignments_table(ids, labels, names, id_column or "row")
     paths = write_report(
         settings.report.output_dir,
         settings.report.metrics_file,
         html,
         markdown,
-        assignments,
+        lambda path: table.write_assignments(model, settings.data.id_column, path),
         segment_metrics(profiles, selection),
         segment_sizes(profiles, descriptions),
     )
     return ReportOutcome(paths, profiles, descriptions, labels, selection, changes)
 
 
-def _feature_set(model: SegmentModel, table) -> FeatureSet:
-    """The clustering columns of the model; all must be in the table."""
-    missing = [c for c in model.columns if c not in table.columns]
+def _feature_set(model: SegmentModel, columns: Sequence[str]) -> FeatureSet:
+    """The clustering columns of the model; all must be among the table's ``columns``."""
+    missing = [c for c in model.columns if c not in columns]
     if missing:
         raise StaleInputError(
             f"the model uses column(s) {missing} that the customer table lacks; "
