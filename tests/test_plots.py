@@ -365,6 +365,24 @@ def test_cluster_scatter_subsamples_but_legend_uses_full_sizes() -> None:
         np.testing.assert_array_equal(pts[gid], again[gid])
 
 
+def test_cluster_scatter_of_a_sample_counts_every_customer() -> None:
+    """A table Spark holds is drawn from the driver's sample: the legend and the title
+    count every customer (``sizes``), and a segment no sampled customer is in keeps its
+    legend entry."""
+    rng = np.random.default_rng(2)
+    labels = np.repeat([4, 9], [300, 100])
+    data = pd.DataFrame({"x": rng.normal(size=400), "y": rng.normal(size=400)})
+    sizes = {4: 600_000, 9: 399_000, 17: 1_000}
+    fig = plots.cluster_scatter(data, labels, max_points=200, sizes=sizes)
+    assert _legend_texts(fig) == [
+        "segment 4 (n=600000)",
+        "segment 9 (n=399000)",
+        "segment 17 (n=1000)",
+    ]
+    assert "200 of 1,000,000 customers drawn" in fig.get_suptitle()
+    assert sum(len(p) for p in _points(fig.axes[0]).values()) == 200
+
+
 @pytest.mark.parametrize("n_points", [10, 5000])
 def test_cluster_scatter_under_cap_draws_everything(n_points: int) -> None:
     rng = np.random.default_rng(2)

@@ -126,15 +126,17 @@ def test_transformed_columns_score_as_the_model_does(spark):
     )
 
 
+@pytest.mark.parametrize("offset", [0, 100], ids=["shared-ids", "new-ids"])
 @pytest.mark.parametrize(
     "overrides",
     [["features=income_spending"], ["features=all", "preprocess.categorical_weight=2.5"]],
     ids=["numeric", "gender"],
 )
-def test_the_spark_table_answers_select_as_the_table_in_memory(spark, seed_csv, overrides):
+def test_the_spark_table_answers_select_as_the_table_in_memory(spark, seed_csv, overrides, offset):
     """custseg-select on Spark: the model's inertia and the champion comparison are
     computed in Spark (aggregates only reach the driver) and equal the pandas table's,
-    the transitions count for count, with segment ids that are not positions."""
+    the transitions count for count; the new model's ids are the champion's and one
+    more (some customers keep their id) or all new (every customer moves)."""
     from custseg.core.identity import model_changes
     from custseg.io.data import DataInfo
     from custseg.io.spark_scoring import SparkCustomerTable
@@ -148,7 +150,7 @@ def test_the_spark_table_answers_select_as_the_table_in_memory(spark, seed_csv, 
         categorical_weight=preprocess.categorical_weight,
     )  # fmt: skip
     new = segment_model(result, preprocess.scaler, {})
-    new = new.relabel({s: 10 * s + 3 for s in new.segments}, {10 * s + 3: "" for s in range(6)})
+    new = new.relabel({s: s + offset for s in new.segments}, {s + offset: "" for s in range(6)})
     info = DataInfo(str(seed_csv), "0" * 64, len(table), len(table.columns))
     in_memory = PandasTable(table, info)
     in_spark = SparkCustomerTable(spark.createDataFrame(table), info, 60, 0)
@@ -164,7 +166,9 @@ def test_the_spark_table_answers_select_as_the_table_in_memory(spark, seed_csv, 
         for name, t in [("spark", in_spark), ("pandas", in_memory)]
     }
     assert changes["spark"] == changes["pandas"]
-    assert changes["spark"]["moved"] == len(table)  # no id is kept: all move
+    moved = int(np.count_nonzero(champion.predict(table) != new.predict(table)))
+    assert changes["spark"]["moved"] == moved
+    assert 0 < moved < len(table) if offset == 0 else moved == len(table)
 
 
 def test_the_spark_table_scores_a_model_as_the_spark_sweep_scores_a_fit(spark, seed_csv):
@@ -194,6 +198,8 @@ def test_the_spark_table_scores_a_model_as_the_spark_sweep_scores_a_fit(spark, s
         assert scored.metrics[name] == on_sample[name]
     sizes = np.bincount(model.nearest(table)[0], minlength=model.k)
     assert scored.metrics["inertia"] == pytest.approx(model.inertia(table), rel=1e-12)
+    segments, counts = np.unique(model.predict(table), return_counts=True)
+    assert scored.sizes == dict(zip(segments.tolist(), counts.tolist(), strict=True))
     assert (scored.metrics["min_cluster_size"], scored.metrics["max_cluster_size"]) == (
         sizes.min(),
         sizes.max(),

@@ -644,7 +644,12 @@ def _segments(
 def _legend_handles(
     segments: _Segments, labels_text: Mapping[int, str] | None, sizes: Mapping[int, int]
 ) -> list[Line2D]:
-    """One marker per segment, ``"<name> (n=<size>)"``, then the centroid marker."""
+    """One marker per segment, ``"<name> (n=<size>)"``, then the centroid marker: every
+    segment drawn or counted (a small one may have no customer in a drawn sample)."""
+    ids = list(segments.ids) + sorted(set(map(_as_cluster_id, sizes)) - set(segments.ids))
+    colors = segments.colors
+    for cid in ids:
+        colors.setdefault(cid, cluster_color(len(colors)))
     handles = [
         Line2D(
             [],
@@ -652,10 +657,10 @@ def _legend_handles(
             marker="o",
             linestyle="none",
             markersize=8,
-            color=segments.colors[cid],
+            color=colors[cid],
             label=f"{_segment_name(cid, labels_text)} (n={sizes.get(cid, 0)})",
         )
-        for cid in segments.ids
+        for cid in ids
     ]
     if segments.centroids is not None:
         centroid = Line2D(

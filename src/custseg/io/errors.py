@@ -1,4 +1,5 @@
-"""Registry errors a user can fix, importable without MLflow (entry points catch them)."""
+"""Registry and scoring errors a user can fix, importable without MLflow or pyspark (entry
+points catch them)."""
 
 
 class PromotionError(RuntimeError):
@@ -7,3 +8,7 @@ class PromotionError(RuntimeError):
 
 class ModelNotFoundError(LookupError):
     """A model URI (registered model, alias, version, run or path) does not resolve."""
+
+
+class SparkScoringError(ValueError):
+    """The model cannot score in Spark, or the table breaks the model's input limits."""

@@ -26,6 +26,7 @@ import pandas as pd
 
 from custseg.core.features import FeatureSet
 from custseg.core.profiling import (
+    MAX_CATEGORIES,
     MISSING_CATEGORY,
     ProfileAggregates,
     SegmentProfiles,
@@ -58,12 +59,9 @@ def spark_profile_columns(
     }
 
     def n_distinct(column: str) -> int:
-        value = F.expr(sql_name(column))
-        found = frame.agg(
-            F.countDistinct(value).alias("values"),
-            F.max(F.when(value.isNull(), 1).otherwise(0)).alias("missing"),
-        ).first()
-        return int(found["values"]) + int(found["missing"] or 0)
+        """Distinct values (missing is one), counted up to one more than a profile takes."""
+        values = frame.select(F.expr(sql_name(column))).distinct()
+        return values.limit(MAX_CATEGORIES + 1).count()
 
     return choose_profile_columns(numeric_kind, n_distinct, n_rows, feature_set, exclude)
 
@@ -107,8 +105,10 @@ def _number(column: str) -> Column:
 
 def _text(column: str, boolean: bool) -> Column:
     """A categorical column's text, as :func:`~custseg.core.profiling._category_codes`
-    gives it (Python's ``str``: ``True``/``False`` for booleans), missing cells as
-    :data:`~custseg.core.profiling.MISSING_CATEGORY`."""
+    gives it for the validated table's text and boolean columns (``True``/``False`` as
+    Python writes them), missing cells as :data:`~custseg.core.profiling.MISSING_CATEGORY`.
+    Other types are cast by Spark, whose text of a number may differ from Python's
+    (``1.0E7``)."""
     from pyspark.sql import functions as F
 
     value = F.expr(sql_name(column))
@@ -132,17 +132,22 @@ def _aggregates(
             F.expr(f"percentile({n}, {_QUARTILES})").alias(f"{n}_quartiles"),
         ]
 
-    sizes = to_pandas(scored.groupBy(_SEGMENT).count()).set_index(_SEGMENT)["count"]
-    sizes = sizes.sort_index().astype(np.int64)
-    segments = pd.Index([int(s) for s in sizes.index])
-    overall_row = scored.agg(
-        *[s for n in numbers for s in statistics(n)],
-        *[F.stddev_samp(n).alias(f"{n}_std") for n in numbers],
-    ).first()
     per_segment = to_pandas(
-        scored.groupBy(_SEGMENT).agg(*[s for n in numbers for s in statistics(n)])
+        scored.groupBy(_SEGMENT).agg(
+            F.count(F.lit(1)).alias("_size"), *[s for n in numbers for s in statistics(n)]
+        )
     )
-    per_segment = per_segment.set_index(_SEGMENT).reindex(segments)
+    per_segment = per_segment.set_index(_SEGMENT).sort_index()
+    sizes = per_segment.pop("_size").astype(np.int64)
+    segments = pd.Index([int(s) for s in sizes.index])
+    overall_row = (
+        scored.agg(
+            *[s for n in numbers for s in statistics(n)],
+            *[F.stddev_samp(n).alias(f"{n}_std") for n in numbers],
+        ).first()
+        if numbers
+        else None
+    )
     overall = pd.DataFrame(
         [_overall(overall_row, n) for n in numbers],
         index=pd.Index(numeric, name="column"),
@@ -195,6 +200,8 @@ def _median_percentiles(
     :func:`custseg.core.profiling._median_percentiles`), counted in one Spark pass."""
     from pyspark.sql import functions as F
 
+    if not numbers:
+        return pd.DataFrame(index=medians.index)
     counts = [F.count(n).alias(f"{n}_known") for n in numbers]
     for c, n in zip(numeric, numbers, strict=True):
         for s, m in medians[c].items():

@@ -32,6 +32,7 @@ from custseg.core.features import FeatureSet
 from custseg.core.profiling import SegmentProfiles
 from custseg.core.segment_model import SEGMENT_COLUMN, SEGMENT_NAME_COLUMN, SegmentModel
 from custseg.io.data import DataInfo
+from custseg.io.errors import SparkScoringError
 from custseg.io.spark_engine import ROW_ID, driver_sample, sql_name, to_pandas, validated_frame
 from custseg.io.tables import ModelScores
 
@@ -40,10 +41,6 @@ if TYPE_CHECKING:
 
 #: transforms Spark scores (a ``quantile`` transform's interpolation is not written in SQL)
 SPARK_TRANSFORMS = ("log1p", "rfm_score")
-
-
-class SparkScoringError(ValueError):
-    """The model cannot score in Spark, or the table breaks the model's input limits."""
 
 
 def scoring_problem(model: SegmentModel) -> str | None:
@@ -297,10 +294,12 @@ class SparkCustomerTable:
         ``silhouette_sample_size`` rows, given at :meth:`open`), inertia and cluster
         sizes over every customer, in Spark."""
         ids, metrics, silhouettes = model_metrics(model, self.sample, None, self.seed)
-        return ModelScores(self.sample, ids, metrics | self._whole_table(model), silhouettes)
+        whole, sizes = self._whole_table(model)
+        return ModelScores(self.sample, ids, metrics | whole, silhouettes, sizes)
 
-    def _whole_table(self, model: SegmentModel) -> dict[str, float]:
-        """Inertia and the smallest and largest cluster's size, over every customer."""
+    def _whole_table(self, model: SegmentModel) -> tuple[dict[str, float], dict[int, int]]:
+        """Inertia and the smallest and largest cluster's size, over every customer, and
+        the customers of each segment id."""
         from pyspark.sql import functions as F
 
         nearest_sql(model)  # refuses a model Spark cannot score
@@ -316,11 +315,13 @@ class SparkCustomerTable:
         )
         found = to_pandas(per_centroid).set_index("position")
         sizes = found["size"].reindex(range(1, model.k + 1), fill_value=0)
-        return {
+        metrics = {
             "inertia": float(found["inertia"].sum()),
             "min_cluster_size": float(sizes.min()),
             "max_cluster_size": float(sizes.max()),
         }
+        by_id = {int(s): int(n) for s, n in zip(model.segments, sizes, strict=True) if n}
+        return metrics, by_id
 
     def profile_columns(
         self, feature_set: FeatureSet, exclude: Sequence[str]

@@ -43,12 +43,15 @@ class ModelScores:
         sweep's).
     silhouettes : SilhouetteSample
         The rows of ``rows`` the silhouette is the mean of, and their silhouettes.
+    sizes : dict of int to int
+        Customers per segment id over the whole table (what plots of ``rows`` count).
     """
 
     rows: pd.DataFrame
     ids: np.ndarray
     metrics: dict[str, float]
     silhouettes: SilhouetteSample
+    sizes: dict[int, int]
 
 
 class CustomerTable(Protocol):
@@ -125,8 +128,12 @@ class PandasTable:
         return transitions(reference, model, self.table)
 
     def scores(self, model: SegmentModel, silhouette_sample_size: int | None) -> ModelScores:
-        scored = model_metrics(model, self.table, silhouette_sample_size, self.seed)
-        return ModelScores(self.table, *scored)
+        ids, metrics, silhouettes = model_metrics(
+            model, self.table, silhouette_sample_size, self.seed
+        )
+        segments, counts = np.unique(ids, return_counts=True)
+        sizes = dict(zip(segments.tolist(), counts.tolist(), strict=True))
+        return ModelScores(self.table, ids, metrics, silhouettes, sizes)
 
     def profile_columns(
         self, feature_set: FeatureSet, exclude: Sequence[str]

@@ -425,18 +425,25 @@ def fit_figures(
     table: pd.DataFrame,
     labels: np.ndarray,
     silhouettes: SilhouetteSample,
+    sizes: Mapping[int, int] | None = None,
 ) -> dict[str, Figure]:
     """The per-fit plots: segments in original units (numeric features) and silhouettes.
 
     ``labels`` are the segment ids of ``table``'s rows; ``silhouettes`` the sample the
-    fit's silhouette score came from.
+    fit's silhouette score came from; ``sizes`` the customers per segment when ``table``
+    is a sample of them (:func:`~custseg.core.plots.cluster_scatter`).
     """
     figures = {}
     title = f"{model.feature_set}, k={model.k}"
     if model.numeric:
         centroids = centroids_in_original_units(table, labels, model.numeric)
         figures["plots/clusters.png"] = plots.cluster_scatter(
-            table[model.numeric], labels, centroids, labels_text=model.segment_names, title=title
+            table[model.numeric],
+            labels,
+            centroids,
+            labels_text=model.segment_names,
+            title=title,
+            sizes=sizes,
         )
     figures["plots/silhouette.png"] = plots.silhouette_diagram(
         silhouettes.values, np.asarray(labels)[silhouettes.rows], title=f"Silhouette: {title}"
@@ -452,10 +459,14 @@ def render_png(figure: Figure) -> bytes:
 
 
 def fit_images(
-    model: SegmentModel, table: pd.DataFrame, labels: np.ndarray, silhouettes: SilhouetteSample
+    model: SegmentModel,
+    table: pd.DataFrame,
+    labels: np.ndarray,
+    silhouettes: SilhouetteSample,
+    sizes: Mapping[int, int] | None = None,
 ) -> dict[str, bytes]:
     """:func:`fit_figures` rendered: artifact path -> PNG bytes (small, picklable)."""
-    figures = fit_figures(model, table, labels, silhouettes)
+    figures = fit_figures(model, table, labels, silhouettes, sizes)
     return {path: render_png(figure) for path, figure in figures.items()}
 
 

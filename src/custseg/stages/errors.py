@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from custseg.config import ConfigError
 from custseg.io.data import DataValidationError
-from custseg.io.errors import ModelNotFoundError, PromotionError
+from custseg.io.errors import ModelNotFoundError, PromotionError, SparkScoringError
 from custseg.io.outputs import StaleInputError
 
 
@@ -37,8 +37,8 @@ class FitsFailedError(RuntimeError):
 
 
 #: errors whose message says what is wrong and how to fix it (bad config, bad data, a
-#: missing or stale input of an earlier stage, a model that does not resolve or may not
-#: be promoted, fits that failed)
+#: missing or stale input of an earlier stage, a model that does not resolve, may not
+#: be promoted or cannot score in Spark, fits that failed)
 USER_ERRORS: tuple[type[Exception], ...] = (
     ConfigError,
     DataValidationError,
@@ -46,6 +46,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     FitsFailedError,
     ModelNotFoundError,
     PromotionError,
+    SparkScoringError,
     StaleInputError,
 )
 

@@ -38,6 +38,7 @@ from omegaconf import DictConfig
 from custseg.config import CONF_DIR, Settings, make_data_flag, to_settings
 from custseg.core.features import transforms_label
 from custseg.core.segment_model import SegmentModel
+from custseg.io.errors import SparkScoringError
 from custseg.io.outputs import (
     CHANGES_FILE,
     MODEL_FILE,
@@ -201,7 +202,7 @@ def ensure_registered(
     if source_run_id:
         tags["source_run_id"] = source_run_id
     with fit_limits(), interruptible():
-        images = fit_images(model, scored.rows, scored.ids, scored.silhouettes)
+        images = fit_images(model, scored.rows, scored.ids, scored.silhouettes, scored.sizes)
     run_id = log_fit_run(
         model,
         images=images,
@@ -308,7 +309,7 @@ def _apply_alias_policy(
         point(challenger_alias, version, f"differs from {settings.catalog.path}")
         try:
             champion = ensure_registered(catalog, table, settings, outcome.experiment_id)
-        except (PromotionError, KeyError) as exc:
+        except (PromotionError, SparkScoringError, KeyError) as exc:
             outcome.notes.append(f"the catalog's champion cannot be registered here: {exc}")
         else:
             point(champion_alias, champion.version, f"the champion of {settings.catalog.path}")
