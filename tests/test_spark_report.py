@@ -74,6 +74,19 @@ def test_spark_profiles_are_the_profiles_of_the_table_in_memory(spark, seed_csv,
     assert (got.numeric_columns, got.categorical_columns) == tuple(map(tuple, columns))
 
 
+def test_spark_profiles_of_categorical_columns_only(spark, seed_csv):
+    """A profile without a numeric column (a categorical-only feature set, nothing else
+    profiled): the segments' sizes and category mixes, as in memory."""
+    table = mall_with_extras(seed_csv)
+    in_memory, in_spark = the_tables(spark, table)
+    model = model_of(table, FeatureSet("gender", categorical=["gender"]), 2)
+    expected = in_memory.profiles(model, [], ["gender", "channel"])
+    got = in_spark.profiles(model, [], ["gender", "channel"])
+    pd.testing.assert_frame_equal(got.sizes, expected.sizes)
+    pd.testing.assert_frame_equal(got.categorical, expected.categorical)
+    assert got.numeric.empty and got.overall.empty and len(got.categorical) == 2 * (2 + 4)
+
+
 @pytest.mark.parametrize("id_column", ["customer_id", None], ids=["ids", "row-numbers"])
 def test_spark_writes_the_assignments_csv_of_the_table_in_memory(
     spark, seed_csv, tmp_path, id_column

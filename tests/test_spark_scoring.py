@@ -268,6 +268,34 @@ def test_a_quantile_transform_is_refused_with_what_to_do(spark):
         nearest_sql(model)
 
 
+def test_a_champion_spark_cannot_score_stops_a_stage_with_what_to_do(spark, capsys):
+    """custseg-select or -publish on Spark against a catalog champion with a quantile
+    transform: the stage ends with its message (exit 1), not a traceback."""
+    from custseg.io.data import DataInfo
+    from custseg.io.spark_scoring import SparkCustomerTable
+    from custseg.stages.errors import exit_on_user_error
+
+    champion = dataclasses.replace(
+        random_model(2, [], k=2, seed=0),
+        transforms={"x1": {"kind": "quantile", "quantiles": [0.0, 0.5, 1.0]}},
+    )
+    new = random_model(2, [], k=3, seed=1)
+    table = random_table(new, 20, seed=0)
+    info = DataInfo("customers", "0" * 64, len(table), len(table.columns))
+    in_spark = SparkCustomerTable(spark.createDataFrame(table), info, 10, 0)
+
+    @exit_on_user_error("custseg-select")
+    def select() -> None:
+        in_spark.transitions(champion, new)
+
+    with pytest.raises(SystemExit) as stopped:
+        select()
+    assert stopped.value.code == 1
+    assert capsys.readouterr().err.startswith(
+        "custseg-select: error: model random: its transforms {'x1': 'quantile'}"
+    )
+
+
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
     from test_predict import Registry
