@@ -272,8 +272,9 @@ def test_a_larger_table_gets_a_seeded_driver_sample_in_row_order(spark, tmp_path
 def test_make_run_engine_spark_on_a_fresh_clone(spark, tmp_path):
     """Issue 12: `make run ENGINE=spark` on a fresh clone sets the engine where DVC tracks
     it, sweeps on Spark, registers a champion whose runs say engine=spark, and writes the
-    report. The sweep is a user's smaller one (k = 2..4 of a numeric and a mixed set):
-    Spark's per-job latency makes each restart about a second on 200 rows."""
+    report. The sweep is a user's smaller one (k = 2..4 of a numeric and a mixed set,
+    three restarts, as the other Spark sweeps here): Spark's per-job latency makes each
+    restart about a second on 200 rows."""
     import mlflow
     import mlflow.spark
     import pandas as pd
@@ -291,6 +292,10 @@ def test_make_run_engine_spark_on_a_fresh_clone(spark, tmp_path):
     )
     assert "k_max: 4" in text and "feature_sets: [income_spending, all]" in text
     sweep_conf.write_text(text, encoding="utf-8")
+    kmeans_conf = repo / "conf" / "model" / "kmeans.yaml"
+    text = kmeans_conf.read_text(encoding="utf-8")
+    assert "\nn_init: 10\n" in text
+    kmeans_conf.write_text(text.replace("\nn_init: 10\n", "\nn_init: 3\n"), encoding="utf-8")
     run(["git", "commit", "-qam", "a smaller sweep"], repo)
     (repo / ".venv").symlink_to(VENV_BIN.parent)
     for stamp in (".installed", ".installed-spark"):  # installed: make must not reinstall

@@ -18,7 +18,7 @@ cluster without custseg.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -247,6 +247,7 @@ class SparkCustomerTable:
     info: DataInfo
     sample_size: int
     seed: int
+    _labels: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def open(cls, settings: Settings) -> SparkCustomerTable:
@@ -268,13 +269,8 @@ class SparkCustomerTable:
 
     def inertia(self, model: SegmentModel) -> float:
         """Sum of squared distances of the customers to their nearest centroid (the
-        model's distances to the bit; summed in Spark's order)."""
-        from pyspark.sql import functions as F
-
-        nearest_sql(model)  # refuses a model Spark cannot score
-        nearest = f"array_min(array({', '.join(distance_sql(model))}))"
-        total = self.frame.agg(F.sum(F.expr(nearest))).first()[0]
-        return float(total or 0.0)
+        model's distances to the bit, summed per segment in Spark's order)."""
+        return self._whole_table(model)[0]["inertia"]
 
     def transitions(self, reference: SegmentModel, model: SegmentModel) -> pd.DataFrame:
         """Customers per (``reference``'s segment id, ``model``'s), counted in Spark:
@@ -340,7 +336,13 @@ class SparkCustomerTable:
     def drawn(self, model: SegmentModel) -> tuple[pd.DataFrame, np.ndarray]:
         """The seeded driver-side sample and its segment ids (scored by the model, as
         Spark scores every customer)."""
-        return self.sample, model.predict(self.sample)
+        return self.sample, self.labels(model)
+
+    def labels(self, model: SegmentModel) -> np.ndarray:
+        """The segment ids of the driver-side sample, scored once per model."""
+        if model.fingerprint not in self._labels:
+            self._labels[model.fingerprint] = model.predict(self.sample)
+        return self._labels[model.fingerprint]
 
     def write_assignments(self, model: SegmentModel, id_column: str | None, path: Path) -> None:
         from custseg.io.spark_report import write_spark_assignments
