@@ -401,3 +401,73 @@ def test_a_model_logged_with_its_spark_flavour_scores_alike_in_spark_and_pyfunc(
     pd.testing.assert_frame_equal(
         pd.DataFrame(in_pandas)[[SEGMENT_COLUMN, SEGMENT_NAME_COLUMN]], expected, check_dtype=False
     )
+
+
+#: run on a Spark cluster by the test below: validate the Mall table in Spark, log the
+#: model with its Spark flavour (custseg's publish path) and score the table with the
+#: flavour as loaded back by MLflow; prints the executors the cluster ran
+_ON_A_CLUSTER = """
+import sys
+from pathlib import Path
+
+import mlflow
+import mlflow.spark
+
+from conftest import compose_settings
+from custseg.core.segment_model import SegmentModel
+from custseg.io.spark_data import validate_spark
+from custseg.io.spark_engine import spark_session, to_pandas
+from custseg.io.spark_scoring import scoring_pipeline
+from custseg.io.tracking import log_segment_model, setup_experiment
+
+out = Path(sys.argv[1])
+settings = compose_settings(sys.argv[2:])
+frame, _ = validate_spark(settings.data, settings.engine)
+model = SegmentModel.from_json((out / "model.json").read_text(encoding="utf-8"))
+uri = f"sqlite:///{out / 'mlflow.db'}"
+experiment_id = setup_experiment(uri, "on-a-cluster", str(out / "mlruns"))
+with mlflow.start_run(experiment_id=experiment_id):
+    info = log_segment_model(model, spark_model=scoring_pipeline(model))
+scored = to_pandas(mlflow.spark.load_model(info.model_uri).transform(frame))
+scored[["segment", "segment_name"]].to_csv(out / "scored.csv", index=False)
+context = spark_session(settings.engine).sparkContext
+print(context.master, context._jsc.sc().getExecutorMemoryStatus().size() - 1, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_on_a_cluster_the_registered_model_keeps_its_spark_flavour(seed_csv, tmp_path):
+    """Issue 12: with engine.master naming a cluster (here Spark's local-cluster: a master,
+    a worker and an executor JVM apart from the driver, whose writes are not the
+    driver's), validation runs and the logged model has its Spark flavour, which scores
+    as the pyfunc does."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import PROJECT_ROOT
+
+    model, table = fitted(seed_csv, ["features=all"])
+    (tmp_path / "model.json").write_text(model.to_json(), encoding="utf-8")
+    job = tmp_path / "job.py"  # a file: under python -c, pyspark runs a module's doctests
+    job.write_text(_ON_A_CLUSTER, encoding="utf-8")
+    master = "local-cluster[1,1,1024]"
+    overrides = [
+        f"data.path={seed_csv}", "engine=spark", f"engine.master='{master}'",
+        "engine.driver_memory=1g", "engine.partitions=2",
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT_ROOT / "tests"),
+        "MLFLOW_DFS_TMP": str(tmp_path / "dfs"),
+    }
+    done = subprocess.run(
+        [sys.executable, str(job), str(tmp_path), *overrides],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == [master, "1"]  # one executor, not the driver's threads
+    scored = pd.read_csv(tmp_path / "scored.csv", dtype={SEGMENT_NAME_COLUMN: str})
+    expected = model.score(table)[[SEGMENT_COLUMN, SEGMENT_NAME_COLUMN]]
+    pd.testing.assert_frame_equal(scored, expected, check_dtype=False)
+    assert not any((tmp_path / "dfs").iterdir())  # the temporary copy is gone

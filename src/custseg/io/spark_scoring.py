@@ -17,11 +17,13 @@ cluster without custseg.
 
 from __future__ import annotations
 
+import posixpath
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -194,6 +196,25 @@ def scoring_pipeline(model: SegmentModel):
         f"SELECT *, {segment} AS {SEGMENT_COLUMN}, {name} AS {SEGMENT_NAME_COLUMN} FROM __THIS__"
     )
     return PipelineModel(stages=[SQLTransformer(statement=statement)])
+
+
+def save_pipeline(pipeline: Any, path: str | Path) -> None:
+    """Save a Spark ML ``pipeline`` in the local directory ``path``, on any master.
+
+    Spark's executors write a saved pipeline, so it goes first to a temporary directory
+    of the cluster's default file system (``$MLFLOW_DFS_TMP``, default ``/tmp/mlflow``,
+    as ``mlflow.spark`` does: HDFS on most clusters), from which the driver copies it to
+    ``path`` and removes it.
+    """
+    from mlflow.environment_variables import MLFLOW_DFS_TMP
+    from pyspark import SparkContext
+
+    context = SparkContext.getOrCreate()
+    hadoop = context._jvm.org.apache.hadoop.fs
+    temporary = hadoop.Path(posixpath.join(MLFLOW_DFS_TMP.get(), uuid.uuid4().hex))
+    pipeline.save(temporary.toString())
+    file_system = temporary.getFileSystem(context._jsc.hadoopConfiguration())
+    file_system.copyToLocalFile(True, temporary, hadoop.Path(Path(path).resolve().as_uri()))
 
 
 def _refused_sql(model: SegmentModel) -> str:

@@ -359,7 +359,8 @@ def log_segment_model(
 
 class _PyfuncWithSpark:
     """A flavour module for ``mlflow.models.Model.log``: the light pyfunc model, and the
-    Spark ML pipeline saved beside it as MLflow's ``spark`` flavour (``sparkml/``)."""
+    Spark ML pipeline saved beside it as MLflow's ``spark`` flavour (``sparkml/``), on
+    any master (:func:`custseg.io.spark_scoring.save_pipeline`)."""
 
     __name__ = "custseg.pyfunc+spark"
     _DATA = "sparkml"
@@ -368,12 +369,14 @@ class _PyfuncWithSpark:
         self.pipeline = pipeline
 
     def save_model(self, path: str, mlflow_model: mlflow.models.Model, **kwargs: Any) -> None:
+        # not mlflow.spark.save_model: it imports pyspark.ml.connect, which ends the
+        # process (sys.exit(0)) when __main__ has no file (python -c, pytest-xdist)
         import pyspark
 
+        from custseg.io.spark_scoring import save_pipeline
+
         mlflow.pyfunc.save_model(path, mlflow_model=mlflow_model, **kwargs)
-        # a file URI: a scheme-less path would resolve against the cluster's default
-        # file system (HDFS), and the model directory would miss sparkml/
-        self.pipeline.save(Path(path, self._DATA).resolve().as_uri())
+        save_pipeline(self.pipeline, Path(path, self._DATA))
         mlflow_model.add_flavor(
             "spark",
             pyspark_version=pyspark.__version__,

@@ -228,14 +228,6 @@ def _spark_model(model: SegmentModel, settings: Settings) -> Any:
     if (problem := scoring_problem(model)) is not None:
         log.warning("model %s has no Spark flavour: %s", model.fingerprint[:12], problem)
         return None
-    if not settings.engine.master.startswith("local"):
-        # the pipeline is saved through a file: URI, which executors of a cluster would
-        # write on their own disks: not in the model directory
-        log.warning(
-            "model %s has no Spark flavour: it is written on a local master only "
-            "(engine.master=%s)", model.fingerprint[:12], settings.engine.master,
-        )  # fmt: skip
-        return None
     spark_session(settings.engine)  # a pipeline stage needs the session's JVM
     return scoring_pipeline(model)
 
