@@ -231,10 +231,7 @@ def read_validated(
     StaleInputError
         As :func:`validated_frame`.
     """
-    from pyspark.sql import functions as F
-
     frame, info = validated_frame(data, engine)
-    frame = frame.withColumn(ROW_ID, F.monotonically_increasing_id())
     return SparkTable(frame, driver_sample(frame, info.n_rows, sample_size, seed), info, engine)
 
 
@@ -251,7 +248,8 @@ def driver_sample(frame: DataFrame, n_rows: int, sample_size: int, seed: int) ->
 
 
 def validated_frame(data: DataConfig, engine: EngineConfig) -> tuple[DataFrame, DataInfo]:
-    """``data.validated`` as Spark reads it (started on ``engine``), and what it holds.
+    """``data.validated`` as Spark reads it (started on ``engine``), with :data:`ROW_ID`
+    (the file's row order), and what it holds.
 
     Raises
     ------
@@ -266,8 +264,10 @@ def validated_frame(data: DataConfig, engine: EngineConfig) -> tuple[DataFrame, 
             f"not the validation of the current {data.path} and schema; run custseg-validate "
             "first (dvc repro does)"
         )
-    session = spark_session(engine)
-    return session.read.parquet(Path(data.validated).resolve().as_uri()), info
+    from pyspark.sql import functions as F
+
+    frame = spark_session(engine).read.parquet(Path(data.validated).resolve().as_uri())
+    return frame.withColumn(ROW_ID, F.monotonically_increasing_id()), info
 
 
 def scaled_features(

@@ -273,10 +273,7 @@ class SparkCustomerTable:
     @classmethod
     def open(cls, settings: Settings) -> SparkCustomerTable:
         """``data.validated`` read by Spark on ``engine``."""
-        from pyspark.sql import functions as F
-
         frame, info = validated_frame(settings.data, settings.engine)
-        frame = frame.withColumn(ROW_ID, F.monotonically_increasing_id())
         return cls(frame, info, settings.sweep.silhouette_sample_size, settings.model.random_state)
 
     @cached_property
