@@ -15,6 +15,7 @@ from custseg.core.identity import (
     assign_identity,
     compare_models,
     identified_model,
+    identify,
     match_segments,
 )
 from custseg.core.segment_model import SegmentModel
@@ -216,3 +217,31 @@ def test_a_kept_name_says_outlier_group_exactly_when_the_segment_is_one_now():
     assert all(shrunk.segment_names[s] == big.segment_names[s] for s in others)
     grown = fit_named(three_groups((100, 60, 40)), 3, shrunk)
     assert grown.segment_names == big.segment_names
+
+
+@pytest.mark.parametrize("whole", [(100, 60, 40), (100, 96, 3)])
+def test_a_fit_of_a_sample_names_its_outliers_by_the_whole_tables_shares(whole):
+    """A fit whose rows are a sample (the Spark engine's) carries the whole table's
+    cluster sizes: a segment is an outlier group by its share of every customer, not of
+    the sample, and each cluster's segment id comes back with the model."""
+    settings = compose_settings()
+    prefix = f"{settings.personas.outlier_persona.name}: "
+    sample = three_groups((100, 60, 40))  # no group under the outlier share here
+    result = fit_model(sample, INCOME_SPENDING, "standard", ModelParams(), 3)
+    # the whole table's customers per cluster (by centre): the sizes of ``whole``, put on
+    # the clusters by their place along the income axis, as the groups are
+    order = np.argsort(result.centres[:, 0])
+    sizes = np.zeros(3, dtype=np.int64)
+    sizes[order] = whole
+    fit = dataclasses.replace(result, sizes=sizes)
+    model, ids = identify(fit, sample, settings.personas, "standard", "sha", None)
+
+    assert sorted(ids) == [0, 1, 2] and sorted(ids.values()) == sorted(model.segments)
+    for cluster, segment in ids.items():  # the model's segment of each cluster's rows
+        rows = result.labels == cluster
+        assert set(model.predict(sample[rows]).tolist()) == {segment}
+    share = settings.personas.outlier_share
+    outliers = {ids[c] for c in range(3) if sizes[c] / sizes.sum() < share}
+    named = {s for s, n in model.segment_names.items() if n.startswith(prefix)}
+    assert named == outliers
+    assert len(outliers) == (whole[2] == 3)

@@ -245,6 +245,7 @@ def test_session_settings_keep_the_quiet_driver_log_and_the_users_java_options()
 @pytest.mark.slow
 def test_a_larger_table_gets_a_seeded_driver_sample_in_row_order(spark, tmp_path):
     from custseg.io.spark_engine import fit_spark, read_validated
+    from custseg.stages.sweep import trusted_fit
 
     csv = tmp_path / "customers.csv"
     write_csv_atomic(generate_customers(3000, seed=3), csv)
@@ -266,6 +267,14 @@ def test_a_larger_table_gets_a_seeded_driver_sample_in_row_order(spark, tmp_path
     result = fit_spark(first, settings.features, 4, settings.model)
     assert len(result.labels) == 500
     assert result.metrics["max_cluster_size"] >= 3000 / 4  # counted over 3000, not 500
+    # ... and so are the sizes the fit's run plots count, by the segment ids of its model
+    # (a cluster's customers in the sample are in the same segment)
+    fit, ids, _ = trusted_fit(result, first.sample, settings)
+    assert sum(fit.sizes.values()) == 3000 and set(fit.sizes) <= set(fit.model.segments)
+    assert result.metrics["max_cluster_size"] == max(fit.sizes.values())
+    for cluster, size in enumerate(result.sizes):
+        (segment,) = set(ids[result.labels == cluster].tolist())
+        assert fit.sizes[segment] == size
 
 
 @pytest.mark.slow

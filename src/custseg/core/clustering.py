@@ -45,6 +45,15 @@ class FitResult:
     #: rows of the silhouette sample and their silhouettes (the metric is their mean; the
     #: silhouette diagram draws them): computed once per fit
     silhouettes: SilhouetteSample
+    #: customers per cluster (by centre) of the whole table when ``labels`` are a sample's
+    #: (the Spark engine's); None when ``labels`` are every customer's
+    sizes: np.ndarray | None = None
+
+    def shares(self) -> pd.Series:
+        """Each cluster's share of the customers (by cluster), over the whole table."""
+        if self.sizes is None:
+            return pd.Series(self.labels).value_counts(normalize=True)
+        return pd.Series(self.sizes / self.sizes.sum())
 
     def predict(self, table: pd.DataFrame) -> np.ndarray:
         """The cluster of each customer of ``table`` (nearest centre)."""

@@ -250,12 +250,33 @@ def identified_model(
     limits: Mapping[str, list[float | None]] | None = None,
     allowed: Mapping[str, list[str]] | None = None,
 ) -> SegmentModel:
-    """A fit as a :class:`SegmentModel` with generated names and stable ids.
+    """A fit as a :class:`SegmentModel` with generated names and stable ids
+    (:func:`identify`, without its map of ids)."""
+    model, _ = identify(
+        result, table, rules, scaler, data_sha256, reference, exclude, limits, allowed
+    )
+    return model
+
+
+def identify(
+    result: FitResult,
+    table: pd.DataFrame,
+    rules: NamingRules,
+    scaler: str,
+    data_sha256: str,
+    reference: SegmentModel | None,
+    exclude: Sequence[str] = (),
+    limits: Mapping[str, list[float | None]] | None = None,
+    allowed: Mapping[str, list[str]] | None = None,
+) -> tuple[SegmentModel, dict[int, int]]:
+    """A fit as a :class:`SegmentModel` with generated names and stable ids, and the
+    segment id of each of the fit's clusters (``result.labels``' values).
 
     The one path from a fit to named segments (sweep runs and the final model alike):
     profile and name the segments (:func:`custseg.core.profiling.describe_segments`),
-    then :func:`assign_identity` against ``reference``. ``limits`` and ``allowed`` (the
-    data schema's, see :attr:`SegmentModel.limits`) are checked by the model's
+    then :func:`assign_identity` against ``reference``. A segment is an outlier group by
+    its share of every customer (:meth:`FitResult.shares`). ``limits`` and ``allowed``
+    (the data schema's, see :attr:`SegmentModel.limits`) are checked by the model's
     :meth:`~SegmentModel.score`.
     """
     described = describe_segments(table, result.labels, result.feature_set, rules, exclude)
@@ -267,10 +288,10 @@ def identified_model(
     )
     ids, stable_names = identity_map(provisional, provisional.segment_names, reference)
     # a kept name says "outlier group" exactly when the segment is one now
-    shares = pd.Series(result.labels).value_counts(normalize=True)
+    shares = result.shares()
     for seg in described:
         outlier = is_outlier(float(shares.get(seg, 0.0)), rules)
         name = outlier_name(stable_names[ids[seg]], outlier, rules)
         others = [n for i, n in stable_names.items() if i != ids[seg]]
         stable_names[ids[seg]] = name if name not in others else _distinct(name, others)
-    return provisional.relabel(ids, stable_names)
+    return provisional.relabel(ids, stable_names), {int(c): int(i) for c, i in ids.items()}

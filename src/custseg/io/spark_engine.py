@@ -432,7 +432,7 @@ def fit_spark(
     X = np.asarray(preprocess.transform(table.sample), dtype=float)
     labels = nearest_centres(X, centres)[0]
     metrics, silhouettes = partition_scores(X, labels, k, None, random_state)
-    sizes = np.asarray(summary.clusterSizes, dtype=float)
+    sizes = np.asarray(summary.clusterSizes, dtype=np.int64)  # over every customer
     metrics |= {
         "min_cluster_size": float(sizes.min()),
         "max_cluster_size": float(sizes.max()),
@@ -442,8 +442,9 @@ def fit_spark(
         SPARK_SILHOUETTE: spark_silhouette(summary.predictions),
     }
     return FitResult(
-        feature_set, k, preprocess, stats.scale, centres, labels, X, metrics, silhouettes
-    )
+        feature_set, k, preprocess, stats.scale, centres, labels, X, metrics, silhouettes,
+        sizes=sizes,
+    )  # fmt: skip
 
 
 def spark_silhouette(predictions: DataFrame) -> float:

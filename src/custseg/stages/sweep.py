@@ -33,7 +33,7 @@ from custseg.core.clustering import (
 )
 from custseg.core.engines import refit_for
 from custseg.core.features import FeatureSet
-from custseg.core.identity import identified_model
+from custseg.core.identity import identify
 from custseg.core.segment_model import SegmentModel
 from custseg.core.selection import Selection, select_k, votes
 from custseg.core.stability import Trust, sample_rows, seed_agreement, trust
@@ -272,6 +272,9 @@ class FitOutcome:
         Segment id -> mean Jaccard stability of that segment.
     warnings : list of str
         What is wrong with the fit (:func:`~custseg.core.clustering.fit_warnings`).
+    sizes : dict, optional
+        Segment id -> its customers in the whole table, when the fit's rows are a sample
+        of it (``FitResult.sizes``); None when they are every customer.
     """
 
     feature_set: FeatureSet
@@ -281,6 +284,7 @@ class FitOutcome:
     warnings: list[str]
     model: SegmentModel
     images: dict[str, bytes]
+    sizes: dict[int, int] | None = None
 
 
 @dataclass
@@ -307,7 +311,7 @@ def _fit_one(feature_set: FeatureSet, k: int) -> FitOutcome | FitFailure:
     try:
         result = shared("fit")(table, feature_set, k, settings)
         fit, ids, silhouettes = trusted_fit(result, table, settings, shared("data_sha256"))
-        fit.images = fit_images(fit.model, table, ids, silhouettes)
+        fit.images = fit_images(fit.model, table, ids, silhouettes, fit.sizes)
     except Exception as exc:  # one fit's failure must not lose the others
         error = f"{type(exc).__name__}: {exc}"
         return FitFailure(feature_set, k, error, traceback.format_exc())
@@ -364,7 +368,7 @@ def trusted_fit(
     feature_set, k, scaler = result.feature_set, result.k, settings.preprocess.scaler
     # the schema's ranges and allowed values go with the model: scoring checks them
     schema = settings.data.input_schema(feature_set.numeric, feature_set.categorical)
-    model = identified_model(
+    model, ids_of = identify(
         result,
         table,
         settings.personas,
@@ -381,7 +385,10 @@ def trusted_fit(
     metrics = result.metrics | trust_metrics(found)
     jaccard = {model.segments[i]: float(j) for i, j in enumerate(found.jaccard)}
     warnings = fit_warnings(result.metrics, settings.model.max_iter)
-    fit = FitOutcome(feature_set, k, metrics, jaccard, warnings, model, {})
+    sizes = None
+    if result.sizes is not None:  # labels are a sample's: the plots count every customer
+        sizes = {ids_of[c]: int(n) for c, n in enumerate(result.sizes) if n}
+    fit = FitOutcome(feature_set, k, metrics, jaccard, warnings, model, {}, sizes)
     return fit, np.asarray(model.segments)[rows], result.silhouettes
 
 
