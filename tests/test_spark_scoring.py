@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -398,6 +400,8 @@ def test_a_model_logged_with_its_spark_flavour_scores_alike_in_spark_and_pyfunc(
     pd.testing.assert_frame_equal(
         in_spark[[SEGMENT_COLUMN, SEGMENT_NAME_COLUMN]], expected, check_dtype=False
     )
+    saved = Path(mlflow.artifacts.download_artifacts(info.model_uri)) / "sparkml"
+    assert not [p.name for p in saved.rglob("*.crc")]  # Spark's files only
     pd.testing.assert_frame_equal(
         pd.DataFrame(in_pandas)[[SEGMENT_COLUMN, SEGMENT_NAME_COLUMN]], expected, check_dtype=False
     )
@@ -438,9 +442,10 @@ print(context.master, context._jsc.sc().getExecutorMemoryStatus().size() - 1, fl
 @pytest.mark.slow
 def test_on_a_cluster_the_registered_model_keeps_its_spark_flavour(seed_csv, tmp_path):
     """Issue 12: with engine.master naming a cluster (here Spark's local-cluster: a master,
-    a worker and an executor JVM apart from the driver, whose writes are not the
-    driver's), validation runs and the logged model has its Spark flavour, which scores
-    as the pyfunc does."""
+    a worker and an executor JVM apart from the driver), validation runs and the logged
+    model has its Spark flavour, saved through the temporary directory of the cluster's
+    file system, which scores as the pyfunc does. The executor shares the driver's disk:
+    what executors on other machines would write elsewhere is missing_parts' test."""
     import os
     import subprocess
     import sys
@@ -471,3 +476,54 @@ def test_on_a_cluster_the_registered_model_keeps_its_spark_flavour(seed_csv, tmp
     expected = model.score(table)[[SEGMENT_COLUMN, SEGMENT_NAME_COLUMN]]
     pd.testing.assert_frame_equal(scored, expected, check_dtype=False)
     assert not any((tmp_path / "dfs").iterdir())  # the temporary copy is gone
+
+
+def test_a_saved_pipeline_is_whole_or_refused_with_the_part_it_lacks(spark, seed_csv, tmp_path):
+    """save_pipeline writes a new directory holding every part of the pipeline;
+    missing_parts names what a copy from executors the driver cannot see would lack."""
+    import shutil
+
+    from custseg.io.spark_scoring import missing_parts, save_pipeline, scoring_pipeline
+
+    model, _ = fitted(seed_csv, ["features=income_spending"])
+    saved = tmp_path / "pipeline"
+    save_pipeline(scoring_pipeline(model), saved)
+    assert missing_parts(saved, 1) == []
+    with pytest.raises(FileExistsError, match="new directory"):
+        save_pipeline(scoring_pipeline(model), saved)
+    (stage,) = (saved / "stages").iterdir()
+    shutil.rmtree(stage / "metadata")
+    assert missing_parts(saved, 1) == [f"stages/{stage.name}/metadata"]
+    shutil.rmtree(saved / "stages")
+    shutil.rmtree(saved / "metadata")
+    assert missing_parts(saved, 1) == ["metadata", "1 of its 1 stage(s)"]
+
+
+def test_a_spark_flavour_that_cannot_be_saved_leaves_the_pyfunc_and_says_why(
+    spark, seed_csv, tmp_path, monkeypatch, caplog
+):
+    """Spark cannot write its temporary directory (here: under a file): the pipeline is
+    refused with the reason, nothing is left behind, and the logged model keeps its
+    pyfunc, which scores, with a warning that it has no Spark flavour."""
+    import mlflow
+
+    from custseg.io.errors import SparkScoringError
+    from custseg.io.spark_scoring import save_pipeline, scoring_pipeline
+    from custseg.io.tracking import log_segment_model, setup_experiment
+
+    model, table = fitted(seed_csv, ["features=income_spending"])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    monkeypatch.setenv("MLFLOW_DFS_TMP", str(blocker / "tmp"))
+    with pytest.raises(SparkScoringError, match="could not save the pipeline through"):
+        save_pipeline(scoring_pipeline(model), tmp_path / "pipeline")
+    assert not (tmp_path / "pipeline").exists()
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = setup_experiment(uri, "no-flavour", str(tmp_path / "mlruns"))
+    with caplog.at_level(logging.WARNING), mlflow.start_run(experiment_id=experiment_id):
+        info = log_segment_model(model, spark_model=scoring_pipeline(model))
+    assert set(info.flavors) == {"python_function"}
+    assert "has no Spark flavour" in caplog.text and "a-file" in caplog.text
+    scored = pd.DataFrame(mlflow.pyfunc.load_model(info.model_uri).predict(table))
+    pd.testing.assert_frame_equal(scored, model.score(table), check_dtype=False)

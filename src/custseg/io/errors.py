@@ -11,4 +11,5 @@ class ModelNotFoundError(LookupError):
 
 
 class SparkScoringError(ValueError):
-    """The model cannot score in Spark, or the table breaks the model's input limits."""
+    """The model cannot score in Spark, the table breaks the model's input limits, or the
+    model's Spark pipeline cannot be saved beside it."""

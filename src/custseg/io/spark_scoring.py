@@ -18,6 +18,7 @@ cluster without custseg.
 from __future__ import annotations
 
 import posixpath
+import shutil
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -199,22 +200,67 @@ def scoring_pipeline(model: SegmentModel):
 
 
 def save_pipeline(pipeline: Any, path: str | Path) -> None:
-    """Save a Spark ML ``pipeline`` in the local directory ``path``, on any master.
+    """Save a Spark ML ``pipeline`` as the new local directory ``path``, on any master.
 
     Spark's executors write a saved pipeline, so it goes first to a temporary directory
     of the cluster's default file system (``$MLFLOW_DFS_TMP``, default ``/tmp/mlflow``,
     as ``mlflow.spark`` does: HDFS on most clusters), from which the driver copies it to
-    ``path`` and removes it.
+    ``path``; the temporary directory is removed, whatever happens.
+
+    Raises
+    ------
+    SparkScoringError
+        When Spark cannot save it there, or the copy lacks a part of the pipeline (the
+        executors wrote to disks the driver does not see); ``path`` is then not created.
     """
     from mlflow.environment_variables import MLFLOW_DFS_TMP
+    from py4j.protocol import Py4JJavaError
     from pyspark import SparkContext
 
-    context = SparkContext.getOrCreate()
+    context = SparkContext._active_spark_context
+    if context is None:
+        raise RuntimeError("saving a Spark pipeline needs a running SparkSession")
+    destination = Path(path).resolve()
+    if destination.exists():
+        raise FileExistsError(f"{destination} exists: a pipeline is saved as a new directory")
     hadoop = context._jvm.org.apache.hadoop.fs
     temporary = hadoop.Path(posixpath.join(MLFLOW_DFS_TMP.get(), uuid.uuid4().hex))
-    pipeline.save(temporary.toString())
-    file_system = temporary.getFileSystem(context._jsc.hadoopConfiguration())
-    file_system.copyToLocalFile(True, temporary, hadoop.Path(Path(path).resolve().as_uri()))
+    try:
+        file_system = temporary.getFileSystem(context._jsc.hadoopConfiguration())
+        try:
+            pipeline.save(temporary.toString())
+            # the raw local file system: no .crc file beside each part
+            file_system.copyToLocalFile(False, temporary, hadoop.Path(destination.as_uri()), True)
+        finally:
+            file_system.delete(temporary, True)
+    except Py4JJavaError as exc:
+        shutil.rmtree(destination, ignore_errors=True)
+        raise SparkScoringError(
+            f"Spark could not save the pipeline through {temporary.toString()}: "
+            f"{exc.java_exception}"
+        ) from exc
+    missing = missing_parts(destination, len(pipeline.stages))
+    if missing:
+        shutil.rmtree(destination, ignore_errors=True)
+        raise SparkScoringError(
+            f"the saved Spark pipeline reached the driver without {', '.join(missing)}: the "
+            f"executors wrote {temporary.toString()} on disks the driver does not see; set "
+            f"MLFLOW_DFS_TMP to a directory every node shares (on HDFS, or a shared mount)"
+        )
+
+
+def missing_parts(directory: Path, n_stages: int) -> list[str]:
+    """The metadata files a saved ``PipelineModel`` of ``n_stages`` stages lacks in
+    ``directory`` (empty when it is whole)."""
+    stages = sorted(p for p in (directory / "stages").glob("*") if p.is_dir())
+    missing = [
+        str(d.relative_to(directory) / "metadata")
+        for d in [directory, *stages]
+        if not any((d / "metadata").glob("part-*"))
+    ]
+    if len(stages) < n_stages:
+        missing.append(f"{n_stages - len(stages)} of its {n_stages} stage(s)")
+    return missing
 
 
 def _refused_sql(model: SegmentModel) -> str:
@@ -287,7 +333,7 @@ class SparkCustomerTable:
 
     def inertia(self, model: SegmentModel) -> float:
         """Sum of squared distances of the customers to their nearest centroid (the
-        model's distances to the bit, summed per segment in Spark's order)."""
+        model's distances to the bit, summed per segment in Spark, then in centroid order)."""
         return self._whole_table(model)[0]["inertia"]
 
     def transitions(self, reference: SegmentModel, model: SegmentModel) -> pd.DataFrame:
@@ -327,7 +373,7 @@ class SparkCustomerTable:
             .groupBy("position")
             .agg(F.count(F.lit(1)).alias("size"), F.sum("distance").alias("inertia"))
         )
-        found = to_pandas(per_centroid).set_index("position")
+        found = to_pandas(per_centroid).set_index("position").sort_index()  # summed in order
         sizes = found["size"].reindex(range(1, model.k + 1), fill_value=0)
         metrics = {
             "inertia": float(found["inertia"].sum()),

@@ -30,6 +30,7 @@ from mlflow.tracking import MlflowClient
 from custseg.core import plots
 from custseg.core.clustering import SilhouetteSample, centroids_in_original_units
 from custseg.core.segment_model import ARTIFACT_KEY, SegmentModel
+from custseg.io.errors import SparkScoringError
 from custseg.io.mlflow_ui import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 
 log = logging.getLogger(__name__)
@@ -376,7 +377,11 @@ class _PyfuncWithSpark:
         from custseg.io.spark_scoring import save_pipeline
 
         mlflow.pyfunc.save_model(path, mlflow_model=mlflow_model, **kwargs)
-        save_pipeline(self.pipeline, Path(path, self._DATA))
+        try:
+            save_pipeline(self.pipeline, Path(path, self._DATA))
+        except SparkScoringError as exc:  # the model is whole without: its pyfunc scores
+            log.warning("the model has no Spark flavour (its pyfunc scores alike): %s", exc)
+            return
         mlflow_model.add_flavor(
             "spark",
             pyspark_version=pyspark.__version__,
