@@ -28,7 +28,7 @@ from sklearn.metrics import silhouette_score
 from custseg.config import Settings, compose_settings
 from custseg.core.clustering import fit_model
 from custseg.core.features import ModelParams
-from custseg.core.identity import identified_model
+from custseg.core.identity import identify
 from custseg.io.data import generate_customers, load_customers, write_csv_atomic
 from custseg.io.tracking import MODEL_REQUIREMENTS, log_segment_model
 from custseg.stages.console import quiet_console
@@ -47,7 +47,7 @@ def bench_model_logging(settings: Settings, n_models: int) -> None:
     """Seconds per ``log_model``: explicit requirements vs MLflow's inference."""
     table = customers(200, settings)
     result = fit_model(table, settings.features, "standard", ModelParams(), k=5)
-    model = identified_model(result, table, settings.personas, "standard", "bench", None)
+    model, _ = identify(result, table, settings.personas, "standard", "bench", None)
     with tempfile.TemporaryDirectory() as tmp:
         mlflow.set_tracking_uri(f"sqlite:///{Path(tmp) / 'mlflow.db'}")
         mlflow.set_experiment("bench")

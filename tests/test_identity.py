@@ -14,7 +14,6 @@ from custseg.core.features import FeatureSet, ModelParams
 from custseg.core.identity import (
     assign_identity,
     compare_models,
-    identified_model,
     identify,
     match_segments,
 )
@@ -114,7 +113,7 @@ def customers(tmp_path_factory) -> pd.DataFrame:
 def fit_named(table: pd.DataFrame, k: int, reference: SegmentModel | None) -> SegmentModel:
     settings = compose_settings()
     result = fit_model(table, INCOME_SPENDING, "standard", ModelParams(), k)
-    return identified_model(result, table, settings.personas, "standard", "sha", reference)
+    return identify(result, table, settings.personas, "standard", "sha", reference)[0]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from custseg.core.clustering import fit_model
-from custseg.core.identity import compare_models, identified_model
+from custseg.core.identity import compare_models, identify
 from custseg.core.segment_model import SegmentModel
 from custseg.io.data import generate_customers, load_customers, write_csv_atomic
 from custseg.io.outputs import (
@@ -48,9 +48,7 @@ class Project:
         s = self.settings
         result = fit_model(self.table, s.features, "standard", s.model, k)
         reference = read_segment_model(s.catalog.path, missing_ok=True)
-        model = identified_model(
-            result, self.table, s.personas, "standard", self.info.sha256, reference
-        )
+        model, _ = identify(result, self.table, s.personas, "standard", self.info.sha256, reference)
         write_segment_model(model, MODEL_FILE)
         write_json_atomic({"method": "elbow", "k": k}, SELECTION_RECORD)
         write_json_atomic(compare_models(reference, model, self.table), CHANGES_FILE)

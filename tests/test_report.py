@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 
 from custseg.core.clustering import fit_model
-from custseg.core.identity import compare_models, identified_model
+from custseg.core.identity import compare_models, identify
 from custseg.core.profiling import PersonaRule
 from custseg.core.selection import criteria_picks, votes
 from custseg.io.data import (
@@ -137,7 +137,7 @@ def build_project(root: Path, feature_set: str = "income_spending") -> Project:
     sweeps = root / "sweeps"
     write_curve(curve, sweeps, fs.name)
     result = fit_model(table, fs, "standard", settings.model, K)
-    model = identified_model(result, table, settings.personas, "standard", info.sha256, None)
+    model, _ = identify(result, table, settings.personas, "standard", info.sha256, None)
     model_file, changes = root / "models" / "segmentation.json", root / "models" / "changes.json"
     write_segment_model(model, model_file)
     write_json_atomic(compare_models(None, model, table), changes)
@@ -344,7 +344,7 @@ def test_a_different_champion_is_flagged_with_what_changed(project, tmp_path):
     model = json.loads(project.model_file.read_text(encoding="utf-8"))
     # the champion: the same data clustered with k=4 (its ids and names are the reference)
     result = fit_model(table, settings.features, "standard", settings.model, 4)
-    champion = identified_model(result, table, settings.personas, "standard", info.sha256, None)
+    champion, _ = identify(result, table, settings.personas, "standard", info.sha256, None)
     write_segment_model(champion, settings.catalog.path)
     from custseg.core.segment_model import SegmentModel
 

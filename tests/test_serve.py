@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from custseg.core.clustering import fit_model
-from custseg.core.identity import identified_model
+from custseg.core.identity import identify
 from custseg.io.data import generate_customers, load_customers, write_csv_atomic
 from custseg.io.registry import champion_uri, register_champion
 from custseg.io.tracking import log_segment_model, setup_experiment
@@ -87,9 +87,7 @@ def test_served_champion_scores_like_the_local_pipeline(tmp_path):
     table, info = load_customers(dataclasses.replace(settings.data, path=str(csv_path)))
     result = fit_model(table, settings.features, "standard", settings.model, 5)
     schema = settings.data.input_schema(settings.features.numeric, settings.features.categorical)
-    model = identified_model(
-        result, table, settings.personas, "standard", info.sha256, None, **schema
-    )
+    model, _ = identify(result, table, settings.personas, "standard", info.sha256, None, **schema)
     labels = model.predict(table)
     with mlflow.start_run(experiment_id=experiment_id) as run:
         log_segment_model(model)

@@ -99,7 +99,7 @@ class DataConfig:
         """What a model of these input columns checks before scoring: ``limits`` (``[min,
         max]`` of each bounded numeric schema column) and ``allowed`` (values of each
         categorical schema column that lists them); keyword arguments of
-        :func:`~custseg.core.identity.identified_model`."""
+        :func:`~custseg.core.identity.identify`."""
         specs = {c: self.columns[c] for c in [*numeric, *categorical] if c in self.columns}
         return {
             "limits": {

@@ -239,25 +239,6 @@ def _segment_changes(reference: SegmentModel, model: SegmentModel) -> dict[str, 
     return changes
 
 
-def identified_model(
-    result: FitResult,
-    table: pd.DataFrame,
-    rules: NamingRules,
-    scaler: str,
-    data_sha256: str,
-    reference: SegmentModel | None,
-    exclude: Sequence[str] = (),
-    limits: Mapping[str, list[float | None]] | None = None,
-    allowed: Mapping[str, list[str]] | None = None,
-) -> SegmentModel:
-    """A fit as a :class:`SegmentModel` with generated names and stable ids
-    (:func:`identify`, without its map of ids)."""
-    model, _ = identify(
-        result, table, rules, scaler, data_sha256, reference, exclude, limits, allowed
-    )
-    return model
-
-
 def identify(
     result: FitResult,
     table: pd.DataFrame,
