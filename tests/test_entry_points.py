@@ -54,8 +54,10 @@ def test_user_errors_exit_1_with_one_message_and_no_traceback(
     [
         ("validate", ["mlflow", "sklearn", "matplotlib", "scipy"]),
         ("rfm", ["mlflow", "sklearn", "matplotlib", "scipy"]),
-        ("select", ["mlflow", "sklearn", "matplotlib"]),
-        ("report", ["mlflow", "sklearn"]),
+        ("select", ["mlflow", "sklearn", "matplotlib", "scipy"]),
+        ("report", ["mlflow", "sklearn", "scipy.optimize"]),
+        # publish tracks, but draws and renders nothing unless it registers a new version
+        ("publish", ["sklearn", "matplotlib", "jinja2", "scipy.optimize"]),
     ],
 )
 def test_stage_imports_only_what_it_uses(stage: str, unused: list[str]) -> None:

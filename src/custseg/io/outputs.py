@@ -35,6 +35,13 @@ SELECTION_RECORD = Path("models/selection.json")
 CHANGES_FILE = Path("models/changes.json")
 #: untracked (gitignored) registry status: versions, run ids, aliases, UI links
 STATUS_FILE = Path("status/registry.json")
+#: the report's files in ``report.output_dir``, by kind
+REPORT_FILES = {
+    "html": "segments.html",
+    "markdown": "segments.md",
+    "assignments": "segment_assignments.csv",
+    "sizes": "segment_sizes.csv",
+}
 #: files whose changes make provenance ``-dirty`` (source, config, params, data pointer,
 #: catalog); outputs that DVC rewrites during a run do not
 SOURCE_PATHS = (

@@ -38,7 +38,7 @@ from custseg.core.plots import axis_label, cluster_color
 from custseg.core.profiling import SegmentDescription, SegmentProfiles
 from custseg.core.selection import CRITERION_LABELS, ordered_picks
 from custseg.io.data import DataInfo, write_csv_atomic
-from custseg.io.outputs import STATUS_FILE, StaleInputError, read_json
+from custseg.io.outputs import REPORT_FILES, STATUS_FILE, StaleInputError, read_json
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +63,6 @@ __all__ = [
 ]
 
 #: file names inside the report directory
-REPORT_FILES = {
-    "html": "segments.html",
-    "markdown": "segments.md",
-    "assignments": "segment_assignments.csv",
-    "sizes": "segment_sizes.csv",
-}
-
 #: cells starting with one of these are read as formulas by spreadsheet programs
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 

@@ -15,23 +15,24 @@ from contextlib import contextmanager
 from importlib.metadata import version
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from custseg.core import plots
 from custseg.core.clustering import SilhouetteSample, centroids_in_original_units
 from custseg.core.segment_model import ARTIFACT_KEY, SegmentModel
 from custseg.io.errors import SparkScoringError
 from custseg.io.mlflow_ui import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -441,6 +442,8 @@ def fit_figures(
     fit's silhouette score came from; ``sizes`` the customers per segment when ``table``
     is a sample of them (:func:`~custseg.core.plots.cluster_scatter`).
     """
+    from custseg.core import plots  # matplotlib: only where a run's plots are drawn
+
     figures = {}
     title = f"{model.feature_set}, k={model.k}"
     if model.numeric:

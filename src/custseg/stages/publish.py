@@ -42,6 +42,7 @@ from custseg.io.errors import SparkScoringError
 from custseg.io.outputs import (
     CHANGES_FILE,
     MODEL_FILE,
+    REPORT_FILES,
     SELECTION_RECORD,
     STATUS_FILE,
     StaleInputError,
@@ -59,7 +60,6 @@ from custseg.io.registry import (
     registry_permission,
 )
 from custseg.io.registry import set_alias as move_alias
-from custseg.io.report import REPORT_FILES
 from custseg.io.tables import CustomerTable, open_table
 from custseg.io.tracking import (
     FINGERPRINT_TAG,
