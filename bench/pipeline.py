@@ -328,7 +328,7 @@ def bench_scale(work: Path, n_rows: int) -> dict:
     repo = generated_copy(work / f"scale-{n_rows}", n_rows)
     env = pipeline_env()
     added = measure(["dvc", "add", "data"], repo, env)
-    repro = measure(["dvc", "repro"], repo, env)
+    repro, output = measure_output(["dvc", "repro"], repo, env)
     selection = json.loads((repo / "models/selection.json").read_text())
     result = {
         "rows": n_rows,
@@ -336,6 +336,7 @@ def bench_scale(work: Path, n_rows: int) -> dict:
         **asdict(repro),
         "runs": count_runs(repo / "mlflow.db"),
         "k": selection["k"],
+        "stage_seconds": output.stage_spans(repro.seconds),
     }
     shutil.rmtree(repo)  # a 10M-row copy holds gigabytes
     return result
@@ -627,6 +628,10 @@ def print_scale(rows: list[dict]) -> None:
         print(
             f"{r['rows']:>12,}{r['seconds']:9.1f}{per_million:11.1f}{r['peak_tree_mib']:15.0f}{r['peak_process_mib']:21.0f}{r['k']:4d}"
         )
+    for r in rows:
+        if "stage_seconds" in r:  # results written before the split existed have none
+            spans = ", ".join(f"{name} {t:.1f}" for name, t in r["stage_seconds"].items())
+            print(f"{r['rows']:>12,} rows, seconds by stage: {spans}")
 
 
 def print_seed(seed: dict) -> None:
