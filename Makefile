@@ -108,8 +108,9 @@ lock: install
 		--universal --generate-hashes --quiet -c requirements.lock -o requirements-spark.lock
 
 # The pipeline's speed and memory against its targets: the tutorial loop vs dvc repro on
-# the seed table, the Mall table, then 10k..10M generated customers (about 15 minutes;
-# BENCH_SIZES=10000,100000 for a short run). Prints a table, writes bench/results.json.
+# the seed table, the Mall table, then 10k..10M generated customers (about 40 minutes;
+# BENCH_SIZES=10000,100000 for a short run, bench/pipeline.py --seed-only for the seed
+# table alone, about 7 minutes). Prints a table, writes bench/results.json.
 bench: install
 	$(BIN)/python bench/pipeline.py
 

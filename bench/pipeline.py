@@ -5,15 +5,18 @@ uncommitted files) in a temporary directory, as a user runs them:
 
 1. ``seed``: the tutorial way (a loop of 36 MLflow runs, ``mlflow.sklearn.log_model``
    with its defaults and a figure each, ``bench/tutorial.py``) and ``dvc repro`` on a
-   fresh copy, then ``dvc repro --force``, on the same embedded default table: seconds per
-   MLflow run side by side. ``dvc.lock`` must come out identical to the committed one
-   (bit-identical reproduction) and unchanged by ``--force``.
+   fresh copy, then ``dvc repro --force`` three times (``--seed-repeats``; the median run
+   is the figure), on the same embedded default table: seconds per MLflow run side by
+   side, and the median run by stage beside each stage's start-up (``custseg-<stage>
+   --cfg job``). ``dvc.lock`` must come out identical to the committed one (bit-identical
+   reproduction) and unchanged by ``--force``. ``--seed-only`` runs it alone (written to
+   ``bench/results-seed.json``).
 2. ``mall``: ``dvc repro`` on the real Mall Customers table (``../shared/data``), when
    present: the chosen k and segment sizes.
 3. ``scale``: ``dvc add data`` + ``dvc repro`` on generated tables of 10k, 100k, 1M and
    10M customers: seconds, and peak memory of the whole process tree (the sum of the
    proportional set sizes of the stage and its workers, sampled every 0.1 s, so pages
-   that forked workers share are counted once).
+   that forked workers share are counted once), and seconds by stage.
 4. ``trust_cost``: what the stability and gap estimates (``custseg.core.stability.trust``)
    add to the sweep, in process (no DVC): per k, seconds of the model's fit and of
    ``trust()`` for the income_spending feature set with one BLAS thread (as in the
@@ -40,6 +43,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import sqlite3
@@ -95,14 +99,35 @@ class Output:
     lines: list[tuple[float, str]]
 
     def stage_spans(self, total: float) -> dict[str, float]:
-        """Seconds from each ``Running stage '<name>'`` line of ``dvc repro`` to the next
-        (the last: to the end): the stage's command and DVC's work for it (hashing its
-        outputs, writing the lock)."""
-        starts = [
-            (t, line.split("'")[1]) for t, line in self.lines if line.startswith("Running stage '")
-        ]
-        ends = [t for t, _ in starts[1:]] + [total]
-        return {name: round(end - t, 2) for (t, name), end in zip(starts, ends, strict=True)}
+        """Seconds of a ``dvc repro`` (``total`` in all) by part.
+
+        Returns
+        -------
+        dict
+            ``dvc_start``: before the first stage line; then each stage that ran, from
+            its ``Running stage '<name>'`` line to the next stage line (``Stage '<name>'
+            didn't change, skipping`` included) or, for the last, to the last line
+            printed: its command and DVC's work for it (hashing its outputs, writing the
+            lock, checking the next stage's inputs); ``dvc_end``: after the last line.
+            Empty when no stage line was printed.
+        """
+        marks = [(t, m) for t, line in self.lines if (m := _STAGE_LINE.match(line))]
+        if not marks:
+            return {}
+        last = self.lines[-1][0]
+        spans = {"dvc_start": round(marks[0][0], 2)}
+        ends = [t for t, _ in marks[1:]] + [last]
+        for (t, mark), end in zip(marks, ends, strict=True):
+            if mark.group(1) == "Running stage":
+                spans[mark.group(2)] = round(end - t, 2)
+        spans["dvc_end"] = round(total - last, 2)
+        return spans
+
+
+#: how ``dvc repro`` names a stage it runs or skips
+_STAGE_LINE = re.compile(r"(Running stage|Stage) '([^']+)'")
+#: the parts of :meth:`Output.stage_spans` that are DVC's own, not a stage's
+DVC_PARTS = ("dvc_start", "dvc_end")
 
 
 def _pss_mib(process: psutil.Process) -> tuple[float, float]:
@@ -209,9 +234,10 @@ def git_clean(repo: Path, path: str) -> bool:
 def bench_seed(work: Path, repeats: int = 3) -> dict:
     """Tutorial loop vs the pipeline on the embedded default table (seconds per run).
 
-    ``dvc repro --force`` runs ``repeats`` times (the median is the figure: one run on
-    this machine varies by 15 %); the median run is also split by stage, beside each
-    stage's start-up (:func:`stage_startups`).
+    ``dvc repro --force`` runs ``repeats`` (at least 1) times; the median run is the
+    figure (the upper of the two middle ones for an even count: one run on this machine
+    varies by 15 %), and it is split by stage, beside each stage's start-up
+    (:func:`stage_breakdown`).
     """
     env = pipeline_env()
     repo = project_copy(work / "seed")
@@ -262,20 +288,28 @@ def bench_seed(work: Path, repeats: int = 3) -> dict:
 
 
 def stage_breakdown(repo: Path, env: dict[str, str], output: Output, total: float) -> dict:
-    """Where one ``dvc repro --force`` spent its time: DVC's start before the first
-    stage, then per stage its span (:meth:`Output.stage_spans`) and its start-up."""
+    """Where one ``dvc repro --force`` spent its time.
+
+    Returns
+    -------
+    dict
+        ``dvc_start`` and ``dvc_end`` in seconds (:meth:`Output.stage_spans`), and per
+        stage ``{"span": seconds, "startup": seconds}`` (:func:`stage_startups`).
+    """
     spans = output.stage_spans(total)
-    first = next(t for t, line in output.lines if line.startswith("Running stage '"))
-    startups = stage_startups(repo, env, list(spans))
+    stages = [name for name in spans if name not in DVC_PARTS]
+    startups = stage_startups(repo, env, stages)
     return {
-        "dvc_start": round(first, 2),
-        **{name: {"span": spans[name], "startup": startups[name]} for name in spans},
+        **{part: spans[part] for part in DVC_PARTS},
+        **{name: {"span": spans[name], "startup": startups[name]} for name in stages},
     }
 
 
 def stage_startups(repo: Path, env: dict[str, str], stages: list[str]) -> dict[str, float]:
     """Seconds each stage's command takes to start and exit having done nothing: Python,
-    its imports and the composed config (Hydra's ``--cfg job``); the least of three runs."""
+    its module-level imports and the composed config (Hydra's ``--cfg job``); the least of
+    three runs. A lower bound of the stage's fixed cost: what it imports later counts in
+    its work."""
     import yaml
 
     commands = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
@@ -549,8 +583,6 @@ def bench_engines(work: Path, n_rows: int) -> dict:
 
 def _selected_k(output: str) -> int | None:
     """The k of the sweep's "Selected run: <id> (<feature set>, k=<k>, ...)" line."""
-    import re
-
     found = re.search(r"^Selected run: \S+ \([^,]+, k=(\d+)", output, re.MULTILINE)
     return int(found.group(1)) if found else None
 
@@ -649,13 +681,15 @@ def print_seed(seed: dict) -> None:
         return
     runs = ", ".join(f"{s:.1f}" for s in forced["seconds_of_each_run"])
     print(f"\ndvc repro --force: runs of {runs} s; 12x per run is {forced['budget_for_12x']:.1f} s")
-    stages = {k: v for k, v in forced["stages"].items() if k != "dvc_start"}
+    parts = forced["stages"]
+    stages = {k: v for k, v in parts.items() if k not in DVC_PARTS}
     print(f"{'stage (median run)':28}{'seconds':>9}{'start-up':>10}{'the rest':>10}")
-    print(f"{'DVC before the first stage':28}{forced['stages']['dvc_start']:9.1f}")
+    print(f"{'DVC before the first stage':28}{parts['dvc_start']:9.1f}")
     for name, t in stages.items():
         print(f"{name:28}{t['span']:9.1f}{t['startup']:10.1f}{t['span'] - t['startup']:10.1f}")
-    startup = forced["stages"]["dvc_start"] + sum(t["startup"] for t in stages.values())
-    print(f"{'start-ups and DVC start':28}{startup:9.1f}")
+    print(f"{'DVC after the last line':28}{parts.get('dvc_end', 0.0):9.1f}")
+    fixed = sum(parts.get(p, 0.0) for p in DVC_PARTS) + sum(t["startup"] for t in stages.values())
+    print(f"{'DVC and start-ups':28}{fixed:9.1f}")
 
 
 def print_table(results: dict) -> None:
@@ -688,6 +722,13 @@ def machine() -> dict:
             "pyspark_installed": importlib.util.find_spec("pyspark") is not None}  # fmt: skip
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: at least 1 run is needed")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sizes = os.environ.get("BENCH_SIZES")
@@ -718,9 +759,10 @@ def main() -> None:
     parser.add_argument("--engines-only", action="store_true", help="run only the engines section")
     parser.add_argument(
         "--seed-repeats",
-        type=int,
+        type=_at_least_one,
         default=int(os.environ.get("BENCH_SEED_REPEATS", "3")),
-        help="runs of dvc repro --force on the seed table (the median is reported)",
+        help="runs of dvc repro --force on the seed table (at least 1; the median run is "
+        "reported, the upper middle one for an even count)",
     )
     parser.add_argument(
         "--seed-only",
@@ -733,7 +775,9 @@ def main() -> None:
         help="run only the scale section (whole pipeline on --sizes generated customers)",
     )
     parser.add_argument(
-        "--out", help="JSON written (default bench/results.json, bench/results-trust.json)"
+        "--out",
+        help="JSON written (default bench/results.json; with --seed-only, --scale-only, "
+        "--trust-only, --engines-only: bench/results-<section>.json)",
     )
     args = parser.parse_args()
     trust_sizes = [int(s) for s in args.trust_sizes.split(",") if s]

@@ -383,6 +383,22 @@ def test_cluster_scatter_of_a_sample_counts_every_customer() -> None:
     assert sum(len(p) for p in _points(fig.axes[0]).values()) == 200
 
 
+@pytest.mark.parametrize(
+    ("sizes", "count_label"),
+    [
+        (None, "Count"),
+        ({0: 4, 1: 4, 2: 4}, "Count"),
+        ({0: 40, 1: 4, 2: 4}, "Count (12-row sample)"),
+    ],
+)
+def test_grid_histograms_say_when_they_count_a_sample(tiny, sizes, count_label) -> None:
+    # the diagonal counts the rows given: a Spark table's sample, not its customers
+    data, labels, centroids = tiny
+    fig = plots.cluster_scatter(data, labels, centroids, columns=COLS3, sizes=sizes)
+    grid = np.array(fig.axes).reshape(3, 3)
+    assert grid[0, 0].get_ylabel() == count_label
+
+
 @pytest.mark.parametrize("n_points", [10, 5000])
 def test_cluster_scatter_under_cap_draws_everything(n_points: int) -> None:
     rng = np.random.default_rng(2)

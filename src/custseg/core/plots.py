@@ -556,7 +556,9 @@ def cluster_scatter(
         rows.
     sizes : mapping of int to int, optional
         Customers per segment when ``data`` is a sample of them (a table Spark holds):
-        the legend's sizes and the title's count of customers; default: ``data``'s.
+        the legend's sizes and the title's count of customers; default: ``data``'s. The
+        diagonal histograms count ``data``'s rows, and their axis says so when they are
+        fewer than the customers.
 
     Returns
     -------
@@ -593,7 +595,9 @@ def cluster_scatter(
     elif len(cols) == 2:
         fig = _pair_figure(segments, legend_kw)
     else:
-        fig = _grid_figure(segments, legend_kw, title_lines=title.count("\n") + 1)
+        # the histograms count ``data``'s rows: say so when they are a sample of the table
+        count_label = "Count" if len(data) >= n_customers else f"Count ({len(data):,}-row sample)"
+        fig = _grid_figure(segments, legend_kw, title.count("\n") + 1, count_label)
     fig.suptitle(title)
     return fig
 
@@ -748,9 +752,12 @@ def _pair_figure(segments: _Segments, legend_kw: dict[str, Any]) -> Figure:
 _GRID_MARGINS = {"left": 0.9, "right": 0.15, "bottom": 0.7, "title_line": 0.25}
 
 
-def _grid_figure(segments: _Segments, legend_kw: dict[str, Any], title_lines: int) -> Figure:
+def _grid_figure(
+    segments: _Segments, legend_kw: dict[str, Any], title_lines: int, count_label: str
+) -> Figure:
     """Three or more columns: pairwise scatters below the diagonal, per-segment
-    histograms on it, the legend in the empty upper triangle."""
+    histograms on it (the first one's axis titled ``count_label``), the legend in the
+    empty upper triangle."""
     p = len(segments.cols)
     side = 2.5 * p + 0.4
     fig = Figure(figsize=(side, side))
@@ -771,7 +778,7 @@ def _grid_figure(segments: _Segments, legend_kw: dict[str, Any], title_lines: in
                 ax.set_axis_off()
                 continue
             if i == j:
-                _draw_histograms(ax, segments, i)
+                _draw_histograms(ax, segments, i, count_label)
             else:
                 if j > 0:
                     ax.sharey(axes[i, 0])
@@ -790,9 +797,9 @@ def _grid_figure(segments: _Segments, legend_kw: dict[str, Any], title_lines: in
     return fig
 
 
-def _draw_histograms(ax: Axes, segments: _Segments, column: int) -> None:
+def _draw_histograms(ax: Axes, segments: _Segments, column: int, count_label: str) -> None:
     """Per-segment histograms of one column over all rows (filled and outlined stairs);
-    the first column's axes shows the counts."""
+    the first column's axes shows the counts, titled ``count_label``."""
     values = segments.values[:, column]
     edges = _hist_edges(values)
     counts = _histograms(values, segments.codes, len(segments.ids), edges)
@@ -801,7 +808,7 @@ def _draw_histograms(ax: Axes, segments: _Segments, column: int) -> None:
         ax.stairs(hist, edges, color=segments.colors[cid], linewidth=1.2)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if column == 0:
-        ax.set_ylabel("Count")
+        ax.set_ylabel(count_label)
     else:
         ax.tick_params(axis="y", left=False, labelleft=False)
 

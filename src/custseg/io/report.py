@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "FORMULA_PREFIXES",
-    "REPORT_FILES",
     "ReportInputs",
     "ReportPaths",
     "assignments_table",
@@ -62,7 +61,6 @@ __all__ = [
     "write_report",
 ]
 
-#: file names inside the report directory
 #: cells starting with one of these are read as formulas by spreadsheet programs
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
