@@ -21,7 +21,7 @@ import posixpath
 import shutil
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -314,7 +314,6 @@ class SparkCustomerTable:
     info: DataInfo
     sample_size: int
     seed: int
-    _labels: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def open(cls, settings: Settings) -> SparkCustomerTable:
@@ -400,13 +399,7 @@ class SparkCustomerTable:
     def drawn(self, model: SegmentModel) -> tuple[pd.DataFrame, np.ndarray]:
         """The seeded driver-side sample and its segment ids (scored by the model, as
         Spark scores every customer)."""
-        return self.sample, self.labels(model)
-
-    def labels(self, model: SegmentModel) -> np.ndarray:
-        """The segment ids of the driver-side sample, scored once per model."""
-        if model.fingerprint not in self._labels:
-            self._labels[model.fingerprint] = model.predict(self.sample)
-        return self._labels[model.fingerprint]
+        return self.sample, model.predict(self.sample)
 
     def write_assignments(self, model: SegmentModel, id_column: str | None, path: Path) -> None:
         from custseg.io.spark_report import write_spark_assignments
