@@ -47,7 +47,7 @@ def bench_model_logging(settings: Settings, n_models: int) -> None:
     """Seconds per ``log_model``: explicit requirements vs MLflow's inference."""
     table = customers(200, settings)
     result = fit_model(table, settings.features, "standard", ModelParams(), k=5)
-    model, _ = identify(result, table, settings.personas, "standard", "bench", None)
+    model, _ = identify(result, table, settings.personas, "standard", "bench")
     with tempfile.TemporaryDirectory() as tmp:
         mlflow.set_tracking_uri(f"sqlite:///{Path(tmp) / 'mlflow.db'}")
         mlflow.set_experiment("bench")

@@ -82,6 +82,43 @@ def with_data_path(settings: Settings, path: Path) -> Settings:
     return dataclasses.replace(settings, data=dataclasses.replace(settings.data, path=str(path)))
 
 
+def identified(
+    table: pd.DataFrame,
+    k: int,
+    reference,
+    settings: Settings | None = None,
+    feature_set: FeatureSet | None = None,
+    fresh: bool = False,
+):
+    """What the sweep and select stages do to a fit of ``table``: name it (canonical
+    ids), then carry identity over from ``reference`` by the customers they share.
+
+    Returns the :class:`~custseg.core.identity.Identity` and the final model's profiles.
+    """
+    from custseg.core.clustering import fit_model
+    from custseg.core.features import ModelParams
+    from custseg.core.identity import carry_identity, identify, transitions
+    from custseg.core.profiling import profile_columns, profile_segments
+
+    settings = settings or compose_settings()
+    fs = feature_set or FeatureSet("income_spending", numeric=["annual_income", "spending_score"])
+    result = fit_model(table, fs, "standard", ModelParams(), k)
+    swept = identify(result, table, settings.personas, "standard", "sha", ["customer_id"])[0]
+    numeric, categorical = profile_columns(table, fs, ["customer_id"])
+    profiles = profile_segments(table, swept.predict(table), numeric, categorical)
+    found = carry_identity(
+        swept,
+        profiles,
+        settings.personas,
+        reference,
+        lambda: transitions(reference, swept, table),
+        settings.identity.min_overlap,
+        fresh,
+    )
+    final = profile_segments(table, found.model.predict(table), numeric, categorical)
+    return found, final
+
+
 def generated_table(directory: Path, rows: int, seed: int) -> pd.DataFrame:
     """``rows`` generated customers written to ``directory`` and loaded (validated)."""
     path = directory / f"customers-{rows}-{seed}.csv"

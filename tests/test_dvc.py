@@ -216,8 +216,22 @@ def test_scoring_says_which_version_and_writes_outside_git(published):
     champion = Registry(repo).alias("champion")
     assert f"(version {champion.version})" in result.stdout
     scored = (repo / "scores" / "customers.scored.csv").read_text(encoding="utf-8")
-    assert scored.splitlines()[0].endswith(",segment,segment_name")
+    assert scored.splitlines()[0].endswith(",segment,segment_name,persona")
     assert git_status(repo) == ""
+
+
+@pytest.mark.slow
+def test_the_readmes_scoring_example_is_what_scoring_gives(published, tmp_path):
+    """The README's scored rows: the first three customers of the embedded data."""
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    after = readme.split("The first three customers of\nthe embedded data", 1)[1]
+    shown = after.split("```\n", 2)[1]
+    head = (published / "data" / "customers.csv").read_text(encoding="utf-8").splitlines()[:4]
+    new = tmp_path / "new.csv"
+    new.write_text("\n".join(head) + "\n", encoding="utf-8")
+    out = tmp_path / "new.scored.csv"
+    run(["custseg-predict", f"predict.input={new}", f"predict.output={out}"], published)
+    assert out.read_text(encoding="utf-8") == shown
 
 
 @pytest.mark.slow

@@ -12,14 +12,15 @@ from custseg.core.agreement import adjusted_rand
 from custseg.core.clustering import fit_model
 from custseg.core.features import FeatureSet, ModelParams
 from custseg.core.identity import (
-    assign_identity,
     compare_models,
     identify,
-    match_segments,
+    jaccard,
+    lineage,
+    survivors,
 )
 from custseg.core.segment_model import SegmentModel
 
-from conftest import compose_settings, generated_table
+from conftest import compose_settings, generated_table, identified
 
 INCOME_SPENDING = FeatureSet("income_spending", numeric=["annual_income", "spending_score"])
 
@@ -40,46 +41,144 @@ def line_model(xs: list[float], ids: list[int] | None = None, names=None) -> Seg
     )
 
 
-def test_without_reference_ids_follow_the_centroids_not_the_labels():
-    # provisional labels in any order give the same ids: 0 for the lowest centroid
-    a = line_model([30.0, 10.0, 20.0])
-    b = line_model([20.0, 30.0, 10.0])
-    for model in (a, b):
-        named = assign_identity(model, model.segment_names, None)
-        assert named.segment_names == {0: "at 10", 1: "at 20", 2: "at 30"}
+def counts(rows: list[list[int]], old: list[int], new: list[int]) -> pd.DataFrame:
+    return pd.DataFrame(rows, index=old, columns=new)
 
 
-def test_matched_segments_keep_the_reference_ids_and_names():
-    reference = line_model([10.0, 20.0, 30.0], ids=[4, 0, 7], names=["Low", "Mid", "High"])
-    new = line_model([29.0, 11.0, 21.0], names=["n0", "n1", "n2"])  # same three, moved a bit
-    assert match_segments(new, reference) == {0: 7, 1: 4, 2: 0}
-    named = assign_identity(new, new.segment_names, reference)
-    assert named.segment_names == {0: "Mid", 4: "Low", 7: "High"}
-    np.testing.assert_array_equal(named.centroids, [[21.0], [11.0], [29.0]])
+def test_jaccard_by_hand():
+    # old 0 has 10 customers, old 1 has 10; new 5 has 8 + 0, new 6 has 2 + 10
+    table = counts([[8, 2], [0, 10]], [0, 1], [5, 6])
+    expected = [[8 / 10, 2 / (10 + 12 - 2)], [0.0, 10 / 12]]
+    np.testing.assert_allclose(jaccard(table).to_numpy(), expected)
 
 
-def test_an_extra_segment_gets_a_new_id_and_a_distinct_name():
-    reference = line_model([10.0, 30.0], ids=[0, 1], names=["Low", "High"])
-    new = line_model([31.0, 9.0, 20.0], names=["High", "Low", "Low"])
-    named = assign_identity(new, new.segment_names, reference)
-    assert named.segment_names == {0: "Low", 1: "High", 2: "Low (new)"}
+@pytest.mark.parametrize(
+    ("min_overlap", "expected"),
+    [(0.5, {5: 0, 6: 1}), (0.81, {6: 1}), (0.9, {})],
+)
+def test_a_segment_survives_only_above_the_overlap(min_overlap, expected):
+    table = counts([[8, 2], [0, 10]], [0, 1], [5, 6])
+    assert survivors(table, min_overlap) == expected
 
 
-def test_fewer_segments_keep_their_matches_and_the_rest_are_dropped():
-    reference = line_model([10.0, 20.0, 30.0], names=["Low", "Mid", "High"])
-    new = line_model([29.0, 12.0], names=["a", "b"])
-    named = assign_identity(new, new.segment_names, reference)
-    assert named.segment_names == {0: "Low", 2: "High"}
-    table = pd.DataFrame({"x": [9.0, 19.0, 31.0]})
-    changes = compare_models(reference, named, table)
-    assert changes["dropped"] == [1]
+def test_survival_is_one_to_one_by_the_largest_total_overlap():
+    # new 7 overlaps old 0 and old 1 equally (0.5 each): only one of them can continue
+    table = counts([[5, 0], [5, 0], [0, 10]], [0, 1, 2], [7, 8])
+    assert survivors(table, 0.5) in ({7: 0, 8: 2}, {7: 1, 8: 2})
+    assert len(survivors(table, 0.5)) == 2
 
 
-def test_a_reference_on_other_columns_gives_only_new_ids():
-    reference = line_model([10.0, 20.0], ids=[3, 5])
-    other = dataclasses.replace(line_model([1.0, 2.0]), numeric=["y"], feature_set="other")
-    named = assign_identity(other, other.segment_names, reference)
-    assert named.segments == [6, 7]  # never an id that meant something else
+def test_a_bad_match_is_not_a_match():
+    """Centroid matching always matched; shared customers say these segments are new."""
+    # three new segments, each a mix of two old ones: every Jaccard is below 0.5
+    table = counts([[30, 30, 0], [0, 30, 30], [30, 0, 30]], [0, 1, 2], [0, 1, 2])
+    assert survivors(table, 0.5) == {}
+
+
+def test_splits_and_merges_by_hand():
+    # old 2 (40 customers) split into new 5 and 6; old 0 and old 1 merged into new 7;
+    # old 3 kept its id
+    table = counts(
+        [[0, 0, 0, 10], [0, 0, 0, 12], [0, 20, 20, 0], [30, 0, 0, 0]],
+        [0, 1, 2, 3],
+        [3, 5, 6, 7],
+    )
+    events = lineage(table, kept={3})
+    assert events == [
+        {"event": "split", "from": [2], "to": [5, 6]},
+        {"event": "merge", "from": [0, 1], "to": [7]},
+    ]
+
+
+def test_without_reference_ids_follow_the_centroids_not_the_labels(customers):
+    # two fits whose KMeans labels differ by a permutation give the same ids
+    settings = compose_settings()
+    result = fit_model(customers, INCOME_SPENDING, "standard", ModelParams(), 3)
+    permuted = dataclasses.replace(
+        result, centres=result.centres[[2, 0, 1]], labels=np.array([1, 2, 0])[result.labels]
+    )
+    a = identify(result, customers, settings.personas, "standard", "sha")[0]
+    b = identify(permuted, customers, settings.personas, "standard", "sha")[0]
+    assert a == b
+    income = a.centroid_table()["annual_income"]
+    assert list(income.index) == [0, 1, 2]
+
+
+@pytest.fixture(scope="module")
+def customers(tmp_path_factory) -> pd.DataFrame:
+    return generated_table(tmp_path_factory.mktemp("identity"), 200, seed=42)
+
+
+def fit_named(
+    table: pd.DataFrame,
+    k: int,
+    reference: SegmentModel | None,
+    feature_set: FeatureSet = INCOME_SPENDING,
+    fresh: bool = False,
+):
+    """The select stage's identity of a fit of ``table`` against ``reference``."""
+    return identified(table, k, reference, feature_set=feature_set, fresh=fresh)[0]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_retrain_on_shuffled_rows_keeps_ids_and_names(customers, seed):
+    """KMeans numbers clusters by chance; a shuffled table must not swap segment ids."""
+    first = fit_named(customers, 5, None).model
+    shuffled = customers.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    again = fit_named(shuffled, 5, first).model
+    assert again.segment_names == first.segment_names
+    assert again.segment_personas == first.segment_personas
+    assert again.fingerprint == first.fingerprint  # same model, same bytes
+    changes = compare_models(first, again, customers)
+    assert changes["reference"] == "same" and changes["moved"] == 0
+    # and without a reference, the canonical order gives the same ids too
+    assert fit_named(shuffled, 5, None).model.segment_names == first.segment_names
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_a_retrain_with_five_percent_new_customers_keeps_ids_names_and_personas(seed, tmp_path):
+    """New customers drawn like the old ones change no id, name or persona."""
+    old = generated_table(tmp_path, 400, seed=seed)
+    extra = generated_table(tmp_path, 420, seed=seed + 100).iloc[:20]
+    extra = extra.assign(customer_id=[f"new{i}" for i in range(20)])
+    grown = pd.concat([old, extra], ignore_index=True)
+    first = fit_named(old, 5, None).model
+    found = fit_named(grown, 5, first)
+    assert not found.fresh
+    assert set(found.survived) == set(first.segments)
+    assert found.model.segment_names == first.segment_names
+    assert found.model.segment_personas == first.segment_personas
+
+
+def test_a_sixth_segment_keeps_the_surviving_ids_and_numbers_the_new_above(customers):
+    five = fit_named(customers, 5, None).model
+    found = fit_named(customers, 6, five)
+    six = found.model
+    assert not found.fresh and len(found.survived) >= 3
+    assert set(found.survived) <= set(five.segments)
+    assert all(s >= 5 for s in set(six.segments) - set(found.survived))
+    changes = compare_models(five, six, customers)
+    new = [s for s, info in changes["segments"].items() if info["status"] == "new"]
+    assert new and all(int(s) >= 5 for s in new)
+    counts_ = np.asarray(changes["transitions"]["counts"])
+    assert counts_.sum() == len(customers)
+
+
+def test_a_reference_on_other_columns_starts_a_new_catalog(customers):
+    reference = fit_named(customers, 5, None).model
+    other = FeatureSet("age_spending", numeric=["age", "spending_score"])
+    found = fit_named(customers, 3, reference, feature_set=other)
+    assert found.model.segments == [5, 6, 7]  # never an id that meant something else
+    assert "champion reads" in found.fresh and not found.survived
+
+
+def test_catalog_fresh_starts_a_new_catalog_whatever_the_overlap(customers):
+    reference = fit_named(customers, 5, None).model
+    found = fit_named(customers, 5, reference, fresh=True)
+    assert found.model.segments == [5, 6, 7, 8, 9]
+    assert found.fresh == "catalog.fresh is set"
+    # names are read from the same numbers: the same names under the new ids
+    assert sorted(found.model.names) == sorted(reference.names)
 
 
 def test_compare_by_hand():
@@ -93,6 +192,15 @@ def test_compare_by_hand():
     assert changes["transitions"] == {"from": [0, 1], "to": [0, 1], "counts": [[2, 1], [0, 2]]}
     assert changes["segments"]["1"] == {"status": "kept", "centroid_shift": {"x": -4.0}}
     assert 0 < changes["adjusted_rand"] < 1
+    assert changes["events"] == []
+
+
+def test_compare_reports_a_renamed_kept_segment():
+    reference = line_model([10.0, 20.0], ids=[0, 1], names=["Low", "High"])
+    new = line_model([10.0, 20.0], ids=[0, 1], names=["Low", "Higher"])
+    changes = compare_models(reference, new, pd.DataFrame({"x": [9.0, 21.0]}))
+    assert changes["segments"]["1"]["was_name"] == "High"
+    assert "was_name" not in changes["segments"]["0"]
 
 
 def test_compare_same_model_and_no_reference():
@@ -103,43 +211,6 @@ def test_compare_same_model_and_no_reference():
     assert compare_models(None, model, table)["reference"] == "none"
     other = dataclasses.replace(model, numeric=["z"])
     assert compare_models(other, model, table)["reference"] == "incomparable"
-
-
-@pytest.fixture(scope="module")
-def customers(tmp_path_factory) -> pd.DataFrame:
-    return generated_table(tmp_path_factory.mktemp("identity"), 200, seed=42)
-
-
-def fit_named(table: pd.DataFrame, k: int, reference: SegmentModel | None) -> SegmentModel:
-    settings = compose_settings()
-    result = fit_model(table, INCOME_SPENDING, "standard", ModelParams(), k)
-    return identify(result, table, settings.personas, "standard", "sha", reference)[0]
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_a_retrain_on_shuffled_rows_keeps_ids_and_names(customers, seed):
-    """KMeans numbers clusters by chance; a shuffled table must not swap segment ids."""
-    first = fit_named(customers, 5, None)
-    shuffled = customers.sample(frac=1.0, random_state=seed).reset_index(drop=True)
-    again = fit_named(shuffled, 5, first)
-    assert again.segment_names == first.segment_names
-    assert again.fingerprint == first.fingerprint  # same model, same bytes
-    changes = compare_models(first, again, customers)
-    assert changes["reference"] == "same" and changes["moved"] == 0
-    # and without a reference, the canonical order gives the same ids too
-    assert fit_named(shuffled, 5, None).segment_names == first.segment_names
-
-
-def test_a_sixth_segment_keeps_the_five_and_adds_one(customers):
-    five = fit_named(customers, 5, None)
-    six = fit_named(customers, 6, five)
-    assert set(six.segments) == {0, 1, 2, 3, 4, 5}
-    kept = {s: n for s, n in six.segment_names.items() if s < 5}
-    assert sum(kept[s] == five.segment_names[s] for s in kept) == 5
-    changes = compare_models(five, six, customers)
-    assert changes["segments"]["5"] == {"status": "new"}
-    counts = np.asarray(changes["transitions"]["counts"])
-    assert counts.sum() == len(customers)
 
 
 @pytest.mark.parametrize(
@@ -202,20 +273,23 @@ def three_groups(sizes: tuple[int, int, int]) -> pd.DataFrame:
     )
 
 
-def test_a_kept_name_says_outlier_group_exactly_when_the_segment_is_one_now():
-    """A matched segment keeps its id and name; whether it is an outlier group follows
-    its current share (personas.outlier_share), both ways."""
-    prefix = f"{compose_settings().personas.outlier_persona.name}: "
-    big = fit_named(three_groups((100, 60, 40)), 3, None)
-    shrunk = fit_named(three_groups((100, 96, 3)), 3, big)  # 3 of 199 customers: 1.5%
+def test_a_kept_segment_is_an_outlier_group_exactly_when_it_is_one_now():
+    """A surviving segment keeps its id; whether it is an outlier group (name prefix and
+    persona) follows its current share (personas.outlier_share), both ways."""
+    outlier = compose_settings().personas.outlier_persona.name
+    prefix = f"{outlier}: "
+    big = fit_named(three_groups((100, 60, 40)), 3, None).model
+    shrunk = fit_named(three_groups((100, 96, 3)), 3, big).model  # 3 of 199: 1.5%
     assert set(shrunk.segments) == set(big.segments)
     top = max(big.segments, key=lambda s: big.centroid_table().at[s, "annual_income"])
     assert not big.segment_names[top].startswith(prefix)
-    assert shrunk.segment_names[top] == prefix + big.segment_names[top]
+    assert shrunk.segment_names[top].startswith(prefix)
+    assert shrunk.segment_personas[top] == outlier
     others = [s for s in big.segments if s != top]
-    assert all(shrunk.segment_names[s] == big.segment_names[s] for s in others)
-    grown = fit_named(three_groups((100, 60, 40)), 3, shrunk)
+    assert not any(shrunk.segment_names[s].startswith(prefix) for s in others)
+    grown = fit_named(three_groups((100, 60, 40)), 3, shrunk).model
     assert grown.segment_names == big.segment_names
+    assert grown.segment_personas == big.segment_personas
 
 
 @pytest.mark.parametrize("whole", [(100, 60, 40), (100, 96, 3)])
@@ -233,7 +307,7 @@ def test_a_fit_of_a_sample_names_its_outliers_by_the_whole_tables_shares(whole):
     sizes = np.zeros(3, dtype=np.int64)
     sizes[order] = whole
     fit = dataclasses.replace(result, sizes=sizes)
-    model, ids = identify(fit, sample, settings.personas, "standard", "sha", None)
+    model, ids = identify(fit, sample, settings.personas, "standard", "sha")
 
     assert sorted(ids) == [0, 1, 2] and sorted(ids.values()) == sorted(model.segments)
     for cluster, segment in ids.items():  # the model's segment of each cluster's rows

@@ -336,8 +336,10 @@ def test_category_shared_by_the_whole_base_is_not_distinctive():
 def test_persona_rule_table(personas, expected):
     table = pd.DataFrame({"income": [1.0, 1.0, 9.0, 9.0]})
     p = profile_segments(table, np.array([0, 0, 1, 1]), ["income"])
-    high = name_segments(p, NamingRules(personas=personas))[1]
-    assert high.persona == expected
+    rules_ = NamingRules(personas=personas)
+    high = name_segments(p, rules_)[1]
+    # the rule that matched (two segments under one persona are told apart by a qualifier)
+    assert rules_.persona_rule(high.persona).name == expected
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,9 @@ from custseg.io.outputs import (
     write_json_atomic,
     write_segment_model,
 )
+from custseg.io.tables import PandasTable
 from custseg.stages.publish import PUBLISHED_FILE, format_outcome, run_publish
+from custseg.stages.select import identify_segments
 
 from conftest import compose_settings
 
@@ -48,7 +50,9 @@ class Project:
         s = self.settings
         result = fit_model(self.table, s.features, "standard", s.model, k)
         reference = read_segment_model(s.catalog.path, missing_ok=True)
-        model, _ = identify(result, self.table, s.personas, "standard", self.info.sha256, reference)
+        swept, _ = identify(result, self.table, s.personas, "standard", self.info.sha256)
+        customers = PandasTable(self.table, self.info, s.model.random_state)
+        model = identify_segments(customers, swept, reference, s).model
         write_segment_model(model, MODEL_FILE)
         write_json_atomic({"method": "elbow", "k": k}, SELECTION_RECORD)
         write_json_atomic(compare_models(reference, model, self.table), CHANGES_FILE)

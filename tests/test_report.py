@@ -37,7 +37,12 @@ from custseg.io.data import (
     load_customers,
     write_csv_atomic,
 )
-from custseg.io.outputs import write_curve, write_json_atomic, write_segment_model
+from custseg.io.outputs import (
+    StaleInputError,
+    write_curve,
+    write_json_atomic,
+    write_segment_model,
+)
 from custseg.io.report import (
     ReportInputs,
     assignments_table,
@@ -137,7 +142,7 @@ def build_project(root: Path, feature_set: str = "income_spending") -> Project:
     sweeps = root / "sweeps"
     write_curve(curve, sweeps, fs.name)
     result = fit_model(table, fs, "standard", settings.model, K)
-    model, _ = identify(result, table, settings.personas, "standard", info.sha256, None)
+    model, _ = identify(result, table, settings.personas, "standard", info.sha256)
     model_file, changes = root / "models" / "segmentation.json", root / "models" / "changes.json"
     write_segment_model(model, model_file)
     write_json_atomic(compare_models(None, model, table), changes)
@@ -286,7 +291,7 @@ def read_csv_cells(path: Path) -> list[list[str]]:
 
 def test_assignment_csv_keeps_every_customer_with_safe_ids(rendered):
     cells = read_csv_cells(rendered.outcome.paths.assignments)
-    assert cells[0] == ["customer_id", "segment", "segment_name"]
+    assert cells[0] == ["customer_id", "segment", "segment_name", "persona"]
     body = cells[1:]
     assert len(body) == N_CUSTOMERS
     table, _ = load_customers(rendered.project.settings(rendered.out).data)
@@ -297,6 +302,8 @@ def test_assignment_csv_keeps_every_customer_with_safe_ids(rendered):
     labels = rendered.outcome.labels
     assert [int(r[1]) for r in body] == labels.tolist()
     assert [r[2] for r in body] == [names[s] for s in labels.tolist()]
+    personas = {d.segment: d.persona for d in rendered.outcome.descriptions.values()}
+    assert [r[3] for r in body] == [personas[s] for s in labels.tolist()]
 
 
 def test_metrics_are_flat_and_sizes_are_a_plot_table(rendered):
@@ -344,7 +351,7 @@ def test_a_different_champion_is_flagged_with_what_changed(project, tmp_path):
     model = json.loads(project.model_file.read_text(encoding="utf-8"))
     # the champion: the same data clustered with k=4 (its ids and names are the reference)
     result = fit_model(table, settings.features, "standard", settings.model, 4)
-    champion, _ = identify(result, table, settings.personas, "standard", info.sha256, None)
+    champion, _ = identify(result, table, settings.personas, "standard", info.sha256)
     write_segment_model(champion, settings.catalog.path)
     from custseg.core.segment_model import SegmentModel
 
@@ -363,6 +370,57 @@ def test_a_different_champion_is_flagged_with_what_changed(project, tmp_path):
     assert f"{expected['moved']:,} customers change segment" in section
     markdown = outcome.paths.markdown.read_text(encoding="utf-8")
     assert "**Not the champion.**" in markdown and "What changed since the champion" in markdown
+
+
+def test_splits_merges_renames_and_a_fresh_catalog_are_said(project, tmp_path):
+    """What changed names splits, merges and renamed segments by name, and a first model
+    of new data says so on top (changes as custseg-select records them)."""
+    settings = project.settings(tmp_path, catalog=tmp_path / "catalog.json")
+    from custseg.core.segment_model import SegmentModel
+
+    new = SegmentModel.from_json(project.model_file.read_text(encoding="utf-8"))
+    renamed = new.relabel(
+        {s: s for s in new.segments},
+        {0: "Old zero", 1: "Old one"} | {s: n for s, n in new.segment_names.items() if s > 1},
+    )
+    write_segment_model(renamed, settings.catalog.path)
+    table, _ = load_customers(settings.data)
+    changes = compare_models(renamed, new, table)
+    changes["events"] = [
+        {"event": "split", "from": [0], "to": [1, 2]},
+        {"event": "merge", "from": [0, 1], "to": [3]},
+    ]
+    path = tmp_path / "changes.json"
+    write_json_atomic(changes, path)
+    names = new.segment_names
+    page = project.report(tmp_path, settings=settings, changes=path).paths.html
+    section = page.read_text(encoding="utf-8").split('id="changes"')[1]
+    assert html.escape(f"Old zero (0) split into {names[1]} (1) and {names[2]} (2)") in section
+    assert html.escape(f"Old zero (0) and Old one (1) merged into {names[3]} (3)") in section
+    assert html.escape(f"{names[1]} (1): renamed, was \u201cOld one\u201d") in section
+
+    changes["identity"] = {"carried": False, "fresh": "catalog.fresh is set"}
+    write_json_atomic(changes, path)
+    page = project.report(tmp_path, settings=settings, changes=path).paths.html
+    top = page.read_text(encoding="utf-8").split('id="segments"')[0]
+    assert "First model of this data" in top and "catalog.fresh is set" in top
+
+
+def test_a_model_whose_names_contradict_the_numbers_is_refused(project, tmp_path):
+    """Names are facts: a model whose names say the opposite of the table is never reported."""
+    from custseg.core.segment_model import SegmentModel
+
+    model = SegmentModel.from_json(project.model_file.read_text(encoding="utf-8"))
+    income = model.centroid_table()["annual_income"]
+    low, high = income.idxmin(), income.idxmax()
+    names = model.segment_names | {low: "High income", high: "Low income"}
+    lying = tmp_path / "lying.json"
+    write_segment_model(model.relabel({s: s for s in model.segments}, names), lying)
+    selection = project.write_selection(tmp_path / "selection.json")
+    settings = project.settings(tmp_path)
+    with pytest.raises(StaleInputError, match="segment names contradict the numbers"):
+        run_report(settings, lying, selection, project.changes)
+    assert not (tmp_path / "reports" / "segments.html").exists()
 
 
 def test_the_champion_itself_is_reported_as_such(project, tmp_path):
@@ -617,8 +675,22 @@ def test_persona_texts_come_from_the_settings(project, tmp_path):
     settings = dataclasses.replace(
         settings, personas=dataclasses.replace(settings.personas, personas=[everyone])
     )
-    outcome = project.report(tmp_path, settings=settings)
-    assert {d.persona for d in outcome.descriptions.values()} == {"Everyone"}
+    # personas are given by select (stored in the model): a model of other rules is refused
+    with pytest.raises(StaleInputError, match=r"persona\(s\) \[.*\] are not in the persona"):
+        project.report(tmp_path, settings=settings)
+    table, info = load_customers(settings.data)
+    result = fit_model(table, settings.features, "standard", settings.model, K)
+    model, _ = identify(result, table, settings.personas, "standard", info.sha256)
+    model_file = tmp_path / "everyone.json"
+    write_segment_model(model, model_file)
+    selection = project.write_selection(tmp_path / "selection.json")
+    outcome = run_report(settings, model_file, selection, project.changes)
+    rules = settings.personas
+    assert {rules.persona_rule(d.persona).name for d in outcome.descriptions.values()} == {
+        "Everyone"
+    }
+    # five segments under one persona are told apart
+    assert len({d.persona for d in outcome.descriptions.values()}) == K
     assert "Send the catalogue." in outcome.paths.markdown.read_text(encoding="utf-8")
 
 

@@ -305,6 +305,35 @@ def test_a_model_without_transforms_keeps_its_bytes():
     assert small_model(transforms={}).to_json() == small_model().to_json()
 
 
+PERSONAS = {"personas": ["P7", "P3", "P9"], "levels": [{"x": "low"}, {"x": "high"}, {"x": "mid"}]}
+
+
+def test_personas_and_levels_round_trip_and_follow_a_relabel():
+    model = small_model(**PERSONAS)
+    assert SegmentModel.from_json(model.to_json()) == model
+    assert model.segment_personas == {3: "P3", 7: "P7", 9: "P9"}
+    relabelled = model.relabel({7: 0, 3: 1, 9: 2}, {0: "a", 1: "b", 2: "c"})
+    assert relabelled.segment_personas == {0: "P7", 1: "P3", 2: "P9"}
+    assert relabelled.segment_levels == {0: {"x": "low"}, 1: {"x": "high"}, 2: {"x": "mid"}}
+
+
+def test_a_model_without_personas_keeps_its_bytes_and_scores_without_the_column():
+    """The current format, as the catalog and registered versions hold it, still reads."""
+    old = small_model()
+    assert "personas" not in old.to_dict() and "levels" not in old.to_dict()
+    assert old.segment_personas == {} and old.segment_levels == {}
+    table = pd.DataFrame({"x": [10.0, 20.0], "y": [0.0, 0.0], "gender": ["Female", "Male"]})
+    assert list(old.score(table).columns) == ["segment", "segment_name"]
+    scored = small_model(**PERSONAS).score(table)
+    assert list(scored.columns) == ["segment", "segment_name", "persona"]
+    assert scored["persona"].tolist() == ["P7", "P3"]
+
+
+def test_personas_need_one_per_segment():
+    with pytest.raises(ValueError, match="personas need one entry per centroid"):
+        small_model(personas=["only one"])
+
+
 def test_the_champion_catalog_keeps_its_bytes_and_fingerprint():
     path = Path(__file__).resolve().parents[1] / "catalog" / "champion.json"
     text = path.read_text(encoding="utf-8")
@@ -372,46 +401,7 @@ def test_a_model_with_transforms_scores_like_the_fitted_pipeline(customers, scal
     assert model.inertia(customers) == pytest.approx(result.metrics["inertia"], rel=1e-8)
 
 
-@pytest.mark.parametrize(
-    "transforms",
-    [
-        TRANSFORMS,
-        {"y": {"kind": "rfm_score", "edges": [None, 1.0, 2.0, 3.0]}},
-    ],
-    ids=["log1p-quantile", "rfm_score"],
-)
-def test_centroids_in_original_units_encode_back_to_the_centroids(transforms):
-    """Matching segments across versions goes through original units (and scores)."""
-    from custseg.core.identity import encode_centroids
-
-    model = transformed_model(
-        transforms=transforms,
-        centroids=[[0.0, 0.2, 1.0, 0.0], [2.0, 0.5, 0.0, 1.0], [0.0, 0.9, 0.0, 1.0]],
-    )
-    table = model.centroid_table()
-    by_id = np.asarray(model.centroids)[np.argsort(model.segments)]
-    np.testing.assert_allclose(encode_centroids(model, table), by_id, atol=1e-12)
-
-
-def test_tied_quantile_ranks_are_matched_as_ranks_not_collapsed_values():
-    """Ranks inside a run of equal quantiles (one-order customers) stay distinct when a
-    model is matched against one with the same transform."""
-    from custseg.core.identity import match_segments, reference_centres
-
-    tied = {"y": {"kind": "quantile", "quantiles": [1.0, 1.0, 1.0, 1.0, 2.0, 5.0]}}
-    model = small_model(
-        transforms=tied,
-        center=[10.0, 0.0],
-        centroids=[[0.0, 0.1, 1.0, 0.0], [0.0, 0.4, 1.0, 0.0], [0.0, 0.9, 1.0, 0.0]],
-    )
-    # back in original units both low ranks are "1 order": they would be indistinguishable
-    assert model.centroid_table().loc[[7, 3], "y"].tolist() == [1.0, 1.0]
-    by_id = np.asarray(model.centroids)[np.argsort(model.segments)]
-    np.testing.assert_allclose(reference_centres(model, model), by_id, atol=1e-12)
-    assert match_segments(model, model) == {7: 7, 3: 3, 9: 9}
-
-
-def test_models_match_segments_only_when_the_same_columns_are_scores():
+def test_centroids_compare_only_when_the_same_columns_are_scores():
     from custseg.core.identity import comparable
 
     scored = small_model(transforms={"y": {"kind": "rfm_score", "edges": [None, 1, 2, 3]}})

@@ -87,7 +87,7 @@ def test_served_champion_scores_like_the_local_pipeline(tmp_path):
     table, info = load_customers(dataclasses.replace(settings.data, path=str(csv_path)))
     result = fit_model(table, settings.features, "standard", settings.model, 5)
     schema = settings.data.input_schema(settings.features.numeric, settings.features.categorical)
-    model, _ = identify(result, table, settings.personas, "standard", info.sha256, None, **schema)
+    model, _ = identify(result, table, settings.personas, "standard", info.sha256, **schema)
     labels = model.predict(table)
     with mlflow.start_run(experiment_id=experiment_id) as run:
         log_segment_model(model)

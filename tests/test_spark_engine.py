@@ -121,7 +121,10 @@ def test_spark_sweep_agrees_with_sklearn_on_k_and_segments(
     selected = run_select(settings_of["spark"])
     # the Spark sweep's model, its segments matched to the champion's ids
     assert sorted(selected.model.centroids) == sorted(models["spark"].centroids)
+    identity = selected.changes.pop("identity")  # select's own record of the match
     assert selected.changes == compare_models(champion, selected.model, table)
+    kept = {s for s, info in selected.changes["segments"].items() if info["status"] == "kept"}
+    assert identity["carried"] and set(identity["overlap"]) == kept
     assert selected.changes["reference"] == "different"
 
     # custseg-report profiles in Spark and Spark writes the assignments: the report of

@@ -281,12 +281,12 @@ def _run_version(run_id: str, model_name: str, settings, catalog: str, table, in
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from custseg.core.identity import assign_identity
     from custseg.io import registry
     from custseg.io.outputs import read_segment_model
     from custseg.io.tables import PandasTable
     from custseg.io.tracking import setup_experiment
     from custseg.stages.publish import ensure_registered
+    from custseg.stages.select import identify_segments
 
     versions = MlflowClient().search_model_versions(f"name='{model_name}' and run_id='{run_id}'")
     if versions:
@@ -307,12 +307,12 @@ def _run_version(run_id: str, model_name: str, settings, catalog: str, table, in
             f"customer table {info.path} ({info.sha256[:12]}); pass that table with --data"
         )
     reference = read_segment_model(catalog, missing_ok=True)
-    model = assign_identity(model, model.segment_names, reference)
+    customers = PandasTable(table, info, settings.model.random_state)
+    model = identify_segments(customers, model, reference, settings).model
     tracking = settings.tracking
     experiment_id = setup_experiment(
         mlflow.get_tracking_uri(), tracking.experiment_name, tracking.artifact_location
     )
-    customers = PandasTable(table, info, settings.model.random_state)
     registered = ensure_registered(model, customers, settings, experiment_id, source_run_id=run_id)
     return str(registered.version.version)
 

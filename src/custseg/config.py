@@ -213,10 +213,29 @@ class CatalogConfig:
     challenger_alias : str
         Registry alias of a model that differs from the catalog's (an experiment, or a
         workspace run not yet promoted); ``@champion`` never moves to it by itself.
+    fresh : bool
+        Start a new catalog: carry no segment id over from the champion (new ids
+        continue above its largest), as for a new data source.
     """
 
     path: str = "catalog/champion.json"
     challenger_alias: str = "challenger"
+    fresh: bool = False
+
+
+@dataclass
+class IdentityConfig:
+    """When a new model's segment continues one of the champion's
+    (:mod:`custseg.core.identity`).
+
+    Parameters
+    ----------
+    min_overlap : float
+        Jaccard overlap of customers (shared / in either) a new segment needs with a
+        champion's segment to keep its id; in (0, 1].
+    """
+
+    min_overlap: float = 0.5
 
 
 @dataclass
@@ -376,6 +395,7 @@ class Settings:
     personas: NamingRules = field(default_factory=NamingRules)
     report: ReportConfig = field(default_factory=ReportConfig)
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
     predict: PredictConfig = field(default_factory=PredictConfig)
     #: the transaction log the customer table is derived from (None: the customer table
     #: is the data itself, as for the Mall table)
@@ -565,6 +585,8 @@ def _check(s: Settings) -> None:
 
     if problems := s.personas.problems():
         raise ConfigError("; ".join(f"personas.{p}" for p in problems))
+    if not 0 < s.identity.min_overlap <= 1:
+        raise ConfigError(f"identity.min_overlap={s.identity.min_overlap} must be in (0, 1]")
     if s.preprocess.scaler not in SCALERS:
         raise ConfigError(f"preprocess.scaler={s.preprocess.scaler!r}; choose one of {SCALERS}")
     if s.selection.method not in METHODS:

@@ -1,10 +1,24 @@
-"""Segment identity across model versions: stable ids and names, and what changed.
+"""Segment identity across model versions: ids that follow the customers, names that
+follow the numbers.
 
 KMeans numbers its clusters by chance, so a retrain can swap "segment 1" and "segment
-3". Here a new model's segments are matched to a reference model (the champion recorded
-in the segment catalog) by optimal assignment of centroids in the new model's scaled
-space: matched segments keep the reference's id and name, any extra segment gets a new
-id above every reference id. With no reference, ids follow a deterministic order of the
+3". Here a new model's segments get their ids from the reference model (the champion
+recorded in the segment catalog) through the customers they share: on the new table,
+``n_ij`` customers are in the champion's segment ``i`` and the new segment ``j``, and
+their Jaccard overlap is ``n_ij / (row_i + col_j - n_ij)``. A new segment *survives* (keeps
+the champion's id) when that overlap is at least ``min_overlap`` (one-to-one, the largest
+total overlap first); any other segment gets a new id above every id the champion has,
+so an id never changes meaning. Splits and merges are reported as such
+(:func:`lineage`).
+
+Names are facts, not identity: every version names its segments from its own numbers
+(:func:`custseg.core.profiling.name_segments`). A surviving segment keeps its level words
+within a hysteresis band and its persona while it still meets the persona's rule.
+
+The catalog starts afresh (no id carried over, new ids above the old largest, the report
+says "first model of this data") when the model reads other columns than the champion,
+when fewer than half of the champion's segments survive, or when asked to
+(``catalog.fresh``). With no reference, ids follow a deterministic order of the
 centroids (:func:`custseg.core.segment_model.canonical_order`), so they do not depend on
 the row order of the table either.
 """
@@ -12,7 +26,7 @@ the row order of the table either.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,13 +34,26 @@ import pandas as pd
 
 from custseg.core.agreement import adjusted_rand_of_counts
 from custseg.core.clustering import FitResult, segment_model
-from custseg.core.profiling import NamingRules, describe_segments, is_outlier, outlier_name
+from custseg.core.profiling import (
+    Earlier,
+    NamingRules,
+    SegmentDescription,
+    SegmentProfiles,
+    name_segments,
+    profile_columns,
+    profile_segments,
+)
 from custseg.core.segment_model import SegmentModel, canonical_order
+
+#: share of an old segment's customers a new segment must take to count as a part of
+#: its split, and share of each old segment a new one must take to count as a merge
+SPLIT_SHARE = 0.2
+MERGE_SHARE = 0.5
 
 
 def comparable(model: SegmentModel, reference: SegmentModel | None) -> bool:
     """Whether ``reference`` uses the same input columns (and ``rfm_score`` on the same
-    ones), so segments can be matched."""
+    ones), so its centroids can be compared with ``model``'s in original units."""
     return (
         reference is not None
         and list(reference.numeric) == list(model.numeric)
@@ -36,121 +63,202 @@ def comparable(model: SegmentModel, reference: SegmentModel | None) -> bool:
     )
 
 
-def encode_centroids(model: SegmentModel, centroids: pd.DataFrame) -> np.ndarray:
-    """Centroids in original units (as :meth:`SegmentModel.centroid_table`) in ``model``'s space.
+def same_columns(model: SegmentModel, reference: SegmentModel | None) -> bool:
+    """Whether ``reference`` reads the same input columns as ``model`` (the same data
+    source, as far as identity goes)."""
+    return reference is not None and set(reference.columns) == set(model.columns)
 
-    Numeric columns go through ``model``'s transforms and scaler (the scores of
-    ``rfm_score`` columns only through its scaler); a category ``model`` knows but
-    ``centroids`` lacks counts as a share of 0.
+
+def jaccard(counts: pd.DataFrame) -> pd.DataFrame:
+    """Jaccard overlap of every pair of old (rows) and new (columns) segments, from
+    ``counts``, the customers per pair (:func:`transitions`)."""
+    n = counts.to_numpy(dtype=float)
+    union = n.sum(axis=1, keepdims=True) + n.sum(axis=0, keepdims=True) - n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        overlap = np.where(union > 0, n / union, 0.0)
+    return pd.DataFrame(overlap, index=counts.index, columns=counts.columns)
+
+
+def survivors(counts: pd.DataFrame, min_overlap: float) -> dict[int, int]:
+    """New segment id -> the old segment it continues.
+
+    One-to-one: among pairs whose Jaccard overlap (:func:`jaccard`) is at least
+    ``min_overlap``, the assignment with the largest total overlap. A new segment with
+    no such partner is absent (it is new, or a part of a split, or a merge).
     """
-    parts = []
-    if model.numeric:
-        values = centroids[model.numeric].to_numpy(dtype=float)
-        parts.append(model.encode_numeric(values, transformed=True))
-    for column in model.categorical:
-        shares = [
-            centroids[f"{column}={c}"].to_numpy(dtype=float)
-            if f"{column}={c}" in centroids
-            else np.zeros(len(centroids))
-            for c in model.categories[column]
-        ]
-        parts.append(np.column_stack(shares))
-    return np.hstack(parts)
-
-
-def reference_centres(model: SegmentModel, reference: SegmentModel) -> np.ndarray:
-    """The centroids of ``reference`` (rows by ascending id) in ``model``'s encoded space.
-
-    A numeric column both models transform the same way (quantile ranks, log1p, RFM
-    scores) is compared in that transformed space, where only the scalers differ: back in
-    original units, ranks inside a run of tied values (the many one-order customers)
-    would all become the same value. Other columns go through original units
-    (:func:`encode_centroids`).
-    """
-    encoded = encode_centroids(model, reference.centroid_table())
-    C = np.asarray(reference.centroids, dtype=float)[np.argsort(reference.segments)]
-    for i, column in enumerate(model.numeric):
-        kind = model.transforms.get(column, {}).get("kind")
-        if kind is None or kind != reference.transforms.get(column, {}).get("kind"):
-            continue
-        j = list(reference.numeric).index(column)
-        transformed = C[:, j] * reference.scale[j] + reference.center[j]
-        encoded[:, i] = (transformed - model.center[i]) / model.scale[i]
-    return encoded
-
-
-def match_segments(model: SegmentModel, reference: SegmentModel) -> dict[int, int]:
-    """Segment id of ``model`` -> id of the ``reference`` segment it matches.
-
-    Optimal one-to-one assignment minimising the total squared distance between
-    centroids, measured in ``model``'s scaled space. When ``model`` has more segments
-    than ``reference``, the extra ones are absent from the result.
-    """
+    overlap = jaccard(counts)
+    shared = overlap.to_numpy()
+    allowed = shared >= min_overlap
+    if not allowed.any():
+        return {}
     # imported here: scipy.optimize adds 0.15-0.3 s to the start of every stage that
     # imports this module, and only a catalog match needs it
     from scipy.optimize import linear_sum_assignment
 
-    new = np.asarray(model.centroids, dtype=float)
-    old = reference_centres(model, reference)
-    cost = ((new[:, None, :] - old[None, :, :]) ** 2).sum(axis=2)
-    rows, cols = linear_sum_assignment(cost)
-    ref_ids = list(reference.centroid_table().index)
-    return {int(model.segments[r]): int(ref_ids[c]) for r, c in zip(rows, cols, strict=True)}
+    rows, cols = linear_sum_assignment(np.where(allowed, shared, -1.0), maximize=True)
+    return {
+        int(overlap.columns[c]): int(overlap.index[r])
+        for r, c in zip(rows, cols, strict=True)
+        if allowed[r, c]
+    }
 
 
-def assign_identity(
-    model: SegmentModel, names: Mapping[int, str], reference: SegmentModel | None
-) -> SegmentModel:
-    """``model`` with stable segment ids and names.
+def lineage(counts: pd.DataFrame, kept: Collection[int]) -> list[dict[str, Any]]:
+    """Splits and merges between an old (rows) and a new (columns) segmentation.
+
+    ``counts`` are the customers per pair of segment ids (stable ids on both sides),
+    ``kept`` the ids that survived. An old segment that did not survive *split* when at
+    least two new segments each took at least :data:`SPLIT_SHARE` of its customers; a
+    new segment is a *merge* when it took at least :data:`MERGE_SHARE` of the customers
+    of two or more old segments.
+
+    Returns
+    -------
+    list of dict
+        ``{"event": "split", "from": [old], "to": [new, ...]}`` and ``{"event":
+        "merge", "from": [old, ...], "to": [new]}``, in id order.
+    """
+    n = counts.to_numpy(dtype=float)
+    of_old = n / np.maximum(n.sum(axis=1, keepdims=True), 1.0)
+    events = []
+    for r, old in enumerate(counts.index):
+        parts = [int(counts.columns[c]) for c in np.flatnonzero(of_old[r] >= SPLIT_SHARE)]
+        if int(old) not in kept and len(parts) >= 2:
+            events.append({"event": "split", "from": [int(old)], "to": parts})
+    for c, new in enumerate(counts.columns):
+        sources = [int(counts.index[r]) for r in np.flatnonzero(of_old[:, c] >= MERGE_SHARE)]
+        if len(sources) >= 2:
+            events.append({"event": "merge", "from": sources, "to": [int(new)]})
+    return events
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A model's segments with stable ids, names and personas.
+
+    Attributes
+    ----------
+    model : SegmentModel
+        Rows in ascending stable id, with names, personas and level words.
+    descriptions : dict of int to SegmentDescription
+        By stable id.
+    survived : dict of int to float
+        Stable id of every surviving segment -> its Jaccard overlap with the champion's.
+    fresh : str
+        Why no identity was carried over from the champion (``""`` when some was, or
+        when there is no champion).
+    ids : dict of int to int
+        Provisional id -> stable id.
+    """
+
+    model: SegmentModel
+    descriptions: dict[int, SegmentDescription]
+    survived: dict[int, float]
+    fresh: str
+    ids: dict[int, int]
+
+    def record(self, min_overlap: float) -> dict[str, Any]:
+        """What ``models/changes.json`` says of identity (plain, deterministic data)."""
+        return {
+            "carried": bool(self.survived),
+            "fresh": self.fresh or None,
+            "min_overlap": min_overlap,
+            "overlap": {str(s): j for s, j in sorted(self.survived.items())},
+        }
+
+
+def carry_identity(
+    model: SegmentModel,
+    profiles: SegmentProfiles,
+    rules: NamingRules,
+    reference: SegmentModel | None,
+    counts: Callable[[], pd.DataFrame],
+    min_overlap: float = 0.5,
+    fresh: bool = False,
+) -> Identity:
+    """Give a new model's segments their stable ids, names and personas.
 
     Parameters
     ----------
     model : SegmentModel
-        A fresh fit, with provisional ids (e.g. KMeans labels).
-    names : mapping of int to str
-        Generated name of each provisional id (:func:`custseg.core.profiling.name_segments`).
+        The new model, with provisional ids (the sweep's canonical ones).
+    profiles : SegmentProfiles
+        Its segments' profiles on the table, by provisional id.
+    rules : NamingRules
+        Naming rules and persona table.
     reference : SegmentModel or None
-        The champion of the catalog. When it uses the same columns, matched segments take
-        its ids and names and new segments get ids above its largest; when it uses other
-        columns, every segment is new (ids above its largest, so an id never changes
-        meaning); with no reference, ids are ``0..k-1`` in canonical order.
+        The champion of the catalog.
+    counts : callable
+        ``counts()`` gives the table's customers per (champion id, provisional id)
+        (:func:`transitions`, or an engine's count); called only when identity may be
+        carried over (same columns, not ``fresh``).
+    min_overlap : float, default 0.5
+        Jaccard overlap a segment needs to survive (:func:`survivors`).
+    fresh : bool, default False
+        Start a new catalog whatever the overlap (``catalog.fresh``).
 
     Returns
     -------
-    SegmentModel
-        Rows in ascending id; names pairwise distinct (a generated name equal to a kept
-        one gets ``" (new)"``).
+    Identity
     """
-    return model.relabel(*identity_map(model, names, reference))
+    why = _fresh_reason(model, reference, fresh)
+    overlap = pd.DataFrame()
+    survived: dict[int, int] = {}
+    if reference is not None and not why:
+        table = counts()
+        overlap = jaccard(table)
+        survived = survivors(table, min_overlap)
+        if 2 * len(survived) < reference.k:
+            why = (
+                f"only {len(survived)} of the champion's {reference.k} segments share at "
+                f"least {min_overlap:g} of their customers with a new segment"
+            )
+            survived = {}
+    earlier = {
+        new: Earlier(
+            dict(reference.segment_levels.get(old, {})),
+            reference.segment_personas.get(old, ""),
+        )
+        for new, old in survived.items()
+    }
+    names = name_segments(profiles, rules, list(model.columns), earlier)
+    ids = _stable_ids(model, reference, survived)
+    descriptions = {ids[s]: replace(d, segment=ids[s]) for s, d in names.items()}
+    # a cluster the fit left empty has no profile: it keeps its placeholder name
+    empty = {ids[s]: n for s, n in model.segment_names.items() if ids[s] not in descriptions}
+    relabelled = model.relabel(
+        ids,
+        {i: d.name for i, d in descriptions.items()} | empty,
+        {i: d.persona for i, d in descriptions.items()} | dict.fromkeys(empty, ""),
+        {i: d.levels for i, d in descriptions.items()} | {i: {} for i in empty},
+    )
+    kept = {old: round(float(overlap.at[old, new]), 6) for new, old in survived.items()}
+    ids = {int(s): int(i) for s, i in ids.items()}
+    return Identity(relabelled, dict(sorted(descriptions.items())), kept, why, ids)
 
 
-def identity_map(
-    model: SegmentModel, names: Mapping[int, str], reference: SegmentModel | None
-) -> tuple[dict[int, int], dict[int, str]]:
-    """What :func:`assign_identity` does, as ``(model's id -> stable id, stable id -> name)``
-    (to carry per-segment values, such as stability, over to the stable ids)."""
+def _fresh_reason(model: SegmentModel, reference: SegmentModel | None, fresh: bool) -> str:
+    if reference is None:
+        return ""
+    if fresh:
+        return "catalog.fresh is set"
+    if not same_columns(model, reference):
+        return f"the champion reads {sorted(reference.columns)}, this model {sorted(model.columns)}"
+    return ""
+
+
+def _stable_ids(
+    model: SegmentModel, reference: SegmentModel | None, survived: Mapping[int, int]
+) -> dict[int, int]:
+    """Provisional id -> stable id: survivors keep the champion's, the others follow
+    the canonical order above the champion's largest id (from 0 with no champion)."""
     order = [model.segments[i] for i in canonical_order(model.centroid_table())]
-    matched = match_segments(model, reference) if comparable(model, reference) else {}
-    kept = {matched[s]: reference.segment_names[matched[s]] for s in matched} if reference else {}
     next_id = max(reference.segments) + 1 if reference is not None else 0
-    ids: dict[int, int] = dict(matched)
-    new_names: dict[int, str] = dict(kept)
+    ids = dict(survived)
     for s in order:
-        if s in ids:
-            continue
-        ids[s] = next_id
-        new_names[next_id] = _distinct(str(names[s]), new_names.values())
-        next_id += 1
-    return ids, new_names
-
-
-def _distinct(name: str, taken: Any) -> str:
-    taken = set(taken)
-    candidate, n = name, 1
-    while candidate in taken:
-        candidate = f"{name} (new)" if n == 1 else f"{name} (new {n})"
-        n += 1
-    return candidate
+        if s not in ids:
+            ids[s], next_id = next_id, next_id + 1
+    return ids
 
 
 def compare_models(
@@ -225,20 +333,34 @@ def model_changes(
         },
         "segments": _segment_changes(reference, model),
         "dropped": sorted(set(reference.segments) - set(model.segments)),
+        "events": lineage(counts, set(model.segments) & set(reference.segments)),
     }
     return out
 
 
 def _segment_changes(reference: SegmentModel, model: SegmentModel) -> dict[str, Any]:
+    """Per new segment: ``kept`` (with its centroid shift in original units when the
+    models are :func:`comparable`, and ``was_name`` / ``was_persona`` when they changed)
+    or ``new``."""
     old, new = reference.centroid_table(), model.centroid_table()
     shared = [c for c in model.numeric if c in reference.numeric]
+    old_names, old_personas = reference.segment_names, reference.segment_personas
+    names, personas = model.segment_names, model.segment_personas
     changes: dict[str, Any] = {}
     for seg in new.index:
-        if seg in old.index and comparable(model, reference):
-            shift = {c: round(float(new.at[seg, c] - old.at[seg, c]), 4) for c in shared}
-            changes[str(int(seg))] = {"status": "kept", "centroid_shift": shift}
-        else:
+        if seg not in old.index:
             changes[str(int(seg))] = {"status": "new"}
+            continue
+        entry: dict[str, Any] = {"status": "kept"}
+        if comparable(model, reference):
+            entry["centroid_shift"] = {
+                c: round(float(new.at[seg, c] - old.at[seg, c]), 4) for c in shared
+            }
+        if old_names[seg] != names[seg]:
+            entry["was_name"] = old_names[seg]
+        if seg in old_personas and old_personas[seg] != personas.get(seg, old_personas[seg]):
+            entry["was_persona"] = old_personas[seg]
+        changes[str(int(seg))] = entry
     return changes
 
 
@@ -248,34 +370,32 @@ def identify(
     rules: NamingRules,
     scaler: str,
     data_sha256: str,
-    reference: SegmentModel | None,
     exclude: Sequence[str] = (),
     limits: Mapping[str, list[float | None]] | None = None,
     allowed: Mapping[str, list[str]] | None = None,
 ) -> tuple[SegmentModel, dict[int, int]]:
-    """A fit as a :class:`SegmentModel` with generated names and stable ids, and the
-    segment id of each of the fit's clusters (``result.labels``' values).
+    """A fit as a :class:`SegmentModel` with generated names and personas and canonical
+    ids, and the segment id of each of the fit's clusters (``result.labels``' values).
 
-    The one path from a fit to named segments (sweep runs and the final model alike):
-    profile and name the segments (:func:`custseg.core.profiling.describe_segments`),
-    then :func:`assign_identity` against ``reference``. A segment is an outlier group by
-    its share of every customer (:meth:`FitResult.shares`). ``limits`` and ``allowed``
-    (the data schema's, see :attr:`SegmentModel.limits`) are checked by the model's
+    The one path from a fit to named segments (every sweep run): profile the segments
+    of ``table`` (the rows ``result`` labels) and name them
+    (:func:`custseg.core.profiling.name_segments`); identity against the catalog is the
+    select stage's (:func:`carry_identity`). A segment is an outlier group by its share
+    of every customer (:meth:`FitResult.shares`). ``limits`` and ``allowed`` (the data
+    schema's, see :attr:`SegmentModel.limits`) are checked by the model's
     :meth:`~SegmentModel.score`.
     """
-    described = describe_segments(table, result.labels, result.feature_set, rules, exclude)
-    names = {seg: d.name for seg, d in described.items()}
+    numeric, categorical = profile_columns(table, result.feature_set, exclude)
+    profiles = profile_segments(table, result.labels, numeric, categorical)
+    if result.sizes is not None:  # a sample's profiles: sizes and shares of every customer
+        sizes = pd.Series(result.sizes, dtype="int64").reindex(profiles.segments)
+        shares = result.shares().reindex(profiles.segments)
+        whole = pd.DataFrame({"size": sizes, "share": shares}).rename_axis("segment")
+        profiles = replace(profiles, sizes=whole)
     provisional = replace(
-        segment_model(result, scaler, names, data_sha256),
+        segment_model(result, scaler, {}, data_sha256),
         limits=dict(limits or {}),
         allowed=dict(allowed or {}),
     )
-    ids, stable_names = identity_map(provisional, provisional.segment_names, reference)
-    # a kept name says "outlier group" exactly when the segment is one now
-    shares = result.shares()
-    for seg in described:
-        outlier = is_outlier(float(shares.get(seg, 0.0)), rules)
-        name = outlier_name(stable_names[ids[seg]], outlier, rules)
-        others = [n for i, n in stable_names.items() if i != ids[seg]]
-        stable_names[ids[seg]] = name if name not in others else _distinct(name, others)
-    return provisional.relabel(ids, stable_names), {int(c): int(i) for c, i in ids.items()}
+    found = carry_identity(provisional, profiles, rules, None, pd.DataFrame)
+    return found.model, found.ids

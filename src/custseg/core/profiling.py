@@ -36,7 +36,7 @@ c. last resort: a numeric suffix ``"(1)"``, ``"(2)"``... ordered by that same co
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -70,9 +70,12 @@ __all__ = [
     "AttributeWords",
     "NamingRules",
     "PersonaRule",
+    "Earlier",
     "SegmentDescription",
     "SegmentProfiles",
     "describe_segments",
+    "level_statistic",
+    "name_contradictions",
     "is_outlier",
     "outlier_name",
     "name_segments",
@@ -188,6 +191,12 @@ class NamingRules:
         marketing persona (0 turns this off).
     outlier_persona : PersonaRule
         Persona of outlier groups (its ``when`` is ignored).
+    level_hysteresis : float
+        How far a segment that survives a retrain keeps its earlier level word past the
+        level's boundary, as a fraction of the way from the boundary to the whole base's
+        average (0: never; must be below 1, so a kept word never contradicts the
+        numbers). With ``level_threshold`` 0.5 and 0.2, a segment called "high income"
+        stays so while its standardised difference is above 0.4.
     """
 
     level_threshold: float = 0.5
@@ -212,6 +221,7 @@ class NamingRules:
             recommendation="Review these customers one by one; do not target them as a segment.",
         )
     )
+    level_hysteresis: float = 0.2
 
     def problems(self) -> list[str]:
         """Every invalid setting, as ``"<key>: <reason>"`` (empty when valid)."""
@@ -222,6 +232,8 @@ class NamingRules:
             found.append(f"dominance: must be in (0.5, 1], got {self.dominance!r}")
         if self.level_method not in LEVEL_METHODS:
             found.append(f"level_method: {self.level_method!r}; use one of {list(LEVEL_METHODS)}")
+        if not 0.0 <= self.level_hysteresis < 1.0:
+            found.append(f"level_hysteresis: must be in [0, 1), got {self.level_hysteresis!r}")
         if not 0.0 <= self.outlier_share < 0.5:
             found.append(f"outlier_share: must be in [0, 0.5), got {self.outlier_share!r}")
         for column, words in self.attributes.items():
@@ -253,6 +265,21 @@ class NamingRules:
     def words(self, column: str) -> AttributeWords:
         """The wording of ``column`` (generic wording when it has no entry)."""
         return self.attributes.get(column) or AttributeWords()
+
+    def persona_rule(self, persona: str) -> PersonaRule:
+        """The first rule of a persona as a model stores it (``"Hibernating, higher
+        spend"`` is ``Hibernating``'s: the longest rule name it starts with); the default
+        persona when no rule has that name."""
+        found = self._rules_of(persona)
+        return max(found, key=lambda r: len(r.name)) if found else self.default_persona
+
+    def has_persona(self, persona: str) -> bool:
+        """Whether ``persona`` (as a model stores it) is one of these rules' personas."""
+        return bool(self._rules_of(persona))
+
+    def _rules_of(self, persona: str) -> list[PersonaRule]:
+        rules = [*self.personas, self.outlier_persona, self.default_persona]
+        return [r for r in rules if persona == r.name or persona.startswith(f"{r.name}, ")]
 
 
 #: what a persona condition may name: a level word or a quintile score (as text)
@@ -752,6 +779,9 @@ class SegmentDescription:
     scores : dict of str to int
         Quintile score (1..5, 5 the best) of every profiled numeric column
         (:func:`segment_scores`).
+    was_persona : str
+        The persona the segment had in the earlier version when it no longer meets that
+        persona's rule (``"renamed: was ..."``); ``""`` otherwise.
     """
 
     segment: int
@@ -761,6 +791,23 @@ class SegmentDescription:
     recommendation: str
     levels: dict[str, str]
     scores: dict[str, int] = field(default_factory=dict)
+    was_persona: str = ""
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """What a surviving segment was called in the earlier version (the champion).
+
+    Attributes
+    ----------
+    levels : dict of str to str
+        Its level word per column (:attr:`SegmentModel.levels`); empty when unknown.
+    persona : str
+        Its persona (:attr:`SegmentModel.personas`); ``""`` when unknown.
+    """
+
+    levels: dict[str, str] = field(default_factory=dict)
+    persona: str = ""
 
 
 def segment_levels(profiles: SegmentProfiles, threshold: float = 0.5) -> pd.DataFrame:
@@ -803,20 +850,94 @@ def segment_scores(profiles: SegmentProfiles, rules: NamingRules) -> pd.DataFram
     return raw
 
 
-def _levels(profiles: SegmentProfiles, rules: NamingRules, scores: pd.DataFrame) -> pd.DataFrame:
+def _levels(
+    profiles: SegmentProfiles,
+    rules: NamingRules,
+    scores: pd.DataFrame,
+    earlier: Mapping[int, Mapping[str, str]] | None = None,
+) -> pd.DataFrame:
     """The level words of every segment and column under ``rules.level_method``.
 
-    With a declared direction the words read that way (``high`` = better).
+    With a declared direction the words read that way (``high`` = better). A word never
+    contradicts the statistic the method reads (:func:`level_statistic`): ``high`` only
+    where the segment's value is above the whole base's, ``low`` only below. A segment
+    with ``earlier`` words (it survived a retrain) keeps each while its value stays
+    within :attr:`NamingRules.level_hysteresis` of that level's band.
     """
     if rules.level_method == "quintile":
         words = {1: "low", 2: "low", 3: "mid", 4: "high", 5: "high"}
-        return scores.apply(lambda column: column.map(words)).astype(object)
-    levels = segment_levels(profiles, rules.level_threshold)
-    flip = {"low": "high", "mid": "mid", "high": "low"}
-    for column in levels.columns:
-        if rules.words(column).better == "lower":
-            levels[column] = levels[column].map(flip)
+        levels = scores.apply(lambda column: column.map(words)).astype(object)
+    else:
+        levels = segment_levels(profiles, rules.level_threshold)
+        flip = {"low": "high", "mid": "mid", "high": "low"}
+        for column in levels.columns:
+            if rules.words(column).better == "lower":
+                levels[column] = levels[column].map(flip)
+    position, (low, high, half) = _positions(profiles, rules)
+    side = _sides(profiles, rules)
+    for seg in levels.index:
+        for column in levels.columns:
+            level = levels.at[seg, column]
+            kept = (earlier or {}).get(seg, {}).get(column)
+            if kept in LEVELS and _within(kept, position.at[seg, column], low, high, half, rules):
+                level = kept
+            # never a word the numbers contradict
+            if (level, side.at[seg, column]) in (("high", "below"), ("low", "above")) or (
+                level != "mid" and side.at[seg, column] == "at"
+            ):
+                level = "mid"
+            levels.at[seg, column] = level
     return levels
+
+
+def level_statistic(rules: NamingRules) -> str:
+    """The segment statistic level words are read from, and reports show beside them:
+    ``"mean"`` (``std_diff``) or ``"median"`` (``quintile``)."""
+    return "median" if rules.level_method == "quintile" else "mean"
+
+
+def _positions(
+    profiles: SegmentProfiles, rules: NamingRules
+) -> tuple[pd.DataFrame, tuple[float, float, float]]:
+    """Where each segment sits per column, oriented so that higher reads ``high``, and
+    the level bands' edges ``(low below, high above, half-width of mid)``."""
+    if rules.level_method == "quintile":
+        position, edges, centre = profiles.wide("pct"), (0.4, 0.6, 0.1), 0.5
+    else:
+        t = rules.level_threshold
+        position, edges, centre = profiles.wide("std_diff"), (-t, t, t), 0.0
+    for column in position.columns:
+        if rules.words(column).better == "lower":
+            position[column] = 2 * centre - position[column]
+    return position, edges
+
+
+def _within(level: str, x: float, low: float, high: float, half: float, rules: NamingRules) -> bool:
+    """Whether position ``x`` is still within the hysteresis band of ``level``."""
+    margin = rules.level_hysteresis * half
+    if not np.isfinite(x):
+        return False
+    if level == "high":
+        return x > high - margin
+    if level == "low":
+        return x < low + margin
+    return low - margin <= x <= high + margin
+
+
+def _sides(profiles: SegmentProfiles, rules: NamingRules) -> pd.DataFrame:
+    """Per segment and column: ``"above"``, ``"below"`` or ``"at"`` the whole base on the
+    :func:`level_statistic`, read in the column's direction (``better: lower`` flips)."""
+    stat = level_statistic(rules)
+    values = profiles.wide(stat)
+    overall = profiles.overall[stat].reindex(values.columns)
+    diff = values - overall
+    for column in diff.columns:
+        if rules.words(column).better == "lower":
+            diff[column] = -diff[column]
+    sides = pd.DataFrame("at", index=diff.index, columns=diff.columns, dtype=object)
+    sides[diff > 0] = "above"
+    sides[diff < 0] = "below"
+    return sides
 
 
 def _numeric_phrase(words: AttributeWords, column: str, level: str) -> str:
@@ -865,6 +986,7 @@ def name_segments(
     profiles: SegmentProfiles,
     rules: NamingRules,
     name_columns: Sequence[str] | None = None,
+    earlier: Mapping[int, Earlier] | None = None,
 ) -> dict[int, SegmentDescription]:
     """Name every segment, give it a persona and a recommendation.
 
@@ -878,11 +1000,18 @@ def name_segments(
         Columns the base name is made of, normally the clustering features; ordered by
         ``rules.name_order``. Default: the profiled numeric columns listed in
         ``rules.name_order``, or every profiled numeric column if none is listed.
+    earlier : mapping of int to Earlier, optional
+        For segments that survived a retrain (by their id in ``profiles``): the level
+        words and persona of the earlier version. Level words are kept within
+        :attr:`NamingRules.level_hysteresis`; a persona is kept while the segment still
+        meets its rule, otherwise derived again (``was_persona`` says what it was).
 
     Returns
     -------
     dict of int to SegmentDescription
-        One entry per profiled segment, ascending ids; names are pairwise distinct.
+        One entry per profiled segment, ascending ids; names are pairwise distinct, and
+        so are personas (a persona two segments share is qualified by the column where
+        they differ most: ``"Hibernating, higher spend"``).
 
     Notes
     -----
@@ -892,18 +1021,28 @@ def name_segments(
     ties are broken. Personas use the levels and scores of every profiled numeric column.
     Segments below ``rules.outlier_share`` of the customers are outlier groups.
     """
+    earlier = dict(earlier or {})
     numeric = list(profiles.numeric_columns)
     name_columns = _name_columns(profiles, rules, name_columns)
     scores = segment_scores(profiles, rules)
-    namer = _Namer(profiles, rules, _levels(profiles, rules, scores))
+    kept_levels = {seg: e.levels for seg, e in earlier.items()}
+    namer = _Namer(profiles, rules, _levels(profiles, rules, scores, kept_levels))
     names = namer.unique_names(name_columns)
     out = {}
     for seg in profiles.segments:
         seg_levels = {c: str(namer.levels.at[seg, c]) for c in numeric}
         seg_scores = {c: int(scores.at[seg, c]) for c in numeric}
         rule, name = _match_persona(rules, seg_levels, seg_scores), names[seg]
+        was = ""
         if is_outlier(float(profiles.sizes.at[seg, "share"]), rules):
             rule, name = rules.outlier_persona, outlier_name(name, True, rules)
+        elif seg in earlier and earlier[seg].persona:
+            before = rules.persona_rule(earlier[seg].persona)
+            ordinary = before not in (rules.default_persona, rules.outlier_persona)
+            if ordinary and _holds(before, seg_levels, seg_scores):
+                rule = before
+            elif before.name != rule.name:
+                was = earlier[seg].persona
         out[seg] = SegmentDescription(
             segment=seg,
             name=name,
@@ -912,7 +1051,40 @@ def name_segments(
             recommendation=rule.recommendation,
             levels=seg_levels,
             scores=seg_scores,
+            was_persona=was,
         )
+    return _distinct_personas(out, namer)
+
+
+def _distinct_personas(
+    described: dict[int, SegmentDescription], namer: _Namer
+) -> dict[int, SegmentDescription]:
+    """Personas two or more segments share, told apart by the numeric column where
+    they differ most: ``"<persona>, lower <label>"`` / ``"..., higher <label>"`` for a
+    pair, ``"<persona>, <label> rank i of n"`` (ascending) for more."""
+    by_persona: dict[str, list[int]] = {}
+    for seg, d in described.items():
+        by_persona.setdefault(d.persona, []).append(seg)
+    out = dict(described)
+    for persona, group in by_persona.items():
+        if len(group) < 2:
+            continue
+        rules, diffs = namer.rules, namer.diffs
+        column = _most_different(diffs, group, _ordered(namer.numeric, rules.name_order))
+        if column is None:
+            sizes = namer.profiles.sizes
+            ordered = sorted(group, key=lambda s: (-sizes.at[s, "size"], s))
+            tags = [f"{i} of {len(group)}" for i in range(1, len(group) + 1)]
+        else:
+            words = rules.words(column)
+            ordered = sorted(group, key=lambda s: (diffs.at[s, column], s))
+            if len(group) == 2:
+                tags = [_relative_phrase(words, column, higher) for higher in (False, True)]
+            else:
+                label = _label(words, column)
+                tags = [f"{label} rank {i} of {len(group)}" for i in range(1, len(group) + 1)]
+        for seg, tag in zip(ordered, tags, strict=True):
+            out[seg] = replace(out[seg], persona=f"{persona}, {tag}")
     return out
 
 
@@ -1051,15 +1223,83 @@ def _match_persona(
     rules: NamingRules, levels: Mapping[str, str], scores: Mapping[str, int]
 ) -> PersonaRule:
     """The first rule whose every condition (a level word or a score) holds."""
+    for rule in rules.personas:
+        if _holds(rule, levels, scores):
+            return rule
+    return rules.default_persona
+
+
+def _holds(rule: PersonaRule, levels: Mapping[str, str], scores: Mapping[str, int]) -> bool:
+    """Whether every condition of ``rule`` holds for a segment's levels and scores."""
 
     def holds(column: str, allowed: Any) -> bool:
         wanted = _as_levels(allowed)
         return column in levels and (levels[column] in wanted or str(scores[column]) in wanted)
 
-    for rule in rules.personas:
-        if all(holds(column, allowed) for column, allowed in rule.when.items()):
-            return rule
-    return rules.default_persona
+    return all(holds(column, allowed) for column, allowed in rule.when.items())
+
+
+def name_contradictions(
+    profiles: SegmentProfiles, names: Mapping[int, str], rules: NamingRules
+) -> list[str]:
+    """Every way ``names`` contradict the numbers of ``profiles`` (empty when none do).
+
+    A name's level phrases (``"high income"``, ``"recent"``; :class:`AttributeWords`)
+    are read back: a segment called ``high`` on a column must have its mean above the
+    whole base's mean or its median above the base's median (``low``: below), read in
+    the column's direction (``better: lower`` flips); and on the statistic names are
+    read from (:func:`level_statistic`), every ``high`` segment must sit above every
+    ``low`` one. Qualifiers in parentheses and category phrases are not levels.
+    """
+    said = _levels_said(profiles, names, rules)
+    means, medians = profiles.wide("mean"), profiles.wide("median")
+    overall = profiles.overall
+    stat = profiles.wide(level_statistic(rules))
+    found = []
+    for column in profiles.numeric_columns:
+        sign = -1.0 if rules.words(column).better == "lower" else 1.0
+        for seg, level in said.get(column, {}).items():
+            above = [
+                sign * (means.at[seg, column] - overall.at[column, "mean"]),
+                sign * (medians.at[seg, column] - overall.at[column, "median"]),
+            ]
+            agrees = any(a > 0 for a in above) if level == "high" else any(a < 0 for a in above)
+            if level != "mid" and not agrees:
+                found.append(
+                    f"segment {seg} ({names[seg]!r}) is called {level} on {column}, but its "
+                    f"mean {means.at[seg, column]:.4g} and median {medians.at[seg, column]:.4g} "
+                    f"are not {'above' if level == 'high' else 'below'} all customers' "
+                    f"({overall.at[column, 'mean']:.4g}, {overall.at[column, 'median']:.4g})"
+                )
+        highs = [s for s, lv in said.get(column, {}).items() if lv == "high"]
+        lows = [s for s, lv in said.get(column, {}).items() if lv == "low"]
+        for h in highs:
+            for lo in lows:
+                if not sign * (stat.at[h, column] - stat.at[lo, column]) > 0:
+                    found.append(
+                        f"segment {h} ({names[h]!r}) is called high on {column} and segment "
+                        f"{lo} ({names[lo]!r}) low, but the first does not sit above the second"
+                    )
+    return found
+
+
+def _levels_said(
+    profiles: SegmentProfiles, names: Mapping[int, str], rules: NamingRules
+) -> dict[str, dict[int, str]]:
+    """Column -> segment -> the level its name states (phrases of :func:`_numeric_phrase`)."""
+    phrases = {
+        _numeric_phrase(rules.words(c), c, level).casefold(): (c, level)
+        for c in profiles.numeric_columns
+        for level in LEVELS
+    }
+    prefix = f"{rules.outlier_persona.name}: "
+    said: dict[str, dict[int, str]] = {}
+    for seg, name in names.items():
+        base = name.removeprefix(prefix).split(" (")[0]
+        for part in base.split(", "):
+            if (hit := phrases.get(part.strip().casefold())) is not None:
+                said.setdefault(hit[0], {})[int(seg)] = hit[1]
+    return said
 
 
 # ------------------------------------------------------------------------ convenience

@@ -161,9 +161,10 @@ class InputError(ValueError):
     """Rows a model refuses to score (outside the schema's ranges or allowed values)."""
 
 
-#: the columns :meth:`SegmentModel.score` returns
+#: the columns :meth:`SegmentModel.score` returns (``persona`` when the model has personas)
 SEGMENT_COLUMN = "segment"
 SEGMENT_NAME_COLUMN = "segment_name"
+PERSONA_COLUMN = "persona"
 #: offending rows a message shows
 _SHOWN_PROBLEMS = 5
 
@@ -279,6 +280,15 @@ class SegmentModel:
         ``0..1``) or ``{"kind": "rfm_score", "edges": [e2, e3, e4, e5]}`` (score 1 plus the
         number of edges a value exceeds; ``null``: every value does). A column without
         one is only scaled. Left out of the JSON when empty.
+    personas : list of str
+        Persona of each centroid row (``"Careful"``), unique within the model; carried
+        with the segment's id while the segment still meets the persona's rule (see
+        :mod:`custseg.core.identity`). Left out of the JSON when empty (models written
+        before personas were stored).
+    levels : list of dict of str to str
+        Level word (``"low"``, ``"mid"``, ``"high"``) of each profiled numeric column per
+        centroid row, as the name reads it: what the next version's names start from
+        (hysteresis). Left out of the JSON when empty.
     """
 
     feature_set: str
@@ -297,6 +307,8 @@ class SegmentModel:
     limits: dict[str, list[float | None]] = field(default_factory=dict)
     allowed: dict[str, list[str]] = field(default_factory=dict)
     transforms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    personas: list[str] = field(default_factory=list)
+    levels: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # canonical from the start: the model in memory scores exactly like its JSON
@@ -313,6 +325,9 @@ class SegmentModel:
             )
         if len(set(self.segments)) != k:
             raise ValueError(f"segment ids must be distinct, got {self.segments}")
+        for key in ("personas", "levels"):
+            if getattr(self, key) and len(getattr(self, key)) != k:
+                raise ValueError(f"{key} need one entry per centroid (or none)")
         if len(self.center) != len(self.numeric) or len(self.scale) != len(self.numeric):
             raise ValueError("center and scale need one value per numeric column")
         width = len(self.numeric) + sum(len(self.categories[c]) for c in self.categorical)
@@ -344,6 +359,20 @@ class SegmentModel:
     def segment_names(self) -> dict[int, str]:
         """Segment id -> name, ascending ids."""
         return dict(sorted(zip(self.segments, self.names, strict=True)))
+
+    @property
+    def segment_personas(self) -> dict[int, str]:
+        """Segment id -> persona, ascending ids (empty for a model without personas)."""
+        if not self.personas:
+            return {}
+        return dict(sorted(zip(self.segments, self.personas, strict=True)))
+
+    @property
+    def segment_levels(self) -> dict[int, dict[str, str]]:
+        """Segment id -> level word per column (empty for a model without levels)."""
+        if not self.levels:
+            return {}
+        return dict(sorted(zip(self.segments, self.levels, strict=True)))
 
     @property
     def fingerprint(self) -> str:
@@ -465,7 +494,8 @@ class SegmentModel:
         Returns
         -------
         DataFrame
-            Columns ``segment`` (int64) and ``segment_name``, one row per input row.
+            Columns ``segment`` (int64), ``segment_name`` and, when the model has
+            personas, ``persona``; one row per input row.
 
         Raises
         ------
@@ -477,10 +507,11 @@ class SegmentModel:
         if len(problems):
             raise InputError(_problems_message(problems, len(table)))
         ids = self.predict(table)
-        names = self.segment_names
-        return pd.DataFrame(
-            {SEGMENT_COLUMN: ids, SEGMENT_NAME_COLUMN: [names[int(i)] for i in ids]}
-        )
+        out = {SEGMENT_COLUMN: ids}
+        out[SEGMENT_NAME_COLUMN] = _lookup(self.segment_names, ids)
+        if self.personas:
+            out[PERSONA_COLUMN] = _lookup(self.segment_personas, ids)
+        return pd.DataFrame(out)
 
     def inertia(self, table: pd.DataFrame) -> float:
         """Sum of squared distances of the customers to their nearest centroid."""
@@ -523,7 +554,13 @@ class SegmentModel:
         return example.reset_index(drop=True)
 
     # ----------------------------------------------------------------- relabel
-    def relabel(self, ids: Mapping[int, int], names: Mapping[int, str]) -> SegmentModel:
+    def relabel(
+        self,
+        ids: Mapping[int, int],
+        names: Mapping[int, str],
+        personas: Mapping[int, str] | None = None,
+        levels: Mapping[int, Mapping[str, str]] | None = None,
+    ) -> SegmentModel:
         """The same model with new segment ids and names, rows in ascending new id.
 
         Parameters
@@ -532,14 +569,24 @@ class SegmentModel:
             Current segment id -> new id.
         names : mapping of int to str
             New segment id -> name.
+        personas, levels : mapping of new segment id to persona / level words, optional
+            Default: the model's own, carried to the new ids.
         """
         new = [ids[s] for s in self.segments]
         order = np.argsort(new, kind="stable")
+        if personas is None:
+            personas = {ids[s]: p for s, p in self.segment_personas.items()}
+        if levels is None:
+            levels = {ids[s]: lv for s, lv in self.segment_levels.items()}
         return replace(
             self,
             centroids=[self.centroids[i] for i in order],
             segments=[int(new[i]) for i in order],
             names=[str(names[new[i]]) for i in order],
+            personas=[str(personas[new[i]]) for i in order] if personas else [],
+            levels=[{str(c): str(v) for c, v in levels[new[i]].items()} for i in order]
+            if levels
+            else [],
         )
 
     # ---------------------------------------------------------------- (de)serialise
@@ -553,7 +600,8 @@ class SegmentModel:
         data = asdict(self)
         if data["categorical_scale"] == 1.0:
             del data["categorical_scale"]
-        for key in ("limits", "allowed", "transforms"):  # the bytes of a model from before the key
+        for key in ("limits", "allowed", "transforms", "personas", "levels"):
+            # the bytes of a model from before the key
             if not data[key]:
                 del data[key]
         return data
@@ -593,6 +641,8 @@ class SegmentModel:
                 limits={str(k): list(v) for k, v in data.get("limits", {}).items()},
                 allowed={str(k): [str(v) for v in vs] for k, vs in data.get("allowed", {}).items()},
                 transforms={str(k): dict(v) for k, v in data.get("transforms", {}).items()},
+                personas=[str(p) for p in data.get("personas", [])],
+                levels=[{str(c): str(v) for c, v in lv.items()} for lv in data.get("levels", [])],
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed segment model description: {exc!r}") from exc
@@ -601,6 +651,10 @@ class SegmentModel:
     @classmethod
     def from_json(cls, text: str) -> SegmentModel:
         return cls.from_dict(json.loads(text))
+
+
+def _lookup(values: Mapping[int, str], ids: np.ndarray) -> list[str]:
+    return [values[int(i)] for i in ids]
 
 
 def canonical_order(centroids: pd.DataFrame) -> list[int]:

@@ -101,7 +101,7 @@ def champion_uri(model_name: str, alias: str) -> str:
     return f"models:/{model_name}@{alias}"
 
 
-def load_segment_names(model: PyFuncModel) -> dict[int, str] | None:
+def load_segment_names(model: PyFuncModel, key: str = "segment_names") -> dict[int, str] | None:
     """Segment id -> name stored in the model's MLmodel metadata, if any.
 
     Parameters
@@ -109,17 +109,19 @@ def load_segment_names(model: PyFuncModel) -> dict[int, str] | None:
     model : mlflow.pyfunc.PyFuncModel
         A loaded model; the select stage stores
         ``{"segment_names": {"0": "High income, high spending", ...}}`` as its metadata.
+    key : str, default "segment_names"
+        ``"personas"`` for the segment personas (models logged since they are stored).
 
     Returns
     -------
     dict of int to str, or None
-        ``None`` when the model has no (or an empty) ``segment_names`` entry.
+        ``None`` when the model has no (or an empty) ``key`` entry.
     """
     metadata = getattr(model.metadata, "metadata", None) or {}
-    names = metadata.get("segment_names")
+    names = metadata.get(key)
     if not names:
         return None
-    return {int(key): str(value) for key, value in dict(names).items()}
+    return {int(k): str(value) for k, value in dict(names).items()}
 
 
 @contextlib.contextmanager

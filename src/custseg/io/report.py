@@ -172,6 +172,9 @@ class ReportInputs:
         Path of the segment catalog, as shown to the reader.
     key_columns : sequence of str
         Numeric columns whose segment means go in the tables; default all profiled.
+    statistic : {"mean", "median"}
+        The statistic the segment table shows: the one names are read from
+        (:func:`custseg.core.profiling.level_statistic`).
     """
 
     selection: Mapping[str, Any]
@@ -183,6 +186,7 @@ class ReportInputs:
     champion_names: Mapping[int, str] = field(default_factory=dict)
     catalog: str = "catalog/champion.json"
     key_columns: Sequence[str] | None = None
+    statistic: str = "mean"
 
     @property
     def columns(self) -> list[str]:
@@ -250,7 +254,7 @@ def figure_data_uri(fig: Figure, dpi: int = 100) -> str:
 def _segment_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
     """Report rows, largest segment first (ties by id)."""
     profiles = inputs.profiles
-    means = profiles.wide("mean")
+    means = profiles.wide(inputs.statistic)
     rows = []
     for seg in profiles.segments:
         d = inputs.descriptions[seg]
@@ -317,6 +321,17 @@ def champion_status(inputs: ReportInputs) -> tuple[str, bool]:
     """One sentence on how this model relates to the champion, and whether to warn."""
     changes, catalog = inputs.changes, inputs.catalog
     status = changes.get("reference", "none")
+    text, warn = _champion_sentence(changes, catalog, status)
+    if fresh := (changes.get("identity") or {}).get("fresh"):
+        first = min(int(s) for s in changes.get("segments") or {"0": None})
+        text = (
+            f"First model of this data: no segment carries an id over from the champion "
+            f"in {catalog} ({fresh}); its segments are numbered from {first}. " + text
+        )
+    return text, warn
+
+
+def _champion_sentence(changes: Mapping[str, Any], catalog: str, status: str) -> tuple[str, bool]:
     if status == "same":
         return f"This model is the champion recorded in {catalog}.", False
     if status == "none":
@@ -362,17 +377,21 @@ def changes_summary(inputs: ReportInputs) -> dict[str, Any] | None:
         {"label": f"{old_names.get(s, '?')} ({s})", "counts": [f"{n:,}" for n in counts]}
         for s, counts in zip(transitions["from"], transitions["counts"], strict=True)
     ]
-    shifts, new = [], []
+    shifts, new, renamed = [], [], []
     for seg, info in sorted(changes["segments"].items(), key=lambda kv: int(kv[0])):
         label = f"{names.get(int(seg), '?')} ({seg})"
-        if info["status"] == "kept":
-            shift = info["centroid_shift"]
-            shifts.append({"label": label, "values": [f"{shift[c]:+.1f}" for c in shift]})
-        else:
+        if info["status"] != "kept":
             new.append(label)
+            continue
+        if shift := info.get("centroid_shift"):
+            shifts.append({"label": label, "values": [f"{shift[c]:+.1f}" for c in shift]})
+        renamed += _renamed(label, info)
     dropped = [f"{old_names.get(s, '?')} ({s})" for s in changes.get("dropped", [])]
-    shift_columns = list(next(iter(changes["segments"].values())).get("centroid_shift", {}))
+    kept = [v for v in changes["segments"].values() if v.get("centroid_shift")]
+    shift_columns = list(kept[0]["centroid_shift"]) if kept else []
     return {
+        "events": [_event_text(e, old_names, names) for e in changes.get("events") or []],
+        "renamed": renamed,
         "header": header,
         "rows": rows,
         "shift_columns": [axis_label(c) for c in shift_columns],
@@ -382,6 +401,27 @@ def changes_summary(inputs: ReportInputs) -> dict[str, Any] | None:
         "adjusted_rand": changes["adjusted_rand"],
         "moved": changes["moved"],
     }
+
+
+def _renamed(label: str, info: Mapping[str, Any]) -> list[str]:
+    """``"<label>: renamed, was '...'"`` lines of a kept segment whose name or persona
+    changed with its numbers."""
+    out = []
+    if was := info.get("was_name"):
+        out.append(f"{label}: renamed, was “{was}”")
+    if was := info.get("was_persona"):
+        out.append(f"{label}: persona renamed, was {was}")
+    return out
+
+
+def _event_text(
+    event: Mapping[str, Any], old_names: Mapping[int, str], names: Mapping[int, str]
+) -> str:
+    """``"Mid income, mid spending (2) split into A (5) and B (6)"`` / ``"... merged into ..."``."""
+    before = _join([f"{old_names.get(s, '?')} ({s})" for s in event["from"]])
+    after = _join([f"{names.get(s, '?')} ({s})" for s in event["to"]])
+    verb = "split into" if event["event"] == "split" else "merged into"
+    return f"{before} {verb} {after}"
 
 
 def _data_warning(inputs: ReportInputs) -> str | None:
@@ -448,7 +488,7 @@ _HTML = _ENV.from_string(
 <h2>Segments</h2>
 <div class="table-wrap"><table>
 <thead><tr><th class="col-name">Segment</th><th class="col-persona">Persona</th><th class="num">Customers</th><th class="num">Share</th><th class="num">Stability<br><span class="muted">Jaccard</span></th>
-{% for label, unit in column_labels %}<th class="num">{{ label }}{% if unit %}<br><span class="unit">{{ unit }}</span>{% endif %}<br><span class="muted">mean</span></th>{% endfor %}
+{% for label, unit in column_labels %}<th class="num">{{ label }}{% if unit %}<br><span class="unit">{{ unit }}</span>{% endif %}<br><span class="muted">{{ statistic }}</span></th>{% endfor %}
 <th class="col-rec">Recommendation</th></tr></thead>
 <tbody>
 {% for row in rows %}<tr>
@@ -482,7 +522,9 @@ _HTML = _ENV.from_string(
 <thead><tr><th>Segment</th>{% for c in changes.shift_columns %}<th class="num">{{ c }}</th>{% endfor %}</tr></thead>
 <tbody>{% for row in changes.shifts %}<tr><td>{{ row.label }}</td>{% for v in row["values"] %}<td class="num">{{ v }}</td>{% endfor %}</tr>
 {% endfor %}</tbody></table></div>{% endif %}
-{% if changes.new %}<p>New segments: {{ changes.new|join(", ") }}.</p>{% endif %}
+{% for text in changes.events %}<p>{{ text }}.</p>
+{% endfor %}{% for text in changes.renamed %}<p>{{ text }}.</p>
+{% endfor %}{% if changes.new %}<p>New segments: {{ changes.new|join(", ") }}.</p>{% endif %}
 {% if changes.dropped %}<p>Champion segments with no match: {{ changes.dropped|join(", ") }}.</p>{% endif %}
 </section>
 {% endif %}<section id="run">
@@ -544,7 +586,8 @@ def render_html(inputs: ReportInputs, dpi: int = 100) -> str:
         data_warning=_data_warning(inputs),
         column_labels=[_split_unit(axis_label(c)) for c in inputs.columns],
         rows=_segment_rows(inputs),
-        overall_means=[_fmt(overall.at[c, "mean"]) for c in inputs.columns],
+        overall_means=[_fmt(overall.at[c, inputs.statistic]) for c in inputs.columns],
+        statistic=inputs.statistic,
         figures=figures,
         method_text=method_sentence(sel),
         metadata=_metadata(inputs),
@@ -578,7 +621,8 @@ def render_markdown(inputs: ReportInputs) -> str:
     k = int(sel["k"])
     columns = inputs.columns
     head = ["Segment", "Persona", "Customers", "Share", "Stability (Jaccard)"]
-    head += [_md(f"Mean {_lower_first(axis_label(c))}") for c in columns]
+    stat = inputs.statistic.capitalize()
+    head += [_md(f"{stat} {_lower_first(axis_label(c))}") for c in columns]
     head += ["Recommendation"]
     align = ["---", "---", "---:", "---:", "---:"] + ["---:"] * len(columns) + ["---"]
     lines = [
@@ -617,6 +661,10 @@ def render_markdown(inputs: ReportInputs) -> str:
         lines += [
             f"| {_md(r['label'])} | " + " | ".join(r["counts"]) + " |" for r in changes["rows"]
         ]
+        notes = changes["events"] + changes["renamed"]
+        if changes["new"]:
+            notes.append(f"New segments: {', '.join(changes['new'])}")
+        lines += ["", *(f"- {_md(text)}." for text in notes)] if notes else []
     lines += [
         "",
         f"Data {_code(inputs.data.path)} (sha256 {_code(inputs.data.sha256[:12])}), "
@@ -664,8 +712,9 @@ def assignments_table(
     labels: np.ndarray,
     names: Mapping[int, str],
     id_column: str = "customer_id",
+    personas: Mapping[int, str] | None = None,
 ) -> pd.DataFrame:
-    """One row per customer: id, segment id and segment name, formula-safe.
+    """One row per customer: id, segment id, segment name and persona, formula-safe.
 
     Parameters
     ----------
@@ -677,12 +726,14 @@ def assignments_table(
         Segment names.
     id_column : str, default "customer_id"
         Header of the id column.
+    personas : mapping of int to str, optional
+        Segment personas (a model stored before personas has none: no column).
 
     Returns
     -------
     DataFrame
-        Columns ``<id_column>`` (text), ``segment`` (int), ``segment_name`` (text), in the
-        input order; ids and names pass through :func:`neutralize_cell`, and carriage
+        Columns ``<id_column>`` (text), ``segment`` (int), ``segment_name`` (text) and
+        ``persona`` (text, when given), in the input order; ids and names pass through :func:`neutralize_cell`, and carriage
         returns inside them become ``\\n`` so the CSV reads back row for row.
     """
     labels = np.asarray(labels).astype(np.int64)
@@ -696,13 +747,14 @@ def assignments_table(
     unknown = sorted(set(np.unique(labels).tolist()) - set(safe_names))
     if unknown:
         raise ValueError(f"no name for segment(s) {unknown}")
-    return pd.DataFrame(
-        {
-            id_column: pd.Series(id_values, dtype=object),
-            "segment": labels,
-            "segment_name": _names_of(labels, safe_names),
-        }
-    )
+    columns = {
+        id_column: pd.Series(id_values, dtype=object),
+        "segment": labels,
+        "segment_name": _names_of(labels, safe_names),
+    }
+    if personas:
+        columns["persona"] = _names_of(labels, {int(s): _csv_text(p) for s, p in personas.items()})
+    return pd.DataFrame(columns)
 
 
 def _names_of(labels: np.ndarray, names: Mapping[int, str]) -> pd.Series:

@@ -231,7 +231,8 @@ def _category_counts(scored: DataFrame, text: str, segments: pd.Index) -> pd.Dat
 def write_spark_assignments(
     frame: DataFrame, model: SegmentModel, id_column: str | None, path: Path
 ) -> None:
-    """Every customer's id, segment id and segment name, in the table's row order,
+    """Every customer's id, segment id, segment name and persona (when the model has
+    personas), in the table's row order,
     written by Spark to ``path`` as the CSV :func:`custseg.io.report.assignments_table`
     and :func:`custseg.io.data.write_csv_atomic` write (the same bytes).
 
@@ -245,13 +246,19 @@ def write_spark_assignments(
 
     position = nearest_sql(model)
     segment, _ = segment_sql(model, position)
-    names = csv_texts(model.names).tolist()
-    name = F.element_at(F.array(*map(F.lit, names)), F.expr(position))
+
+    def by_position(values: list[str]) -> Column:
+        texts = csv_texts(values).tolist()
+        return F.element_at(F.array(*map(F.lit, texts)), F.expr(position))
+
     if id_column:
         ids = _formula_safe(F.expr(sql_name(id_column)).cast("string")).alias(id_column)
     else:
         ids = F.row_number().over(Window.orderBy(ROW_ID)).cast("string").alias("row")
-    rows = frame.select(ROW_ID, ids, F.expr(segment).alias("segment"), name.alias("segment_name"))
+    columns = [F.expr(segment).alias("segment"), by_position(model.names).alias("segment_name")]
+    if model.personas:
+        columns.append(by_position(model.personas).alias("persona"))
+    rows = frame.select(ROW_ID, ids, *columns)
     one_file = rows.repartition(1).sortWithinPartitions(ROW_ID).drop(ROW_ID)
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,12 @@ from custseg.config import Settings
 from custseg.core.clustering import model_metrics
 from custseg.core.features import FeatureSet
 from custseg.core.profiling import SegmentProfiles
-from custseg.core.segment_model import SEGMENT_COLUMN, SEGMENT_NAME_COLUMN, SegmentModel
+from custseg.core.segment_model import (
+    PERSONA_COLUMN,
+    SEGMENT_COLUMN,
+    SEGMENT_NAME_COLUMN,
+    SegmentModel,
+)
 from custseg.io.data import DataInfo
 from custseg.io.errors import SparkScoringError
 from custseg.io.spark_engine import ROW_ID, driver_sample, sql_name, to_pandas, validated_frame
@@ -128,9 +133,18 @@ def segment_sql(model: SegmentModel, position: str) -> tuple[str, str]:
     return f"element_at(array({ids}), {position})", f"element_at(array({names}), {position})"
 
 
+def persona_sql(model: SegmentModel, position: str) -> str | None:
+    """The persona at the 1-based centroid ``position`` (SQL), as Spark SQL; None for a
+    model without personas."""
+    if not model.personas:
+        return None
+    return f"element_at(array({', '.join(_text(p) for p in model.personas)}), {position})"
+
+
 def score_frame(model: SegmentModel, frame: DataFrame) -> DataFrame:
-    """``frame`` with :data:`SEGMENT_COLUMN` and :data:`SEGMENT_NAME_COLUMN` added, after
-    checking its rows against the model's limits and allowed values.
+    """``frame`` with :data:`SEGMENT_COLUMN`, :data:`SEGMENT_NAME_COLUMN` and (when the
+    model has personas) :data:`PERSONA_COLUMN` added, after checking its rows against
+    the model's limits and allowed values.
 
     Raises
     ------
@@ -141,7 +155,8 @@ def score_frame(model: SegmentModel, frame: DataFrame) -> DataFrame:
     missing = [c for c in model.columns if c not in frame.columns]
     if missing:
         raise SparkScoringError(f"the input lacks column(s) {missing} that the model uses")
-    taken = [c for c in (SEGMENT_COLUMN, SEGMENT_NAME_COLUMN) if c in frame.columns]
+    added = [SEGMENT_COLUMN, SEGMENT_NAME_COLUMN] + ([PERSONA_COLUMN] if model.personas else [])
+    taken = [c for c in added if c in frame.columns]
     if taken:
         raise SparkScoringError(
             f"the input already has column(s) {taken}, which the output adds; rename or drop "
@@ -153,10 +168,10 @@ def score_frame(model: SegmentModel, frame: DataFrame) -> DataFrame:
     position = "__custseg_nearest"
     segment, name = segment_sql(model, sql_name(position))
     with_position = frame.withColumn(position, F.expr(nearest_sql(model)))
-    scored = with_position.withColumns(
-        {SEGMENT_COLUMN: F.expr(segment), SEGMENT_NAME_COLUMN: F.expr(name)}
-    )
-    return scored.drop(position)
+    columns = {SEGMENT_COLUMN: F.expr(segment), SEGMENT_NAME_COLUMN: F.expr(name)}
+    if persona := persona_sql(model, sql_name(position)):
+        columns[PERSONA_COLUMN] = F.expr(persona)
+    return with_position.withColumns(columns).drop(position)
 
 
 def _check_inputs(model: SegmentModel, frame: DataFrame) -> None:
@@ -179,23 +194,29 @@ def _check_inputs(model: SegmentModel, frame: DataFrame) -> None:
 
 def scoring_pipeline(model: SegmentModel):
     """The model as a Spark ML ``PipelineModel`` (one ``SQLTransformer``) adding
-    :data:`SEGMENT_COLUMN` and :data:`SEGMENT_NAME_COLUMN` to a table of its inputs:
+    :data:`SEGMENT_COLUMN`, :data:`SEGMENT_NAME_COLUMN` and (with personas)
+    :data:`PERSONA_COLUMN` to a table of its inputs:
     it loads and scores on a cluster without custseg."""
     from pyspark.ml import PipelineModel
     from pyspark.ml.feature import SQLTransformer
 
-    segment, name = segment_sql(model, nearest_sql(model))
+    position = nearest_sql(model)
+    segment, name = segment_sql(model, position)
+    persona = persona_sql(model, position)
     refused = _refused_sql(model)
     why = _text(
         "custseg: a row the model cannot score (a value missing, outside its limits or not "
         "among its allowed values): score the validated table"
     )
-    # both columns refuse: a query may keep only one of them
-    segment = f"CASE WHEN {refused} THEN raise_error({why}) ELSE {segment} END"
-    name = f"CASE WHEN {refused} THEN raise_error({why}) ELSE {name} END"
-    statement = (
-        f"SELECT *, {segment} AS {SEGMENT_COLUMN}, {name} AS {SEGMENT_NAME_COLUMN} FROM __THIS__"
+    # every column refuses: a query may keep only one of them
+    columns = {SEGMENT_COLUMN: segment, SEGMENT_NAME_COLUMN: name}
+    if persona:
+        columns[PERSONA_COLUMN] = persona
+    selected = ", ".join(
+        f"CASE WHEN {refused} THEN raise_error({why}) ELSE {sql} END AS {column}"
+        for column, sql in columns.items()
     )
+    statement = f"SELECT *, {selected} FROM __THIS__"
     return PipelineModel(stages=[SQLTransformer(statement=statement)])
 
 

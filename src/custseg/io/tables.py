@@ -152,7 +152,13 @@ class PandasTable:
         from custseg.io.report import assignments_table  # matplotlib: the report's only
 
         ids = self.table[id_column].tolist() if id_column else None
-        frame = assignments_table(ids, self.labels(model), model.segment_names, id_column or "row")
+        frame = assignments_table(
+            ids,
+            self.labels(model),
+            model.segment_names,
+            id_column or "row",
+            model.segment_personas,
+        )
         write_csv_atomic(frame, path)
 
     def labels(self, model: SegmentModel) -> np.ndarray:

@@ -421,12 +421,16 @@ def _pyfunc_arguments(
 
 
 def model_metadata(model: SegmentModel) -> dict[str, Any]:
-    """What a logged model carries in its MLmodel file: names (by id) and fingerprint."""
-    return {
+    """What a logged model carries in its MLmodel file: names and personas (by id; no
+    personas key for a model without them) and fingerprint."""
+    metadata = {
         "segment_names": {str(i): n for i, n in model.segment_names.items()},
         "fingerprint": model.fingerprint,
         "feature_set": model.feature_set,
     }
+    if model.personas:
+        metadata["personas"] = {str(i): p for i, p in model.segment_personas.items()}
+    return metadata
 
 
 def fit_figures(

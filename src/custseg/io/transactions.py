@@ -244,21 +244,29 @@ _RETURN_SHARE = 0.06
 
 
 def generate_transactions(
-    n_customers: int, seed: int, start: str = "2024-07-01", end: str = "2026-06-30"
+    n_customers: int,
+    seed: int,
+    start: str = "2024-07-01",
+    end: str = "2026-06-30",
+    orders_per_year: tuple[float, float] = _ORDERS_PER_YEAR,
+    churn_share: float = _CHURN_SHARE,
 ) -> pd.DataFrame:
     """A transaction log of ``n_customers`` customers between ``start`` and ``end``.
 
     Deterministic for a given seed (same rows, same order). Every customer has at least
-    one order. Rows are sorted by date, then order id.
+    one order. Rows are sorted by date, then order id. ``orders_per_year`` (mean and sd
+    of the log of each customer's buying rate) and ``churn_share`` (customers who stop
+    buying) shape the log: e.g. ``(-1.5, 0.8)`` gives mostly one-time buyers, ``(2.0,
+    0.5)`` with a small churn share mostly loyal ones.
     """
     rng = np.random.default_rng(seed)
     first, last = pd.Timestamp(start), pd.Timestamp(end)
     days = (last - first).days + 1
     signup = rng.integers(0, days, n_customers)
-    churned = rng.random(n_customers) < _CHURN_SHARE
+    churned = rng.random(n_customers) < churn_share
     stop = np.where(churned, signup + rng.integers(30, days, n_customers), days)
     stop = np.minimum(stop, days)
-    rate = rng.lognormal(*_ORDERS_PER_YEAR, n_customers) / 365.0  # orders per day
+    rate = rng.lognormal(*orders_per_year, n_customers) / 365.0  # orders per day
     level = rng.lognormal(*_ORDER_VALUE, n_customers)
     weight = _season_weights(first, days)
 

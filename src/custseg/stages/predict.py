@@ -41,7 +41,7 @@ from mlflow.entities.model_registry import ModelVersion
 from omegaconf import DictConfig
 
 from custseg.config import CONF_DIR, ConfigError, DataConfig, Settings, to_settings
-from custseg.core.segment_model import SEGMENT_COLUMN, SEGMENT_NAME_COLUMN
+from custseg.core.segment_model import PERSONA_COLUMN, SEGMENT_COLUMN, SEGMENT_NAME_COLUMN
 from custseg.io.data import (
     DataValidationError,
     Rejects,
@@ -222,7 +222,7 @@ def _score(settings: Settings, source: Path, output: Path) -> PredictOutcome:
     else:
         table, info, rejects = load_customers_with_rejects(data)
     raw = _raw_rows(source, info.sha256, len(table) + len(rejects), settings.data)
-    added = [SEGMENT_COLUMN, SEGMENT_NAME_COLUMN]
+    added = [SEGMENT_COLUMN, SEGMENT_NAME_COLUMN, PERSONA_COLUMN]
     added += [*REJECT_COLUMNS] if rejects_path is not None else []
     taken = [c for c in added if c in raw.columns]
     if taken:
@@ -258,6 +258,8 @@ def _score(settings: Settings, source: Path, output: Path) -> PredictOutcome:
         scored[SEGMENT_NAME_COLUMN] = [names.get(int(label), "") for label in labels]
     else:
         notes.append(f"the model carries no segment names: no {SEGMENT_NAME_COLUMN} column")
+    if (personas := load_segment_names(model, "personas")) is not None:
+        scored[PERSONA_COLUMN] = [personas.get(int(label), "") for label in labels]
     if (note := _catalog_note(settings, version)) is not None:
         notes.append(note)
     write_csv_atomic(scored, output)

@@ -35,8 +35,12 @@ from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.core import plots
 from custseg.core.features import FeatureSet
 from custseg.core.profiling import (
+    Earlier,
+    NamingRules,
     SegmentDescription,
     SegmentProfiles,
+    level_statistic,
+    name_contradictions,
     name_segments,
 )
 from custseg.core.segment_model import SegmentModel
@@ -131,11 +135,14 @@ def run_report(
     feature_set = _feature_set(model, table.columns)
     numeric, categorical = table.profile_columns(feature_set, settings.data.not_profiled)
     profiles = table.profiles(model, numeric, categorical)
-    names = model.segment_names  # given by custseg-select: stable across versions
-    descriptions = {
-        seg: dataclasses.replace(d, name=names[seg])
-        for seg, d in name_segments(profiles, settings.personas, feature_set.columns).items()
-    }
+    names = model.segment_names  # given by custseg-select, read from these numbers
+    if lies := name_contradictions(profiles, names, settings.personas):
+        raise StaleInputError(
+            f"{model_file}: segment names contradict the numbers of this table ("
+            + "; ".join(lies)
+            + "); rerun custseg-select on it (dvc repro does)"
+        )
+    descriptions = model_descriptions(model, profiles, settings.personas, feature_set.columns)
 
     picks = dict(selection.get("picks") or {})
     figures = {
@@ -174,6 +181,7 @@ def run_report(
         changes=changes,
         champion_names=champion.segment_names if champion is not None else {},
         catalog=settings.catalog.path,
+        statistic=level_statistic(settings.personas),
     )
     html = render_html(inputs)
     markdown = render_markdown(inputs)
@@ -187,6 +195,46 @@ def run_report(
         segment_sizes(profiles, descriptions),
     )
     return ReportOutcome(paths, profiles, descriptions, labels, selection, changes)
+
+
+def model_descriptions(
+    model: SegmentModel, profiles: SegmentProfiles, rules: NamingRules, columns: Sequence[str]
+) -> dict[int, SegmentDescription]:
+    """Each segment as ``model`` names it (its names and personas, given by
+    custseg-select), with the persona's description and recommendation and the levels
+    and scores of ``profiles``. A model stored before personas were gets them derived.
+
+    Raises
+    ------
+    StaleInputError
+        When a persona of the model is not in ``rules`` (the rules changed since
+        custseg-select gave them).
+    """
+    unknown = sorted({p for p in model.personas if p and not rules.has_persona(p)})
+    if unknown:
+        raise StaleInputError(
+            f"the model's persona(s) {unknown} are not in the persona table "
+            "(personas.personas); rerun custseg-select with these rules (dvc repro does)"
+        )
+    earlier = {
+        seg: Earlier(levels, model.segment_personas.get(seg, ""))
+        for seg, levels in model.segment_levels.items()
+    }
+    derived = name_segments(profiles, rules, columns, earlier)
+    personas = model.segment_personas
+    out = {}
+    for seg, d in derived.items():
+        persona = personas.get(seg, d.persona)
+        rule = rules.persona_rule(persona)
+        out[seg] = dataclasses.replace(
+            d,
+            name=model.segment_names[seg],
+            persona=persona,
+            description=rule.description,
+            recommendation=rule.recommendation,
+            was_persona="",
+        )
+    return out
 
 
 def _feature_set(model: SegmentModel, columns: Sequence[str]) -> FeatureSet:

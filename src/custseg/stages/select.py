@@ -1,11 +1,13 @@
 """Entry point ``custseg-select``: choose k, fit the final model, give its segments identity.
 
 Reads the sweep curve of the final feature set (``features`` in the config), picks k with
-``selection.method``, takes the sweep's model of that k (no refit), matches its segments to the champion in the segment catalog
-(``catalog.path``: matched segments keep their ids and names) and writes the DVC
-outputs, which depend only on data, params and code (no run ids, versions or times)::
+``selection.method``, takes the sweep's model of that k (no refit), gives its segments
+their stable ids through the customers they share with the champion's in the segment
+catalog (``catalog.path``; :mod:`custseg.core.identity`), names them from their numbers
+and writes the DVC outputs, which depend only on data, params and code (no run ids,
+versions or times)::
 
-    models/segmentation.json  the model: scaler, centroids, segment ids and names
+    models/segmentation.json  the model: scaler, centroids, segment ids, names, personas
     models/selection.json     what was chosen and why, from which data
     models/changes.json       what changed since the catalog's champion
     metrics/selection.json    k and the final model's scores
@@ -27,7 +29,7 @@ from omegaconf import DictConfig
 from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.core.engines import engine_name
 from custseg.core.features import FeatureSet
-from custseg.core.identity import identity_map, model_changes
+from custseg.core.identity import Identity, carry_identity, model_changes
 from custseg.core.segment_model import SegmentModel
 from custseg.core.selection import Selection, select_k
 from custseg.io.outputs import (
@@ -42,7 +44,7 @@ from custseg.io.outputs import (
     write_json_atomic,
     write_segment_model,
 )
-from custseg.io.tables import open_table
+from custseg.io.tables import CustomerTable, open_table
 from custseg.stages.console import quiet_console
 from custseg.stages.errors import exit_on_user_error
 
@@ -73,14 +75,13 @@ def run_select(settings: Settings) -> SelectOutcome:
     _check_feature_set(swept, fs)
     _check_curve(curve, table.inertia(swept), selection.k, settings)
     reference = read_segment_model(settings.catalog.path, missing_ok=True)
-    # the sweep named the segments with the same rules on the same table (canonical ids):
-    # only their identity against the catalog's champion is new here
-    ids, names = identity_map(swept, swept.segment_names, reference)
-    model = swept.relabel(ids, names)
-    jaccard = {ids[s]: j for s, j in swept_jaccard.items()}
+    identity = identify_segments(table, swept, reference, settings)
+    model = identity.model
+    jaccard = {identity.ids[s]: j for s, j in swept_jaccard.items()}
     changes = model_changes(
         reference, model, table.columns, lambda: table.transitions(reference, model)
     )
+    changes["identity"] = identity.record(settings.identity.min_overlap)
     scores = curve.loc[curve["k"] == selection.k].iloc[0]
     record = {
         "feature_set": fs.name,
@@ -94,6 +95,7 @@ def run_select(settings: Settings) -> SelectOutcome:
         "n_rows": info.n_rows,
         "fingerprint": model.fingerprint,
         "segment_names": {str(i): n for i, n in model.segment_names.items()},
+        "personas": {str(i): p for i, p in model.segment_personas.items()},
         "catalog": settings.catalog.path,
         "champion": changes["reference"],
         "trust": trust_record(scores, jaccard, settings),
@@ -106,6 +108,33 @@ def run_select(settings: Settings) -> SelectOutcome:
     write_json_atomic(record, SELECTION_RECORD)
     write_json_atomic(metrics, SELECTION_METRICS)
     return SelectOutcome(selection, model, record, metrics, changes)
+
+
+def identify_segments(
+    table: CustomerTable,
+    model: SegmentModel,
+    reference: SegmentModel | None,
+    settings: Settings,
+) -> Identity:
+    """``model``'s segments with stable ids (by the customers of ``table`` they share with
+    ``reference``'s), names read from their profiles on ``table``, and personas: the one
+    path for select and ``custseg promote``, on either engine."""
+    feature_set = FeatureSet(
+        name=model.feature_set,
+        numeric=list(model.numeric),
+        categorical=list(model.categorical),
+        transforms=model.transform_kinds,
+    )
+    numeric, categorical = table.profile_columns(feature_set, settings.data.not_profiled)
+    return carry_identity(
+        model,
+        table.profiles(model, numeric, categorical),
+        settings.personas,
+        reference,
+        lambda: table.transitions(reference, model),
+        settings.identity.min_overlap,
+        settings.catalog.fresh,
+    )
 
 
 def _check_feature_set(model: SegmentModel, feature_set: FeatureSet) -> None:
@@ -178,6 +207,8 @@ def format_outcome(outcome: SelectOutcome, catalog: str) -> str:
     )
     if changes["reference"] == "different":
         text += f": {changes['moved']} of {r['n_rows']} customers change segment"
+    if fresh := (changes.get("identity") or {}).get("fresh"):
+        text += f"; first model of this data, new segment ids ({fresh})"
     return text
 
 

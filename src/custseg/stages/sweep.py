@@ -374,7 +374,6 @@ def trusted_fit(
         settings.personas,
         scaler,
         data_sha256,
-        None,
         settings.data.not_profiled,
         **schema,
     )
