@@ -1,0 +1,117 @@
+"""DVC stage deps that cannot drift: every module a stage's entry point imports at module
+level (its import closure, read from the source) is a dep of that stage, in both
+dvc.yaml files. A change there reruns what it can change."""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import PROJECT_ROOT
+
+SRC = PROJECT_ROOT / "src"
+PIPELINES = {"mall": PROJECT_ROOT, "transactions": PROJECT_ROOT / "transactions"}
+
+
+def module_file(module: str) -> Path | None:
+    """The source file of a ``custseg`` module or package (None when it is not one)."""
+    base = SRC.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _top_level_imports(tree: ast.Module, package: str) -> set[str]:
+    """Modules a file imports when it is imported: module-level statements, ``try``
+    and ``if`` blocks included, ``if TYPE_CHECKING`` and function bodies not."""
+    found: set[str] = set()
+    pending: list[ast.stmt] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.If):
+            test = ast.unparse(node.test)
+            if "TYPE_CHECKING" not in test:
+                pending += node.body + node.orelse
+        elif isinstance(node, ast.Try):
+            pending += node.body + node.orelse + node.finalbody
+            for handler in node.handlers:
+                pending += handler.body
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names}
+    return {m for m in found if m.split(".")[0] == "custseg" and module_file(m)}
+
+
+@cache
+def imports_of(module: str) -> frozenset[str]:
+    path = module_file(module)
+    assert path is not None, module
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return frozenset(_top_level_imports(tree, package))
+
+
+def closure(module: str) -> set[str]:
+    """``module`` and every module it imports at module level, with their packages."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        parts = current.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # parent packages
+        todo += imports_of(current)
+    return seen
+
+
+def entry_points() -> dict[str, str]:
+    scripts = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    return {name: target.split(":")[0] for name, target in scripts.items()}
+
+
+def stages() -> list[tuple[str, str]]:
+    found = []
+    for pipeline, root in PIPELINES.items():
+        spec = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))
+        found += [(pipeline, name) for name in spec["stages"]]
+    return found
+
+
+def missing_deps(pipeline: str, stage: str) -> list[str]:
+    root = PIPELINES[pipeline]
+    spec = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"][stage]
+    command = spec["cmd"].split()[0]
+    deps = [(root / str(d)).resolve() for d in spec.get("deps", []) if "${" not in str(d)]
+    missing = []
+    for module in sorted(closure(entry_points()[command])):
+        path = module_file(module).resolve()
+        if not any(path == d or d in path.parents for d in deps):
+            missing.append(str(path.relative_to(PROJECT_ROOT)))
+    return missing
+
+
+@pytest.mark.parametrize(("pipeline", "stage"), stages())
+def test_every_module_a_stage_imports_is_one_of_its_deps(pipeline, stage):
+    assert missing_deps(pipeline, stage) == [], f"{pipeline} dvc.yaml, stage {stage}"
+
+
+def test_the_closure_is_read_from_the_source():
+    """By hand: select imports the identity module, which imports profiling; the CLI's
+    lazy imports inside functions are not module-level imports."""
+    select = closure("custseg.stages.select")
+    assert {"custseg.core.identity", "custseg.core.profiling", "custseg"} <= select
+    assert "custseg.stages.publish" not in closure("custseg.cli")
