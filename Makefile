@@ -120,7 +120,7 @@ bench-micro: install
 
 # `make ui DATA=transactions`: the RFM pipeline's store (transactions/mlflow.db)
 ui: install
-	@cd $(PROJECT) && echo "MLflow UI starting; open $$($(CURDIR)/$(BIN)/python -m custseg.io.mlflow_ui $(if $(DATA),pipeline=transactions) tracking.tracking_uri=sqlite:///mlflow.db 2>/dev/null || echo 'http://127.0.0.1:5000/#/experiments?workflowType=machine_learning')"
+	@cd $(PROJECT) && echo "MLflow UI starting; open $$($(CURDIR)/$(BIN)/python -m custseg.tracking.ui $(if $(DATA),pipeline=transactions) tracking.tracking_uri=sqlite:///mlflow.db 2>/dev/null || echo 'http://127.0.0.1:5000/#/experiments?workflowType=machine_learning')"
 	cd $(PROJECT) && $(CURDIR)/$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
 # A team's tracking server on this machine, in the background: PostgreSQL + mlflow server

@@ -26,12 +26,12 @@ import mlflow
 from sklearn.metrics import silhouette_score
 
 from custseg.config import Settings, compose_settings
-from custseg.core.clustering import fit_model
-from custseg.core.features import ModelParams
-from custseg.core.identity import identify
-from custseg.io.data import generate_customers, load_customers, write_csv_atomic
-from custseg.io.tracking import MODEL_REQUIREMENTS, log_segment_model
-from custseg.stages.console import quiet_console
+from custseg.domain.clustering import fit_model
+from custseg.domain.features import ModelParams
+from custseg.domain.identity import identify
+from custseg.pipeline.console import quiet_console
+from custseg.storage.data import generate_customers, load_customers, write_csv_atomic
+from custseg.tracking.runs import MODEL_REQUIREMENTS, log_segment_model
 
 
 def customers(n_rows: int, settings: Settings):

@@ -17,7 +17,7 @@ uncommitted files) in a temporary directory, as a user runs them:
    10M customers: seconds, and peak memory of the whole process tree (the sum of the
    proportional set sizes of the stage and its workers, sampled every 0.1 s, so pages
    that forked workers share are counted once), and seconds by stage.
-4. ``trust_cost``: what the stability and gap estimates (``custseg.core.stability.trust``)
+4. ``trust_cost``: what the stability and gap estimates (``custseg.domain.stability.trust``)
    add to the sweep, in process (no DVC): per k, seconds of the model's fit and of
    ``trust()`` for the income_spending feature set with one BLAS thread (as in the
    sweep's workers), on 200 rows (the Mall table when present) and 1M generated rows.
@@ -382,7 +382,7 @@ def trust_customers(n_rows: int, settings: Settings) -> tuple[pd.DataFrame, str]
     200 rows are the Mall table when it is present; otherwise the table is generated
     (seed 42) and round-tripped through a CSV.
     """
-    from custseg.io.data import generate_customers, load_customers, write_csv_atomic
+    from custseg.storage.data import generate_customers, load_customers, write_csv_atomic
 
     with tempfile.TemporaryDirectory(prefix="custseg-trust-") as tmp:
         path, source = MALL, "mall"
@@ -397,8 +397,8 @@ def bench_trust(n_rows: int) -> dict:
     """Seconds of the model's fit and of its stability and gap estimate, per k.
 
     For each k of the sweep, on the income_spending feature set with the default
-    settings (KMeans) and one BLAS thread (:func:`custseg.parallel.fit_limits`, as the
-    sweep's workers run), as :func:`custseg.stages.sweep.fit_and_trust` calls them:
+    settings (KMeans) and one BLAS thread (:func:`custseg.backends.parallel.fit_limits`, as the
+    sweep's workers run), as :func:`custseg.pipeline.sweep.fit_and_trust` calls them:
     ``fit_seconds`` is the engine's fit alone (the ``fit_seconds`` metric),
     ``fit_score_seconds`` the whole ``fit_model`` call (encoding, and the silhouette,
     Calinski-Harabasz and Davies-Bouldin scores), ``trust_seconds`` the ``trust()`` call
@@ -411,11 +411,11 @@ def bench_trust(n_rows: int) -> dict:
         Customers in the table (see :func:`trust_customers`).
     """
     sys.path.insert(0, str(ROOT / "src"))
+    from custseg.backends.parallel import fit_limits
     from custseg.config import compose_settings
-    from custseg.core.clustering import fit_model, segment_model
-    from custseg.core.engines import refit_for
-    from custseg.core.stability import trust
-    from custseg.parallel import fit_limits
+    from custseg.domain.algorithms import refit_for
+    from custseg.domain.clustering import fit_model, segment_model
+    from custseg.domain.stability import trust
 
     settings = compose_settings()
     table, source = trust_customers(n_rows, settings)
@@ -502,10 +502,10 @@ def bench_restarts(n_rows: int) -> dict:
     customers, the final feature set, one BLAS thread (as the sweep's workers): seconds,
     inertia and the adjusted Rand index of the two partitions."""
     sys.path.insert(0, str(ROOT / "src"))
+    from custseg.backends.parallel import fit_limits
     from custseg.config import compose_settings
-    from custseg.core.agreement import adjusted_rand
-    from custseg.core.clustering import fit_model
-    from custseg.parallel import fit_limits
+    from custseg.domain.agreement import adjusted_rand
+    from custseg.domain.clustering import fit_model
 
     settings = compose_settings()
     table, _ = trust_customers(n_rows, settings)
@@ -605,7 +605,7 @@ def criteria_on() -> dict:
     """What the default configuration computes (target 5: the benchmark says which)."""
     sys.path.insert(0, str(ROOT / "src"))
     from custseg.config import compose_settings
-    from custseg.core.selection import SCORE_CRITERIA
+    from custseg.domain.selection import SCORE_CRITERIA
 
     settings = compose_settings()
     return {

@@ -12,8 +12,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from custseg.config import EngineConfig, Settings, to_settings
-from custseg.core.features import FeatureSet
-from custseg.io.data import generate_customers, load_customers, write_csv_atomic
+from custseg.domain.features import FeatureSet
+from custseg.storage.data import generate_customers, load_customers, write_csv_atomic
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"
@@ -93,12 +93,12 @@ def identified(
     """What the sweep and select stages do to a fit of ``table``: name it (canonical
     ids), then carry identity over from ``reference`` by the customers they share.
 
-    Returns the :class:`~custseg.core.identity.Identity` and the final model's profiles.
+    Returns the :class:`~custseg.domain.identity.Identity` and the final model's profiles.
     """
-    from custseg.core.clustering import fit_model
-    from custseg.core.features import ModelParams
-    from custseg.core.identity import carry_identity, identify, transitions
-    from custseg.core.profiling import profile_columns, profile_segments
+    from custseg.domain.clustering import fit_model
+    from custseg.domain.features import ModelParams
+    from custseg.domain.identity import carry_identity, identify, transitions
+    from custseg.domain.profiling import profile_columns, profile_segments
 
     settings = settings or compose_settings()
     fs = feature_set or FeatureSet("income_spending", numeric=["annual_income", "spending_score"])
@@ -154,7 +154,7 @@ def spark():
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    from custseg.io.spark_engine import spark_session
+    from custseg.backends.spark.engine import spark_session
 
     start = time.perf_counter()
     session = spark_session(SPARK_LOCAL)

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.core.clustering import (
+from custseg.domain.clustering import (
     LastEncoding,
     centroids_in_original_units,
     cluster_metrics,
@@ -13,7 +13,7 @@ from custseg.core.clustering import (
     silhouette_sample,
     silhouette_values,
 )
-from custseg.core.features import FeatureSet, ModelParams
+from custseg.domain.features import FeatureSet, ModelParams
 
 # two tight pairs 10 apart: k=2 splits them, centroids (0, .5) and (10, .5)
 SQUARE = pd.DataFrame({"x": [0.0, 0.0, 10.0, 10.0], "y": [0.0, 1.0, 0.0, 1.0]})

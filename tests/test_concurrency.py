@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from custseg.io.data import generate_customers, write_csv_atomic
+from custseg.storage.data import generate_customers, write_csv_atomic
 from test_dvc import VENV_BIN, make_clone
 
 SMALL_SWEEP = ["sweep.feature_sets=[income_spending]", "sweep.k_max=4", "sweep.n_jobs=1"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from custseg.stages.console import PROGRESS_BAR_ENV, QUIET_LOGGERS, quiet_console
+from custseg.pipeline.console import PROGRESS_BAR_ENV, QUIET_LOGGERS, quiet_console
 
 
 class Terminal(io.StringIO):

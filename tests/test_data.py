@@ -1,4 +1,4 @@
-"""Tests of custseg.io.data (load / validate / generate / write) and `custseg generate`."""
+"""Tests of custseg.storage.data (load / validate / generate / write) and `custseg generate`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 from custseg.cli import main
 from custseg.config import DataConfig, to_settings
-from custseg.io.data import (
+from custseg.storage.data import (
     RAW_COLUMNS,
     DataInfo,
     DataValidationError,

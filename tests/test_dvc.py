@@ -165,7 +165,7 @@ class Registry:
 
 
 def fingerprint(path: Path) -> str:
-    from custseg.core.segment_model import SegmentModel
+    from custseg.domain.segment_model import SegmentModel
 
     return SegmentModel.from_json(path.read_text(encoding="utf-8")).fingerprint
 

@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 
 from custseg.config import ConfigError
-from custseg.core.clustering import fit_model, segment_model
-from custseg.core.engines import (
+from custseg.domain.algorithms import (
     _restarts_on_sample,
     batch_kprototypes,
     categorical_blocks,
     refit_for,
 )
-from custseg.core.features import FeatureSet, ModelParams
+from custseg.domain.clustering import fit_model, segment_model
+from custseg.domain.features import FeatureSet, ModelParams
 from test_dvc import Registry, make_clone, run
 
 from conftest import compose_settings

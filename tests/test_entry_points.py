@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from custseg.io.outputs import CURVE_COLUMNS
+from custseg.storage.outputs import CURVE_COLUMNS
 
 BIN = Path(sys.executable).parent
 
@@ -63,6 +63,8 @@ def test_user_errors_exit_1_with_one_message_and_no_traceback(
 def test_stage_imports_only_what_it_uses(stage: str, unused: list[str]) -> None:
     # start-up is most of a small table's pipeline time (issue 8): MLflow alone takes
     # 1.5-2.5 s to import, so the stages that never track must not import it
-    code = f"import sys, custseg.stages.{stage}; print([m for m in {unused!r} if m in sys.modules])"
+    code = (
+        f"import sys, custseg.pipeline.{stage}; print([m for m in {unused!r} if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

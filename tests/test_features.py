@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
-from custseg.core.clustering import fit_model
-from custseg.core.engines import make_kmeans
-from custseg.core.features import (
+from custseg.domain.algorithms import make_kmeans
+from custseg.domain.clustering import fit_model
+from custseg.domain.features import (
     SCALERS,
     FeatureSet,
     ModelParams,
@@ -13,9 +13,9 @@ from custseg.core.features import (
     categorical_scale,
     make_scaler,
 )
-from custseg.core.rfm import rfm_scores
-from custseg.core.segment_model import apply_transform
-from custseg.core.transforms import fit_transform_spec
+from custseg.domain.rfm import rfm_scores
+from custseg.domain.segment_model import apply_transform
+from custseg.domain.transforms import fit_transform_spec
 
 TABLE = pd.DataFrame(
     {

@@ -3,7 +3,7 @@
 Property-based (hypothesis): random bytes, and random mutations of a valid export (bytes
 deleted, inserted, replaced, lines duplicated or cut, another delimiter or encoding),
 under every file-format setting. The outcome must be a validated table or a
-:class:`~custseg.io.data.DataValidationError` whose message names the file, never another
+:class:`~custseg.storage.data.DataValidationError` whose message names the file, never another
 exception. Seeded (``derandomize``) so CI runs the same examples every time.
 """
 
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from custseg.io.data import DataValidationError, generate_customers, load_customers
+from custseg.storage.data import DataValidationError, generate_customers, load_customers
 
 from conftest import compose_settings
 

@@ -8,17 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.core.agreement import adjusted_rand
-from custseg.core.clustering import fit_model
-from custseg.core.features import FeatureSet, ModelParams
-from custseg.core.identity import (
+from custseg.domain.agreement import adjusted_rand
+from custseg.domain.clustering import fit_model
+from custseg.domain.features import FeatureSet, ModelParams
+from custseg.domain.identity import (
     compare_models,
     identify,
     jaccard,
     lineage,
     survivors,
 )
-from custseg.core.segment_model import SegmentModel
+from custseg.domain.segment_model import SegmentModel
 
 from conftest import compose_settings, generated_table, identified
 
@@ -242,7 +242,7 @@ def test_adjusted_rand_equals_scikit_learn(seed):
 def test_select_takes_the_swept_model_and_refuses_one_fitted_otherwise(tmp_path):
     """The sweep's models go to select unchanged; models of other settings, data or naming
     rules are refused with the keys that differ."""
-    from custseg.io.outputs import StaleInputError, read_sweep_model, write_sweep_models
+    from custseg.storage.outputs import StaleInputError, read_sweep_model, write_sweep_models
 
     models = [line_model([10.0, 20.0]), line_model([10.0, 20.0, 30.0])]
     fitted_with = compose_settings().fitted_with("abc")

@@ -22,8 +22,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from custseg.core.selection import Selection
-from custseg.io.mlflow_ui import (
+from custseg.domain.selection import Selection
+from custseg.pipeline.sweep import SweepOutcome, format_summary
+from custseg.tracking.runs import setup_experiment
+from custseg.tracking.ui import (
     DEFAULT_UI_BASE,
     EXPERIMENT_KIND,
     EXPERIMENT_KIND_TAG,
@@ -33,8 +35,6 @@ from custseg.io.mlflow_ui import (
     model_url,
     run_url,
 )
-from custseg.io.tracking import setup_experiment
-from custseg.stages.sweep import SweepOutcome, format_summary
 
 from conftest import CHROMIUM_BASE_FLAGS, compose_settings
 

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.core.features import FeatureSet
-from custseg.core.identity import jaccard, transitions
-from custseg.core.profiling import (
+from custseg.domain.features import FeatureSet
+from custseg.domain.identity import jaccard, transitions
+from custseg.domain.profiling import (
     Earlier,
     NamingRules,
     PersonaRule,
@@ -20,9 +20,9 @@ from custseg.core.profiling import (
     name_segments,
     profile_segments,
 )
-from custseg.core.rfm import rfm_table
-from custseg.core.segment_model import SegmentModel
-from custseg.io.transactions import generate_transactions
+from custseg.domain.rfm import rfm_table
+from custseg.domain.segment_model import SegmentModel
+from custseg.storage.transactions import generate_transactions
 
 from conftest import compose_settings, identified
 from planted import planted_customers

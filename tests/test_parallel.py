@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from custseg.parallel import n_workers, ordered_map, shared
+from custseg.backends.parallel import n_workers, ordered_map, shared
 
 
 def scaled(i: int) -> int:

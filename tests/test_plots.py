@@ -1,4 +1,4 @@
-"""Tests for custseg.core.plots: structure and plotted values of every figure."""
+"""Tests for custseg.reporting.figures: structure and plotted values of every figure."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from matplotlib.collections import PathCollection, PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from custseg.core import plots
+from custseg.reporting import figures as plots
 
 # ----------------------------------------------------------------------------- fixtures
 
@@ -116,7 +116,7 @@ def test_cluster_color_is_tab10_index(cluster: int) -> None:
 
 
 def test_module_does_not_import_pyplot() -> None:
-    code = "import sys, custseg.core.plots; sys.exit('matplotlib.pyplot' in sys.modules)"
+    code = "import sys, custseg.reporting.figures; sys.exit('matplotlib.pyplot' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

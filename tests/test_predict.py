@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 
 from custseg.config import ConfigError
-from custseg.core.clustering import fit_model, segment_model
-from custseg.core.features import FeatureSet, ModelParams
-from custseg.io.data import DataValidationError, generate_customers, load_customers
-from custseg.io.registry import ModelNotFoundError, register_champion
-from custseg.io.tracking import save_segment_model, setup_experiment
-from custseg.stages.predict import run_predict
+from custseg.domain.clustering import fit_model, segment_model
+from custseg.domain.features import FeatureSet, ModelParams
+from custseg.pipeline.predict import run_predict
+from custseg.storage.data import DataValidationError, generate_customers, load_customers
+from custseg.tracking.registry import ModelNotFoundError, register_champion
+from custseg.tracking.runs import save_segment_model, setup_experiment
 from test_registry import TAGS, customer_table, log_model_run, segment_metadata
 
 from conftest import compose_settings, with_data_path
@@ -363,7 +363,7 @@ def test_entry_point_prints_a_summary_or_the_error(registry, new_customers, tmp_
 
 def test_a_champion_other_than_the_catalog_is_flagged(registry, new_customers, tmp_path):
     """Scoring never disagrees silently with the champion recorded in the catalog."""
-    from custseg.core.segment_model import SegmentModel
+    from custseg.domain.segment_model import SegmentModel
 
     catalog = tmp_path / "catalog.json"
     other = SegmentModel(
@@ -380,8 +380,8 @@ def test_a_champion_other_than_the_catalog_is_flagged(registry, new_customers, t
 def test_a_transaction_log_is_scored_per_customer_on_its_rfm_values(tmp_path, monkeypatch):
     """pipeline=transactions: predict.input is a log; each customer gets the segment of
     their RFM values as of the log's last day (or predict.as_of)."""
-    from custseg.io.data import write_csv_atomic
-    from custseg.io.transactions import generate_transactions, log_customers
+    from custseg.storage.data import write_csv_atomic
+    from custseg.storage.transactions import generate_transactions, log_customers
 
     monkeypatch.chdir(tmp_path)
     log = tmp_path / "log.csv"

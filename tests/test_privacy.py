@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from custseg.io.data import generate_customers, write_csv_atomic
+from custseg.storage.data import generate_customers, write_csv_atomic
 from test_dvc import make_clone, run
 
 #: a marker no other text of the project contains, in every customer id

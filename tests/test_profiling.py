@@ -9,10 +9,9 @@ import pandas as pd
 import pytest
 
 from custseg.config import ConfigError
-from custseg.core import plots
-from custseg.core.clustering import fit_model
-from custseg.core.features import FeatureSet, ModelParams
-from custseg.core.profiling import (
+from custseg.domain.clustering import fit_model
+from custseg.domain.features import FeatureSet, ModelParams
+from custseg.domain.profiling import (
     AttributeWords,
     NamingRules,
     PersonaRule,
@@ -24,7 +23,8 @@ from custseg.core.profiling import (
     segment_scores,
     segment_table,
 )
-from custseg.io.data import load_customers
+from custseg.reporting import figures as plots
+from custseg.storage.data import load_customers
 
 from conftest import compose_settings, with_data_path
 

@@ -9,11 +9,14 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from custseg.core.clustering import fit_model
-from custseg.core.identity import compare_models, identify
-from custseg.core.segment_model import SegmentModel
-from custseg.io.data import generate_customers, load_customers, write_csv_atomic
-from custseg.io.outputs import (
+from custseg.backends.tables import PandasTable
+from custseg.domain.clustering import fit_model
+from custseg.domain.identity import compare_models, identify
+from custseg.domain.segment_model import SegmentModel
+from custseg.pipeline.publish import PUBLISHED_FILE, format_outcome, run_publish
+from custseg.pipeline.select import identify_segments
+from custseg.storage.data import generate_customers, load_customers, write_csv_atomic
+from custseg.storage.outputs import (
     CHANGES_FILE,
     MODEL_FILE,
     SELECTION_RECORD,
@@ -22,9 +25,6 @@ from custseg.io.outputs import (
     write_json_atomic,
     write_segment_model,
 )
-from custseg.io.tables import PandasTable
-from custseg.stages.publish import PUBLISHED_FILE, format_outcome, run_publish
-from custseg.stages.select import identify_segments
 
 from conftest import compose_settings
 

@@ -18,11 +18,11 @@ from mlflow.tracking import MlflowClient
 from sklearn.pipeline import make_pipeline
 
 from custseg import cli
-from custseg.core.clustering import FitResult, fit_model, segment_model
-from custseg.core.engines import make_kmeans
-from custseg.core.features import FeatureSet, ModelParams, build_preprocess
-from custseg.io.data import generate_customers, load_customers, write_csv_atomic
-from custseg.io.registry import (
+from custseg.domain.algorithms import make_kmeans
+from custseg.domain.clustering import FitResult, fit_model, segment_model
+from custseg.domain.features import FeatureSet, ModelParams, build_preprocess
+from custseg.storage.data import generate_customers, load_customers, write_csv_atomic
+from custseg.tracking.registry import (
     FORCED_TAG,
     PromotionError,
     alias_history,
@@ -33,7 +33,7 @@ from custseg.io.registry import (
     register_champion,
     rollback,
 )
-from custseg.io.tracking import log_segment_model, setup_experiment
+from custseg.tracking.runs import log_segment_model, setup_experiment
 
 from conftest import compose_settings
 
@@ -421,9 +421,9 @@ def test_promote_refuses_a_model_trained_on_other_data_unless_forced(store, name
 
 def test_a_promoted_sweep_run_scores_with_names_and_becomes_the_catalog(tmp_path, capsys):
     """Issue #7: a sweep child promoted by run id carries segment names and stable ids."""
-    from custseg.io.outputs import read_segment_model
-    from custseg.stages.predict import run_predict
-    from custseg.stages.sweep import run_sweep
+    from custseg.pipeline.predict import run_predict
+    from custseg.pipeline.sweep import run_sweep
+    from custseg.storage.outputs import read_segment_model
 
     csv_path = tmp_path / "customers.csv"
     write_csv_atomic(generate_customers(150, seed=4), csv_path)

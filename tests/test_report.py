@@ -26,24 +26,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.core.clustering import fit_model
-from custseg.core.identity import compare_models, identify
-from custseg.core.profiling import PersonaRule
-from custseg.core.selection import criteria_picks, votes
-from custseg.io.data import (
-    DataInfo,
-    file_sha256,
-    generate_customers,
-    load_customers,
-    write_csv_atomic,
-)
-from custseg.io.outputs import (
-    StaleInputError,
-    write_curve,
-    write_json_atomic,
-    write_segment_model,
-)
-from custseg.io.report import (
+from custseg.domain.clustering import fit_model
+from custseg.domain.identity import compare_models, identify
+from custseg.domain.profiling import PersonaRule
+from custseg.domain.selection import criteria_picks, votes
+from custseg.pipeline.report import ReportOutcome, run_report
+from custseg.pipeline.sweep import fit_and_trust
+from custseg.reporting.report import (
     ReportInputs,
     assignments_table,
     csv_texts,
@@ -55,8 +44,19 @@ from custseg.io.report import (
     segment_metrics,
     write_report,
 )
-from custseg.stages.report import ReportOutcome, run_report
-from custseg.stages.sweep import fit_and_trust
+from custseg.storage.data import (
+    DataInfo,
+    file_sha256,
+    generate_customers,
+    load_customers,
+    write_csv_atomic,
+)
+from custseg.storage.outputs import (
+    StaleInputError,
+    write_curve,
+    write_json_atomic,
+    write_segment_model,
+)
 
 from conftest import CHROMIUM_BASE_FLAGS, compose_settings
 
@@ -353,7 +353,7 @@ def test_a_different_champion_is_flagged_with_what_changed(project, tmp_path):
     result = fit_model(table, settings.features, "standard", settings.model, 4)
     champion, _ = identify(result, table, settings.personas, "standard", info.sha256)
     write_segment_model(champion, settings.catalog.path)
-    from custseg.core.segment_model import SegmentModel
+    from custseg.domain.segment_model import SegmentModel
 
     new = SegmentModel.from_dict(model)
     changes = tmp_path / "changes.json"
@@ -376,7 +376,7 @@ def test_splits_merges_renames_and_a_fresh_catalog_are_said(project, tmp_path):
     """What changed names splits, merges and renamed segments by name, and a first model
     of new data says so on top (changes as custseg-select records them)."""
     settings = project.settings(tmp_path, catalog=tmp_path / "catalog.json")
-    from custseg.core.segment_model import SegmentModel
+    from custseg.domain.segment_model import SegmentModel
 
     new = SegmentModel.from_json(project.model_file.read_text(encoding="utf-8"))
     renamed = new.relabel(
@@ -408,7 +408,7 @@ def test_splits_merges_renames_and_a_fresh_catalog_are_said(project, tmp_path):
 
 def test_a_model_whose_names_contradict_the_numbers_is_refused(project, tmp_path):
     """Names are facts: a model whose names say the opposite of the table is never reported."""
-    from custseg.core.segment_model import SegmentModel
+    from custseg.domain.segment_model import SegmentModel
 
     model = SegmentModel.from_json(project.model_file.read_text(encoding="utf-8"))
     income = model.centroid_table()["annual_income"]
@@ -427,7 +427,7 @@ def test_the_champion_itself_is_reported_as_such(project, tmp_path):
     settings = project.settings(tmp_path, catalog=tmp_path / "catalog.json")
     shutil.copy(project.model_file, settings.catalog.path)
     table, _ = load_customers(settings.data)
-    from custseg.io.outputs import read_segment_model
+    from custseg.storage.outputs import read_segment_model
 
     model = read_segment_model(project.model_file)
     changes = tmp_path / "changes.json"
@@ -638,7 +638,7 @@ def test_method_sentence_says_which_criteria_agreed_and_how_stable(trust, ending
 
 
 def test_segment_metrics_round_shares():
-    from custseg.core.profiling import profile_segments
+    from custseg.domain.profiling import profile_segments
 
     profiles = profile_segments(pd.DataFrame({"x": [1.0, 2.0, 3.0]}), np.array([0, 0, 1]), ["x"])
     trust = {"jaccard": {"0": 0.95, "1": 0.5}, "unstable": [1]}
@@ -696,7 +696,7 @@ def test_persona_texts_come_from_the_settings(project, tmp_path):
 
 def test_console_script_is_registered():
     scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
-    assert scripts.get("custseg-report") == "custseg.stages.report:main"
+    assert scripts.get("custseg-report") == "custseg.pipeline.report:main"
 
 
 # ----------------------------------------------------------------- headless Chromium

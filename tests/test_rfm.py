@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from custseg.config import DataConfig
-from custseg.core.rfm import RFM_COLUMNS, rfm_scores, rfm_table
-from custseg.io.data import DataValidationError, file_sha256, write_csv_atomic
-from custseg.io.transactions import (
+from custseg.domain.rfm import RFM_COLUMNS, rfm_scores, rfm_table
+from custseg.storage.data import DataValidationError, file_sha256, write_csv_atomic
+from custseg.storage.transactions import (
     TRANSACTION_COLUMNS,
     TransactionFormat,
     generate_transactions,
@@ -254,8 +254,8 @@ def rfm_settings(tmp_path, log_path, **changes):
 
 
 def test_the_stage_writes_the_customer_table_later_stages_read(tmp_path, monkeypatch):
-    from custseg.io.data import load_customers
-    from custseg.stages.rfm import RFM_METRICS, run_rfm
+    from custseg.pipeline.rfm import RFM_METRICS, run_rfm
+    from custseg.storage.data import load_customers
 
     monkeypatch.chdir(tmp_path)
     log = tmp_path / "log.csv"
@@ -281,7 +281,7 @@ def test_the_stage_writes_the_customer_table_later_stages_read(tmp_path, monkeyp
 
 
 def test_an_as_of_date_before_the_log_is_refused_and_nothing_is_written(tmp_path, monkeypatch):
-    from custseg.stages.rfm import RFM_METRICS, run_rfm
+    from custseg.pipeline.rfm import RFM_METRICS, run_rfm
 
     monkeypatch.chdir(tmp_path)
     log = tmp_path / "log.csv"
@@ -296,7 +296,7 @@ def test_an_as_of_date_before_the_log_is_refused_and_nothing_is_written(tmp_path
 
 def test_the_stage_refuses_the_mall_pipeline():
     from custseg.config import ConfigError
-    from custseg.stages.rfm import run_rfm
+    from custseg.pipeline.rfm import run_rfm
 
     from conftest import compose_settings
 

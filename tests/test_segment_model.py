@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.core.clustering import fit_model, segment_model
-from custseg.core.features import FeatureSet, ModelParams
-from custseg.core.segment_model import (
+from custseg.domain.clustering import fit_model, segment_model
+from custseg.domain.features import FeatureSet, ModelParams
+from custseg.domain.segment_model import (
     SIGNIFICANT_DIGITS,
     InputError,
     SegmentModel,
@@ -402,7 +402,7 @@ def test_a_model_with_transforms_scores_like_the_fitted_pipeline(customers, scal
 
 
 def test_centroids_compare_only_when_the_same_columns_are_scores():
-    from custseg.core.identity import comparable
+    from custseg.domain.identity import comparable
 
     scored = small_model(transforms={"y": {"kind": "rfm_score", "edges": [None, 1, 2, 3]}})
     assert comparable(transformed_model(), small_model())  # log1p, quantile: original units
@@ -411,7 +411,7 @@ def test_centroids_compare_only_when_the_same_columns_are_scores():
 
 
 def test_transform_kinds_follow_the_column_order_as_a_feature_set_logs_them():
-    from custseg.core.features import FeatureSet
+    from custseg.domain.features import FeatureSet
 
     # the JSON stores transforms sorted by column name; the columns are x, y
     model = transformed_model(transforms={"y": TRANSFORMS["y"], "x": TRANSFORMS["x"]})

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.core.selection import (
+from custseg.domain.selection import (
     CRITERIA,
     best_score_k,
     consensus_k,

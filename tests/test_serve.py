@@ -18,11 +18,11 @@ import mlflow
 import numpy as np
 import pytest
 
-from custseg.core.clustering import fit_model
-from custseg.core.identity import identify
-from custseg.io.data import generate_customers, load_customers, write_csv_atomic
-from custseg.io.registry import champion_uri, register_champion
-from custseg.io.tracking import log_segment_model, setup_experiment
+from custseg.domain.clustering import fit_model
+from custseg.domain.identity import identify
+from custseg.storage.data import generate_customers, load_customers, write_csv_atomic
+from custseg.tracking.registry import champion_uri, register_champion
+from custseg.tracking.runs import log_segment_model, setup_experiment
 
 from conftest import compose_settings
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from custseg.io.data import generate_customers, write_csv_atomic
+from custseg.storage.data import generate_customers, write_csv_atomic
 from test_dvc import VENV_BIN, make_clone
 from test_serve import free_port
 

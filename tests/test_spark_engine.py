@@ -14,12 +14,17 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from custseg.config import EngineConfig, Settings
-from custseg.core.agreement import adjusted_rand
-from custseg.core.clustering import fit_model, segment_model
-from custseg.core.features import categorical_scale
-from custseg.core.identity import compare_models
-from custseg.io.data import generate_customers, load_customers, write_csv_atomic, write_validated
-from custseg.io.outputs import StaleInputError, read_sweep_model, write_segment_model
+from custseg.domain.agreement import adjusted_rand
+from custseg.domain.clustering import fit_model, segment_model
+from custseg.domain.features import categorical_scale
+from custseg.domain.identity import compare_models
+from custseg.storage.data import (
+    generate_customers,
+    load_customers,
+    write_csv_atomic,
+    write_validated,
+)
+from custseg.storage.outputs import StaleInputError, read_sweep_model, write_segment_model
 
 from conftest import PROJECT_ROOT, SPARK_LOCAL, compose_settings
 
@@ -65,11 +70,11 @@ def validated_settings(seed_csv: Path, tmp_path: Path, overrides: list[str]) -> 
 def test_spark_sweep_agrees_with_sklearn_on_k_and_segments(
     spark, seed_csv, tmp_path, tracking_overrides, monkeypatch
 ):
-    from custseg.io.spark_engine import SPARK_SILHOUETTE
-    from custseg.stages.publish import run_publish
-    from custseg.stages.report import run_report
-    from custseg.stages.select import run_select
-    from custseg.stages.sweep import run_sweep
+    from custseg.backends.spark.engine import SPARK_SILHOUETTE
+    from custseg.pipeline.publish import run_publish
+    from custseg.pipeline.report import run_report
+    from custseg.pipeline.select import run_select
+    from custseg.pipeline.sweep import run_sweep
 
     outcomes, models, settings_of = {}, {}, {}
     for engine, extra in [("sklearn", []), ("spark", SPARK_OVERRIDES)]:
@@ -167,7 +172,7 @@ def test_spark_sweep_agrees_with_sklearn_on_k_and_segments(
     ids=["numeric", "gender", "gender-weight-2.5"],
 )
 def test_the_spark_segment_model_scores_as_spark_does(spark, seed_csv, tmp_path, features, weight):
-    from custseg.io.spark_engine import fit_spark, read_validated, spark_segments
+    from custseg.backends.spark.engine import fit_spark, read_validated, spark_segments
 
     restarts = 3 if weight == 1.0 else 10  # k-means|| needs more to near the optimum
     overrides = [*SPARK_OVERRIDES, *SWEEP, f"features={features}", f"model.n_init={restarts}"]
@@ -211,7 +216,7 @@ def test_the_spark_segment_model_scores_as_spark_does(spark, seed_csv, tmp_path,
 
 def test_a_stale_validated_table_is_named_before_spark_starts(seed_csv, tmp_path):
     pytest.importorskip("pyspark")
-    from custseg.io.spark_engine import read_validated
+    from custseg.backends.spark.engine import read_validated
 
     settings = compose_settings(
         [f"data.path={seed_csv}", f"data.validated={tmp_path / 'absent.parquet'}"]
@@ -224,7 +229,7 @@ def test_the_engine_is_chosen_once_by_name():
     """The names config accepts, the engines a sweep builds and the files of conf/engine/
     are one set; the default is scikit-learn's."""
     from custseg import config
-    from custseg.stages.sweep import ENGINES
+    from custseg.pipeline.sweep import ENGINES
 
     files = {path.stem for path in (PROJECT_ROOT / "conf" / "engine").glob("*.yaml")}
     assert set(ENGINES) == set(config.ENGINES) == files == {"sklearn", "spark"}
@@ -233,7 +238,7 @@ def test_the_engine_is_chosen_once_by_name():
 
 
 def test_session_settings_keep_the_quiet_driver_log_and_the_users_java_options():
-    from custseg.io.spark_engine import session_settings
+    from custseg.backends.spark.engine import session_settings
 
     java = "spark.driver.extraJavaOptions"
     default = session_settings(LOCAL)
@@ -247,8 +252,8 @@ def test_session_settings_keep_the_quiet_driver_log_and_the_users_java_options()
 
 @pytest.mark.slow
 def test_a_larger_table_gets_a_seeded_driver_sample_in_row_order(spark, tmp_path):
-    from custseg.io.spark_engine import fit_spark, read_validated
-    from custseg.stages.sweep import trusted_fit
+    from custseg.backends.spark.engine import fit_spark, read_validated
+    from custseg.pipeline.sweep import trusted_fit
 
     csv = tmp_path / "customers.csv"
     write_csv_atomic(generate_customers(3000, seed=3), csv)
@@ -292,7 +297,7 @@ def test_make_run_engine_spark_on_a_fresh_clone(spark, tmp_path):
     import pandas as pd
     from mlflow import MlflowClient
 
-    from custseg.io.spark_engine import to_pandas
+    from custseg.backends.spark.engine import to_pandas
     from test_dvc import VENV_BIN, Registry, fingerprint, git_status, make_clone, run
 
     repo = make_clone(tmp_path)
@@ -370,7 +375,7 @@ def test_make_run_engine_spark_on_a_fresh_clone(spark, tmp_path):
 
 def rows_of_spark_and_model(data, settings, k: int):
     """Spark's own cluster of every customer and the converted model's nearest centroid."""
-    from custseg.io.spark_engine import fit_spark, spark_segments
+    from custseg.backends.spark.engine import fit_spark, spark_segments
 
     fs = settings.features
     result = fit_spark(data, fs, k, settings.model)
@@ -384,7 +389,7 @@ def test_a_category_the_driver_sample_lacks_is_encoded_as_in_the_whole_table(spa
     """The one-hot columns come from the whole table's categories, not the sample's: a
     region on one customer outside the sample still has its column, and every customer
     gets Spark's cluster."""
-    from custseg.io.spark_engine import read_validated
+    from custseg.backends.spark.engine import read_validated
 
     customers = generate_customers(600, seed=4)
     customers["Region"] = np.where(np.arange(600) % 2 == 0, "north", "south")
@@ -420,7 +425,7 @@ def test_a_category_the_driver_sample_lacks_is_encoded_as_in_the_whole_table(spa
 @pytest.mark.slow
 def test_a_categorical_only_feature_set_fits_on_spark(spark, seed_csv, tmp_path):
     """No numeric column: the one-hot columns alone, k = 2 splits the genders."""
-    from custseg.io.spark_engine import read_validated
+    from custseg.backends.spark.engine import read_validated
 
     overrides = [
         *SPARK_OVERRIDES,

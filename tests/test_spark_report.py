@@ -1,4 +1,4 @@
-"""custseg-report on a table Spark holds (custseg.io.spark_report) against the table in
+"""custseg-report on a table Spark holds (custseg.backends.spark.aggregates) against the table in
 memory, on a real local[2] SparkSession: the same profiles, the same assignments CSV."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.core.clustering import fit_model, segment_model
-from custseg.core.features import FeatureSet
-from custseg.io.data import DataInfo, load_customers
+from custseg.domain.clustering import fit_model, segment_model
+from custseg.domain.features import FeatureSet
+from custseg.storage.data import DataInfo, load_customers
 
 from conftest import MALL_FEATURE_SETS, compose_settings
 
@@ -34,9 +34,9 @@ def the_tables(spark, table: pd.DataFrame):
     """The table in memory and the same rows in Spark (with their row numbers)."""
     from pyspark.sql import functions as F
 
-    from custseg.io.spark_engine import ROW_ID
-    from custseg.io.spark_scoring import SparkCustomerTable
-    from custseg.io.tables import PandasTable
+    from custseg.backends.spark.engine import ROW_ID
+    from custseg.backends.spark.scoring import SparkCustomerTable
+    from custseg.backends.tables import PandasTable
 
     info = DataInfo("customers", "0" * 64, len(table), len(table.columns))
     frame = spark.createDataFrame(table).withColumn(ROW_ID, F.monotonically_increasing_id())

@@ -1,4 +1,4 @@
-"""A segment model scoring in Spark (custseg.io.spark_scoring) against its numpy scoring
+"""A segment model scoring in Spark (custseg.backends.spark.scoring) against its numpy scoring
 (the pyfunc's), on a real local[2] SparkSession."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.core.clustering import fit_model, segment_model
-from custseg.core.segment_model import SEGMENT_COLUMN, SEGMENT_NAME_COLUMN, SegmentModel
-from custseg.io.data import load_customers
+from custseg.domain.clustering import fit_model, segment_model
+from custseg.domain.segment_model import SEGMENT_COLUMN, SEGMENT_NAME_COLUMN, SegmentModel
+from custseg.storage.data import load_customers
 
 from conftest import compose_settings
 
@@ -60,7 +60,7 @@ def random_table(model: SegmentModel, n: int, seed: int) -> pd.DataFrame:
 def spark_distances(spark, model: SegmentModel, table: pd.DataFrame) -> np.ndarray:
     from pyspark.sql import functions as F
 
-    from custseg.io.spark_scoring import distance_sql
+    from custseg.backends.spark.scoring import distance_sql
 
     frame = spark.createDataFrame(table)
     rows = frame.select(F.array(*map(F.expr, distance_sql(model))).alias("d")).collect()
@@ -68,8 +68,8 @@ def spark_distances(spark, model: SegmentModel, table: pd.DataFrame) -> np.ndarr
 
 
 def spark_scores(spark, model: SegmentModel, table: pd.DataFrame) -> pd.DataFrame:
-    from custseg.io.spark_engine import to_pandas
-    from custseg.io.spark_scoring import score_frame
+    from custseg.backends.spark.engine import to_pandas
+    from custseg.backends.spark.scoring import score_frame
 
     scored = to_pandas(score_frame(model, spark.createDataFrame(table)))
     return scored[[SEGMENT_COLUMN, SEGMENT_NAME_COLUMN]]
@@ -139,10 +139,10 @@ def test_the_spark_table_answers_select_as_the_table_in_memory(spark, seed_csv, 
     computed in Spark (aggregates only reach the driver) and equal the pandas table's,
     the transitions count for count; the new model's ids are the champion's and one
     more (some customers keep their id) or all new (every customer moves)."""
-    from custseg.core.identity import model_changes
-    from custseg.io.data import DataInfo
-    from custseg.io.spark_scoring import SparkCustomerTable
-    from custseg.io.tables import PandasTable
+    from custseg.backends.spark.scoring import SparkCustomerTable
+    from custseg.backends.tables import PandasTable
+    from custseg.domain.identity import model_changes
+    from custseg.storage.data import DataInfo
 
     champion, table = fitted(seed_csv, overrides)
     settings = compose_settings([f"data.path={seed_csv}", *overrides, "model.n_init=2"])
@@ -179,10 +179,10 @@ def test_the_spark_table_scores_a_model_as_the_spark_sweep_scores_a_fit(spark, s
     rows the Spark sweep scores), which the plots and the registration gate use."""
     from pyspark.sql import functions as F
 
-    from custseg.core.clustering import model_metrics
-    from custseg.io.data import DataInfo
-    from custseg.io.spark_engine import ROW_ID, driver_sample
-    from custseg.io.spark_scoring import SparkCustomerTable
+    from custseg.backends.spark.engine import ROW_ID, driver_sample
+    from custseg.backends.spark.scoring import SparkCustomerTable
+    from custseg.domain.clustering import model_metrics
+    from custseg.storage.data import DataInfo
 
     model, table = fitted(seed_csv, ["features=all"])
     frame = spark.createDataFrame(table).withColumn(ROW_ID, F.monotonically_increasing_id())
@@ -213,8 +213,8 @@ def test_the_pipeline_model_scores_as_the_columns_do_and_loads_back(spark, seed_
     loaded back without custseg."""
     from pyspark.ml import PipelineModel
 
-    from custseg.io.spark_engine import to_pandas
-    from custseg.io.spark_scoring import scoring_pipeline
+    from custseg.backends.spark.engine import to_pandas
+    from custseg.backends.spark.scoring import scoring_pipeline
 
     model, table = fitted(seed_csv, ["features=all"])
     scoring_pipeline(model).save(str(tmp_path / "spark_model"))
@@ -228,7 +228,7 @@ def test_the_pipeline_model_scores_as_the_columns_do_and_loads_back(spark, seed_
 def test_the_pipeline_model_refuses_rows_the_pyfunc_refuses(spark, seed_csv):
     """The Spark flavour scores on a cluster without custseg's checks before it: a row
     outside the model's allowed values or limits fails the job, as the pyfunc refuses it."""
-    from custseg.io.spark_scoring import scoring_pipeline
+    from custseg.backends.spark.scoring import scoring_pipeline
 
     model, table = fitted(seed_csv, ["features=all"])
     model = dataclasses.replace(
@@ -244,7 +244,7 @@ def test_the_pipeline_model_refuses_rows_the_pyfunc_refuses(spark, seed_csv):
 
 
 def test_rows_outside_the_model_are_refused_and_nothing_is_scored(spark, seed_csv):
-    from custseg.io.spark_scoring import SparkScoringError, score_frame
+    from custseg.backends.spark.scoring import SparkScoringError, score_frame
 
     model, table = fitted(seed_csv, ["features=all"])
     model = dataclasses.replace(
@@ -260,7 +260,7 @@ def test_rows_outside_the_model_are_refused_and_nothing_is_scored(spark, seed_cs
 
 
 def test_a_quantile_transform_is_refused_with_what_to_do(spark):
-    from custseg.io.spark_scoring import SparkScoringError, nearest_sql
+    from custseg.backends.spark.scoring import SparkScoringError, nearest_sql
 
     model = dataclasses.replace(
         random_model(2, [], k=2, seed=0),
@@ -273,9 +273,9 @@ def test_a_quantile_transform_is_refused_with_what_to_do(spark):
 def test_a_champion_spark_cannot_score_stops_a_stage_with_what_to_do(spark, capsys):
     """custseg-select or -publish on Spark against a catalog champion with a quantile
     transform: the stage ends with its message (exit 1), not a traceback."""
-    from custseg.io.data import DataInfo
-    from custseg.io.spark_scoring import SparkCustomerTable
-    from custseg.stages.errors import exit_on_user_error
+    from custseg.backends.spark.scoring import SparkCustomerTable
+    from custseg.pipeline.errors import exit_on_user_error
+    from custseg.storage.data import DataInfo
 
     champion = dataclasses.replace(
         random_model(2, [], k=2, seed=0),
@@ -308,7 +308,7 @@ def registry(tmp_path_factory):
 def test_predict_on_spark_scores_the_champion_as_the_sklearn_engine_does(spark, registry, tmp_path):
     """custseg-predict engine=spark: the registered champion scores the table in Spark,
     every customer to the segment the scikit-learn engine gives, in input order."""
-    from custseg.stages.predict import run_predict
+    from custseg.pipeline.predict import run_predict
     from test_predict import write_new_customers
 
     source = write_new_customers(tmp_path)
@@ -344,15 +344,15 @@ def test_predict_on_spark_refuses_clearly_and_writes_nothing(
     spark, registry, tmp_path, monkeypatch, overrides, error, match
 ):
     import custseg.config
-    import custseg.io.registry
-    from custseg.stages.predict import run_predict
+    import custseg.tracking.registry
+    from custseg.pipeline.predict import run_predict
 
     monkeypatch.chdir(tmp_path)
     source = tmp_path / "new.csv"
     source.write_text("CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)\n"
                       "1,Male,27,44,52\n", encoding="utf-8")  # fmt: skip
     errors = {"ConfigError": custseg.config.ConfigError,
-              "ModelNotFoundError": custseg.io.registry.ModelNotFoundError}  # fmt: skip
+              "ModelNotFoundError": custseg.tracking.registry.ModelNotFoundError}  # fmt: skip
     settings = registry.settings(source, None, "engine=spark", *overrides)
     with pytest.raises(errors[error], match=match):
         run_predict(settings)
@@ -360,8 +360,8 @@ def test_predict_on_spark_refuses_clearly_and_writes_nothing(
 
 
 def test_predict_on_spark_refuses_invalid_input_with_its_lines(spark, registry, tmp_path):
-    from custseg.io.data import DataValidationError
-    from custseg.stages.predict import run_predict
+    from custseg.pipeline.predict import run_predict
+    from custseg.storage.data import DataValidationError
 
     source = tmp_path / "new.csv"
     source.write_text("CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)\n"
@@ -380,9 +380,9 @@ def test_a_model_logged_with_its_spark_flavour_scores_alike_in_spark_and_pyfunc(
     import mlflow
     import mlflow.spark
 
-    from custseg.io.spark_engine import to_pandas
-    from custseg.io.spark_scoring import scoring_pipeline
-    from custseg.io.tracking import log_segment_model, setup_experiment
+    from custseg.backends.spark.engine import to_pandas
+    from custseg.backends.spark.scoring import scoring_pipeline
+    from custseg.tracking.runs import log_segment_model, setup_experiment
 
     model, table = fitted(seed_csv, ["features=all"])
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -418,11 +418,11 @@ import mlflow
 import mlflow.spark
 
 from conftest import compose_settings
-from custseg.core.segment_model import SegmentModel
-from custseg.io.spark_data import validate_spark
-from custseg.io.spark_engine import spark_session, to_pandas
-from custseg.io.spark_scoring import scoring_pipeline
-from custseg.io.tracking import log_segment_model, setup_experiment
+from custseg.domain.segment_model import SegmentModel
+from custseg.backends.spark.data import validate_spark
+from custseg.backends.spark.engine import spark_session, to_pandas
+from custseg.backends.spark.scoring import scoring_pipeline
+from custseg.tracking.runs import log_segment_model, setup_experiment
 
 out = Path(sys.argv[1])
 settings = compose_settings(sys.argv[2:])
@@ -483,7 +483,7 @@ def test_a_saved_pipeline_is_whole_or_refused_with_the_part_it_lacks(spark, seed
     missing_parts names what a copy from executors the driver cannot see would lack."""
     import shutil
 
-    from custseg.io.spark_scoring import missing_parts, save_pipeline, scoring_pipeline
+    from custseg.backends.spark.scoring import missing_parts, save_pipeline, scoring_pipeline
 
     model, _ = fitted(seed_csv, ["features=income_spending"])
     saved = tmp_path / "pipeline"
@@ -507,9 +507,9 @@ def test_a_spark_flavour_that_cannot_be_saved_leaves_the_pyfunc_and_says_why(
     pyfunc, which scores, with a warning that it has no Spark flavour."""
     import mlflow
 
-    from custseg.io.errors import SparkScoringError
-    from custseg.io.spark_scoring import save_pipeline, scoring_pipeline
-    from custseg.io.tracking import log_segment_model, setup_experiment
+    from custseg.backends.spark.scoring import save_pipeline, scoring_pipeline
+    from custseg.errors import SparkScoringError
+    from custseg.tracking.runs import log_segment_model, setup_experiment
 
     model, table = fitted(seed_csv, ["features=income_spending"])
     blocker = tmp_path / "a-file"

@@ -1,5 +1,5 @@
-"""engine=spark's validation (custseg.io.spark_data) against the scikit-learn engine's
-(custseg.io.data.load_customers), on a real local[2] SparkSession: every file is refused
+"""engine=spark's validation (custseg.backends.spark.data) against the scikit-learn engine's
+(custseg.storage.data.load_customers), on a real local[2] SparkSession: every file is refused
 with the same problems, or read to the same table."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from custseg.config import DataConfig
-from custseg.io.data import (
+from custseg.storage.data import (
     DataValidationError,
     current_validated,
     generate_customers,
@@ -92,8 +92,8 @@ def data_config() -> DataConfig:
 
 def both_engines(config: DataConfig):
     """What each engine makes of ``config``: (table, info) or the problems raised."""
-    from custseg.io.spark_data import LINE, validate_spark
-    from custseg.io.spark_engine import to_pandas
+    from custseg.backends.spark.data import LINE, validate_spark
+    from custseg.backends.spark.engine import to_pandas
 
     outcomes = []
     for validate in (load_customers, lambda c: validate_spark(c, SPARK_LOCAL)):
@@ -166,7 +166,7 @@ def test_line_numbers_hold_across_partitions(spark, tmp_path, data_config):
 def test_spark_refuses_text_that_is_not_utf8_and_says_so(
     spark, tmp_path, data_config, content, encoding, why
 ):
-    from custseg.io.spark_data import validate_spark
+    from custseg.backends.spark.data import validate_spark
 
     path = tmp_path / "latin.csv"
     path.write_bytes(content)
@@ -179,7 +179,7 @@ def test_spark_refuses_text_that_is_not_utf8_and_says_so(
 def test_a_value_spanning_lines_is_refused_on_spark_with_its_line(spark, tmp_path, data_config):
     """Spark reads a record per line: a quoted value with a line break is named, never
     read as two records (the scikit-learn engine reads it)."""
-    from custseg.io.spark_data import validate_spark
+    from custseg.backends.spark.data import validate_spark
 
     header = f"{HEADER},Note,Other"
     path = tmp_path / "customers.csv"
@@ -204,7 +204,7 @@ def test_the_validated_directory_is_read_back_as_the_table_and_written_the_same_
 ):
     """What later stages read (load_table, Spark) is the validated table, the directory's
     bytes depend on the data only, and a stale directory is not used."""
-    from custseg.io.spark_data import validate_spark, write_validated_spark
+    from custseg.backends.spark.data import validate_spark, write_validated_spark
 
     dest = tmp_path / "validated" / "customers.parquet"
     config = dataclasses.replace(data_config, path=str(seed_csv), validated=str(dest))
@@ -228,8 +228,8 @@ def test_a_spark_validated_directory_is_replaced_by_a_file_and_back(
     spark, tmp_path, data_config, seed_csv
 ):
     """Switching engines swaps the validated file for a directory and back, whole."""
-    from custseg.io.data import write_validated
-    from custseg.io.spark_data import validate_spark, write_validated_spark
+    from custseg.backends.spark.data import validate_spark, write_validated_spark
+    from custseg.storage.data import write_validated
 
     dest = tmp_path / "customers.parquet"
     config = dataclasses.replace(data_config, path=str(seed_csv), validated=str(dest))
@@ -252,7 +252,7 @@ def test_the_validate_stage_writes_the_same_metrics_and_profile_on_spark(
 ):
     """custseg-validate with engine=spark: the same metrics/ files, a validated table that
     later stages read as the scikit-learn engine's; invalid data writes nothing."""
-    from custseg.stages.validate import DATA_METRICS, DATA_PROFILE, run_validate
+    from custseg.pipeline.validate import DATA_METRICS, DATA_PROFILE, run_validate
 
     path = seed_csv
     if content is not None:
@@ -275,7 +275,7 @@ def test_the_validate_stage_writes_the_same_metrics_and_profile_on_spark(
 
 
 def test_invalid_data_on_spark_writes_nothing(spark, tmp_path, monkeypatch):
-    from custseg.stages.validate import DATA_METRICS, DATA_PROFILE, run_validate
+    from custseg.pipeline.validate import DATA_METRICS, DATA_PROFILE, run_validate
 
     bad = tmp_path / "bad.csv"
     bad.write_text(CASES["several-problems"], encoding="utf-8")
@@ -321,7 +321,7 @@ def test_spark_validates_a_parquet_table_as_the_sklearn_engine_does(
 ):
     """A Parquet table (a file, or a directory of files read in name order): the same
     rules on its values, rows numbered from 1."""
-    from custseg.io.data import write_parquet_atomic
+    from custseg.storage.data import write_parquet_atomic
 
     if len(frames) == 1:
         path = tmp_path / "customers.parquet"
@@ -339,8 +339,8 @@ def test_spark_validates_a_parquet_table_as_the_sklearn_engine_does(
 def test_a_parquet_table_is_written_validated_in_its_rows_order(spark, tmp_path, data_config):
     """Spark reads a directory's larger file first; the validated table Spark writes (and
     later stages read) is in name order all the same, as the scikit-learn engine's."""
-    from custseg.io.data import write_parquet_atomic
-    from custseg.io.spark_data import validate_spark, write_validated_spark
+    from custseg.backends.spark.data import validate_spark, write_validated_spark
+    from custseg.storage.data import write_parquet_atomic
 
     customers = generate_customers(300, seed=6)
     path = tmp_path / "customers.parquet"
@@ -359,8 +359,8 @@ def test_a_parquet_table_is_written_validated_in_its_rows_order(spark, tmp_path,
 def test_a_parquet_table_spark_cannot_read_is_refused_with_the_reason(spark, tmp_path, data_config):
     """Files of one table with other column types (an integer column written as text in
     a later file): Spark's reason, as a validation error."""
-    from custseg.io.data import write_parquet_atomic
-    from custseg.io.spark_data import validate_spark
+    from custseg.backends.spark.data import validate_spark
+    from custseg.storage.data import write_parquet_atomic
 
     good = generate_customers(40, seed=5)
     path = tmp_path / "customers.parquet"
@@ -383,7 +383,7 @@ def test_the_generator_writes_parquet_that_validates_as_its_csv(tmp_path, data_c
     pd.testing.assert_frame_equal(from_parquet[0], from_csv[0])
     bad = pd.read_parquet(tmp_path / "c.parquet").assign(Age=lambda t: t["Age"] - 100)
     write_csv_atomic(bad, tmp_path / "bad.csv")
-    from custseg.io.data import write_parquet_atomic
+    from custseg.storage.data import write_parquet_atomic
 
     write_parquet_atomic(bad, tmp_path / "bad.parquet")
     first = f"row 1 ('{bad['Age'].iloc[0]}')"
@@ -392,7 +392,7 @@ def test_the_generator_writes_parquet_that_validates_as_its_csv(tmp_path, data_c
 
 
 def test_an_empty_parquet_directory_is_a_validation_error(spark, tmp_path, data_config):
-    from custseg.io.spark_data import validate_spark
+    from custseg.backends.spark.data import validate_spark
 
     path = tmp_path / "customers.parquet"
     path.mkdir()

@@ -112,6 +112,6 @@ def test_every_module_a_stage_imports_is_one_of_its_deps(pipeline, stage):
 def test_the_closure_is_read_from_the_source():
     """By hand: select imports the identity module, which imports profiling; the CLI's
     lazy imports inside functions are not module-level imports."""
-    select = closure("custseg.stages.select")
-    assert {"custseg.core.identity", "custseg.core.profiling", "custseg"} <= select
-    assert "custseg.stages.publish" not in closure("custseg.cli")
+    select = closure("custseg.pipeline.select")
+    assert {"custseg.domain.identity", "custseg.domain.profiling", "custseg"} <= select
+    assert "custseg.pipeline.publish" not in closure("custseg.cli")

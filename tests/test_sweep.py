@@ -18,11 +18,11 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from custseg.core.clustering import fit_model, segment_model
-from custseg.io.data import DataValidationError
-from custseg.io.outputs import CURVE_COLUMNS, read_segment_model
-from custseg.io.tracking import FINGERPRINT_TAG, ROLE_TAG
-from custseg.stages.sweep import format_summary, run_sweep
+from custseg.domain.clustering import fit_model, segment_model
+from custseg.pipeline.sweep import format_summary, run_sweep
+from custseg.storage.data import DataValidationError
+from custseg.storage.outputs import CURVE_COLUMNS, read_segment_model
+from custseg.tracking.runs import FINGERPRINT_TAG, ROLE_TAG
 
 from conftest import compose_settings, with_data_path
 
@@ -162,7 +162,7 @@ def test_input_example_holds_no_customer_row():
         {"customer_id": ["1", "2", "3", "4"], "gender": ["Male", "Male", "Female", "Female"],
          "age": [20.0, 22.0, 60.0, 64.0], "annual_income": [10.0, 12.0, 90.0, 94.0]}
     )  # fmt: skip
-    from custseg.core.features import FeatureSet, ModelParams
+    from custseg.domain.features import FeatureSet, ModelParams
 
     fs = FeatureSet("x", numeric=["age", "annual_income"], categorical=["gender"])
     result = fit_model(table, fs, "standard", ModelParams(n_init=2), 2)
@@ -490,9 +490,9 @@ def test_select_refuses_models_swept_with_other_settings(
 
 
 def test_select_refuses_a_swept_model_of_other_transforms():
-    from custseg.core.features import FeatureSet, ModelParams
-    from custseg.io.outputs import StaleInputError
-    from custseg.stages.select import _check_feature_set
+    from custseg.domain.features import FeatureSet, ModelParams
+    from custseg.pipeline.select import _check_feature_set
+    from custseg.storage.outputs import StaleInputError
 
     table = pd.DataFrame({"age": [20.0, 22.0, 60.0, 64.0], "annual_income": [1.0, 2.0, 9.0, 9.5]})
     logged = FeatureSet("x", numeric=["age", "annual_income"], transforms={"age": "log1p"})

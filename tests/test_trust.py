@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.core.clustering import fit_model, fit_warnings
-from custseg.core.engines import make_kmeans
-from custseg.core.features import FeatureSet, ModelParams
-from custseg.core.selection import select_k
-from custseg.core.stability import (
+from custseg.backends.parallel import fit_limits
+from custseg.domain.algorithms import make_kmeans
+from custseg.domain.clustering import fit_model, fit_warnings
+from custseg.domain.features import FeatureSet, ModelParams
+from custseg.domain.selection import select_k
+from custseg.domain.stability import (
     TrustParams,
     best_jaccard,
     sample_rows,
@@ -18,8 +19,7 @@ from custseg.core.stability import (
     trust,
     within_ss,
 )
-from custseg.parallel import fit_limits
-from custseg.stages.sweep import fit_and_trust
+from custseg.pipeline.sweep import fit_and_trust
 
 from conftest import compose_settings
 from planted import planted_customers

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from custseg.io.data import DataValidationError, load_customers, load_table
-from custseg.stages.validate import DATA_METRICS, DATA_PROFILE, run_validate
+from custseg.pipeline.validate import DATA_METRICS, DATA_PROFILE, run_validate
+from custseg.storage.data import DataValidationError, load_customers, load_table
 
 from conftest import compose_settings
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from custseg import __version__
 from custseg.config import ConfigError, TrackingConfig
-from custseg.io.data import (
+from custseg.storage.data import (
     DataValidationError,
     file_sha256,
     generate_customers,
@@ -78,7 +78,7 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"{out} already exists; left unchanged (use --force to overwrite)")
         return 0
     if args.kind == "transactions":
-        from custseg.io.transactions import generate_transactions
+        from custseg.storage.transactions import generate_transactions
 
         table = generate_transactions(args.rows, args.seed)
         what = f"{len(table)} transactions of {args.rows} customers"
@@ -156,8 +156,8 @@ def _promote_arguments(parser: argparse.ArgumentParser) -> None:
 def _promote(args: argparse.Namespace) -> int:
     import mlflow
 
-    from custseg.io import registry
-    from custseg.stages.console import quiet_console
+    from custseg.pipeline.console import quiet_console
+    from custseg.tracking import registry
 
     quiet_console()
     try:
@@ -171,7 +171,7 @@ def _promote(args: argparse.Namespace) -> int:
         print(f"custseg promote: refused: {exc}", file=sys.stderr)
         return 1
     except mlflow.exceptions.MlflowException as exc:
-        from custseg.io.tracking import access_refused
+        from custseg.tracking.runs import access_refused
 
         print(f"custseg promote: error: {access_refused(exc) or exc.message}", file=sys.stderr)
         return 1
@@ -199,8 +199,8 @@ def _promote_checked(args: argparse.Namespace, settings: Settings) -> int:
     """:func:`_promote` without its error handling: move the alias, report, return 0."""
     import mlflow
 
-    from custseg.io import registry
-    from custseg.io.data import load_customers
+    from custseg.storage.data import load_customers
+    from custseg.tracking import registry
 
     tracking_uri = args.tracking_uri or settings.tracking.tracking_uri
     registry.require_store(tracking_uri)  # before reading the table: the store is the usual miss
@@ -243,7 +243,7 @@ def _promote_checked(args: argparse.Namespace, settings: Settings) -> int:
 
 def _print_promotion(args: argparse.Namespace, before, after, catalog: str | None) -> None:
     """What moved (or that nothing did), and what to commit when the catalog changed."""
-    from custseg.io import registry
+    from custseg.tracking import registry
 
     where = f"{args.model_name}@{args.alias}"
     new = _describe_version(after, args.metric)
@@ -281,12 +281,12 @@ def _run_version(run_id: str, model_name: str, settings, catalog: str, table, in
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from custseg.io import registry
-    from custseg.io.outputs import read_segment_model
-    from custseg.io.tables import PandasTable
-    from custseg.io.tracking import setup_experiment
-    from custseg.stages.publish import ensure_registered
-    from custseg.stages.select import identify_segments
+    from custseg.backends.tables import PandasTable
+    from custseg.pipeline.publish import ensure_registered
+    from custseg.pipeline.select import identify_segments
+    from custseg.storage.outputs import read_segment_model
+    from custseg.tracking import registry
+    from custseg.tracking.runs import setup_experiment
 
     versions = MlflowClient().search_model_versions(f"name='{model_name}' and run_id='{run_id}'")
     if versions:
@@ -321,7 +321,7 @@ def _segment_model(model_name: str, version: str):
     """The segment model of a registered version (PromotionError if it has none)."""
     import mlflow
 
-    from custseg.io import registry
+    from custseg.tracking import registry
 
     try:
         loaded = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
@@ -332,7 +332,7 @@ def _segment_model(model_name: str, version: str):
 
 def _write_catalog(model, path: str) -> bool:
     """Write ``model`` to the catalog at ``path``; whether the file changed."""
-    from custseg.io.outputs import read_segment_model, write_segment_model
+    from custseg.storage.outputs import read_segment_model, write_segment_model
 
     current = read_segment_model(path, missing_ok=True)
     if current is not None and current.fingerprint == model.fingerprint:
@@ -342,7 +342,7 @@ def _write_catalog(model, path: str) -> bool:
 
 
 def _describe_version(version: ModelVersion, metric: str) -> str:
-    from custseg.io.registry import run_metric
+    from custseg.tracking.registry import run_metric
 
     value = run_metric(version.run_id, metric)
     shown = f"{metric}={value:.4f}" if value is not None else f"no {metric}"
@@ -353,7 +353,7 @@ def _describe_version(version: ModelVersion, metric: str) -> str:
 
 
 def _server_arguments(parser: argparse.ArgumentParser) -> None:
-    from custseg.io.server import ServerLayout
+    from custseg.ops.server import ServerLayout
 
     defaults = ServerLayout(Path(".server"))
     parser.add_argument("action", choices=["start", "stop", "status"])
@@ -377,7 +377,7 @@ def _server_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _server(args: argparse.Namespace) -> int:
-    from custseg.io import server
+    from custseg.ops import server
 
     layout = server.ServerLayout.at(args.dir.resolve(), args.port, args.pg_port)
     try:
@@ -410,7 +410,7 @@ def _server(args: argparse.Namespace) -> int:
 
 
 def _team_arguments(parser: argparse.ArgumentParser) -> None:
-    from custseg.io.team import ROLES
+    from custseg.ops.team import ROLES
 
     parser.add_argument("action", choices=["add-user"])
     parser.add_argument("username")
@@ -427,7 +427,7 @@ def _team(args: argparse.Namespace) -> int:
     import os
 
     from custseg.config import compose_settings
-    from custseg.io.team import TeamError, add_user
+    from custseg.ops.team import TeamError, add_user
 
     uri = os.environ.get("MLFLOW_TRACKING_URI", "")
     if not uri.startswith(("http://", "https://")):
@@ -453,7 +453,7 @@ def _team(args: argparse.Namespace) -> int:
     if member.password is None:
         print(f"{member.username} already exists; granted the {member.role} role")
         return 0
-    from custseg.io.server import export_lines
+    from custseg.ops.server import export_lines
 
     print(
         f"created {member.username} ({member.role}). Send them these lines (once):\n\n"

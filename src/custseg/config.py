@@ -12,10 +12,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from custseg.core.features import FeatureSet, ModelParams
-from custseg.core.profiling import NamingRules
-from custseg.core.selection import CONSENSUS, METHODS
-from custseg.core.stability import TrustParams
+from custseg.domain.features import FeatureSet, ModelParams
+from custseg.domain.profiling import NamingRules
+from custseg.domain.selection import CONSENSUS, METHODS
+from custseg.domain.stability import TrustParams
 
 
 def project_conf_dir() -> Path:
@@ -99,7 +99,7 @@ class DataConfig:
         """What a model of these input columns checks before scoring: ``limits`` (``[min,
         max]`` of each bounded numeric schema column) and ``allowed`` (values of each
         categorical schema column that lists them); keyword arguments of
-        :func:`~custseg.core.identity.identify`."""
+        :func:`~custseg.domain.identity.identify`."""
         specs = {c: self.columns[c] for c in [*numeric, *categorical] if c in self.columns}
         return {
             "limits": {
@@ -122,11 +122,11 @@ class PreprocessConfig:
     Parameters
     ----------
     scaler : str
-        Scaler of the numeric columns (:data:`~custseg.core.features.SCALERS`).
+        Scaler of the numeric columns (:data:`~custseg.domain.features.SCALERS`).
     categorical_weight : float
         Distance between two categories of a categorical column, in typical (RMS) standard
         deviations of the scaled numeric columns: the same under every scaler
-        (:func:`~custseg.core.features.categorical_scale`).
+        (:func:`~custseg.domain.features.categorical_scale`).
     """
 
     scaler: str = "standard"
@@ -156,8 +156,8 @@ class SelectionConfig:
     Parameters
     ----------
     method : str
-        A criterion of :data:`custseg.core.selection.CRITERIA` or ``"consensus"`` (their
-        vote; see :mod:`custseg.core.selection`).
+        A criterion of :data:`custseg.domain.selection.CRITERIA` or ``"consensus"`` (their
+        vote; see :mod:`custseg.domain.selection`).
     trust : TrustParams
         How stability and the gap statistic are estimated (on a bounded sample).
     unstable_jaccard : float
@@ -207,7 +207,7 @@ class CatalogConfig:
     Parameters
     ----------
     path : str
-        JSON description (:class:`~custseg.core.segment_model.SegmentModel`) of the
+        JSON description (:class:`~custseg.domain.segment_model.SegmentModel`) of the
         champion. New models keep the ids and names of the segments that match it;
         ``custseg promote`` rewrites it. Edit a name there to rename a segment.
     challenger_alias : str
@@ -226,7 +226,7 @@ class CatalogConfig:
 @dataclass
 class IdentityConfig:
     """When a new model's segment continues one of the champion's
-    (:mod:`custseg.core.identity`).
+    (:mod:`custseg.domain.identity`).
 
     Parameters
     ----------
@@ -250,7 +250,7 @@ class ReportConfig:
         Smallest and largest segment share as JSON (``dvc metrics``).
     mlflow_ui : str, optional
         Base URL of the MLflow UI for the links the sweep and ``custseg-publish`` print and
-        ``status/registry.json`` holds (see :mod:`custseg.io.mlflow_ui`); the report itself
+        ``status/registry.json`` holds (see :mod:`custseg.tracking.ui`); the report itself
         holds no link (run ids are not versioned inputs). ``None``: the tracking server
         itself for an ``http(s)://`` tracking URI, else ``make ui``'s
         ``http://127.0.0.1:5000`` (see :attr:`Settings.mlflow_ui`).
@@ -340,7 +340,7 @@ class EngineConfig:
     ----------
     name : {"sklearn", "spark"}
         ``sklearn``: scikit-learn on this machine, the table in memory. ``spark``: Spark
-        MLlib on ``master`` (see :mod:`custseg.io.spark_engine`).
+        MLlib on ``master`` (see :mod:`custseg.backends.spark.engine`).
     master : str
         Spark master URL: ``local[*]`` (every core of this machine), ``local[2]``, or a
         cluster's (``spark://host:7077``, ``yarn``, ``k8s://...``).
@@ -581,7 +581,7 @@ def _check_engine(s: Settings) -> None:
 
 
 def _check(s: Settings) -> None:
-    from custseg.core.features import SCALERS
+    from custseg.domain.features import SCALERS
 
     if problems := s.personas.problems():
         raise ConfigError("; ".join(f"personas.{p}" for p in problems))

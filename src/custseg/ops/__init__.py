@@ -1,0 +1,1 @@
+"""Running a team's tracking server and its users."""

@@ -1,0 +1,1 @@
+"""The entry points, one per stage, and what they share."""

@@ -1,0 +1,1 @@
+"""Figures and the segment report (HTML and Markdown)."""

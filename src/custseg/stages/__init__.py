@@ -1,1 +1,0 @@
-"""Thin entry points, one per pipeline stage: config in, io and core wired together."""

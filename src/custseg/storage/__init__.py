@@ -1,0 +1,1 @@
+"""Reading and validating tables and logs; the pipeline's output files."""

@@ -1,0 +1,1 @@
+"""MLflow: runs, the pyfunc model, the registry and its gate, UI links."""
