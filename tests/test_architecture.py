@@ -59,3 +59,40 @@ def test_imports_flow_one_way(module, source, target):
     if target in SHARED:
         return
     assert ORDER.index(source) < ORDER.index(target), f"{module} imports {target}"
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Every custseg module -> the custseg modules it imports (lazily too), not counting
+    a module's own parent packages."""
+    files = {
+        ".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in PACKAGE.rglob("*.py")
+    }
+    edges: dict[str, set[str]] = {m: set() for m in files}
+    for module, path in files.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+                edges[module] |= {
+                    n
+                    for n in names
+                    if n in files and not module.startswith(f"{n}.") and n != module
+                }
+    return edges
+
+
+def test_no_import_cycle_among_modules():
+    edges = module_imports()
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(edges[module]):
+            assert state.get(target) != 1, " -> ".join([*path, module, target])
+            if target not in state:
+                visit(target, [*path, module])
+        state[module] = 2
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [])

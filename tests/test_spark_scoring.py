@@ -60,7 +60,7 @@ def random_table(model: SegmentModel, n: int, seed: int) -> pd.DataFrame:
 def spark_distances(spark, model: SegmentModel, table: pd.DataFrame) -> np.ndarray:
     from pyspark.sql import functions as F
 
-    from custseg.backends.spark.scoring import distance_sql
+    from custseg.backends.spark.sql import distance_sql
 
     frame = spark.createDataFrame(table)
     rows = frame.select(F.array(*map(F.expr, distance_sql(model))).alias("d")).collect()
@@ -260,7 +260,7 @@ def test_rows_outside_the_model_are_refused_and_nothing_is_scored(spark, seed_cs
 
 
 def test_a_quantile_transform_is_refused_with_what_to_do(spark):
-    from custseg.backends.spark.scoring import SparkScoringError, nearest_sql
+    from custseg.backends.spark.sql import SparkScoringError, nearest_sql
 
     model = dataclasses.replace(
         random_model(2, [], k=2, seed=0),

@@ -3,13 +3,13 @@
 With ``engine=sklearn`` the validated table is in memory (pandas); with ``engine=spark``
 it stays in Spark and only aggregates reach the driver, so a table larger than the
 driver's memory gets through the stage. A stage asks the same questions of either
-(:class:`CustomerTable`) and never branches on the engine: :func:`open_table` is the one
-place the engine is chosen.
+(:class:`CustomerTable`) and never branches on the engine:
+:func:`custseg.backends.open_table` chooses it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -166,21 +166,3 @@ class PandasTable:
         if model.fingerprint not in self._labels:
             self._labels[model.fingerprint] = model.predict(self.table)
         return self._labels[model.fingerprint]
-
-
-def _spark_table(settings: Settings) -> CustomerTable:
-    from custseg.backends.spark.scoring import SparkCustomerTable  # pyspark: an optional extra
-
-    return SparkCustomerTable.open(settings)
-
-
-#: the table of each ``engine.name``
-TABLES: dict[str, Callable[[Settings], CustomerTable]] = {
-    "sklearn": PandasTable.open,
-    "spark": _spark_table,
-}
-
-
-def open_table(settings: Settings) -> CustomerTable:
-    """The validated customer table, held by ``settings.engine``."""
-    return TABLES[settings.engine.name](settings)

@@ -35,8 +35,9 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
+from custseg.backends import open_table
 from custseg.backends.parallel import fit_limits
-from custseg.backends.tables import CustomerTable, open_table
+from custseg.backends.tables import CustomerTable
 from custseg.config import CONF_DIR, Settings, make_data_flag, to_settings
 from custseg.domain.features import transforms_label
 from custseg.domain.segment_model import SegmentModel
@@ -223,7 +224,8 @@ def _spark_model(model: SegmentModel, settings: Settings) -> Any:
     if settings.engine.name != "spark":
         return None
     from custseg.backends.spark.engine import spark_session
-    from custseg.backends.spark.scoring import scoring_pipeline, scoring_problem
+    from custseg.backends.spark.scoring import scoring_pipeline
+    from custseg.backends.spark.sql import scoring_problem
 
     if (problem := scoring_problem(model)) is not None:
         log.warning("model %s has no Spark flavour: %s", model.fingerprint[:12], problem)

@@ -31,7 +31,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from custseg.backends.tables import open_table
+from custseg.backends import open_table
 from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.domain.features import FeatureSet
 from custseg.domain.profiling import (

@@ -26,7 +26,8 @@ import hydra
 import pandas as pd
 from omegaconf import DictConfig
 
-from custseg.backends.tables import CustomerTable, open_table
+from custseg.backends import open_table
+from custseg.backends.tables import CustomerTable
 from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.domain.algorithms import engine_name
 from custseg.domain.features import FeatureSet

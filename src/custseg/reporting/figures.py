@@ -195,68 +195,77 @@ def elbow_plot(
     ax.set_ylim(y_min, y_max + 0.12 * (y_max - y_min))
 
     if selected_k is not None:
-        ax.axvline(selected_k, color=_SELECTED_COLOR, linestyle="--", linewidth=1.5, zorder=1)
-        hit = np.flatnonzero(ks_arr == selected_k)
-        if hit.size:
-            ax.plot(
-                [selected_k],
-                [inertia_arr[hit[0]]],
-                marker="o",
-                markersize=11,
-                markerfacecolor="none",
-                markeredgecolor=_SELECTED_COLOR,
-                markeredgewidth=2,
-                linestyle="none",
-                zorder=3,
-            )
-        # Text on the side of the line with more room; at the top, where inertia is low
-        # for every k past the first few.
-        lo, hi = float(ks_arr.min()), float(ks_arr.max())
-        right_side = hi == lo or (selected_k - lo) / (hi - lo) < 0.6
-        ax.annotate(
-            f"selected k = {selected_k}",
-            xy=(selected_k, 1.0),
-            xycoords=("data", "axes fraction"),
-            xytext=(6 if right_side else -6, -6),
-            textcoords="offset points",
-            ha="left" if right_side else "right",
-            va="top",
-            color=_SELECTED_COLOR,
-            fontweight="bold",
-        )
-
+        _mark_selected_k(ax, ks_arr, inertia_arr, selected_k)
     if ax_picks is not None:
-        names = list(picks)
-        rows = np.arange(len(names))[::-1]  # first criterion on top
-        for name, row in zip(names, rows, strict=True):
-            k_pick = picks[name]
-            if k_pick is None:
-                continue
-            ax_picks.plot(
-                [k_pick],
-                [row],
-                marker="v",
-                markersize=9,
-                color="dimgray",
-                markeredgecolor="black",
-                markeredgewidth=0.6,
-                linestyle="none",
-            )
-        ax_picks.set_yticks(
-            rows, [f"{n}: {'none' if picks[n] is None else picks[n]}" for n in names]
-        )
-        ax_picks.set_ylim(-0.7, len(names) - 0.3)
-        ax_picks.tick_params(axis="x", labelbottom=False)
-        ax_picks.tick_params(axis="y", length=0)
-        ax_picks.grid(True, axis="x", alpha=0.3)
-        ax_picks.set_title("k picked by each criterion", fontsize="medium", loc="left")
-        if selected_k is not None:
-            ax_picks.axvline(selected_k, color=_SELECTED_COLOR, linestyle="--", linewidth=1.5)
+        _picks_strip(ax_picks, picks, selected_k)
 
     pad = 0.5
     ax.set_xlim(ks_arr.min() - pad, ks_arr.max() + pad)
     fig.suptitle(title)
     return fig
+
+
+def _mark_selected_k(
+    ax: Axes, ks_arr: np.ndarray, inertia_arr: np.ndarray, selected_k: int
+) -> None:
+    """The selected k on the elbow curve: a dashed line, a ring on its point, a label."""
+    ax.axvline(selected_k, color=_SELECTED_COLOR, linestyle="--", linewidth=1.5, zorder=1)
+    hit = np.flatnonzero(ks_arr == selected_k)
+    if hit.size:
+        ax.plot(
+            [selected_k],
+            [inertia_arr[hit[0]]],
+            marker="o",
+            markersize=11,
+            markerfacecolor="none",
+            markeredgecolor=_SELECTED_COLOR,
+            markeredgewidth=2,
+            linestyle="none",
+            zorder=3,
+        )
+    # Text on the side of the line with more room; at the top, where inertia is low
+    # for every k past the first few.
+    lo, hi = float(ks_arr.min()), float(ks_arr.max())
+    right_side = hi == lo or (selected_k - lo) / (hi - lo) < 0.6
+    ax.annotate(
+        f"selected k = {selected_k}",
+        xy=(selected_k, 1.0),
+        xycoords=("data", "axes fraction"),
+        xytext=(6 if right_side else -6, -6),
+        textcoords="offset points",
+        ha="left" if right_side else "right",
+        va="top",
+        color=_SELECTED_COLOR,
+        fontweight="bold",
+    )
+
+
+def _picks_strip(ax_picks: Axes, picks: Mapping[str, int | None], selected_k: int | None) -> None:
+    """One row per criterion above the elbow curve, a marker at the k it picks."""
+    names = list(picks)
+    rows = np.arange(len(names))[::-1]  # first criterion on top
+    for name, row in zip(names, rows, strict=True):
+        k_pick = picks[name]
+        if k_pick is None:
+            continue
+        ax_picks.plot(
+            [k_pick],
+            [row],
+            marker="v",
+            markersize=9,
+            color="dimgray",
+            markeredgecolor="black",
+            markeredgewidth=0.6,
+            linestyle="none",
+        )
+    ax_picks.set_yticks(rows, [f"{n}: {'none' if picks[n] is None else picks[n]}" for n in names])
+    ax_picks.set_ylim(-0.7, len(names) - 0.3)
+    ax_picks.tick_params(axis="x", labelbottom=False)
+    ax_picks.tick_params(axis="y", length=0)
+    ax_picks.grid(True, axis="x", alpha=0.3)
+    ax_picks.set_title("k picked by each criterion", fontsize="medium", loc="left")
+    if selected_k is not None:
+        ax_picks.axvline(selected_k, color=_SELECTED_COLOR, linestyle="--", linewidth=1.5)
 
 
 def stability_plot(

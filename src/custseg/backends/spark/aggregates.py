@@ -73,7 +73,7 @@ def spark_profiles(
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    from custseg.backends.spark.scoring import nearest_sql, segment_sql
+    from custseg.backends.spark.sql import nearest_sql, segment_sql
 
     types = {f.name: f.dataType for f in frame.schema.fields}
     segment = F.expr(segment_sql(model, nearest_sql(model))[0]).alias(_SEGMENT)
@@ -242,7 +242,7 @@ def write_spark_assignments(
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from custseg.backends.spark.scoring import nearest_sql, segment_sql
+    from custseg.backends.spark.sql import nearest_sql, segment_sql
 
     position = nearest_sql(model)
     segment, _ = segment_sql(model, position)
