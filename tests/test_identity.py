@@ -83,7 +83,7 @@ def test_splits_and_merges_by_hand():
         [0, 1, 2, 3],
         [3, 5, 6, 7],
     )
-    events = lineage(table, kept={3})
+    events = lineage(table)
     assert events == [
         {"event": "split", "from": [2], "to": [5, 6]},
         {"event": "merge", "from": [0, 1], "to": [7]},
@@ -318,3 +318,33 @@ def test_a_fit_of_a_sample_names_its_outliers_by_the_whole_tables_shares(whole):
     named = {s for s, n in model.segment_names.items() if n.startswith(prefix)}
     assert named == outliers
     assert len(outliers) == (whole[2] == 3)
+
+
+def test_survival_maximises_the_total_overlap_not_the_number_of_pairs():
+    # old 0: 75 customers to new 10, 25 to new 11; old 1: 20 to new 10
+    table = counts([[75, 25], [20, 0]], [0, 1], [10, 11])
+    # Jaccard (0, 10) 0.625, (0, 11) 0.25, (1, 10) 0.21: new 10 continues old 0
+    assert survivors(table, 0.2) == {10: 0}
+
+
+def test_a_split_is_said_also_when_one_part_keeps_the_id():
+    # old 2 (50 customers): 30 stay in 2, 20 make up the new 6; old 3 stays whole
+    table = counts([[30, 0, 20], [0, 40, 0]], [2, 3], [2, 3, 6])
+    assert lineage(table) == [{"event": "split", "from": [2], "to": [2, 6]}]
+    # a boundary shift is no split: the 20 join a segment made mostly of others
+    shifted = counts([[30, 20], [0, 40]], [2, 3], [2, 3])
+    assert lineage(shifted) == []
+
+
+def test_an_id_dropped_on_the_way_is_never_given_out_again(customers):
+    """v1 has five segments, v2 three, v3 five again: v3's new segments never take an id
+    that v1 gave a segment v2 dropped."""
+    first = fit_named(customers, 5, None).model
+    second = fit_named(customers, 3, first).model
+    third = fit_named(customers, 5, second).model
+    dropped = set(first.segments) - set(second.segments)
+    assert dropped and second.first_free_id >= 5
+    assert not set(third.segments) & dropped
+    assert all(s >= second.first_free_id for s in set(third.segments) - set(second.segments))
+    # the high-water mark survives the model file
+    assert SegmentModel.from_json(second.to_json()).first_free_id == second.first_free_id

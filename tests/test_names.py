@@ -214,3 +214,44 @@ def test_rfm_names_agree_with_recency_frequency_and_spend(shape, features):
         personas = list(found.model.segment_personas.values())
         assert len(set(personas)) == len(personas)
         champion = found.model
+
+
+# --------------------------------------------------------- review: order, rules, absence
+
+
+def three_on_x(values: tuple[float, float, float]) -> tuple[pd.DataFrame, np.ndarray]:
+    table = pd.DataFrame({"x": np.repeat(values, 10)})
+    return table, np.repeat([0, 1, 2], 10)
+
+
+def test_a_kept_word_never_ranks_a_segment_above_a_higher_one():
+    # segments 1 and 2 both just below the threshold: fresh, both are mid; segment 1
+    # (the lower) was "high" and is within the band, but keeping it would put a "high"
+    # below a "mid": dropped
+    table, labels = three_on_x((0.0, 9.6, 10.0))
+    profiles = profile_segments(table, labels, ["x"])
+    d = profiles.wide("std_diff")["x"]
+    r = rules(level_threshold=float(d.at[2]) / 0.95, level_hysteresis=0.2)
+    assert d.at[1] / r.level_threshold > 0.8  # inside the band on its own
+    named = name_segments(profiles, r, ["x"], {1: Earlier({"x": "high"})})
+    assert not named[1].name.startswith("High")
+    names = {s: n.name for s, n in named.items()}
+    assert name_contradictions(profiles, names, r) == []
+    # and the check finds the order problem in names that would have said it
+    lying = names | {1: "High x"}
+    assert any("does not sit above" in p for p in name_contradictions(profiles, lying, r))
+
+
+def test_a_named_segment_with_no_customers_is_a_contradiction():
+    table, labels = two_segments(10.0)
+    profiles = profile_segments(table, labels, ["x"])
+    found = name_contradictions(profiles, {0: "Low x", 1: "High x", 7: "High x"}, rules())
+    assert found == ["segment 7 ('High x') has no customers in this table"]
+
+
+def test_of_two_rules_with_one_name_the_one_that_holds_is_read():
+    """conf/personas/default.yaml has two "Enthusiast" rules (with and without income)."""
+    r = compose_settings().personas
+    assert r.persona_rule("Enthusiast").when == {"annual_income": "mid", "spending_score": "high"}
+    spending_only = r.persona_rule("Enthusiast", {"spending_score": "high"}, {"spending_score": 5})
+    assert spending_only.when == {"spending_score": "high"}

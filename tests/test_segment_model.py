@@ -420,3 +420,11 @@ def test_transform_kinds_follow_the_column_order_as_a_feature_set_logs_them():
     assert FeatureSet("toy", ["x", "y"], transforms=model.transform_kinds).transforms_label == (
         fs.transforms_label
     )
+
+
+def test_next_id_is_stored_only_above_the_largest_id():
+    assert "next_id" not in small_model(next_id=10).to_dict()  # ids 3, 7, 9: 10 is the default
+    assert small_model().first_free_id == 10
+    model = small_model(next_id=12)
+    assert model.to_dict()["next_id"] == 12 and model.first_free_id == 12
+    assert SegmentModel.from_json(model.to_json()) == model

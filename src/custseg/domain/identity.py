@@ -95,7 +95,8 @@ def survivors(counts: pd.DataFrame, min_overlap: float) -> dict[int, int]:
     # imports this module, and only a catalog match needs it
     from scipy.optimize import linear_sum_assignment
 
-    rows, cols = linear_sum_assignment(np.where(allowed, shared, -1.0), maximize=True)
+    # pairs below the threshold count 0: the largest total overlap, not the most pairs
+    rows, cols = linear_sum_assignment(np.where(allowed, shared, 0.0), maximize=True)
     return {
         int(overlap.columns[c]): int(overlap.index[r])
         for r, c in zip(rows, cols, strict=True)
@@ -103,14 +104,14 @@ def survivors(counts: pd.DataFrame, min_overlap: float) -> dict[int, int]:
     }
 
 
-def lineage(counts: pd.DataFrame, kept: Collection[int]) -> list[dict[str, Any]]:
+def lineage(counts: pd.DataFrame) -> list[dict[str, Any]]:
     """Splits and merges between an old (rows) and a new (columns) segmentation.
 
-    ``counts`` are the customers per pair of segment ids (stable ids on both sides),
-    ``kept`` the ids that survived. An old segment that did not survive *split* when at
-    least two new segments each took at least :data:`SPLIT_SHARE` of its customers; a
-    new segment is a *merge* when it took at least :data:`MERGE_SHARE` of the customers
-    of two or more old segments.
+    ``counts`` are the customers per pair of segment ids (stable ids on both sides). An
+    old segment *split* when at least two new segments each took at least
+    :data:`SPLIT_SHARE` of its customers and are mostly (at least half) made of them (one
+    part may have kept its id); a new segment is a *merge* when it took at least
+    :data:`MERGE_SHARE` of the customers of two or more old segments.
 
     Returns
     -------
@@ -120,10 +121,12 @@ def lineage(counts: pd.DataFrame, kept: Collection[int]) -> list[dict[str, Any]]
     """
     n = counts.to_numpy(dtype=float)
     of_old = n / np.maximum(n.sum(axis=1, keepdims=True), 1.0)
+    of_new = n / np.maximum(n.sum(axis=0, keepdims=True), 1.0)
     events = []
     for r, old in enumerate(counts.index):
-        parts = [int(counts.columns[c]) for c in np.flatnonzero(of_old[r] >= SPLIT_SHARE)]
-        if int(old) not in kept and len(parts) >= 2:
+        mostly_its = (of_old[r] >= SPLIT_SHARE) & (of_new[r] >= 0.5)
+        parts = [int(counts.columns[c]) for c in np.flatnonzero(mostly_its)]
+        if len(parts) >= 2:
             events.append({"event": "split", "from": [int(old)], "to": parts})
     for c, new in enumerate(counts.columns):
         sources = [int(counts.index[r]) for r in np.flatnonzero(of_old[:, c] >= MERGE_SHARE)]
@@ -159,11 +162,16 @@ class Identity:
 
     def record(self, min_overlap: float) -> dict[str, Any]:
         """What ``models/changes.json`` says of identity (plain, deterministic data)."""
+        new = sorted(set(self.ids.values()) - set(self.survived))
         return {
             "carried": bool(self.survived),
             "fresh": self.fresh or None,
             "min_overlap": min_overlap,
             "overlap": {str(s): j for s, j in sorted(self.survived.items())},
+            "new_ids": new,
+            "renamed_personas": {
+                str(s): d.was_persona for s, d in self.descriptions.items() if d.was_persona
+            },
         }
 
 
@@ -232,6 +240,8 @@ def carry_identity(
         {i: d.persona for i, d in descriptions.items()} | dict.fromkeys(empty, ""),
         {i: d.levels for i, d in descriptions.items()} | {i: {} for i in empty},
     )
+    if reference is not None:  # ids the champion's line gave out stay given out
+        relabelled = replace(relabelled, next_id=reference.first_free_id)
     kept = {old: round(float(overlap.at[old, new]), 6) for new, old in survived.items()}
     ids = {int(s): int(i) for s, i in ids.items()}
     return Identity(relabelled, dict(sorted(descriptions.items())), kept, why, ids)
@@ -251,9 +261,10 @@ def _stable_ids(
     model: SegmentModel, reference: SegmentModel | None, survived: Mapping[int, int]
 ) -> dict[int, int]:
     """Provisional id -> stable id: survivors keep the champion's, the others follow
-    the canonical order above the champion's largest id (from 0 with no champion)."""
+    the canonical order from the champion's :attr:`~SegmentModel.first_free_id` (above
+    every id its line of versions gave out; from 0 with no champion)."""
     order = [model.segments[i] for i in canonical_order(model.centroid_table())]
-    next_id = max(reference.segments) + 1 if reference is not None else 0
+    next_id = reference.first_free_id if reference is not None else 0
     ids = dict(survived)
     for s in order:
         if s not in ids:
@@ -333,19 +344,18 @@ def model_changes(
         },
         "segments": _segment_changes(reference, model),
         "dropped": sorted(set(reference.segments) - set(model.segments)),
-        "events": lineage(counts, set(model.segments) & set(reference.segments)),
+        "events": lineage(counts),
     }
     return out
 
 
 def _segment_changes(reference: SegmentModel, model: SegmentModel) -> dict[str, Any]:
     """Per new segment: ``kept`` (with its centroid shift in original units when the
-    models are :func:`comparable`, and ``was_name`` / ``was_persona`` when they changed)
-    or ``new``."""
+    models are :func:`comparable`, and ``was_name`` when its name changed) or ``new``.
+    A persona derived again is in :meth:`Identity.record` (``renamed_personas``)."""
     old, new = reference.centroid_table(), model.centroid_table()
     shared = [c for c in model.numeric if c in reference.numeric]
-    old_names, old_personas = reference.segment_names, reference.segment_personas
-    names, personas = model.segment_names, model.segment_personas
+    old_names, names = reference.segment_names, model.segment_names
     changes: dict[str, Any] = {}
     for seg in new.index:
         if seg not in old.index:
@@ -358,8 +368,6 @@ def _segment_changes(reference: SegmentModel, model: SegmentModel) -> dict[str, 
             }
         if old_names[seg] != names[seg]:
             entry["was_name"] = old_names[seg]
-        if seg in old_personas and old_personas[seg] != personas.get(seg, old_personas[seg]):
-            entry["was_persona"] = old_personas[seg]
         changes[str(int(seg))] = entry
     return changes
 

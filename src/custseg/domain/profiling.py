@@ -266,12 +266,25 @@ class NamingRules:
         """The wording of ``column`` (generic wording when it has no entry)."""
         return self.attributes.get(column) or AttributeWords()
 
-    def persona_rule(self, persona: str) -> PersonaRule:
-        """The first rule of a persona as a model stores it (``"Hibernating, higher
-        spend"`` is ``Hibernating``'s: the longest rule name it starts with); the default
-        persona when no rule has that name."""
+    def persona_rule(
+        self,
+        persona: str,
+        levels: Mapping[str, str] | None = None,
+        scores: Mapping[str, int] | None = None,
+    ) -> PersonaRule:
+        """The rule of a persona as a model stores it (``"Hibernating, higher spend"`` is
+        ``Hibernating``'s: the longest rule name it starts with); of several rules with
+        that name, the first that holds for a segment's ``levels`` and ``scores`` (else
+        the first). The default persona when no rule has that name."""
         found = self._rules_of(persona)
-        return max(found, key=lambda r: len(r.name)) if found else self.default_persona
+        if not found:
+            return self.default_persona
+        longest = max(len(r.name) for r in found)
+        named = [r for r in found if len(r.name) == longest]
+        if levels is not None:
+            holding = [r for r in named if _holds(r, levels, scores or {})]
+            named = holding or named
+        return named[0]
 
     def has_persona(self, persona: str) -> bool:
         """Whether ``persona`` (as a model stores it) is one of these rules' personas."""
@@ -873,21 +886,63 @@ def _levels(
         for column in levels.columns:
             if rules.words(column).better == "lower":
                 levels[column] = levels[column].map(flip)
+    diff = _oriented_diff(profiles, rules)
+    # never a word the numbers contradict: high only above all customers, low only below
+    contradicts = ((levels == "high") & ~(diff > 0)) | ((levels == "low") & ~(diff < 0))
+    fresh = levels.mask(contradicts, "mid")
+    return _keep_earlier(fresh, earlier or {}, diff, profiles, rules)
+
+
+def _keep_earlier(
+    fresh: pd.DataFrame,
+    earlier: Mapping[int, Mapping[str, str]],
+    diff: pd.DataFrame,
+    profiles: SegmentProfiles,
+    rules: NamingRules,
+) -> pd.DataFrame:
+    """``fresh`` levels with the ``earlier`` words of surviving segments kept where their
+    value is within the hysteresis band, agrees with the base (high above, low below) and
+    keeps the segments in order (a higher word never on a lower value)."""
     position, (low, high, half) = _positions(profiles, rules)
-    side = _sides(profiles, rules)
-    for seg in levels.index:
-        for column in levels.columns:
-            level = levels.at[seg, column]
-            kept = (earlier or {}).get(seg, {}).get(column)
-            if kept in LEVELS and _within(kept, position.at[seg, column], low, high, half, rules):
-                level = kept
-            # never a word the numbers contradict
-            if (level, side.at[seg, column]) in (("high", "below"), ("low", "above")) or (
-                level != "mid" and side.at[seg, column] == "at"
+    levels = fresh.copy()
+    kept: set[tuple[int, str]] = set()
+    for seg, words in earlier.items():
+        for column, word in words.items():
+            if seg not in levels.index or column not in levels.columns or word not in LEVELS:
+                continue
+            x, d = position.at[seg, column], diff.at[seg, column]
+            agrees = word == "mid" or (d > 0 if word == "high" else d < 0)
+            if (
+                word != fresh.at[seg, column]
+                and agrees
+                and _within(word, x, low, high, half, rules)
             ):
-                level = "mid"
-            levels.at[seg, column] = level
+                levels.at[seg, column] = word
+                kept.add((seg, column))
+    while bad := _out_of_order(levels, diff, kept):
+        for seg, column in bad:
+            levels.at[seg, column] = fresh.at[seg, column]
+            kept.discard((seg, column))
     return levels
+
+
+_RANK = {"low": 0, "mid": 1, "high": 2}
+
+
+def _out_of_order(
+    levels: pd.DataFrame, diff: pd.DataFrame, kept: set[tuple[int, str]]
+) -> set[tuple[int, str]]:
+    """Kept words that put a segment's word above another's on a value that is not."""
+    bad = set()
+    for seg, column in kept:
+        rank, value = _RANK[levels.at[seg, column]], diff.at[seg, column]
+        for other in levels.index:
+            other_rank, other_value = _RANK[levels.at[other, column]], diff.at[other, column]
+            if (rank > other_rank and not value > other_value) or (
+                rank < other_rank and not value < other_value
+            ):
+                bad.add((seg, column))
+    return bad
 
 
 def level_statistic(rules: NamingRules) -> str:
@@ -924,20 +979,16 @@ def _within(level: str, x: float, low: float, high: float, half: float, rules: N
     return low - margin <= x <= high + margin
 
 
-def _sides(profiles: SegmentProfiles, rules: NamingRules) -> pd.DataFrame:
-    """Per segment and column: ``"above"``, ``"below"`` or ``"at"`` the whole base on the
-    :func:`level_statistic`, read in the column's direction (``better: lower`` flips)."""
+def _oriented_diff(profiles: SegmentProfiles, rules: NamingRules) -> pd.DataFrame:
+    """Per segment and column: the :func:`level_statistic` minus all customers', read in
+    the column's direction (``better: lower`` flips), so that above 0 reads ``high``."""
     stat = level_statistic(rules)
     values = profiles.wide(stat)
-    overall = profiles.overall[stat].reindex(values.columns)
-    diff = values - overall
+    diff = values - profiles.overall[stat].reindex(values.columns)
     for column in diff.columns:
         if rules.words(column).better == "lower":
             diff[column] = -diff[column]
-    sides = pd.DataFrame("at", index=diff.index, columns=diff.columns, dtype=object)
-    sides[diff > 0] = "above"
-    sides[diff < 0] = "below"
-    return sides
+    return diff
 
 
 def _numeric_phrase(words: AttributeWords, column: str, level: str) -> str:
@@ -1037,7 +1088,7 @@ def name_segments(
         if is_outlier(float(profiles.sizes.at[seg, "share"]), rules):
             rule, name = rules.outlier_persona, outlier_name(name, True, rules)
         elif seg in earlier and earlier[seg].persona:
-            before = rules.persona_rule(earlier[seg].persona)
+            before = rules.persona_rule(earlier[seg].persona, seg_levels, seg_scores)
             ordinary = before not in (rules.default_persona, rules.outlier_persona)
             if ordinary and _holds(before, seg_levels, seg_scores):
                 rule = before
@@ -1234,7 +1285,7 @@ def _holds(rule: PersonaRule, levels: Mapping[str, str], scores: Mapping[str, in
 
     def holds(column: str, allowed: Any) -> bool:
         wanted = _as_levels(allowed)
-        return column in levels and (levels[column] in wanted or str(scores[column]) in wanted)
+        return column in levels and (levels[column] in wanted or str(scores.get(column)) in wanted)
 
     return all(holds(column, allowed) for column, allowed in rule.when.items())
 
@@ -1248,38 +1299,68 @@ def name_contradictions(
     are read back: a segment called ``high`` on a column must have its mean above the
     whole base's mean or its median above the base's median (``low``: below), read in
     the column's direction (``better: lower`` flips); and on the statistic names are
-    read from (:func:`level_statistic`), every ``high`` segment must sit above every
-    ``low`` one. Qualifiers in parentheses and category phrases are not levels.
+    read from (:func:`level_statistic`), a segment with a higher word (high over mid over
+    low) must sit above every segment with a lower one. Qualifiers in parentheses and
+    category phrases are not levels; a named segment absent from ``profiles`` is one.
     """
     said = _levels_said(profiles, names, rules)
-    means, medians = profiles.wide("mean"), profiles.wide("median")
-    overall = profiles.overall
-    stat = profiles.wide(level_statistic(rules))
-    found = []
+    found = [
+        f"segment {seg} ({names[seg]!r}) has no customers in this table"
+        for seg in sorted(set().union(*(s.keys() for s in said.values())) - set(profiles.segments))
+    ]
+    if found:
+        return found
     for column in profiles.numeric_columns:
-        sign = -1.0 if rules.words(column).better == "lower" else 1.0
-        for seg, level in said.get(column, {}).items():
-            above = [
-                sign * (means.at[seg, column] - overall.at[column, "mean"]),
-                sign * (medians.at[seg, column] - overall.at[column, "median"]),
-            ]
-            agrees = any(a > 0 for a in above) if level == "high" else any(a < 0 for a in above)
-            if level != "mid" and not agrees:
+        levels = said.get(column, {})
+        found += [_side_problem(profiles, rules, column, s, lv, names) for s, lv in levels.items()]
+        found += _order_problems(profiles, rules, column, levels, names)
+    return [f for f in found if f]
+
+
+def _side_problem(
+    profiles: SegmentProfiles,
+    rules: NamingRules,
+    column: str,
+    seg: int,
+    level: str,
+    names: Mapping[int, str],
+) -> str:
+    """Why a ``high``/``low`` word disagrees with the whole base, or ``""``."""
+    sign = -1.0 if rules.words(column).better == "lower" else 1.0
+    mean, median = profiles.wide("mean").at[seg, column], profiles.wide("median").at[seg, column]
+    overall = profiles.overall
+    above = [
+        sign * (mean - overall.at[column, "mean"]),
+        sign * (median - overall.at[column, "median"]),
+    ]
+    agrees = any(a > 0 for a in above) if level == "high" else any(a < 0 for a in above)
+    if level == "mid" or agrees:
+        return ""
+    return (
+        f"segment {seg} ({names[seg]!r}) is called {level} on {column}, but its mean "
+        f"{mean:.4g} and median {median:.4g} are not {'above' if level == 'high' else 'below'} "
+        f"all customers' ({overall.at[column, 'mean']:.4g}, {overall.at[column, 'median']:.4g})"
+    )
+
+
+def _order_problems(
+    profiles: SegmentProfiles,
+    rules: NamingRules,
+    column: str,
+    levels: Mapping[int, str],
+    names: Mapping[int, str],
+) -> list[str]:
+    """Pairs where a higher word sits on a value that is not higher."""
+    stat = profiles.wide(level_statistic(rules))[column]
+    sign = -1.0 if rules.words(column).better == "lower" else 1.0
+    found = []
+    for a, word_a in levels.items():
+        for b, word_b in levels.items():
+            if _RANK[word_a] > _RANK[word_b] and not sign * (stat.at[a] - stat.at[b]) > 0:
                 found.append(
-                    f"segment {seg} ({names[seg]!r}) is called {level} on {column}, but its "
-                    f"mean {means.at[seg, column]:.4g} and median {medians.at[seg, column]:.4g} "
-                    f"are not {'above' if level == 'high' else 'below'} all customers' "
-                    f"({overall.at[column, 'mean']:.4g}, {overall.at[column, 'median']:.4g})"
+                    f"segment {a} ({names[a]!r}) is called {word_a} on {column} and segment "
+                    f"{b} ({names[b]!r}) {word_b}, but the first does not sit above the second"
                 )
-        highs = [s for s, lv in said.get(column, {}).items() if lv == "high"]
-        lows = [s for s, lv in said.get(column, {}).items() if lv == "low"]
-        for h in highs:
-            for lo in lows:
-                if not sign * (stat.at[h, column] - stat.at[lo, column]) > 0:
-                    found.append(
-                        f"segment {h} ({names[h]!r}) is called high on {column} and segment "
-                        f"{lo} ({names[lo]!r}) low, but the first does not sit above the second"
-                    )
     return found
 
 

@@ -289,6 +289,11 @@ class SegmentModel:
         Level word (``"low"``, ``"mid"``, ``"high"``) of each profiled numeric column per
         centroid row, as the name reads it: what the next version's names start from
         (hysteresis). Left out of the JSON when empty.
+    next_id : int
+        The smallest id a new segment of a later version may take: above every id this
+        model's line of versions has given out, so an id dropped on the way is never
+        given to another segment. Stored (and kept in the JSON) only when above the
+        largest id plus one; see :attr:`first_free_id`.
     """
 
     feature_set: str
@@ -309,6 +314,7 @@ class SegmentModel:
     transforms: dict[str, dict[str, Any]] = field(default_factory=dict)
     personas: list[str] = field(default_factory=list)
     levels: list[dict[str, str]] = field(default_factory=list)
+    next_id: int = 0
 
     def __post_init__(self) -> None:
         # canonical from the start: the model in memory scores exactly like its JSON
@@ -317,6 +323,8 @@ class SegmentModel:
         transforms = {str(c): _canonical_transform(t) for c, t in self.transforms.items()}
         object.__setattr__(self, "transforms", transforms)
         object.__setattr__(self, "segments", [int(s) for s in self.segments])
+        above = max(self.segments, default=-1) + 1
+        object.__setattr__(self, "next_id", int(self.next_id) if self.next_id > above else 0)
         k = len(self.centroids)
         if not (len(self.segments) == len(self.names) == k) or k == 0:
             raise ValueError(
@@ -359,6 +367,11 @@ class SegmentModel:
     def segment_names(self) -> dict[int, str]:
         """Segment id -> name, ascending ids."""
         return dict(sorted(zip(self.segments, self.names, strict=True)))
+
+    @property
+    def first_free_id(self) -> int:
+        """The smallest id a new segment of a later version may take (:attr:`next_id`)."""
+        return max(self.next_id, max(self.segments) + 1)
 
     @property
     def segment_personas(self) -> dict[int, str]:
@@ -600,6 +613,8 @@ class SegmentModel:
         data = asdict(self)
         if data["categorical_scale"] == 1.0:
             del data["categorical_scale"]
+        if not data["next_id"]:
+            del data["next_id"]
         for key in ("limits", "allowed", "transforms", "personas", "levels"):
             # the bytes of a model from before the key
             if not data[key]:
@@ -643,6 +658,7 @@ class SegmentModel:
                 transforms={str(k): dict(v) for k, v in data.get("transforms", {}).items()},
                 personas=[str(p) for p in data.get("personas", [])],
                 levels=[{str(c): str(v) for c, v in lv.items()} for lv in data.get("levels", [])],
+                next_id=int(data.get("next_id", 0)),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed segment model description: {exc!r}") from exc

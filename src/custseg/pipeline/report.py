@@ -146,9 +146,8 @@ def run_report(
 
     picks = dict(selection.get("picks") or {})
     figures = {
-        "profiles": plots.profile_chart(
-            profiles, names, threshold=settings.personas.level_threshold
-        ),
+        # the shaded "mid" band is the names' only where names read standardised means
+        "profiles": plots.profile_chart(profiles, names, threshold=_mid_band(settings.personas)),
         "elbow": plots.elbow_plot(
             curve["k"].astype(int).tolist(),
             curve["inertia"].tolist(),
@@ -197,6 +196,10 @@ def run_report(
     return ReportOutcome(paths, profiles, descriptions, labels, selection, changes)
 
 
+def _mid_band(rules: NamingRules) -> float | None:
+    return rules.level_threshold if level_statistic(rules) == "mean" else None
+
+
 def model_descriptions(
     model: SegmentModel, profiles: SegmentProfiles, rules: NamingRules, columns: Sequence[str]
 ) -> dict[int, SegmentDescription]:
@@ -225,7 +228,7 @@ def model_descriptions(
     out = {}
     for seg, d in derived.items():
         persona = personas.get(seg, d.persona)
-        rule = rules.persona_rule(persona)
+        rule = rules.persona_rule(persona, d.levels, d.scores)
         out[seg] = dataclasses.replace(
             d,
             name=model.segment_names[seg],

@@ -322,8 +322,9 @@ def champion_status(inputs: ReportInputs) -> tuple[str, bool]:
     changes, catalog = inputs.changes, inputs.catalog
     status = changes.get("reference", "none")
     text, warn = _champion_sentence(changes, catalog, status)
-    if fresh := (changes.get("identity") or {}).get("fresh"):
-        first = min(int(s) for s in changes.get("segments") or {"0": None})
+    identity = changes.get("identity") or {}
+    if fresh := identity.get("fresh"):
+        first = min(identity.get("new_ids") or [0])
         text = (
             f"First model of this data: no segment carries an id over from the champion "
             f"in {catalog} ({fresh}); its segments are numbered from {first}. " + text
@@ -385,7 +386,8 @@ def changes_summary(inputs: ReportInputs) -> dict[str, Any] | None:
             continue
         if shift := info.get("centroid_shift"):
             shifts.append({"label": label, "values": [f"{shift[c]:+.1f}" for c in shift]})
-        renamed += _renamed(label, info)
+        was_persona = ((changes.get("identity") or {}).get("renamed_personas") or {}).get(seg)
+        renamed += _renamed(label, info, was_persona)
     dropped = [f"{old_names.get(s, '?')} ({s})" for s in changes.get("dropped", [])]
     kept = [v for v in changes["segments"].values() if v.get("centroid_shift")]
     shift_columns = list(kept[0]["centroid_shift"]) if kept else []
@@ -403,14 +405,26 @@ def changes_summary(inputs: ReportInputs) -> dict[str, Any] | None:
     }
 
 
-def _renamed(label: str, info: Mapping[str, Any]) -> list[str]:
-    """``"<label>: renamed, was '...'"`` lines of a kept segment whose name or persona
-    changed with its numbers."""
+def _caption(key: str, statistic: str) -> str:
+    """A figure's caption; the profile chart's says where names come from."""
+    if key == "profiles" and statistic == "median":
+        return (
+            "Bars: how far a segment's mean is from the average customer, in standard "
+            "deviations; numbers: the segment means in original units. Names are read from "
+            "where each segment's median falls among all customers (quintiles), shown in "
+            "the table above."
+        )
+    return _CAPTIONS[key]
+
+
+def _renamed(label: str, info: Mapping[str, Any], was_persona: str | None) -> list[str]:
+    """``"<label>: renamed, was '...'"`` lines of a kept segment whose name changed with
+    its numbers, or whose persona no longer holds (``was_persona``)."""
     out = []
     if was := info.get("was_name"):
         out.append(f"{label}: renamed, was “{was}”")
-    if was := info.get("was_persona"):
-        out.append(f"{label}: persona renamed, was {was}")
+    if was_persona:
+        out.append(f"{label}: persona renamed, was {was_persona}")
     return out
 
 
@@ -572,7 +586,7 @@ def render_html(inputs: ReportInputs, dpi: int = 100) -> str:
                     "key": key,
                     "title": title.format(k=int(sel["k"])),
                     "alt": alt,
-                    "caption": _CAPTIONS[key],
+                    "caption": _caption(key, inputs.statistic),
                     "uri": figure_data_uri(inputs.figures[key], dpi=dpi),
                 }
             )
