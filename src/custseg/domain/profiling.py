@@ -1310,10 +1310,11 @@ def name_contradictions(
     ]
     if found:
         return found
+    diff = _oriented_diff(profiles, rules)
     for column in profiles.numeric_columns:
         levels = said.get(column, {})
         found += [_side_problem(profiles, rules, column, s, lv, names) for s, lv in levels.items()]
-        found += _order_problems(profiles, rules, column, levels, names)
+        found += _order_problems(diff[column], column, levels, names)
     return [f for f in found if f]
 
 
@@ -1325,43 +1326,36 @@ def _side_problem(
     level: str,
     names: Mapping[int, str],
 ) -> str:
-    """Why a ``high``/``low`` word disagrees with the whole base, or ``""``."""
+    """Why a ``high``/``low`` word disagrees with the whole base on both the mean and the
+    median, or ``""``."""
+    if level == "mid":
+        return ""
     sign = -1.0 if rules.words(column).better == "lower" else 1.0
-    mean, median = profiles.wide("mean").at[seg, column], profiles.wide("median").at[seg, column]
-    overall = profiles.overall
-    above = [
-        sign * (mean - overall.at[column, "mean"]),
-        sign * (median - overall.at[column, "median"]),
-    ]
-    agrees = any(a > 0 for a in above) if level == "high" else any(a < 0 for a in above)
-    if level == "mid" or agrees:
+    values = {stat: profiles.wide(stat).at[seg, column] for stat in ("mean", "median")}
+    overall = {stat: profiles.overall.at[column, stat] for stat in values}
+    above = [sign * (values[stat] - overall[stat]) for stat in values]
+    if any(a > 0 for a in above) if level == "high" else any(a < 0 for a in above):
         return ""
     return (
         f"segment {seg} ({names[seg]!r}) is called {level} on {column}, but its mean "
-        f"{mean:.4g} and median {median:.4g} are not {'above' if level == 'high' else 'below'} "
-        f"all customers' ({overall.at[column, 'mean']:.4g}, {overall.at[column, 'median']:.4g})"
+        f"{values['mean']:.4g} and median {values['median']:.4g} are not "
+        f"{'above' if level == 'high' else 'below'} all customers' "
+        f"({overall['mean']:.4g}, {overall['median']:.4g})"
     )
 
 
 def _order_problems(
-    profiles: SegmentProfiles,
-    rules: NamingRules,
-    column: str,
-    levels: Mapping[int, str],
-    names: Mapping[int, str],
+    diff: pd.Series, column: str, levels: Mapping[int, str], names: Mapping[int, str]
 ) -> list[str]:
-    """Pairs where a higher word sits on a value that is not higher."""
-    stat = profiles.wide(level_statistic(rules))[column]
-    sign = -1.0 if rules.words(column).better == "lower" else 1.0
-    found = []
-    for a, word_a in levels.items():
-        for b, word_b in levels.items():
-            if _RANK[word_a] > _RANK[word_b] and not sign * (stat.at[a] - stat.at[b]) > 0:
-                found.append(
-                    f"segment {a} ({names[a]!r}) is called {word_a} on {column} and segment "
-                    f"{b} ({names[b]!r}) {word_b}, but the first does not sit above the second"
-                )
-    return found
+    """Pairs where a higher word sits on a value (``diff``, :func:`_oriented_diff`) that
+    is not higher."""
+    return [
+        f"segment {a} ({names[a]!r}) is called {word_a} on {column} and segment "
+        f"{b} ({names[b]!r}) {word_b}, but the first does not sit above the second"
+        for a, word_a in levels.items()
+        for b, word_b in levels.items()
+        if _RANK[word_a] > _RANK[word_b] and not diff.at[a] > diff.at[b]
+    ]
 
 
 def _levels_said(

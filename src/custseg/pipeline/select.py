@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import hydra
@@ -76,11 +78,14 @@ def run_select(settings: Settings) -> SelectOutcome:
     _check_feature_set(swept, fs)
     _check_curve(curve, table.inertia(swept), selection.k, settings)
     reference = read_segment_model(settings.catalog.path, missing_ok=True)
-    identity = identify_segments(table, swept, reference, settings)
+    # the customers per (champion segment, swept segment), counted once (a pass over the
+    # whole table): identity reads them, and under the stable ids they are the changes'
+    counts = cache(lambda: table.transitions(reference, swept))
+    identity = identify_segments(table, swept, reference, settings, counts)
     model = identity.model
     jaccard = {identity.ids[s]: j for s, j in swept_jaccard.items()}
     changes = model_changes(
-        reference, model, table.columns, lambda: table.transitions(reference, model)
+        reference, model, table.columns, lambda: counts().rename(columns=identity.ids)
     )
     changes["identity"] = identity.record(settings.identity.min_overlap)
     scores = curve.loc[curve["k"] == selection.k].iloc[0]
@@ -116,10 +121,12 @@ def identify_segments(
     model: SegmentModel,
     reference: SegmentModel | None,
     settings: Settings,
+    counts: Callable[[], pd.DataFrame] | None = None,
 ) -> Identity:
     """``model``'s segments with stable ids (by the customers of ``table`` they share with
     ``reference``'s), names read from their profiles on ``table``, and personas: the one
-    path for select and ``custseg promote``, on either engine."""
+    path for select and ``custseg promote``, on either engine. ``counts`` gives
+    ``table.transitions(reference, model)`` (counted here when not given)."""
     feature_set = FeatureSet(
         name=model.feature_set,
         numeric=list(model.numeric),
@@ -132,7 +139,7 @@ def identify_segments(
         table.profiles(model, numeric, categorical),
         settings.personas,
         reference,
-        lambda: table.transitions(reference, model),
+        counts or (lambda: table.transitions(reference, model)),
         settings.identity.min_overlap,
         settings.catalog.fresh,
     )
