@@ -34,16 +34,14 @@ from custseg.pipeline.report import ReportOutcome, run_report
 from custseg.pipeline.sweep import fit_and_trust
 from custseg.reporting.report import (
     ReportInputs,
-    assignments_table,
-    csv_texts,
     method_sentence,
-    neutralize_cell,
     read_selection,
     render_html,
     render_markdown,
     segment_metrics,
     write_report,
 )
+from custseg.storage.assignments import assignments_table, csv_texts, neutralize_cell
 from custseg.storage.data import (
     DataInfo,
     file_sha256,

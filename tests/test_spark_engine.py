@@ -226,13 +226,14 @@ def test_a_stale_validated_table_is_named_before_spark_starts(seed_csv, tmp_path
 
 
 def test_the_engine_is_chosen_once_by_name():
-    """The names config accepts, the engines a sweep builds and the files of conf/engine/
-    are one set; the default is scikit-learn's."""
+    """The names config accepts, the backends they open and the files of conf/engine/ are
+    one set; the default is scikit-learn's."""
     from custseg import config
-    from custseg.pipeline.sweep import ENGINES
+    from custseg.backends import backend_of
 
     files = {path.stem for path in (PROJECT_ROOT / "conf" / "engine").glob("*.yaml")}
-    assert set(ENGINES) == set(config.ENGINES) == files == {"sklearn", "spark"}
+    backends = {backend_of(EngineConfig(name=name)).name for name in config.ENGINES}
+    assert backends == set(config.ENGINES) == files == {"sklearn", "spark"}
     assert dataclasses.fields(EngineConfig)[0].default == "sklearn"
     assert compose_settings().engine.name == "sklearn"
 

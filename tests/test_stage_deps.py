@@ -1,6 +1,6 @@
-"""DVC stage deps that cannot drift: every module a stage's entry point imports at module
-level (its import closure, read from the source) is a dep of that stage, in both
-dvc.yaml files. A change there reruns what it can change."""
+"""DVC stage deps that cannot drift: every module a stage's entry point imports, at module
+level or lazily (its import closure, read from the source), is a dep of that stage, in
+both dvc.yaml files. A change there reruns what it can change."""
 
 from __future__ import annotations
 
@@ -27,21 +27,16 @@ def module_file(module: str) -> Path | None:
     return None
 
 
-def _top_level_imports(tree: ast.Module, package: str) -> set[str]:
-    """Modules a file imports when it is imported: module-level statements, ``try``
-    and ``if`` blocks included, ``if TYPE_CHECKING`` and function bodies not."""
+def _imports(tree: ast.Module, package: str) -> set[str]:
+    """Modules a file imports, at module level or lazily inside a function (an engine's
+    module is imported only when that engine runs, and then the stage runs its code);
+    ``if TYPE_CHECKING`` blocks are not imports."""
     found: set[str] = set()
-    pending: list[ast.stmt] = list(tree.body)
+    pending: list[ast.AST] = list(tree.body)
     while pending:
         node = pending.pop()
-        if isinstance(node, ast.If):
-            test = ast.unparse(node.test)
-            if "TYPE_CHECKING" not in test:
-                pending += node.body + node.orelse
-        elif isinstance(node, ast.Try):
-            pending += node.body + node.orelse + node.finalbody
-            for handler in node.handlers:
-                pending += handler.body
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            pending += node.orelse
         elif isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -51,6 +46,8 @@ def _top_level_imports(tree: ast.Module, package: str) -> set[str]:
                 base = ".".join([*parts, base] if base else parts)
             found.add(base)
             found |= {f"{base}.{alias.name}" for alias in node.names}
+        else:
+            pending += list(ast.iter_child_nodes(node))
     return {m for m in found if m.split(".")[0] == "custseg" and module_file(m)}
 
 
@@ -60,11 +57,11 @@ def imports_of(module: str) -> frozenset[str]:
     assert path is not None, module
     package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    return frozenset(_top_level_imports(tree, package))
+    return frozenset(_imports(tree, package))
 
 
 def closure(module: str) -> set[str]:
-    """``module`` and every module it imports at module level, with their packages."""
+    """``module`` and every module it imports, with their packages."""
     seen: set[str] = set()
     todo = [module]
     while todo:
@@ -91,14 +88,32 @@ def stages() -> list[tuple[str, str]]:
     return found
 
 
+def data_files(module: str) -> set[Path]:
+    """The files beside a module that it reads at run time (templates, settings files):
+    every file of its folder, or of a folder within that is not a package, that is
+    not Python source (``py.typed`` is a marker for type checkers, not read)."""
+    folder = module_file(module).parent
+    found = set()
+    for path in folder.rglob("*"):
+        inner = path.relative_to(folder).parents
+        packages = [
+            folder / p for p in inner if str(p) != "." and (folder / p / "__init__.py").exists()
+        ]
+        if path.is_file() and path.suffix not in {".py", ".pyc"} and path.name != "py.typed":
+            if not packages and "__pycache__" not in path.parts:
+                found.add(path)
+    return found
+
+
 def missing_deps(pipeline: str, stage: str) -> list[str]:
     root = PIPELINES[pipeline]
     spec = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"][stage]
     command = spec["cmd"].split()[0]
     deps = [(root / str(d)).resolve() for d in spec.get("deps", []) if "${" not in str(d)]
     missing = []
-    for module in sorted(closure(entry_points()[command])):
-        path = module_file(module).resolve()
+    modules = closure(entry_points()[command])
+    files = {module_file(m) for m in modules} | set().union(*map(data_files, modules))
+    for path in sorted(p.resolve() for p in files):
         if not any(path == d or d in path.parents for d in deps):
             missing.append(str(path.relative_to(PROJECT_ROOT)))
     return missing
@@ -110,8 +125,13 @@ def test_every_module_a_stage_imports_is_one_of_its_deps(pipeline, stage):
 
 
 def test_the_closure_is_read_from_the_source():
-    """By hand: select imports the identity module, which imports profiling; the CLI's
-    lazy imports inside functions are not module-level imports."""
+    """By hand: select imports the identity module, which imports profiling; validate
+    imports the Spark backend lazily, and nothing of the registry."""
     select = closure("custseg.pipeline.select")
     assert {"custseg.domain.identity", "custseg.domain.profiling", "custseg"} <= select
-    assert "custseg.pipeline.publish" not in closure("custseg.cli")
+    validate = closure("custseg.pipeline.validate")
+    assert "custseg.backends.spark.backend" in validate
+    assert "custseg.tracking.registry" not in validate
+    templates = SRC / "custseg" / "reporting" / "templates"
+    assert templates / "report.html.j2" in data_files("custseg.reporting.report")
+    assert not data_files("custseg.domain.profiling")

@@ -171,7 +171,7 @@ def _promote(args: argparse.Namespace) -> int:
         print(f"custseg promote: refused: {exc}", file=sys.stderr)
         return 1
     except mlflow.exceptions.MlflowException as exc:
-        from custseg.tracking.runs import access_refused
+        from custseg.tracking.access import access_refused
 
         print(f"custseg promote: error: {access_refused(exc) or exc.message}", file=sys.stderr)
         return 1

@@ -1,30 +1,27 @@
 """Where the customer table lives and the fits run: in memory (pandas, scikit-learn) or Spark.
 
-:func:`open_table` is where a stage's table is chosen by ``engine.name``; the Spark
-table is imported only when asked for (pyspark is an optional extra).
+:func:`backend_of` is the one place ``engine.name`` is read: it returns the engine's
+:class:`~custseg.backends.base.Backend`, and the stages call what that offers. The Spark
+backend is imported only when asked for (pyspark is an optional extra).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from custseg.backends.tables import CustomerTable, PandasTable
-from custseg.config import Settings
-
-
-def _spark_table(settings: Settings) -> CustomerTable:
-    from custseg.backends.spark.scoring import SparkCustomerTable  # pyspark: an optional extra
-
-    return SparkCustomerTable.open(settings)
+from custseg.backends.base import Backend
+from custseg.backends.local import LOCAL
+from custseg.backends.tables import CustomerTable
+from custseg.config import EngineConfig, Settings
 
 
-#: the table of each ``engine.name``
-TABLES: dict[str, Callable[[Settings], CustomerTable]] = {
-    "sklearn": PandasTable.open,
-    "spark": _spark_table,
-}
+def backend_of(engine: EngineConfig) -> Backend:
+    """The backend of ``engine.name`` (``sklearn`` or ``spark``)."""
+    if engine.name == "spark":
+        from custseg.backends.spark.backend import SPARK  # pyspark: an optional extra
+
+        return SPARK
+    return LOCAL
 
 
 def open_table(settings: Settings) -> CustomerTable:
     """The validated customer table, held by ``settings.engine``."""
-    return TABLES[settings.engine.name](settings)
+    return backend_of(settings.engine).table(settings)

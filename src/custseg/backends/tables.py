@@ -23,6 +23,7 @@ from custseg.domain.features import FeatureSet
 from custseg.domain.identity import transitions
 from custseg.domain.profiling import SegmentProfiles, profile_columns, profile_segments
 from custseg.domain.segment_model import SegmentModel
+from custseg.storage.assignments import assignments_table
 from custseg.storage.data import DataInfo, load_table, write_csv_atomic
 
 
@@ -99,7 +100,7 @@ class CustomerTable(Protocol):
 
     def write_assignments(self, model: SegmentModel, id_column: str | None, path: Path) -> None:
         """Write every customer's id, segment id and segment name to ``path`` as CSV
-        (:func:`~custseg.reporting.report.assignments_table`'s, written atomically)."""
+        (:func:`~custseg.storage.assignments.assignments_table`'s, written atomically)."""
         ...
 
 
@@ -149,8 +150,6 @@ class PandasTable:
         return self.table, self.labels(model)
 
     def write_assignments(self, model: SegmentModel, id_column: str | None, path: Path) -> None:
-        from custseg.reporting.report import assignments_table  # matplotlib: the report's only
-
         ids = self.table[id_column].tolist() if id_column else None
         frame = assignments_table(
             ids,

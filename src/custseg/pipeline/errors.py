@@ -99,6 +99,6 @@ def _server_refusal(exc: Exception) -> str | None:
     mlflow_exceptions = sys.modules.get("mlflow.exceptions")
     if mlflow_exceptions is None or not isinstance(exc, mlflow_exceptions.MlflowException):
         return None
-    from custseg.tracking.runs import access_refused
+    from custseg.tracking.access import access_refused
 
     return access_refused(exc)

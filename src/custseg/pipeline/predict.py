@@ -40,8 +40,15 @@ import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from omegaconf import DictConfig
 
+from custseg.backends import backend_of
+from custseg.backends.base import ScoreBatch
 from custseg.config import CONF_DIR, ConfigError, DataConfig, Settings, to_settings
-from custseg.domain.segment_model import PERSONA_COLUMN, SEGMENT_COLUMN, SEGMENT_NAME_COLUMN
+from custseg.domain.segment_model import (
+    PERSONA_COLUMN,
+    SEGMENT_COLUMN,
+    SEGMENT_NAME_COLUMN,
+    SegmentModel,
+)
 from custseg.pipeline.console import quiet_console
 from custseg.storage.data import (
     DataValidationError,
@@ -56,6 +63,7 @@ from custseg.storage.data import (
 )
 from custseg.storage.outputs import read_segment_model
 from custseg.storage.transactions import LogCustomers, log_customers
+from custseg.tracking.access import access_refused
 from custseg.tracking.registry import (
     ModelNotFoundError,
     PromotionError,
@@ -66,7 +74,7 @@ from custseg.tracking.registry import (
     require_store,
     segment_model_of,
 )
-from custseg.tracking.runs import FINGERPRINT_TAG, access_refused
+from custseg.tracking.runs import FINGERPRINT_TAG
 
 #: the columns a rejects file adds before the raw ones: file line, reasons
 REJECT_COLUMNS = ("line", "reason")
@@ -118,17 +126,13 @@ class PredictOutcome:
         return "\n".join([line, *(f"note: {n}" for n in self.notes)])
 
 
-#: what each engine writes: a CSV (scikit-learn), a Parquet directory (Spark)
-OUTPUT_SUFFIX = {"sklearn": ".csv", "spark": ".parquet"}
-
-
 def output_path(settings: Settings) -> Path:
     """``predict.output``, or ``<predict.output_dir>/<input stem>.scored.csv``
     (``.parquet`` with ``engine=spark``)."""
     source = Path(str(settings.predict.input))
     if settings.predict.output:
         return Path(settings.predict.output)
-    suffix = OUTPUT_SUFFIX[settings.engine.name]
+    suffix = backend_of(settings.engine).output_suffix
     return Path(settings.predict.output_dir) / f"{source.stem}.scored{suffix}"
 
 
@@ -174,8 +178,8 @@ def run_predict(settings: Settings) -> PredictOutcome:
     if output.resolve() == source.resolve():
         raise ConfigError(f"predict.output={output} would overwrite the input; choose another")
 
-    if settings.engine.name == "spark":
-        return _score_spark(settings, source, output)
+    if (score_batch := backend_of(settings.engine).score_batch) is not None:
+        return _score_in_engine(settings, source, output, score_batch)
     if settings.transactions is not None:
         if settings.predict.rejects:
             raise ConfigError(
@@ -269,49 +273,26 @@ def _score(settings: Settings, source: Path, output: Path) -> PredictOutcome:
     return PredictOutcome(counts, uri, version, output, notes, rejected, rejects_path)
 
 
-def _score_spark(settings: Settings, source: Path, output: Path) -> PredictOutcome:
-    """``engine=spark``: validate the customer table ``source`` in Spark, score it there
-    with the model and write ``output`` as Parquet (the validated columns, under their
-    canonical names, + ``segment`` and ``segment_name``), in input order."""
-    from custseg.backends.spark.data import validate_spark
-
-    if settings.transactions is not None or settings.predict.rejects:
-        raise ConfigError(
-            "engine=spark scores a customer table as a whole: not a transaction log, and "
-            "without predict.rejects; use engine=sklearn for those"
-        )
-    if output.suffix != ".parquet":
-        raise ConfigError(f"engine=spark writes Parquet: name predict.output={output} *.parquet")
-    frame, _ = validate_spark(dataclasses.replace(settings.data, path=str(source)), settings.engine)
-    try:
-        return _score_validated(settings, source, output, frame)
-    finally:
-        frame.unpersist()  # the validated rows, cached by validate_spark
-
-
-def _score_validated(settings: Settings, source: Path, output: Path, frame) -> PredictOutcome:
-    """:func:`_score_spark` of the validated ``frame``."""
-    from custseg.backends.spark.data import write_parquet_dir
-    from custseg.backends.spark.scoring import SparkScoringError, score_frame
-
+def _score_in_engine(
+    settings: Settings, source: Path, output: Path, score_batch: ScoreBatch
+) -> PredictOutcome:
+    """Score the customer table ``source`` in the engine (``engine=spark``), with the model
+    loaded once the engine has validated the table."""
     uri = model_uri(settings)
-    if uri.startswith(("models:/", "runs:/")):
-        require_store(settings.tracking.tracking_uri)
-        mlflow.set_tracking_uri(settings.tracking.tracking_uri)
-    loaded, version = load_scoring_model(uri)
-    try:
-        model = segment_model_of(loaded, f"model {uri}")
-        scored = score_frame(model, frame)
-    except (PromotionError, SparkScoringError) as exc:
-        raise ValueError(f"cannot score {source}: {exc}") from exc
-    write_parquet_dir(scored, output)
-    counts = {
-        int(r[0]): int(r[1])
-        for r in scored.sparkSession.read.parquet(output.resolve().as_uri())
-        .groupBy(SEGMENT_COLUMN)
-        .count()
-        .collect()
-    }
+    loaded: dict[str, int | None] = {}
+
+    def model() -> SegmentModel:
+        if uri.startswith(("models:/", "runs:/")):
+            require_store(settings.tracking.tracking_uri)
+            mlflow.set_tracking_uri(settings.tracking.tracking_uri)
+        pyfunc, loaded["version"] = load_scoring_model(uri)
+        try:
+            return segment_model_of(pyfunc, f"model {uri}")
+        except PromotionError as exc:
+            raise ValueError(f"cannot score {source}: {exc}") from exc
+
+    counts = score_batch(settings, source, output, model)
+    version = loaded["version"]
     notes = [n] if (n := _catalog_note(settings, version)) is not None else []
     return PredictOutcome(counts, uri, version, output, notes)
 

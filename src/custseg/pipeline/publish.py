@@ -23,7 +23,6 @@ The last DVC stage (and ``make run`` after ``dvc repro``). Reads the model writt
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -35,7 +34,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from custseg.backends import open_table
+from custseg.backends import backend_of, open_table
 from custseg.backends.parallel import fit_limits
 from custseg.backends.tables import CustomerTable
 from custseg.config import CONF_DIR, Settings, make_data_flag, to_settings
@@ -76,8 +75,6 @@ from custseg.tracking.runs import (
     sqlite_path,
     stop_on_sigterm,
 )
-
-log = logging.getLogger(__name__)
 
 #: DVC's output of the publish stage: the fingerprints published (no ids, no times)
 PUBLISHED_FILE = Path("status/published.json")
@@ -212,26 +209,10 @@ def ensure_registered(
         params=params,
         tags=tags,
         experiment_id=experiment_id,
-        spark_model=_spark_model(model, settings),
+        spark_model=backend_of(settings.engine).flavour(model, settings.engine),
     )
     version = gate_and_register(run_id, name, scored.rows, version_tags, "model")
     return Registered(model, version, created=True)
-
-
-def _spark_model(model: SegmentModel, settings: Settings) -> Any:
-    """With ``engine=spark``, the model as a Spark ML pipeline, registered beside its
-    pyfunc (MLflow's ``spark`` flavour) to score large tables in Spark; else None."""
-    if settings.engine.name != "spark":
-        return None
-    from custseg.backends.spark.engine import spark_session
-    from custseg.backends.spark.scoring import scoring_pipeline
-    from custseg.backends.spark.sql import scoring_problem
-
-    if (problem := scoring_problem(model)) is not None:
-        log.warning("model %s has no Spark flavour: %s", model.fingerprint[:12], problem)
-        return None
-    spark_session(settings.engine)  # a pipeline stage needs the session's JVM
-    return scoring_pipeline(model)
 
 
 def _log_report(run_id: str | None, settings: Settings) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -21,14 +20,13 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from custseg.backends import backend_of
 from custseg.backends.parallel import ordered_map, shared
 from custseg.config import CONF_DIR, ConfigError, Settings, settings_to_yaml, to_settings
 from custseg.domain.algorithms import refit_for
 from custseg.domain.clustering import (
     FitResult,
-    LastEncoding,
     SilhouetteSample,
-    fit_encoded,
     fit_model,
     fit_warnings,
 )
@@ -40,7 +38,7 @@ from custseg.domain.stability import Trust, sample_rows, seed_agreement, trust
 from custseg.pipeline.console import quiet_console
 from custseg.pipeline.errors import FitsFailedError, exit_on_user_error
 from custseg.reporting import figures as plots
-from custseg.storage.data import DataInfo, load_table
+from custseg.storage.data import DataInfo
 from custseg.storage.outputs import curve_frame, write_curve, write_sweep_models
 from custseg.tracking.runs import (
     ROLE_TAG,
@@ -92,7 +90,7 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
     """Load and validate the data, then fit, log and select for every feature set.
 
     The fits (with their named segments and rendered plots) run on the engine of
-    ``engine.name`` (:data:`ENGINES`): scikit-learn on ``sweep.n_jobs`` processes, or
+    ``engine.name`` (:func:`~custseg.backends.backend_of`): scikit-learn on ``sweep.n_jobs`` processes, or
     Spark from this process, while this one logs each finished fit to MLflow, in a fixed
     order.
     ``progress`` shows a progress bar on stderr, and only when stderr is a terminal (never
@@ -104,7 +102,7 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
         Before any run is started, when the table breaks its schema.
     """
     with interruptible():  # may validate a large CSV: no store call yet, SIGTERM stops it
-        engine = ENGINES[settings.engine.name](settings)
+        engine = backend_of(settings.engine).sweep(settings)
     table, info = engine.table, engine.info
     feature_sets = settings.swept_feature_sets()
     ks = settings.sweep.ks
@@ -184,80 +182,6 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
             jaccard={f.k: f.jaccard for f in fits},
         )
     return SweepOutcome(experiment_id, parent_run_id, summary, selections, final, selected_run_id)
-
-
-#: fits one (feature set, k) of the table the engine holds on the driver:
-#: ``(table, feature_set, k, settings) -> FitResult``
-Fit = Callable[[pd.DataFrame, FeatureSet, int, Settings], FitResult]
-
-
-@dataclass(frozen=True)
-class SweepEngine:
-    """How a sweep loads its table and fits, on one engine (``engine.name``).
-
-    Attributes
-    ----------
-    table : DataFrame
-        What the driver computes on: the whole table (scikit-learn), or a seeded sample of
-        ``sweep.silhouette_sample_size`` customers (Spark).
-    info : DataInfo
-        The data file, its hash and the whole table's row count.
-    fit : Fit
-        Fits one (feature set, k).
-    n_jobs : int, optional
-        Processes the fits run on (1: in this process, one after another).
-    """
-
-    table: pd.DataFrame
-    info: DataInfo
-    fit: Fit
-    n_jobs: int | None
-
-
-def sklearn_engine(settings: Settings) -> SweepEngine:
-    """The table in memory; scikit-learn fits on ``sweep.n_jobs`` forked processes, each
-    encoding a feature set once for all its k (:class:`LastEncoding`)."""
-    table, info = load_table(settings.data)
-    encodings = LastEncoding()  # each forked worker fills its own copy
-
-    def fit(table: pd.DataFrame, feature_set: FeatureSet, k: int, settings: Settings) -> FitResult:
-        preprocess = settings.preprocess
-        encoding = encodings(table, feature_set, preprocess.scaler, preprocess.categorical_weight)
-        return fit_encoded(encoding, settings.model, k, settings.sweep.silhouette_sample_size)
-
-    return SweepEngine(table, info, fit, settings.sweep.n_jobs)
-
-
-def spark_engine(settings: Settings) -> SweepEngine:
-    """Spark reads the validated Parquet and fits, from this process (no fork of a JVM's
-    driver; Spark runs the work in parallel itself); the driver keeps a sample."""
-    from custseg.backends.spark.engine import fit_spark, read_validated
-
-    data = read_validated(
-        settings.data,
-        settings.engine,
-        settings.sweep.silhouette_sample_size,
-        settings.model.random_state,
-    )
-
-    def fit(table: pd.DataFrame, feature_set: FeatureSet, k: int, settings: Settings) -> FitResult:
-        return fit_spark(
-            data,
-            feature_set,
-            k,
-            settings.model,
-            settings.model.random_state,
-            settings.preprocess.categorical_weight,
-        )
-
-    return SweepEngine(data.sample, data.info, fit, 1)
-
-
-#: the engines of ``engine.name``: the one place a sweep's engine is chosen
-ENGINES: dict[str, Callable[[Settings], SweepEngine]] = {
-    "sklearn": sklearn_engine,
-    "spark": spark_engine,
-}
 
 
 @dataclass

@@ -15,22 +15,16 @@ schema; nothing is written then.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
+from custseg.backends import backend_of
 from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.pipeline.console import quiet_console
 from custseg.pipeline.errors import exit_on_user_error
-from custseg.storage.data import (
-    ColumnSummary,
-    DataInfo,
-    column_summary,
-    load_customers,
-    write_validated,
-)
+from custseg.storage.data import ColumnSummary, DataInfo
 from custseg.storage.outputs import write_json_atomic
 
 #: flat headline numbers of the table (a DVC metric)
@@ -59,36 +53,6 @@ def data_profile(summary: ColumnSummary) -> dict:
     }
 
 
-def sklearn_validate(settings: Settings) -> tuple[DataInfo, ColumnSummary]:
-    """Validate with pandas; write the validated table as one Parquet file."""
-    table, info = load_customers(settings.data)
-    write_validated(table, info, settings.data)
-    return info, column_summary(table)
-
-
-def spark_validate(settings: Settings) -> tuple[DataInfo, ColumnSummary]:
-    """Validate in Spark; Spark writes the validated table (a directory)."""
-    from custseg.backends.spark.data import (
-        spark_column_summary,
-        validate_spark,
-        write_validated_spark,
-    )
-
-    frame, info = validate_spark(settings.data, settings.engine)
-    try:
-        write_validated_spark(frame, info, settings.data)
-        return info, spark_column_summary(frame)
-    finally:
-        frame.unpersist()  # the validated rows, cached by validate_spark
-
-
-#: how ``engine.name`` validates: the one place the validate stage's engine is chosen
-VALIDATORS: dict[str, Callable[[Settings], tuple[DataInfo, ColumnSummary]]] = {
-    "sklearn": sklearn_validate,
-    "spark": spark_validate,
-}
-
-
 def run_validate(settings: Settings) -> tuple[dict, DataInfo]:
     """Validate ``data.path`` on ``engine.name``; write the validated table
     (``data.validated``, Parquet, for the later stages), :data:`DATA_PROFILE` and
@@ -101,7 +65,7 @@ def run_validate(settings: Settings) -> tuple[dict, DataInfo]:
     info : DataInfo
         What was read, with the categorical values normalised per column.
     """
-    info, columns = VALIDATORS[settings.engine.name](settings)
+    info, columns = backend_of(settings.engine).validate(settings)
     summary = data_summary(info)
     # how many categorical values were read under their allowed spelling, per column
     write_json_atomic(data_profile(columns) | {"normalised": info.normalised}, DATA_PROFILE)

@@ -37,21 +37,18 @@ from matplotlib.figure import Figure
 from custseg.domain.profiling import SegmentDescription, SegmentProfiles
 from custseg.domain.selection import CRITERION_LABELS, ordered_picks
 from custseg.reporting.figures import axis_label, cluster_color
+from custseg.storage.assignments import csv_text
 from custseg.storage.data import DataInfo, write_csv_atomic
 from custseg.storage.outputs import REPORT_FILES, STATUS_FILE, StaleInputError, read_json
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "FORMULA_PREFIXES",
     "ReportInputs",
     "ReportPaths",
-    "assignments_table",
     "figure_data_uri",
     "changes_summary",
     "method_sentence",
-    "csv_texts",
-    "neutralize_cell",
     "read_curve_file",
     "read_selection",
     "render_html",
@@ -60,9 +57,6 @@ __all__ = [
     "segment_sizes",
     "write_report",
 ]
-
-#: cells starting with one of these are read as formulas by spreadsheet programs
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 #: keys ``models/selection.json`` must have for a report
 SELECTION_KEYS = (
@@ -448,111 +442,14 @@ def _data_warning(inputs: ReportInputs) -> str | None:
     return None
 
 
-_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-
-_HTML = _ENV.from_string(
-    """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
-<title>Customer segments: k = {{ k }} ({{ feature_set }})</title>
-<style>
-  :root { color-scheme: light; }
-  body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
-         margin: 0; background: #f6f7f9; color: #1d232b; line-height: 1.45; }
-  main { max-width: 1160px; margin: 0 auto; padding: 28px 24px 48px; }
-  h1 { margin: 0 0 4px; font-size: 1.75rem; }
-  h2 { margin: 0 0 12px; font-size: 1.2rem; }
-  .lead { margin: 0 0 20px; color: #4a5563; }
-  section { background: #fff; border: 1px solid #e2e5ea; border-radius: 8px; padding: 18px 20px; margin: 0 0 20px; }
-  .warning { background: #fff6e5; border-color: #f0c36d; }
-  table { border-collapse: collapse; width: 100%; font-size: 0.92rem; }
-  th, td { border-bottom: 1px solid #e7e9ee; padding: 7px 8px; text-align: left; vertical-align: top; }
-  th { background: #f1f3f6; font-weight: 600; }
-  td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-  th.num { text-align: right; }
-  .table-wrap { overflow-x: auto; }
-  .col-name { min-width: 11em; }
-  .col-persona { min-width: 10em; }
-  .col-rec { min-width: 14em; }
-  .unit { font-weight: 400; white-space: nowrap; }
-  .swatch { display: inline-block; width: 0.8em; height: 0.8em; border-radius: 2px; margin-right: 6px; vertical-align: baseline; }
-  .name { font-weight: 600; }
-  .flag { display: inline-block; margin-top: 2px; padding: 0 5px; border-radius: 3px; background: #fde2e1; color: #9b1c1c; font-size: 0.8rem; font-weight: 600; }
-  .muted { color: #5b6573; font-size: 0.85rem; }
-  figure { margin: 0; }
-  img { max-width: 100%; height: auto; display: block; margin: 0 auto; }
-  figcaption { color: #5b6573; font-size: 0.85rem; margin-top: 6px; }
-  dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; font-size: 0.92rem; }
-  dt { font-weight: 600; }
-  dd { margin: 0; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; word-break: break-all; }
-  a { color: #1f5fbf; }
-</style>
-</head>
-<body>
-<main>
-<h1>Customer segments</h1>
-<p class="lead">{{ "{:,}".format(n_customers) }} customers in {{ k }} segments, clustered on
-{{ feature_labels }} (feature set <code>{{ feature_set }}</code>).</p>
-{% if data_warning %}<section class="warning"><strong>Warning:</strong> {{ data_warning }}</section>{% endif %}
-<section id="champion"{% if champion_warn %} class="warning"{% endif %}>{% if champion_warn %}<strong>Not the champion.</strong> {% endif %}{{ champion_text }}{% if changes %} <a href="#changes">What changed</a>{% endif %}</section>
-<section id="segments">
-<h2>Segments</h2>
-<div class="table-wrap"><table>
-<thead><tr><th class="col-name">Segment</th><th class="col-persona">Persona</th><th class="num">Customers</th><th class="num">Share</th><th class="num">Stability<br><span class="muted">Jaccard</span></th>
-{% for label, unit in column_labels %}<th class="num">{{ label }}{% if unit %}<br><span class="unit">{{ unit }}</span>{% endif %}<br><span class="muted">{{ statistic }}</span></th>{% endfor %}
-<th class="col-rec">Recommendation</th></tr></thead>
-<tbody>
-{% for row in rows %}<tr>
-<td><span class="swatch" style="background: {{ row.color }}"></span><span class="name">{{ row.name }}</span><br><span class="muted">segment {{ row.segment }}</span></td>
-<td><strong>{{ row.persona }}</strong><br><span class="muted">{{ row.description }}</span></td>
-<td class="num">{{ "{:,}".format(row.size) }}</td>
-<td class="num">{{ "{:.1%}".format(row.share) }}</td>
-<td class="num">{{ row.jaccard }}{% if row.unstable %}<br><span class="flag">unstable</span>{% endif %}</td>
-{% for value in row.means %}<td class="num">{{ value }}</td>{% endfor %}
-<td>{{ row.recommendation }}</td>
-</tr>
-{% endfor %}</tbody>
-<tfoot><tr><td colspan="2"><span class="muted">All customers</span></td><td class="num">{{ "{:,}".format(n_customers) }}</td><td class="num">100%</td><td></td>
-{% for value in overall_means %}<td class="num">{{ value }}</td>{% endfor %}<td></td></tr></tfoot>
-</table></div>
-</section>
-{% for fig in figures %}<section id="{{ fig.key }}">
-<h2>{{ fig.title }}</h2>
-{% if fig.key == "elbow" %}<p>{{ method_text }}</p>{% endif %}
-<figure><img src="{{ fig.uri }}" alt="{{ fig.alt }}"><figcaption>{{ fig.caption }}</figcaption></figure>
-</section>
-{% endfor %}{% if changes %}<section id="changes">
-<h2>What changed since the champion</h2>
-<p>{{ "{:,}".format(changes.moved) }} customers change segment; adjusted Rand index {{ "%.3f"|format(changes.adjusted_rand) }} (1 = the same grouping). Customers per champion segment (rows) and segment of this model (columns), on this table:</p>
-<div class="table-wrap"><table>
-<thead><tr><th>Champion segment</th>{% for h in changes.header %}<th class="num">{{ h }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in changes.rows %}<tr><td>{{ row.label }}</td>{% for n in row.counts %}<td class="num">{{ n }}</td>{% endfor %}</tr>
-{% endfor %}</tbody></table></div>
-{% if changes.shifts %}<p>Centre shifts of the segments that kept their id (this model minus the champion, original units):</p>
-<div class="table-wrap"><table>
-<thead><tr><th>Segment</th>{% for c in changes.shift_columns %}<th class="num">{{ c }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in changes.shifts %}<tr><td>{{ row.label }}</td>{% for v in row["values"] %}<td class="num">{{ v }}</td>{% endfor %}</tr>
-{% endfor %}</tbody></table></div>{% endif %}
-{% for text in changes.events %}<p>{{ text }}.</p>
-{% endfor %}{% for text in changes.renamed %}<p>{{ text }}.</p>
-{% endfor %}{% if changes.new %}<p>New segments: {{ changes.new|join(", ") }}.</p>{% endif %}
-{% if changes.dropped %}<p>Champion segments with no match: {{ changes.dropped|join(", ") }}.</p>{% endif %}
-</section>
-{% endif %}<section id="run">
-<h2>Provenance</h2>
-<dl>
-{% for key, value in metadata %}<dt>{{ key }}</dt><dd>{{ value }}</dd>
-{% endfor %}</dl>
-<p class="muted">Registry versions, MLflow runs and links: <code>{{ status_file }}</code> (written by custseg-publish).</p>
-</section>
-</main>
-</body>
-</html>
-"""
+#: the report's templates: ``templates/*.j2`` beside this module
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("custseg.reporting", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
 )
+
+_HTML = _ENV.get_template("report.html.j2")
 
 _CAPTIONS = {
     "scatter": "Each point is a customer; crosses are segment centres. Legend: segment names "
@@ -691,93 +588,6 @@ def render_markdown(inputs: ReportInputs) -> str:
 # --------------------------------------------------------------------- tables and JSON
 
 
-def _csv_text(value: Any) -> str:
-    """A formula-safe text cell whose line breaks are all ``\\n``.
-
-    :func:`~custseg.storage.data.write_csv_atomic` ends lines with ``\\n``, and Python's CSV
-    writer then quotes fields containing ``\\n`` but not a lone ``\\r``, which would split
-    the row when read back; so carriage returns become ``\\n`` (after neutralising).
-    """
-    return neutralize_cell(value).replace("\r\n", "\n").replace("\r", "\n")
-
-
-def csv_texts(values: Sequence[Any]) -> pd.Series:
-    """:func:`_csv_text` of every value, as a column of text (vectorised: a report's
-    assignments hold one id per customer)."""
-    text = pd.Series([str(v) for v in values], dtype="string[pyarrow]")
-    risky = text.str.startswith(FORMULA_PREFIXES).to_numpy(dtype=bool)
-    text = text.where(~risky, "'" + text)
-    text = text.str.replace("\r\n", "\n", regex=False).str.replace("\r", "\n", regex=False)
-    return text.astype(object)
-
-
-def neutralize_cell(value: Any) -> str:
-    """The cell as text, with a leading ``'`` if a spreadsheet could read it as a formula.
-
-    Values starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
-    (:data:`FORMULA_PREFIXES`) are prefixed with a single quote; others are unchanged.
-    """
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
-
-def assignments_table(
-    ids: Sequence[Any] | None,
-    labels: np.ndarray,
-    names: Mapping[int, str],
-    id_column: str = "customer_id",
-    personas: Mapping[int, str] | None = None,
-) -> pd.DataFrame:
-    """One row per customer: id, segment id, segment name and persona, formula-safe.
-
-    Parameters
-    ----------
-    ids : sequence, optional
-        Customer ids in row order; ``None`` numbers the rows ``1..n`` (column ``row``).
-    labels : array-like of int
-        Segment of each customer.
-    names : mapping of int to str
-        Segment names.
-    id_column : str, default "customer_id"
-        Header of the id column.
-    personas : mapping of int to str, optional
-        Segment personas (a model stored before personas has none: no column).
-
-    Returns
-    -------
-    DataFrame
-        Columns ``<id_column>`` (text), ``segment`` (int), ``segment_name`` (text) and
-        ``persona`` (text, when given), in the input order; ids and names pass through :func:`neutralize_cell`, and carriage
-        returns inside them become ``\\n`` so the CSV reads back row for row.
-    """
-    labels = np.asarray(labels).astype(np.int64)
-    if ids is None:
-        id_column, id_values = "row", [str(i) for i in range(1, len(labels) + 1)]
-    else:
-        id_values = csv_texts(ids)
-        if len(id_values) != len(labels):
-            raise ValueError(f"{len(id_values)} ids but {len(labels)} labels")
-    safe_names = {int(s): _csv_text(n) for s, n in names.items()}
-    unknown = sorted(set(np.unique(labels).tolist()) - set(safe_names))
-    if unknown:
-        raise ValueError(f"no name for segment(s) {unknown}")
-    columns = {
-        id_column: pd.Series(id_values, dtype=object),
-        "segment": labels,
-        "segment_name": _names_of(labels, safe_names),
-    }
-    if personas:
-        columns["persona"] = _names_of(labels, {int(s): _csv_text(p) for s, p in personas.items()})
-    return pd.DataFrame(columns)
-
-
-def _names_of(labels: np.ndarray, names: Mapping[int, str]) -> pd.Series:
-    """The name of every label's segment (text)."""
-    segments = np.array(sorted(names), dtype=np.int64)
-    column = np.array([names[int(s)] for s in segments], dtype=object)
-    return pd.Series(column[np.searchsorted(segments, labels)], dtype=object)
-
-
 def segment_metrics(profiles: SegmentProfiles, selection: Mapping[str, Any]) -> dict[str, Any]:
     """Headline figures for ``dvc metrics``: the smallest and largest segment's share and
     the least stable segment's Jaccard; and per segment (a list, which ``dvc metrics show``
@@ -806,7 +616,7 @@ def segment_sizes(
     return pd.DataFrame(
         {
             "segment": [int(s) for s in profiles.segments],
-            "name": [_csv_text(descriptions[s].name) for s in profiles.segments],
+            "name": [csv_text(descriptions[s].name) for s in profiles.segments],
             "size": [int(profiles.sizes.at[s, "size"]) for s in profiles.segments],
             "share": [round(float(profiles.sizes.at[s, "share"]), 6) for s in profiles.segments],
         }

@@ -35,7 +35,7 @@ from custseg.domain.profiling import (
     profiles_from,
 )
 from custseg.domain.segment_model import SegmentModel
-from custseg.reporting.report import FORMULA_PREFIXES, csv_texts
+from custseg.storage.assignments import FORMULA_PREFIXES, csv_texts
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row
@@ -233,7 +233,7 @@ def write_spark_assignments(
 ) -> None:
     """Every customer's id, segment id, segment name and persona (when the model has
     personas), in the table's row order,
-    written by Spark to ``path`` as the CSV :func:`custseg.reporting.report.assignments_table`
+    written by Spark to ``path`` as the CSV :func:`custseg.storage.assignments.assignments_table`
     and :func:`custseg.storage.data.write_csv_atomic` write (the same bytes).
 
     Spark writes one CSV file into a temporary directory beside ``path``, which is then
@@ -285,7 +285,7 @@ def write_spark_assignments(
 
 
 def _formula_safe(text: Column) -> Column:
-    """:func:`custseg.reporting.report.csv_texts` in Spark: a leading ``'`` where a spreadsheet
+    """:func:`custseg.storage.assignments.csv_texts` in Spark: a leading ``'`` where a spreadsheet
     could read a formula, then every carriage return a line break."""
     from pyspark.sql import functions as F
 
