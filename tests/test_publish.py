@@ -17,14 +17,12 @@ from custseg.pipeline.publish import PUBLISHED_FILE, format_outcome, run_publish
 from custseg.pipeline.select import identify_segments
 from custseg.storage.data import generate_customers, load_customers, write_csv_atomic
 from custseg.storage.outputs import (
-    CHANGES_FILE,
-    MODEL_FILE,
-    SELECTION_RECORD,
     StaleInputError,
     read_segment_model,
     write_json_atomic,
     write_segment_model,
 )
+from custseg.storage.paths import CHANGES_FILE, MODEL_FILE, SELECTION_RECORD
 
 from conftest import compose_settings
 

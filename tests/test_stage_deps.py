@@ -95,13 +95,11 @@ def data_files(module: str) -> set[Path]:
     folder = module_file(module).parent
     found = set()
     for path in folder.rglob("*"):
-        inner = path.relative_to(folder).parents
-        packages = [
-            folder / p for p in inner if str(p) != "." and (folder / p / "__init__.py").exists()
-        ]
-        if path.is_file() and path.suffix not in {".py", ".pyc"} and path.name != "py.typed":
-            if not packages and "__pycache__" not in path.parts:
-                found.add(path)
+        inner = [folder / p for p in path.relative_to(folder).parents if str(p) != "."]
+        in_package = any((p / "__init__.py").exists() for p in inner)
+        data = path.suffix not in {".py", ".pyc"} and path.name != "py.typed"
+        if path.is_file() and data and not in_package and "__pycache__" not in path.parts:
+            found.add(path)
     return found
 
 

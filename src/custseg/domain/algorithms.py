@@ -77,15 +77,15 @@ def categorical_blocks(n_numeric: int, sizes: Sequence[int]) -> Blocks:
     return [(int(stop - size), int(stop)) for stop, size in zip(stops, sizes, strict=True)]
 
 
-def engine_name(params: ModelParams, feature_set: FeatureSet) -> str:
+def algorithm_name(params: ModelParams, feature_set: FeatureSet) -> str:
     """The engine that fits ``feature_set``: k-prototypes without categorical columns is
     k-means, and fitted as such."""
     return params.name if feature_set.categorical else "kmeans"
 
 
 def fit_centres(data: Encoded, params: ModelParams, k: int, engine: str) -> Fitted:
-    """Cluster ``data`` into ``k`` centres with ``engine`` (:func:`engine_name`)."""
-    return _ENGINES[engine](data, params, k)
+    """Cluster ``data`` into ``k`` centres with ``engine`` (:func:`algorithm_name`)."""
+    return _ALGORITHMS[engine](data, params, k)
 
 
 def refit_for(params: ModelParams, model: SegmentModel, n_init: int) -> Refit:
@@ -179,7 +179,7 @@ def _kprototypes(data: Encoded, params: ModelParams, k: int) -> Fitted:
     return Fitted(centres, labels, float(distances.sum()), int(model.n_iter_))
 
 
-_ENGINES: dict[str, Callable[[Encoded, ModelParams, int], Fitted]] = {
+_ALGORITHMS: dict[str, Callable[[Encoded, ModelParams, int], Fitted]] = {
     "kmeans": _kmeans,
     "kprototypes": _kprototypes,
 }

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from custseg.domain.algorithms import Encoded, engine_name, fit_centres
+from custseg.domain.algorithms import Encoded, algorithm_name, fit_centres
 from custseg.domain.features import FeatureSet, ModelParams, build_preprocess, categorical_scale
 from custseg.domain.segment_model import SegmentModel, nearest_centres
 
@@ -166,7 +166,7 @@ def fit_encoded(
     if k > len(X):
         raise ValueError(f"k={k} is larger than the number of customers ({len(X)})")
     start = time.perf_counter()
-    fitted = fit_centres(encoding.data, params, k, engine_name(params, feature_set))
+    fitted = fit_centres(encoding.data, params, k, algorithm_name(params, feature_set))
     fit_seconds = time.perf_counter() - start
     metrics, silhouettes = partition_scores(
         X, fitted.labels, k, silhouette_sample_size, params.random_state

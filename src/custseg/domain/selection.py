@@ -26,14 +26,80 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-#: criterion -> whether its best value is the max or the min over k
-SCORE_CRITERIA = {"silhouette": "max", "calinski_harabasz": "max", "davies_bouldin": "min"}
+
+@dataclass(frozen=True)
+class Criterion:
+    """One way to pick k: the one place its name, direction and wording are stated.
+
+    Attributes
+    ----------
+    label : str
+        How a reader calls it ("Calinski-Harabasz").
+    chooses : str
+        How it chooses k, as the report says it.
+    higher_is_better : bool, optional
+        Of its score per k; None for the elbow (it reads the inertia curve's knee).
+    picks_best : bool
+        It picks the k of its best score over the curve (others have their own rule).
+    comparable : bool
+        Its score means the same in any feature space (a bounded, scale-free index), so
+        several feature sets can be drawn on one axis.
+    """
+
+    label: str
+    chooses: str
+    higher_is_better: bool | None
+    picks_best: bool = False
+    comparable: bool = False
+
+    @property
+    def title(self) -> str:
+        """The label as a heading or axis title ("Gap statistic")."""
+        return self.label[:1].upper() + self.label[1:]
+
+
 #: every criterion, in the order they are shown
-CRITERIA = ("elbow", *SCORE_CRITERIA, "gap", "stability")
+CRITERION = {
+    "elbow": Criterion(
+        "elbow", "the elbow method (the knee of the inertia curve, found with kneedle)", None
+    ),
+    "silhouette": Criterion(
+        "silhouette", "the highest silhouette score", True, picks_best=True, comparable=True
+    ),
+    "calinski_harabasz": Criterion(
+        "Calinski-Harabasz", "the highest Calinski-Harabasz score", True, picks_best=True
+    ),
+    "davies_bouldin": Criterion(
+        "Davies-Bouldin", "the lowest Davies-Bouldin index", False, picks_best=True, comparable=True
+    ),
+    "gap": Criterion(
+        "gap statistic", "the gap statistic (Tibshirani's one-standard-error rule)", True
+    ),
+    "stability": Criterion(
+        "stability",
+        "stability (the k whose resampled refits agree most with the fit)",
+        True,
+        comparable=True,
+    ),
+}
+#: criterion -> whether its best value is the max or the min over k
+SCORE_CRITERIA = {
+    name: "max" if c.higher_is_better else "min" for name, c in CRITERION.items() if c.picks_best
+}
+#: every criterion, in the order they are shown
+CRITERIA = tuple(CRITERION)
+#: how a criterion is named to a reader
+CRITERION_LABELS = {name: c.label for name, c in CRITERION.items()}
+#: criteria whose values mean the same in any feature space
+COMPARABLE_CRITERIA = tuple(name for name, c in CRITERION.items() if c.comparable)
 #: the vote of the criteria
 CONSENSUS = "consensus"
 #: what ``selection.method`` may be
 METHODS = (*CRITERIA, CONSENSUS)
+#: how each method chooses k, as the report says it
+METHOD_TEXT = {name: c.chooses for name, c in CRITERION.items()} | {
+    CONSENSUS: "consensus (the k most criteria pick)"
+}
 #: stabilities this close to the best count as a tie (won by the larger k)
 STABILITY_TIE = 0.005
 #: fewest votes a consensus needs (otherwise the criteria disagree)
@@ -42,15 +108,6 @@ MIN_VOTES = 2
 #: tables with 2-8 planted groups: silhouette 35, stability 34, Davies-Bouldin 33,
 #: Calinski-Harabasz 18, gap 17, elbow 12)
 FALLBACK_ORDER = ("silhouette", "stability", "davies_bouldin", "calinski_harabasz", "gap", "elbow")
-#: how a criterion is named to a reader
-CRITERION_LABELS = {
-    "elbow": "elbow",
-    "silhouette": "silhouette",
-    "calinski_harabasz": "Calinski-Harabasz",
-    "davies_bouldin": "Davies-Bouldin",
-    "gap": "gap statistic",
-    "stability": "stability",
-}
 
 
 @dataclass

@@ -44,17 +44,20 @@ from custseg.errors import SparkScoringError
 from custseg.pipeline.console import quiet_console
 from custseg.pipeline.errors import exit_on_user_error
 from custseg.storage.outputs import (
-    CHANGES_FILE,
-    MODEL_FILE,
-    REPORT_FILES,
-    SELECTION_RECORD,
-    STATUS_FILE,
     StaleInputError,
     git_commit,
     read_json,
     read_segment_model,
     write_json_atomic,
     write_segment_model,
+)
+from custseg.storage.paths import (
+    CHANGES_FILE,
+    MODEL_FILE,
+    PUBLISHED_FILE,
+    REPORT_FILES,
+    SELECTION_RECORD,
+    STATUS_FILE,
 )
 from custseg.tracking.registry import (
     PromotionError,
@@ -76,8 +79,6 @@ from custseg.tracking.runs import (
     stop_on_sigterm,
 )
 
-#: DVC's output of the publish stage: the fingerprints published (no ids, no times)
-PUBLISHED_FILE = Path("status/published.json")
 #: set by DVC for the stages of ``dvc exp run``
 EXPERIMENT_ENV = "DVC_EXP_NAME"
 

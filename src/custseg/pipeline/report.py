@@ -59,15 +59,8 @@ from custseg.reporting.report import (
     segment_sizes,
     write_report,
 )
-from custseg.storage.outputs import (
-    CHANGES_FILE,
-    MODEL_FILE,
-    SELECTION_RECORD,
-    StaleInputError,
-    curve_path,
-    read_json,
-    read_segment_model,
-)
+from custseg.storage.outputs import StaleInputError, curve_path, read_json, read_segment_model
+from custseg.storage.paths import CHANGES_FILE, MODEL_FILE, SELECTION_RECORD
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,6 @@ Runs with ``pipeline=transactions`` (the stages of ``transactions/dvc.yaml`` pas
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hydra
 from omegaconf import DictConfig
 
@@ -25,10 +23,8 @@ from custseg.pipeline.console import quiet_console
 from custseg.pipeline.errors import exit_on_user_error
 from custseg.storage.data import write_csv_atomic
 from custseg.storage.outputs import write_json_atomic
+from custseg.storage.paths import RFM_METRICS
 from custseg.storage.transactions import log_customers
-
-#: counts of the log and of the derived table (a DVC metric)
-RFM_METRICS = Path("metrics/rfm.json")
 
 
 def run_rfm(settings: Settings) -> dict:

@@ -22,7 +22,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import hydra
 import pandas as pd
@@ -31,7 +30,7 @@ from omegaconf import DictConfig
 from custseg.backends import open_table
 from custseg.backends.tables import CustomerTable
 from custseg.config import CONF_DIR, Settings, to_settings
-from custseg.domain.algorithms import engine_name
+from custseg.domain.algorithms import algorithm_name
 from custseg.domain.features import FeatureSet
 from custseg.domain.identity import Identity, carry_identity, model_changes
 from custseg.domain.segment_model import SegmentModel
@@ -39,9 +38,6 @@ from custseg.domain.selection import Selection, select_k
 from custseg.pipeline.console import quiet_console
 from custseg.pipeline.errors import exit_on_user_error
 from custseg.storage.outputs import (
-    CHANGES_FILE,
-    MODEL_FILE,
-    SELECTION_RECORD,
     StaleInputError,
     curve_path,
     read_curve,
@@ -50,10 +46,9 @@ from custseg.storage.outputs import (
     write_json_atomic,
     write_segment_model,
 )
+from custseg.storage.paths import CHANGES_FILE, MODEL_FILE, SELECTION_METRICS, SELECTION_RECORD
 
 log = logging.getLogger(__name__)
-
-SELECTION_METRICS = Path("metrics/selection.json")
 
 
 @dataclass
@@ -93,7 +88,7 @@ def run_select(settings: Settings) -> SelectOutcome:
         "feature_set": fs.name,
         "features": fs.columns,
         "k": selection.k,
-        "model": engine_name(settings.model, fs),
+        "model": algorithm_name(settings.model, fs),
         "method": selection.method,
         "fallback": selection.fallback,
         "picks": selection.picks,

@@ -15,8 +15,6 @@ schema; nothing is written then.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hydra
 from omegaconf import DictConfig
 
@@ -26,11 +24,7 @@ from custseg.pipeline.console import quiet_console
 from custseg.pipeline.errors import exit_on_user_error
 from custseg.storage.data import ColumnSummary, DataInfo
 from custseg.storage.outputs import write_json_atomic
-
-#: flat headline numbers of the table (a DVC metric)
-DATA_METRICS = Path("metrics/data.json")
-#: per-column detail of the table (a plain output next to the metric, not a metric)
-DATA_PROFILE = Path("metrics/data_profile.json")
+from custseg.storage.paths import DATA_METRICS, DATA_PROFILE
 
 
 def data_summary(info: DataInfo) -> dict:

@@ -30,6 +30,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from custseg.domain.selection import COMPARABLE_CRITERIA, CRITERION, SCORE_CRITERIA
+
 if TYPE_CHECKING:
     from custseg.domain.profiling import SegmentProfiles
 
@@ -40,20 +42,17 @@ AXIS_LABELS: dict[str, str] = {
 }
 """Readable axis labels (with units) for canonical column names."""
 
-METRIC_INFO: dict[str, tuple[str, bool]] = {
-    "inertia": ("Inertia", False),
-    "silhouette": ("Silhouette", True),
-    "calinski_harabasz": ("Calinski-Harabasz", True),
-    "davies_bouldin": ("Davies-Bouldin", False),
-    "gap": ("Gap statistic", True),
-    "stability": ("Stability", True),
+METRIC_INFO: dict[str, tuple[str, bool]] = {"inertia": ("Inertia", False)} | {
+    name: (c.title, bool(c.higher_is_better))
+    for name, c in CRITERION.items()
+    if c.higher_is_better is not None
 }
 """Metric name -> (display name, higher is better)."""
 
 #: criteria whose values mean the same in any feature space (scale-free bounded indices):
 #: the only ones drawn for several feature sets on one axis (inertia, Calinski-Harabasz and
 #: the gap depend on the number of columns)
-COMPARABLE_METRICS = ("silhouette", "davies_bouldin", "stability")
+COMPARABLE_METRICS = COMPARABLE_CRITERIA
 
 _TAB10 = colormaps["tab10"]
 _SELECTED_COLOR = "tab:red"
@@ -322,7 +321,7 @@ def _gap_panel(ax: Axes, curve: pd.DataFrame) -> None:
 
 def metrics_vs_k_plot(
     table: pd.DataFrame,
-    metrics: Sequence[str] = ("inertia", "silhouette", "calinski_harabasz", "davies_bouldin"),
+    metrics: Sequence[str] = ("inertia", *SCORE_CRITERIA),
     selected_k: int | None = None,
     group_column: str | None = "feature_set",
 ) -> Figure:

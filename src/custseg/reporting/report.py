@@ -35,11 +35,12 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from custseg.domain.profiling import SegmentDescription, SegmentProfiles
-from custseg.domain.selection import CRITERION_LABELS, ordered_picks
+from custseg.domain.selection import CRITERION_LABELS, METHOD_TEXT, ordered_picks
 from custseg.reporting.figures import axis_label, cluster_color
 from custseg.storage.assignments import csv_text
 from custseg.storage.data import DataInfo, write_csv_atomic
-from custseg.storage.outputs import REPORT_FILES, STATUS_FILE, StaleInputError, read_json
+from custseg.storage.outputs import StaleInputError, read_json
+from custseg.storage.paths import REPORT_FILES, STATUS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -68,16 +69,6 @@ SELECTION_KEYS = (
     "data_sha256",
     "fingerprint",
 )
-
-METHOD_TEXT = {
-    "elbow": "the elbow method (the knee of the inertia curve, found with kneedle)",
-    "silhouette": "the highest silhouette score",
-    "calinski_harabasz": "the highest Calinski-Harabasz score",
-    "davies_bouldin": "the lowest Davies-Bouldin index",
-    "gap": "the gap statistic (Tibshirani's one-standard-error rule)",
-    "stability": "stability (the k whose resampled refits agree most with the fit)",
-    "consensus": "consensus (the k most criteria pick)",
-}
 
 
 #: ``model.name`` -> how the report names the algorithm

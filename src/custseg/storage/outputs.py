@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from custseg.domain.segment_model import SegmentModel, round_significant
+from custseg.domain.selection import SCORE_CRITERIA
 from custseg.storage.data import write_csv_atomic
 
 
@@ -26,22 +27,6 @@ class StaleInputError(ValueError):
     """
 
 
-#: the final model's description (:class:`SegmentModel` JSON) that ``custseg-select``
-#: writes and the report, ``custseg-publish`` and ``custseg-predict`` read
-MODEL_FILE = Path("models/segmentation.json")
-#: the selection record (chosen k and why, data, fingerprint, segment names) next to it
-SELECTION_RECORD = Path("models/selection.json")
-#: what changed since the catalog's champion (transitions, ARI, centroid shifts)
-CHANGES_FILE = Path("models/changes.json")
-#: untracked (gitignored) registry status: versions, run ids, aliases, UI links
-STATUS_FILE = Path("status/registry.json")
-#: the report's files in ``report.output_dir``, by kind
-REPORT_FILES = {
-    "html": "segments.html",
-    "markdown": "segments.md",
-    "assignments": "segment_assignments.csv",
-    "sizes": "segment_sizes.csv",
-}
 #: files whose changes make provenance ``-dirty`` (source, config, params, data pointer,
 #: catalog); outputs that DVC rewrites during a run do not
 SOURCE_PATHS = (
@@ -53,9 +38,7 @@ SOURCE_PATHS = (
 CURVE_COLUMNS = (
     "k",
     "inertia",
-    "silhouette",
-    "calinski_harabasz",
-    "davies_bouldin",
+    *SCORE_CRITERIA,
     "n_iter",
     "min_cluster_size",
     "max_cluster_size",
