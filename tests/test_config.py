@@ -292,3 +292,60 @@ def test_only_a_spark_sweep_records_its_engine_with_the_models():
     assert "engine" not in compose_settings().fitted_with("sha")  # sklearn records unchanged
     spark = compose_settings(["engine=spark", NUMERIC_SWEEP]).fitted_with("sha")
     assert spark["engine"] == {"name": "spark", "partitions": 4, "driver_sample_size": 10000}
+
+
+#: config dataclasses whose code defaults are kept on purpose: the CSV dialect and paths
+#: of DataConfig are also the reader's defaults for transaction logs and generated tables
+CODE_DEFAULTS = {"DataConfig"}
+
+
+def _stated_twice(cls: type, node: object, prefix: str) -> list[str]:
+    """Keys that ``node`` (composed conf) states and ``cls`` (a config.py dataclass, and
+    those nested in it) also gives a value (other than None or empty)."""
+    import dataclasses
+    import typing
+
+    from custseg import config
+
+    found = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if not isinstance(node, dict) or f.name not in node:
+            continue
+        nested = [
+            t
+            for t in (hints[f.name], *typing.get_args(hints[f.name]))
+            if dataclasses.is_dataclass(t)
+        ]
+        if nested and nested[0].__module__ == config.__name__:
+            found += _stated_twice(nested[0], node[f.name], f"{prefix}{f.name}.")
+        elif cls.__name__ not in CODE_DEFAULTS:
+            # None, or an empty list or mapping, says "nothing", not a value
+            default = (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            )
+            if default is not dataclasses.MISSING and default not in (None, [], {}):
+                found.append(f"{prefix}{f.name}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "overrides", [[], ["pipeline=transactions"], ["engine=spark"], ["tracking=server"]]
+)
+def test_a_default_is_stated_once_in_conf_not_again_in_code(overrides, monkeypatch):
+    """What conf/ states, config.py's dataclasses only type (no second default to drift)."""
+    from omegaconf import OmegaConf
+
+    from custseg.config import Settings
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:1")
+    composed = OmegaConf.to_container(compose_config(overrides), resolve=True)
+    assert _stated_twice(Settings, composed, "") == []
+
+
+def test_a_missing_key_names_itself():
+    """By hand: a conf without sweep.k_max is refused with the key's name."""
+    cfg = compose_config()
+    del cfg.sweep.k_max
+    with pytest.raises(ConfigError, match="k_max"):
+        to_settings(cfg)

@@ -234,7 +234,6 @@ def test_the_engine_is_chosen_once_by_name():
     files = {path.stem for path in (PROJECT_ROOT / "conf" / "engine").glob("*.yaml")}
     backends = {backend_of(EngineConfig(name=name)).name for name in config.ENGINES}
     assert backends == set(config.ENGINES) == files == {"sklearn", "spark"}
-    assert dataclasses.fields(EngineConfig)[0].default == "sklearn"
     assert compose_settings().engine.name == "sklearn"
 
 

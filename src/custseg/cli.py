@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from custseg import __version__
-from custseg.config import ConfigError, TrackingConfig
+from custseg.config import ConfigError
 from custseg.storage.data import (
     DataValidationError,
     file_sha256,
@@ -96,7 +96,6 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _promote_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = TrackingConfig()
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--version", help="registered model version to promote, e.g. 3")
     target.add_argument(
@@ -130,16 +129,16 @@ def _promote_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--model-name",
-        help=f"registered model (default: tracking.registered_model_name of the pipeline, "
-        f"{defaults.registered_model_name} for mall)",
+        help="registered model (default: tracking.registered_model_name of the pipeline, "
+        "customer-segmentation for mall)",
     )
     parser.add_argument(
-        "--alias", default=defaults.alias, help=f"alias to move (default: {defaults.alias})"
+        "--alias", help="alias to move (default: tracking.alias of conf/, champion)"
     )
     parser.add_argument(
         "--tracking-uri",
-        help=f"MLflow tracking store (default: tracking.tracking_uri of conf/, "
-        f"{defaults.tracking_uri}, or $MLFLOW_TRACKING_URI with CUSTSEG_TRACKING=server)",
+        help="MLflow tracking store (default: tracking.tracking_uri of conf/, "
+        "sqlite:///mlflow.db, or $MLFLOW_TRACKING_URI with CUSTSEG_TRACKING=server)",
     )
     parser.add_argument(
         "--catalog",
@@ -192,6 +191,7 @@ def _promote_settings(args: argparse.Namespace) -> Settings:
     settings = compose_settings(overrides)
     args.pipeline = pipeline
     args.model_name = args.model_name or settings.tracking.registered_model_name
+    args.alias = args.alias or settings.tracking.alias
     return settings
 
 

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from custseg.domain.features import FeatureSet, ModelParams
 from custseg.domain.profiling import NamingRules
-from custseg.domain.selection import CONSENSUS, METHODS
+from custseg.domain.selection import METHODS
 from custseg.domain.stability import TrustParams
 
 
@@ -115,7 +115,7 @@ class DataConfig:
         }
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PreprocessConfig:
     """How columns are encoded before clustering.
 
@@ -129,19 +129,19 @@ class PreprocessConfig:
         (:func:`~custseg.domain.features.categorical_scale`).
     """
 
-    scaler: str = "standard"
-    categorical_weight: float = 1.0
+    scaler: str
+    categorical_weight: float
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SweepConfig:
     """The k range and which feature sets one sweep fits."""
 
-    k_min: int = 2
-    k_max: int = 10
-    feature_sets: list[str] = field(default_factory=list)
-    silhouette_sample_size: int = 10_000
-    output_dir: str = "sweeps"
+    k_min: int
+    k_max: int
+    feature_sets: list[str]
+    silhouette_sample_size: int
+    output_dir: str
     n_jobs: int | None = None
 
     @property
@@ -149,7 +149,7 @@ class SweepConfig:
         return list(range(self.k_min, self.k_max + 1))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SelectionConfig:
     """How k is chosen and how far its segments are trusted.
 
@@ -166,18 +166,18 @@ class SelectionConfig:
         Refits of the chosen k with other seeds, compared with the model (0: none).
     """
 
-    method: str = CONSENSUS
-    elbow_sensitivity: float = 1.0
-    trust: TrustParams = field(default_factory=TrustParams)
-    unstable_jaccard: float = 0.6
-    seed_checks: int = 3
+    method: str
+    elbow_sensitivity: float
+    trust: TrustParams
+    unstable_jaccard: float
+    seed_checks: int
 
 
 #: where ``make ui`` (``mlflow ui``) serves the UI of the local store
 DEFAULT_MLFLOW_UI = "http://127.0.0.1:5000"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrackingConfig:
     """Where runs and models go (``conf/tracking/``).
 
@@ -193,14 +193,14 @@ class TrackingConfig:
         The experiment, the registered model and the alias of its champion.
     """
 
-    tracking_uri: str = "sqlite:///mlflow.db"
-    artifact_location: str | None = "mlruns"
-    experiment_name: str = "customer-segmentation"
-    registered_model_name: str = "customer-segmentation"
-    alias: str = "champion"
+    tracking_uri: str
+    artifact_location: str | None
+    experiment_name: str
+    registered_model_name: str
+    alias: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CatalogConfig:
     """The segment catalog: the promoted champion's segment model, versioned in git.
 
@@ -218,12 +218,12 @@ class CatalogConfig:
         continue above its largest), as for a new data source.
     """
 
-    path: str = "catalog/champion.json"
-    challenger_alias: str = "challenger"
-    fresh: bool = False
+    path: str
+    challenger_alias: str
+    fresh: bool
 
 
-@dataclass
+@dataclass(kw_only=True)
 class IdentityConfig:
     """When a new model's segment continues one of the champion's
     (:mod:`custseg.domain.identity`).
@@ -235,10 +235,10 @@ class IdentityConfig:
         champion's segment to keep its id; in (0, 1].
     """
 
-    min_overlap: float = 0.5
+    min_overlap: float
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ReportConfig:
     """Where ``custseg-report`` writes and how it links to the MLflow UI.
 
@@ -256,12 +256,12 @@ class ReportConfig:
         ``http://127.0.0.1:5000`` (see :attr:`Settings.mlflow_ui`).
     """
 
-    output_dir: str = "reports"
-    metrics_file: str = "metrics/segments.json"
+    output_dir: str
+    metrics_file: str
     mlflow_ui: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PredictConfig:
     """What ``custseg-predict`` scores, with which model, and where the result goes.
 
@@ -292,13 +292,13 @@ class PredictConfig:
 
     input: str | None = None
     output: str | None = None
-    output_dir: str = "scores"
+    output_dir: str
     model_uri: str | None = None
     rejects: str | None = None
     as_of: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TransactionsConfig:
     """A transaction log and how the RFM customer table is derived from it
     (``conf/transactions/``; set by ``pipeline=transactions``).
@@ -309,17 +309,17 @@ class TransactionsConfig:
     format keys mean what they mean in :class:`DataConfig`.
     """
 
-    path: str = "data/transactions.csv"
-    customer_id: str = "CustomerID"
-    date: str = "Date"
-    amount: str = "Amount"
-    order_id: str | None = "OrderID"
-    date_format: str = "%Y-%m-%d"
-    as_of: str = "???"
-    delimiter: str = ","
-    decimal: str = "."
+    path: str
+    customer_id: str
+    date: str
+    amount: str
+    order_id: str | None
+    date_format: str
+    as_of: str
+    delimiter: str
+    decimal: str
     thousands: str | None = None
-    encoding: str = "utf-8"
+    encoding: str
 
 
 #: the clustering engines of ``conf/engine/`` (``engine.name``)
@@ -332,7 +332,7 @@ _OWNED_SPARK_KEYS = {
 }
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EngineConfig:
     """Where the fits run (``conf/engine/``).
 
@@ -341,22 +341,22 @@ class EngineConfig:
     name : {"sklearn", "spark"}
         ``sklearn``: scikit-learn on this machine, the table in memory. ``spark``: Spark
         MLlib on ``master`` (see :mod:`custseg.backends.spark.engine`).
-    master : str
-        Spark master URL: ``local[*]`` (every core of this machine), ``local[2]``, or a
+    master : str, optional
+        Spark's settings (``conf/engine/spark.yaml``; None with scikit-learn). Master URL: ``local[*]`` (every core of this machine), ``local[2]``, or a
         cluster's (``spark://host:7077``, ``yarn``, ``k8s://...``).
-    driver_memory : str
+    driver_memory : str, optional
         Heap of the driver JVM in Spark's notation (``4g``, ``512m``).
-    partitions : int
+    partitions : int, optional
         Partitions the table is split into before fitting (and the shuffle partitions):
         Spark's KMeans depends on the partitioning, so it is pinned.
     conf : dict of str to str
         Any other Spark setting (``spark.executor.memory: 8g``).
     """
 
-    name: str = "sklearn"
-    master: str = "local[*]"
-    driver_memory: str = "4g"
-    partitions: int = 4
+    name: str
+    master: str | None = None
+    driver_memory: str | None = None
+    partitions: int | None = None
     conf: dict[str, str] = field(default_factory=dict)
 
     def problems(self) -> list[str]:
@@ -365,12 +365,19 @@ class EngineConfig:
 
         if self.name not in ENGINES:
             return [f"name={self.name!r}; choose one of {ENGINES}"]
-        found = []
-        if not self.master.strip():
+        spark = {"master": self.master, "driver_memory": self.driver_memory}
+        spark["partitions"] = self.partitions
+        found = [
+            f"{key} is required by engine=spark (conf/engine/spark.yaml)"
+            for key, value in spark.items()
+            if value is None and self.name == "spark"
+        ]
+        if self.master is not None and not self.master.strip():
             found.append("master is empty; e.g. local[*] or spark://host:7077")
-        if not re.fullmatch(r"[1-9][0-9]*[kmgt]?", self.driver_memory.strip().lower()):
-            found.append(f"driver_memory={self.driver_memory!r}: give a size such as 4g or 512m")
-        if self.partitions < 1:
+        memory = self.driver_memory
+        if memory is not None and not re.fullmatch(r"[1-9][0-9]*[kmgt]?", memory.strip().lower()):
+            found.append(f"driver_memory={memory!r}: give a size such as 4g or 512m")
+        if self.partitions is not None and self.partitions < 1:
             found.append(f"partitions={self.partitions} must be >= 1")
         found += [
             f"conf.{key}: set {owner} instead"
@@ -380,30 +387,30 @@ class EngineConfig:
         return found
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Settings:
     """The whole typed configuration of one custseg job."""
 
-    data: DataConfig = field(default_factory=DataConfig)
-    features: FeatureSet = field(default_factory=FeatureSet)
-    feature_catalog: dict[str, FeatureSet] = field(default_factory=dict)
-    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
-    model: ModelParams = field(default_factory=ModelParams)
-    sweep: SweepConfig = field(default_factory=SweepConfig)
-    selection: SelectionConfig = field(default_factory=SelectionConfig)
-    tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    personas: NamingRules = field(default_factory=NamingRules)
-    report: ReportConfig = field(default_factory=ReportConfig)
-    catalog: CatalogConfig = field(default_factory=CatalogConfig)
-    identity: IdentityConfig = field(default_factory=IdentityConfig)
-    predict: PredictConfig = field(default_factory=PredictConfig)
+    data: DataConfig
+    features: FeatureSet
+    feature_catalog: dict[str, FeatureSet]
+    preprocess: PreprocessConfig
+    model: ModelParams
+    sweep: SweepConfig
+    selection: SelectionConfig
+    tracking: TrackingConfig
+    personas: NamingRules
+    report: ReportConfig
+    catalog: CatalogConfig
+    identity: IdentityConfig
+    predict: PredictConfig
     #: the transaction log the customer table is derived from (None: the customer table
     #: is the data itself, as for the Mall table)
     transactions: TransactionsConfig | None = None
     #: which pipeline the config describes (conf/pipeline/): mall or transactions
-    pipeline: str = "mall"
+    pipeline: str
     #: where the fits run (conf/engine/): scikit-learn (default) or Spark
-    engine: EngineConfig = field(default_factory=EngineConfig)
+    engine: EngineConfig
 
     def fitted_with(self, data_sha256: str) -> dict[str, Any]:
         """What a swept model depends on beyond its feature set: encoding, model settings,
