@@ -1,9 +1,13 @@
-"""Shared fixtures: real Hydra composition, the seed data location, a temp MLflow store."""
+"""Shared fixtures: real Hydra composition, the seed data location, a temp MLflow store, a
+clone after `make run`."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from custseg.storage.data import generate_customers, load_customers, write_csv_a
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"
 SEED_CSV = PROJECT_ROOT.parent / "shared" / "data" / "mall_customers.csv"
+VENV_BIN = Path(sys.executable).parent
 
 
 #: the test session's Spark: two cores, an explicit small heap, pinned partitions
@@ -160,3 +165,90 @@ def spark():
     session = spark_session(SPARK_LOCAL)
     print(f"Spark session started in {time.perf_counter() - start:.1f} s")
     return session
+
+
+# ------------------------------------------------------------------ a clone after make run
+
+
+def run(cmd: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """Run a command as a user would, with the project's venv first on PATH."""
+    environment = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", **env}
+    result = subprocess.run(cmd, cwd=cwd, env=environment, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def project_files() -> list[str]:
+    """Files a clone would have: tracked plus new, minus what .gitignore excludes."""
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return [f for f in out.split("\0") if f and (PROJECT_ROOT / f).is_file()]
+
+
+def make_clone(parent: Path) -> Path:
+    """A fresh clone of the project (as committed plus working changes) in a new git repo."""
+    repo = parent / "clone"
+    for name in project_files():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJECT_ROOT / name, repo / name)
+    run(["git", "init", "-q"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"], repo)
+    run(["git", "config", "user.name", "t"], repo)  # dvc exp run commits
+    run(["git", "config", "user.email", "t@t"], repo)
+    return repo
+
+
+#: what `make run` printed in the `published` clone, kept beside it (not in it: git clean)
+MAKE_RUN_OUTPUT = "make-run.out"
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory) -> Path:
+    """A fresh clone after `make run` (the README's first command), sharing this venv.
+
+    Built once per test process: under xdist the files that use it run on one worker
+    (:func:`pytest_xdist_make_scheduler`). tests/test_dvc.py moves its aliases and
+    experiments; other tests only read it (the registry, what `make run` printed:
+    :func:`make_run_output`, DVC's cache) and write outside it.
+    """
+    repo = make_clone(tmp_path_factory.mktemp("published"))
+    (repo / ".venv").symlink_to(VENV_BIN.parent)
+    os.utime(repo / ".venv" / ".installed")  # installed: make must not reinstall into it
+    done = run(["make", "run"], repo)
+    (repo.parent / MAKE_RUN_OUTPUT).write_text(done.stdout, encoding="utf-8")
+    return repo
+
+
+def make_run_output(published: Path) -> str:
+    """What `make run` printed (stdout) when the ``published`` clone was built."""
+    return (published.parent / MAKE_RUN_OUTPUT).read_text(encoding="utf-8")
+
+
+#: test files that share a session fixture too costly to build twice (``published``: a
+#: `make run`), by the file whose xdist worker they run on
+SAME_WORKER = {"tests/test_docs.py": "tests/test_dvc.py"}
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` with the files of :data:`SAME_WORKER` on one worker.
+
+    Session fixtures live once per xdist worker, so two files on two workers would each
+    build ``published``; any other ``--dist`` mode is left to xdist.
+    """
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedFixtureScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return SAME_WORKER.get(scope, scope)
+
+    return SharedFixtureScheduling(config, log)

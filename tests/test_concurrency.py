@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from custseg.storage.data import generate_customers, write_csv_atomic
-from test_dvc import VENV_BIN, make_clone
+
+from conftest import VENV_BIN, make_clone
 
 SMALL_SWEEP = ["sweep.feature_sets=[income_spending]", "sweep.k_max=4", "sweep.n_jobs=1"]
 

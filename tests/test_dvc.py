@@ -6,50 +6,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import PROJECT_ROOT, compose_settings
-
-VENV_BIN = Path(sys.executable).parent
-
-
-def run(cmd: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    """Run a command as a user would, with the project's venv first on PATH."""
-    environment = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", **env}
-    result = subprocess.run(cmd, cwd=cwd, env=environment, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-        )
-    return result
-
-
-def project_files() -> list[str]:
-    """Files a clone would have: tracked plus new, minus what .gitignore excludes."""
-    out = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return [f for f in out.split("\0") if f and (PROJECT_ROOT / f).is_file()]
-
-
-def make_clone(parent: Path) -> Path:
-    """A fresh clone of the project (as committed plus working changes) in a new git repo."""
-    repo = parent / "clone"
-    for name in project_files():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(PROJECT_ROOT / name, repo / name)
-    run(["git", "init", "-q"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"], repo)
-    run(["git", "config", "user.name", "t"], repo)  # dvc exp run commits
-    run(["git", "config", "user.email", "t@t"], repo)
-    return repo
+from conftest import PROJECT_ROOT, VENV_BIN, compose_settings, make_clone, run
 
 
 @pytest.fixture
@@ -168,16 +131,6 @@ def fingerprint(path: Path) -> str:
     from custseg.domain.segment_model import SegmentModel
 
     return SegmentModel.from_json(path.read_text(encoding="utf-8")).fingerprint
-
-
-@pytest.fixture(scope="module")
-def published(tmp_path_factory) -> Path:
-    """A fresh clone after `make run` (the README's first command), sharing this venv."""
-    repo = make_clone(tmp_path_factory.mktemp("published"))
-    (repo / ".venv").symlink_to(VENV_BIN.parent)
-    os.utime(repo / ".venv" / ".installed")  # installed: make must not reinstall into it
-    run(["make", "run"], repo)
-    return repo
 
 
 @pytest.mark.slow

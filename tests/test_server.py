@@ -17,8 +17,9 @@ import pytest
 from mlflow import MlflowClient
 
 from custseg.storage.data import generate_customers, write_csv_atomic
-from test_dvc import VENV_BIN, make_clone
 from test_serve import free_port
+
+from conftest import VENV_BIN, make_clone
 
 MODEL = "customer-segmentation"
 EXPERIMENT = "customer-segmentation"
