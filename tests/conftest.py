@@ -1,10 +1,11 @@
 """Shared fixtures: real Hydra composition, the seed data location, a temp MLflow store, a
-clone after `make run`."""
+clone after `make run`, and the examples of the README and docs/ that tests check."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -252,3 +253,115 @@ def pytest_xdist_make_scheduler(config, log):
             return SAME_WORKER.get(scope, scope)
 
     return SharedFixtureScheduling(config, log)
+
+
+# ------------------------------------------------------------- examples of the docs
+
+
+#: the pages whose examples are checked: the README and every page of docs/
+def doc_pages() -> list[Path]:
+    """README.md and docs/*.md, in that order."""
+    return [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").glob("*.md"))]
+
+
+#: the line right above a block that shows output: which test checks it
+OUTPUT_MARKER = re.compile(r"^<!-- output: (?P<test>tests/[\w/]+\.py::\w+) -->$")
+_FENCE = re.compile(r"^(?P<indent> *)(?P<fence>```+)(?P<info>[^`]*)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class DocBlock:
+    """A fenced block or a table of a page.
+
+    Attributes
+    ----------
+    page : Path
+        The Markdown file.
+    line : int
+        Line of the opening fence, or of the table's first row (1-based).
+    kind : str
+        The fence's info string (``"bash"``, ``"text"``, ...; ``""`` when it has none), or
+        ``"table"``.
+    text : str
+        The lines inside the fence (its indentation removed), or the table's rows, each
+        ending with a newline.
+    checked_by : str or None
+        The test its marker names (``tests/test_x.py::test_name``), if it has one.
+    """
+
+    page: Path
+    line: int
+    kind: str
+    text: str
+    checked_by: str | None
+
+    def where(self) -> str:
+        return f"{self.page.relative_to(PROJECT_ROOT)}:{self.line}"
+
+
+def page_blocks(page: Path) -> list[DocBlock]:
+    """The fenced blocks and tables of ``page``, in order."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    blocks = []
+    i = 0
+    while i < len(lines):
+        above = OUTPUT_MARKER.match(lines[i - 1]) if i else None
+        checked_by = above["test"] if above else None
+        if fence := _FENCE.match(lines[i]):
+            end = i + 1
+            while end < len(lines) and lines[end].strip() != fence["fence"]:
+                end += 1
+            body = [line[len(fence["indent"]) :] for line in lines[i + 1 : end]]
+            text = "".join(f"{line}\n" for line in body)
+            blocks.append(DocBlock(page, i + 1, fence["info"].strip(), text, checked_by))
+            i = end + 1
+        elif lines[i].lstrip().startswith("|"):
+            end = i
+            while end < len(lines) and lines[end].lstrip().startswith("|"):
+                end += 1
+            text = "".join(f"{line.strip()}\n" for line in lines[i:end])
+            blocks.append(DocBlock(page, i + 1, "table", text, checked_by))
+            i = end
+        else:
+            i += 1
+    return blocks
+
+
+def doc_blocks() -> list[DocBlock]:
+    """Every fenced block and table of :func:`doc_pages`."""
+    return [block for page in doc_pages() for block in page_blocks(page)]
+
+
+def current_test() -> str:
+    """The running test as a marker names it: ``tests/test_x.py::test_name``."""
+    nodeid = os.environ["PYTEST_CURRENT_TEST"].rsplit(" ", 1)[0]
+    return nodeid.split("[", 1)[0]
+
+
+def shown_outputs(test: str | None = None) -> list[str]:
+    """The blocks of the README and docs/ whose marker names ``test`` (default: the
+    running test), in page order; fails when there is none."""
+    test = test or current_test()
+    shown = [block.text for block in doc_blocks() if block.checked_by == test]
+    assert shown, f"no block of README.md or docs/ is marked <!-- output: {test} -->"
+    return shown
+
+
+def masked(text: str, *patterns: str) -> str:
+    """``text`` with every match of each regular expression replaced by ``...``: what the
+    docs write for the parts that vary by nature (run ids, hashes, temporary paths)."""
+    for pattern in patterns:
+        text = re.sub(pattern, "...", text)
+    return text
+
+
+#: an MLflow run id, a model fingerprint (12 hex digits after "fingerprint ")
+RUN_ID = r"\b[0-9a-f]{32}\b"
+FINGERPRINT = r"(?<=fingerprint )[0-9a-f]{12}\b"
+
+
+def assert_shows(output: str, shown: str) -> None:
+    """``shown`` (a block of the docs) is a run of whole lines of ``output``."""
+    have, want = output.splitlines(), shown.splitlines()
+    runs = (have[i : i + len(want)] for i in range(len(have) - len(want) + 1))
+    assert want in runs, f"the docs show\n{shown}\nbut the command printed\n{output}"

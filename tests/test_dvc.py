@@ -174,20 +174,6 @@ def test_scoring_says_which_version_and_writes_outside_git(published):
 
 
 @pytest.mark.slow
-def test_the_readmes_scoring_example_is_what_scoring_gives(published, tmp_path):
-    """The README's scored rows: the first three customers of the embedded data."""
-    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    after = readme.split("The first three customers of\nthe embedded data", 1)[1]
-    shown = after.split("```\n", 2)[1]
-    head = (published / "data" / "customers.csv").read_text(encoding="utf-8").splitlines()[:4]
-    new = tmp_path / "new.csv"
-    new.write_text("\n".join(head) + "\n", encoding="utf-8")
-    out = tmp_path / "new.scored.csv"
-    run(["custseg-predict", f"predict.input={new}", f"predict.output={out}"], published)
-    assert out.read_text(encoding="utf-8") == shown
-
-
-@pytest.mark.slow
 def test_experiments_register_challengers_and_never_move_the_champion(published):
     repo = published
     registry = Registry(repo)
@@ -204,7 +190,7 @@ def test_experiments_register_challengers_and_never_move_the_champion(published)
     assert registry.versions() == [*before, challenger.version]
     assert registry.alias("champion").version == champion.version
 
-    # back to main, as the README says: git and DVC clean, champion untouched
+    # back to main, as docs/dvc.md says: git and DVC clean, champion untouched
     run(["git", "checkout", "--", "."], repo)
     run(["dvc", "checkout"], repo)
     run(["dvc", "repro"], repo)
@@ -281,7 +267,7 @@ def test_a_dvc_repro_killed_mid_sweep_recovers_on_the_next(tmp_path):
 
 @pytest.fixture(scope="module")
 def published_rfm(tmp_path_factory) -> Path:
-    """A fresh clone after `make run DATA=transactions` (the README's RFM command)."""
+    """A fresh clone after `make run DATA=transactions` (docs/rfm.md's first command)."""
     repo = make_clone(tmp_path_factory.mktemp("published_rfm"))
     (repo / ".venv").symlink_to(VENV_BIN.parent)
     os.utime(repo / ".venv" / ".installed")
