@@ -1,9 +1,14 @@
-"""Shared fixtures: real Hydra composition, the seed data location, a temp MLflow store."""
+"""Shared fixtures: real Hydra composition, the seed data location, a temp MLflow store, a
+clone after `make run`, and the examples of the README and docs/ that tests check."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +23,7 @@ from custseg.storage.data import generate_customers, load_customers, write_csv_a
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"
 SEED_CSV = PROJECT_ROOT.parent / "shared" / "data" / "mall_customers.csv"
+VENV_BIN = Path(sys.executable).parent
 
 
 #: the test session's Spark: two cores, an explicit small heap, pinned partitions
@@ -160,3 +166,202 @@ def spark():
     session = spark_session(SPARK_LOCAL)
     print(f"Spark session started in {time.perf_counter() - start:.1f} s")
     return session
+
+
+# ------------------------------------------------------------------ a clone after make run
+
+
+def run(cmd: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """Run a command as a user would, with the project's venv first on PATH."""
+    environment = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", **env}
+    result = subprocess.run(cmd, cwd=cwd, env=environment, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def project_files() -> list[str]:
+    """Files a clone would have: tracked plus new, minus what .gitignore excludes."""
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return [f for f in out.split("\0") if f and (PROJECT_ROOT / f).is_file()]
+
+
+def make_clone(parent: Path) -> Path:
+    """A fresh clone of the project (as committed plus working changes) in a new git repo."""
+    repo = parent / "clone"
+    for name in project_files():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJECT_ROOT / name, repo / name)
+    run(["git", "init", "-q"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"], repo)
+    run(["git", "config", "user.name", "t"], repo)  # dvc exp run commits
+    run(["git", "config", "user.email", "t@t"], repo)
+    return repo
+
+
+#: what `make run` printed in the `published` clone, kept beside it (not in it: git clean)
+MAKE_RUN_OUTPUT = "make-run.out"
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory) -> Path:
+    """A fresh clone after `make run` (the README's first command), sharing this venv.
+
+    Built once per test process: under xdist the files that use it run on one worker
+    (:func:`pytest_xdist_make_scheduler`). tests/test_dvc.py moves its aliases and
+    experiments; other tests only read it (the registry, what `make run` printed:
+    :func:`make_run_output`, DVC's cache) and write outside it.
+    """
+    repo = make_clone(tmp_path_factory.mktemp("published"))
+    (repo / ".venv").symlink_to(VENV_BIN.parent)
+    os.utime(repo / ".venv" / ".installed")  # installed: make must not reinstall into it
+    done = run(["make", "run"], repo)
+    (repo.parent / MAKE_RUN_OUTPUT).write_text(done.stdout, encoding="utf-8")
+    return repo
+
+
+def make_run_output(published: Path) -> str:
+    """What `make run` printed (stdout) when the ``published`` clone was built."""
+    return (published.parent / MAKE_RUN_OUTPUT).read_text(encoding="utf-8")
+
+
+#: test files that share a session fixture too costly to build twice (``published``: a
+#: `make run`), by the file whose xdist worker they run on
+SAME_WORKER = {"tests/test_docs.py": "tests/test_dvc.py"}
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` with the files of :data:`SAME_WORKER` on one worker.
+
+    Session fixtures live once per xdist worker, so two files on two workers would each
+    build ``published``; any other ``--dist`` mode is left to xdist.
+    """
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedFixtureScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return SAME_WORKER.get(scope, scope)
+
+    return SharedFixtureScheduling(config, log)
+
+
+# ------------------------------------------------------------- examples of the docs
+
+
+#: the pages whose examples are checked: the README and every page of docs/
+def doc_pages() -> list[Path]:
+    """README.md and docs/*.md, in that order."""
+    return [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").glob("*.md"))]
+
+
+#: the line right above a block that shows output: which test checks it
+OUTPUT_MARKER = re.compile(r"^<!-- output: (?P<test>tests/[\w/]+\.py::\w+) -->$")
+_FENCE = re.compile(r"^(?P<indent> *)(?P<fence>```+)(?P<info>[^`]*)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class DocBlock:
+    """A fenced block or a table of a page.
+
+    Attributes
+    ----------
+    page : Path
+        The Markdown file.
+    line : int
+        Line of the opening fence, or of the table's first row (1-based).
+    kind : str
+        The fence's info string (``"bash"``, ``"text"``, ...; ``""`` when it has none), or
+        ``"table"``.
+    text : str
+        The lines inside the fence (its indentation removed), or the table's rows, each
+        ending with a newline.
+    checked_by : str or None
+        The test its marker names (``tests/test_x.py::test_name``), if it has one.
+    """
+
+    page: Path
+    line: int
+    kind: str
+    text: str
+    checked_by: str | None
+
+    def where(self) -> str:
+        return f"{self.page.relative_to(PROJECT_ROOT)}:{self.line}"
+
+
+def page_blocks(page: Path) -> list[DocBlock]:
+    """The fenced blocks and tables of ``page``, in order."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    blocks = []
+    i = 0
+    while i < len(lines):
+        above = OUTPUT_MARKER.match(lines[i - 1]) if i else None
+        checked_by = above["test"] if above else None
+        if fence := _FENCE.match(lines[i]):
+            end = i + 1
+            while end < len(lines) and lines[end].strip() != fence["fence"]:
+                end += 1
+            body = [line[len(fence["indent"]) :] for line in lines[i + 1 : end]]
+            text = "".join(f"{line}\n" for line in body)
+            blocks.append(DocBlock(page, i + 1, fence["info"].strip(), text, checked_by))
+            i = end + 1
+        elif lines[i].lstrip().startswith("|"):
+            end = i
+            while end < len(lines) and lines[end].lstrip().startswith("|"):
+                end += 1
+            text = "".join(f"{line.strip()}\n" for line in lines[i:end])
+            blocks.append(DocBlock(page, i + 1, "table", text, checked_by))
+            i = end
+        else:
+            i += 1
+    return blocks
+
+
+def doc_blocks() -> list[DocBlock]:
+    """Every fenced block and table of :func:`doc_pages`."""
+    return [block for page in doc_pages() for block in page_blocks(page)]
+
+
+def current_test() -> str:
+    """The running test as a marker names it: ``tests/test_x.py::test_name``."""
+    nodeid = os.environ["PYTEST_CURRENT_TEST"].rsplit(" ", 1)[0]
+    return nodeid.split("[", 1)[0]
+
+
+def shown_outputs(test: str | None = None) -> list[str]:
+    """The blocks of the README and docs/ whose marker names ``test`` (default: the
+    running test), in page order; fails when there is none."""
+    test = test or current_test()
+    shown = [block.text for block in doc_blocks() if block.checked_by == test]
+    assert shown, f"no block of README.md or docs/ is marked <!-- output: {test} -->"
+    return shown
+
+
+def masked(text: str, *patterns: str) -> str:
+    """``text`` with every match of each regular expression replaced by ``...``: what the
+    docs write for the parts that vary by nature (run ids, hashes, temporary paths)."""
+    for pattern in patterns:
+        text = re.sub(pattern, "...", text)
+    return text
+
+
+#: an MLflow run id, a model fingerprint (12 hex digits after "fingerprint ")
+RUN_ID = r"\b[0-9a-f]{32}\b"
+FINGERPRINT = r"(?<=fingerprint )[0-9a-f]{12}\b"
+
+
+def assert_shows(output: str, shown: str) -> None:
+    """``shown`` (a block of the docs) is a run of whole lines of ``output``."""
+    have, want = output.splitlines(), shown.splitlines()
+    runs = (have[i : i + len(want)] for i in range(len(have) - len(want) + 1))
+    assert want in runs, f"the docs show\n{shown}\nbut the command printed\n{output}"

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from custseg.storage.data import generate_customers, write_csv_atomic
-from test_dvc import VENV_BIN, make_clone
+
+from conftest import VENV_BIN, assert_shows, make_clone, masked, shown_outputs
 
 SMALL_SWEEP = ["sweep.feature_sets=[income_spending]", "sweep.k_max=4", "sweep.n_jobs=1"]
 
@@ -129,6 +130,8 @@ def test_runs_left_running_by_kill_9_are_marked_killed_by_the_next_sweep(project
     output = rerun.communicate(timeout=300)[0]
     assert rerun.returncode == 0, output
     assert f"marked {len(stale)} run(s) KILLED" in output
+    (shown,) = shown_outputs()  # docs/troubleshooting.md: the count and the ids masked
+    assert_shows(masked(output, r"(?<=marked )\d+(?= run)", r"(?<=a power cut\): ).+"), shown)
     assert runs_with_status(db, "RUNNING") == []
     client = MlflowClient(tracking_uri=f"sqlite:///{db}")
     for run_id in stale:

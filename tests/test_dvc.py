@@ -6,50 +6,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import PROJECT_ROOT, compose_settings
-
-VENV_BIN = Path(sys.executable).parent
-
-
-def run(cmd: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    """Run a command as a user would, with the project's venv first on PATH."""
-    environment = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", **env}
-    result = subprocess.run(cmd, cwd=cwd, env=environment, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-        )
-    return result
-
-
-def project_files() -> list[str]:
-    """Files a clone would have: tracked plus new, minus what .gitignore excludes."""
-    out = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return [f for f in out.split("\0") if f and (PROJECT_ROOT / f).is_file()]
-
-
-def make_clone(parent: Path) -> Path:
-    """A fresh clone of the project (as committed plus working changes) in a new git repo."""
-    repo = parent / "clone"
-    for name in project_files():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(PROJECT_ROOT / name, repo / name)
-    run(["git", "init", "-q"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"], repo)
-    run(["git", "config", "user.name", "t"], repo)  # dvc exp run commits
-    run(["git", "config", "user.email", "t@t"], repo)
-    return repo
+from conftest import PROJECT_ROOT, VENV_BIN, compose_settings, make_clone, run
 
 
 @pytest.fixture
@@ -170,16 +133,6 @@ def fingerprint(path: Path) -> str:
     return SegmentModel.from_json(path.read_text(encoding="utf-8")).fingerprint
 
 
-@pytest.fixture(scope="module")
-def published(tmp_path_factory) -> Path:
-    """A fresh clone after `make run` (the README's first command), sharing this venv."""
-    repo = make_clone(tmp_path_factory.mktemp("published"))
-    (repo / ".venv").symlink_to(VENV_BIN.parent)
-    os.utime(repo / ".venv" / ".installed")  # installed: make must not reinstall into it
-    run(["make", "run"], repo)
-    return repo
-
-
 @pytest.mark.slow
 def test_make_run_on_a_fresh_clone_leaves_nothing_to_commit(published):
     """Issue #7: bit-identical DVC outputs, the committed dvc.lock already right."""
@@ -221,20 +174,6 @@ def test_scoring_says_which_version_and_writes_outside_git(published):
 
 
 @pytest.mark.slow
-def test_the_readmes_scoring_example_is_what_scoring_gives(published, tmp_path):
-    """The README's scored rows: the first three customers of the embedded data."""
-    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    after = readme.split("The first three customers of\nthe embedded data", 1)[1]
-    shown = after.split("```\n", 2)[1]
-    head = (published / "data" / "customers.csv").read_text(encoding="utf-8").splitlines()[:4]
-    new = tmp_path / "new.csv"
-    new.write_text("\n".join(head) + "\n", encoding="utf-8")
-    out = tmp_path / "new.scored.csv"
-    run(["custseg-predict", f"predict.input={new}", f"predict.output={out}"], published)
-    assert out.read_text(encoding="utf-8") == shown
-
-
-@pytest.mark.slow
 def test_experiments_register_challengers_and_never_move_the_champion(published):
     repo = published
     registry = Registry(repo)
@@ -251,7 +190,7 @@ def test_experiments_register_challengers_and_never_move_the_champion(published)
     assert registry.versions() == [*before, challenger.version]
     assert registry.alias("champion").version == champion.version
 
-    # back to main, as the README says: git and DVC clean, champion untouched
+    # back to main, as docs/dvc.md says: git and DVC clean, champion untouched
     run(["git", "checkout", "--", "."], repo)
     run(["dvc", "checkout"], repo)
     run(["dvc", "repro"], repo)
@@ -328,7 +267,7 @@ def test_a_dvc_repro_killed_mid_sweep_recovers_on_the_next(tmp_path):
 
 @pytest.fixture(scope="module")
 def published_rfm(tmp_path_factory) -> Path:
-    """A fresh clone after `make run DATA=transactions` (the README's RFM command)."""
+    """A fresh clone after `make run DATA=transactions` (docs/rfm.md's first command)."""
     repo = make_clone(tmp_path_factory.mktemp("published_rfm"))
     (repo / ".venv").symlink_to(VENV_BIN.parent)
     os.utime(repo / ".venv" / ".installed")

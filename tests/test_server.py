@@ -17,8 +17,9 @@ import pytest
 from mlflow import MlflowClient
 
 from custseg.storage.data import generate_customers, write_csv_atomic
-from test_dvc import VENV_BIN, make_clone
 from test_serve import free_port
+
+from conftest import VENV_BIN, assert_shows, make_clone, masked, shown_outputs
 
 MODEL = "customer-segmentation"
 EXPERIMENT = "customer-segmentation"
@@ -30,11 +31,13 @@ SERVER_VARIABLES = (
 
 @dataclass
 class TeamServer:
-    """The running stack: its folder, the admin's exports and how long it took to start."""
+    """The running stack: its folder, the admin's exports, how long it took to start and
+    what its commands printed (``"start"``, ``"add-user alice"``)."""
 
     root: Path
     admin: dict[str, str]
     start_seconds: float
+    printed: dict[str, str]
 
     def env(self, user: dict[str, str] | None = None) -> dict[str, str]:
         """The environment of a process run as ``user`` (default: the admin)."""
@@ -89,7 +92,7 @@ def team_server():
         assert f"MLflow on {admin['MLFLOW_TRACKING_URI']}" in up.stdout
         again = custseg("server", "start", "--dir", where[1], env=env)  # idempotent
         assert again.returncode == 0 and exports(again.stdout) == admin, again.stderr
-        yield TeamServer(root, admin, seconds)
+        yield TeamServer(root, admin, seconds, {"start": done.stdout})
     finally:
         stopped = custseg("server", "stop", "--dir", where[1], env=env)  # ports remembered
         shutil.rmtree(root, ignore_errors=True)
@@ -98,12 +101,33 @@ def team_server():
 
 @pytest.fixture(scope="session")
 def alice(team_server) -> dict[str, str]:
-    """A scientist, added by the admin as the README says."""
+    """A scientist, added by the admin as docs/team-server.md says."""
     done = custseg("team", "add-user", "alice", "--role", "scientist", env=team_server.env())
     assert done.returncode == 0, done.stderr
+    team_server.printed["add-user alice"] = done.stdout
     user = exports(done.stdout)
     assert user["MLFLOW_TRACKING_USERNAME"] == "alice"
     return user
+
+
+@pytest.mark.slow
+def test_the_docs_show_what_server_start_and_add_user_print(team_server, alice):
+    """docs/team-server.md: what `custseg server start` (make server) and `custseg team
+    add-user alice` printed for this session's server. The generated passwords are masked;
+    the server's folder is shown as .../.server and its free ports as the defaults."""
+    ports = json.loads((team_server.root / "server" / "ports.json").read_text())
+
+    def as_documented(printed: str) -> str:
+        text = masked(printed, r"(?<=MLFLOW_TRACKING_PASSWORD=)\S+")
+        text = text.replace(str(team_server.root / "server"), ".../.server")
+        text = text.replace(f"127.0.0.1:{ports['port']}", "127.0.0.1:5055")
+        return text.replace(f"127.0.0.1:{ports['pg_port']}", "127.0.0.1:55432")
+
+    printed = team_server.printed
+    assert shown_outputs() == [
+        as_documented(printed["start"]),
+        as_documented(printed["add-user alice"]),
+    ]
 
 
 @pytest.mark.slow
@@ -260,6 +284,9 @@ def test_make_run_against_the_server_and_a_teammate(team_server, alice, tmp_path
     assert refused.returncode == 1
     assert "alice may not register versions of 'customer-segmentation'" in refused.stderr
     assert "Traceback" not in refused.stderr
+    port = team_server.admin["MLFLOW_TRACKING_URI"].rsplit(":", 1)[1]  # docs: the default
+    (shown,) = shown_outputs()  # docs/team-server.md
+    assert_shows(refused.stderr.replace(f"127.0.0.1:{port}", "127.0.0.1:5055"), shown)
     assert teammate.get_model_version_by_alias(MODEL, "champion").version == champion.version
     # and so is registering a new model: the publish stage stops with the same message
     model_file = mate / "models" / "segmentation.json"

@@ -20,7 +20,7 @@ from custseg.storage.data import (
     write_csv_atomic,
 )
 
-from conftest import SPARK_LOCAL, compose_settings
+from conftest import SPARK_LOCAL, compose_settings, shown_outputs
 
 HEADER = "CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)"
 ROWS = ["1,Male,27,44,52", "2,Female,21,16,81", "3,Female,35,70,50", "4,Male,64,137,1"]
@@ -137,6 +137,23 @@ def test_spark_reads_other_csv_formats_as_the_sklearn_engine_does(
     path = tmp_path / "customers.csv"
     path.write_text(content, encoding="utf-8")
     assert_same(dataclasses.replace(data_config, path=str(path), **settings))
+
+
+def test_the_docs_validation_example_reads_the_same_in_spark(
+    spark, tmp_path, data_config, monkeypatch
+):
+    """docs/spark.md: `custseg-validate engine=spark` refuses the first example of
+    docs/data.md in the same words. Checked with the call that command makes,
+    ``validate_spark`` in this session's Spark, printed as the entry point prints errors."""
+    from custseg.backends.spark.data import validate_spark
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    rows = ["1,Male,29,110,85", "2,Female,21,15,181", "3,Male,41,52,46"]
+    (tmp_path / "data" / "customers.csv").write_text(table(*rows), encoding="utf-8")
+    with pytest.raises(DataValidationError) as refused:
+        validate_spark(dataclasses.replace(data_config, path="data/customers.csv"), SPARK_LOCAL)
+    assert shown_outputs() == [f"custseg-validate: error: {refused.value}\n"]
 
 
 def test_line_numbers_hold_across_partitions(spark, tmp_path, data_config):

@@ -24,7 +24,7 @@ from custseg.storage.data import DataValidationError
 from custseg.storage.outputs import CURVE_COLUMNS, read_segment_model
 from custseg.tracking.runs import FINGERPRINT_TAG, ROLE_TAG
 
-from conftest import compose_settings, with_data_path
+from conftest import RUN_ID, assert_shows, compose_settings, masked, shown_outputs, with_data_path
 
 CHILD_METRICS = {
     "inertia", "silhouette", "calinski_harabasz", "davies_bouldin", "n_iter", "fit_seconds",
@@ -379,13 +379,15 @@ def few_distinct_customers(path: Path, n: int = 120) -> Path:
 
 @pytest.mark.slow  # a custseg-sweep process: its exit status is what users see
 def test_one_failing_fit_does_not_lose_the_others(tmp_path, tracking_overrides):
-    # k-prototypes cannot make 9 segments of 8 distinct customers; k=7 and k=8 work
+    # k-prototypes cannot make 9 segments of 8 distinct customers; k=7 and k=8 work (k=7
+    # stops at max_iter=1: a fit_health warning, not a failure)
     data = few_distinct_customers(tmp_path / "few.csv")
     script = Path(sys.executable).parent / "custseg-sweep"
     command = [
         str(script), f"data.path={data}", *tracking_overrides, "model=kprototypes",
         "model.n_init=2", "features=all", "sweep.feature_sets=[all]", "sweep.k_min=7",
-        "sweep.k_max=9", "sweep.n_jobs=2", f"hydra.run.dir={tmp_path / 'outputs'}",
+        "sweep.k_max=9", "sweep.n_jobs=2", "model.max_iter=1",
+        f"hydra.run.dir={tmp_path / 'outputs'}",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
 
@@ -396,6 +398,9 @@ def test_one_failing_fit_does_not_lose_the_others(tmp_path, tracking_overrides):
         "distinct customers on these columns; lower sweep.k_max (run "
     ) in done.stderr
     assert "Traceback" not in done.stderr
+    assert "fit all k=7: stopped at max_iter=1 before converging" in done.stderr
+    for shown in shown_outputs():  # docs/troubleshooting.md, the run ids masked
+        assert_shows(masked(done.stderr, RUN_ID), shown)
     assert not (tmp_path / "sweeps").exists()  # no curve or model of a partial sweep
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
