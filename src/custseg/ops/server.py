@@ -15,7 +15,8 @@ generated passwords are in ``<dir>/secrets.json``, readable by its owner only. I
 prints the ``export`` lines to paste. ``custseg server stop`` stops both.
 
 On a real host the same settings run as services (a unit or a container each), with
-TLS in front of the server and object storage as the artifact destination (README).
+TLS in front of the server and object storage as the artifact destination
+(docs/team-server.md#on-a-real-host).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Run from the project root::
 The input is validated exactly like the training data (``conf/data``); it may be a CSV or
 a Parquet table (``*.parquet``). With ``engine=spark`` it is validated and scored in Spark
 and the output is Parquet (the validated columns under their canonical names, then
-``segment`` and ``segment_name``, in input order; no ``predict.rejects``). With
+``segment``, ``segment_name`` and ``persona``, in input order; no ``predict.rejects``). With
 ``pipeline=transactions`` the input is a transaction log (``conf/transactions``): it is
 validated as one, each customer's RFM values are computed as of ``predict.as_of`` (default:
 the log's last date) and the output has one row per customer, with those values. The output holds

@@ -25,5 +25,5 @@ def access_refused(exc: BaseException) -> str | None:
             "creates others)"
         )
     else:
-        why = "that needs a permission this user lacks (see the README's team section)"
+        why = "that needs a permission this user lacks (see docs/team-server.md#who-may-do-what)"
     return f"the tracking server {mlflow.get_tracking_uri()} refused {who}: {why}"

@@ -69,7 +69,8 @@ def score_batch(
 ) -> dict[int, int]:
     """Validate the customer table ``source`` in Spark, score it there with ``model()``
     and write ``output`` as Parquet (the validated columns, under their canonical names,
-    + ``segment`` and ``segment_name``), in input order; customers per segment id."""
+    + ``segment``, ``segment_name`` and ``persona``), in input order; customers per segment
+    id."""
     if settings.transactions is not None or settings.predict.rejects:
         raise ConfigError(
             "engine=spark scores a customer table as a whole: not a transaction log, and "
