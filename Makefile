@@ -82,7 +82,7 @@ sweep: install $(INPUT)
 # One pytest worker per logical core (pytest-xdist), a test file per worker: the files that start a
 # server, a PostgreSQL or a Spark session (session fixtures) start it once. On this 2-core
 # machine: 812 s instead of 1168 s for the whole suite.
-PYTEST := $(BIN)/pytest -n logical --dist loadfile
+PYTEST := $(BIN)/pytest -n logical --dist loadfile --durations=15
 
 test: install-spark
 	$(BIN)/ruff check src tests bench
