@@ -104,7 +104,7 @@ def identified(
     from custseg.domain.clustering import fit_model
     from custseg.domain.features import ModelParams
     from custseg.domain.identity import carry_identity, identify, transitions
-    from custseg.domain.profiling import profile_columns, profile_segments
+    from custseg.domain.profiling.profiles import profile_columns, profile_segments
 
     settings = settings or compose_settings()
     fs = feature_set or FeatureSet("income_spending", numeric=["annual_income", "spending_score"])
@@ -171,9 +171,15 @@ def spark():
 # ------------------------------------------------------------------ a clone after make run
 
 
+#: what make passes to the commands it runs, so that a make they start is a sub-make
+MAKE_NESTING = {"MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"}
+
+
 def run(cmd: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    """Run a command as a user would, with the project's venv first on PATH."""
-    environment = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", **env}
+    """Run a command as a user would, with the project's venv first on PATH (and not as a
+    sub-make of `make test`: a nested make would print its directory and share flags)."""
+    inherited = {k: v for k, v in os.environ.items() if k not in MAKE_NESTING}
+    environment = {**inherited, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", **env}
     result = subprocess.run(cmd, cwd=cwd, env=environment, capture_output=True, text=True)
     if result.returncode != 0:
         raise AssertionError(

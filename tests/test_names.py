@@ -12,14 +12,9 @@ import pytest
 
 from custseg.domain.features import FeatureSet
 from custseg.domain.identity import jaccard, transitions
-from custseg.domain.profiling import (
-    Earlier,
-    NamingRules,
-    PersonaRule,
-    name_contradictions,
-    name_segments,
-    profile_segments,
-)
+from custseg.domain.profiling.naming import Earlier, name_contradictions, name_segments
+from custseg.domain.profiling.profiles import profile_segments
+from custseg.domain.profiling.rules import NamingRules, PersonaRule
 from custseg.domain.rfm import rfm_table
 from custseg.domain.segment_model import SegmentModel
 from custseg.storage.transactions import generate_transactions

@@ -11,18 +11,15 @@ import pytest
 from custseg.config import ConfigError
 from custseg.domain.clustering import fit_model
 from custseg.domain.features import FeatureSet, ModelParams
-from custseg.domain.profiling import (
-    AttributeWords,
-    NamingRules,
-    PersonaRule,
+from custseg.domain.profiling.naming import (
     describe_segments,
     name_segments,
-    profile_columns,
-    profile_segments,
     segment_levels,
     segment_scores,
     segment_table,
 )
+from custseg.domain.profiling.profiles import profile_columns, profile_segments
+from custseg.domain.profiling.rules import AttributeWords, NamingRules, PersonaRule
 from custseg.reporting import figures as plots
 from custseg.storage.data import load_customers
 

@@ -28,7 +28,7 @@ import pytest
 
 from custseg.domain.clustering import fit_model
 from custseg.domain.identity import compare_models, identify
-from custseg.domain.profiling import PersonaRule
+from custseg.domain.profiling.rules import PersonaRule
 from custseg.domain.selection import criteria_picks, votes
 from custseg.pipeline.report import ReportOutcome, run_report
 from custseg.pipeline.sweep import fit_and_trust
@@ -636,7 +636,7 @@ def test_method_sentence_says_which_criteria_agreed_and_how_stable(trust, ending
 
 
 def test_segment_metrics_round_shares():
-    from custseg.domain.profiling import profile_segments
+    from custseg.domain.profiling.profiles import profile_segments
 
     profiles = profile_segments(pd.DataFrame({"x": [1.0, 2.0, 3.0]}), np.array([0, 0, 1]), ["x"])
     trust = {"jaccard": {"0": 0.95, "1": 0.5}, "unstable": [1]}

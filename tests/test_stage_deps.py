@@ -126,10 +126,20 @@ def test_the_closure_is_read_from_the_source():
     """By hand: select imports the identity module, which imports profiling; validate
     imports the Spark backend lazily, and nothing of the registry."""
     select = closure("custseg.pipeline.select")
-    assert {"custseg.domain.identity", "custseg.domain.profiling", "custseg"} <= select
+    assert {"custseg.domain.identity", "custseg.domain.profiling.naming", "custseg"} <= select
     validate = closure("custseg.pipeline.validate")
     assert "custseg.backends.spark.backend" in validate
     assert "custseg.tracking.registry" not in validate
     templates = SRC / "custseg" / "reporting" / "templates"
     assert templates / "report.html.j2" in data_files("custseg.reporting.report")
-    assert not data_files("custseg.domain.profiling")
+    assert not data_files("custseg.domain.profiling.naming")
+
+
+@pytest.mark.parametrize(("pipeline", "stage"), stages())
+def test_every_dep_exists(pipeline, stage):
+    """A code dep on a moved or deleted file stops `dvc repro` (a missing dependency)."""
+    root = PIPELINES[pipeline]
+    spec = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"][stage]
+    deps = [str(d) for d in spec.get("deps", []) if "src/custseg" in str(d)]
+    assert deps, "a stage runs code"
+    assert [d for d in deps if not (root / d).exists()] == []

@@ -21,7 +21,7 @@ from custseg.config import Settings
 from custseg.domain.clustering import SilhouetteSample, model_metrics
 from custseg.domain.features import FeatureSet
 from custseg.domain.identity import transitions
-from custseg.domain.profiling import SegmentProfiles, profile_columns, profile_segments
+from custseg.domain.profiling.profiles import SegmentProfiles, profile_columns, profile_segments
 from custseg.domain.segment_model import SegmentModel
 from custseg.storage.assignments import assignments_table
 from custseg.storage.data import DataInfo, load_table, write_csv_atomic
@@ -84,7 +84,7 @@ class CustomerTable(Protocol):
         self, feature_set: FeatureSet, exclude: Sequence[str]
     ) -> tuple[list[str], list[str]]:
         """The numeric and categorical columns a profile summarises
-        (:func:`~custseg.domain.profiling.profile_columns`)."""
+        (:func:`~custseg.domain.profiling.profiles.profile_columns`)."""
         ...
 
     def profiles(

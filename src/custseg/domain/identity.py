@@ -12,7 +12,7 @@ so an id never changes meaning. Splits and merges are reported as such
 (:func:`lineage`).
 
 Names are facts, not identity: every version names its segments from its own numbers
-(:func:`custseg.domain.profiling.name_segments`). A surviving segment keeps its level words
+(:func:`custseg.domain.profiling.naming.name_segments`). A surviving segment keeps its level words
 within a hysteresis band and its persona while it still meets the persona's rule.
 
 The catalog starts afresh (no id carried over, new ids above the old largest, the report
@@ -34,15 +34,9 @@ import pandas as pd
 
 from custseg.domain.agreement import adjusted_rand_of_counts
 from custseg.domain.clustering import FitResult, segment_model
-from custseg.domain.profiling import (
-    Earlier,
-    NamingRules,
-    SegmentDescription,
-    SegmentProfiles,
-    name_segments,
-    profile_columns,
-    profile_segments,
-)
+from custseg.domain.profiling.naming import Earlier, SegmentDescription, name_segments
+from custseg.domain.profiling.profiles import SegmentProfiles, profile_columns, profile_segments
+from custseg.domain.profiling.rules import NamingRules
 from custseg.domain.segment_model import SegmentModel, canonical_order
 
 #: share of an old segment's customers a new segment must take to count as a part of
@@ -387,7 +381,7 @@ def identify(
 
     The one path from a fit to named segments (every sweep run): profile the segments
     of ``table`` (the rows ``result`` labels) and name them
-    (:func:`custseg.domain.profiling.name_segments`); identity against the catalog is the
+    (:func:`custseg.domain.profiling.naming.name_segments`); identity against the catalog is the
     select stage's (:func:`carry_identity`). A segment is an outlier group by its share
     of every customer (:meth:`FitResult.shares`). ``limits`` and ``allowed`` (the data
     schema's, see :attr:`SegmentModel.limits`) are checked by the model's

@@ -34,15 +34,15 @@ from omegaconf import DictConfig
 from custseg.backends import open_table
 from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.domain.features import FeatureSet
-from custseg.domain.profiling import (
+from custseg.domain.profiling.naming import (
     Earlier,
-    NamingRules,
     SegmentDescription,
-    SegmentProfiles,
     level_statistic,
     name_contradictions,
     name_segments,
 )
+from custseg.domain.profiling.profiles import SegmentProfiles
+from custseg.domain.profiling.rules import NamingRules
 from custseg.domain.segment_model import SegmentModel
 from custseg.domain.selection import CRITERION_LABELS, ordered_picks
 from custseg.pipeline.console import quiet_console

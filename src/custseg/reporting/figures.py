@@ -33,7 +33,7 @@ from matplotlib.ticker import MaxNLocator
 from custseg.domain.selection import COMPARABLE_CRITERIA, CRITERION, SCORE_CRITERIA
 
 if TYPE_CHECKING:
-    from custseg.domain.profiling import SegmentProfiles
+    from custseg.domain.profiling.profiles import SegmentProfiles
 
 AXIS_LABELS: dict[str, str] = {
     "annual_income": "Annual income (k$)",
@@ -941,7 +941,7 @@ def profile_chart(
     Parameters
     ----------
     profiles : SegmentProfiles
-        From :func:`custseg.domain.profiling.profile_segments`.
+        From :func:`custseg.domain.profiling.profiles.profile_segments`.
     labels_text : mapping of int to str, optional
         Segment names for the panel titles (default ``"segment <id>"``).
     columns : sequence of str, optional

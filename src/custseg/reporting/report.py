@@ -34,7 +34,8 @@ import pandas as pd
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
-from custseg.domain.profiling import SegmentDescription, SegmentProfiles
+from custseg.domain.profiling.naming import SegmentDescription
+from custseg.domain.profiling.profiles import SegmentProfiles
 from custseg.domain.selection import CRITERION_LABELS, METHOD_TEXT, ordered_picks
 from custseg.reporting.figures import axis_label, cluster_color
 from custseg.storage.assignments import csv_text
@@ -159,7 +160,7 @@ class ReportInputs:
         Numeric columns whose segment means go in the tables; default all profiled.
     statistic : {"mean", "median"}
         The statistic the segment table shows: the one names are read from
-        (:func:`custseg.domain.profiling.level_statistic`).
+        (:func:`custseg.domain.profiling.naming.level_statistic`).
     """
 
     selection: Mapping[str, Any]

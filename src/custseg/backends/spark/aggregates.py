@@ -3,8 +3,8 @@ by Spark aggregation and the assignments written by Spark; only aggregates reach
 driver.
 
 The profiles are :mod:`custseg.domain.profiling`'s, made by the same
-:func:`~custseg.domain.profiling.profiles_from` from the same aggregates
-(:class:`~custseg.domain.profiling.ProfileAggregates`), counted here in Spark: customers
+:func:`~custseg.domain.profiling.profiles.profiles_from` from the same aggregates
+(:class:`~custseg.domain.profiling.profiles.ProfileAggregates`), counted here in Spark: customers
 per segment and per value of a categorical column exactly; means and standard
 deviations summed in Spark's order; medians and quartiles by Spark's exact
 ``percentile`` (linear interpolation, as pandas), whose arithmetic may differ from
@@ -26,7 +26,7 @@ import pandas as pd
 
 from custseg.backends.spark.engine import ROW_ID, sql_name, to_pandas
 from custseg.domain.features import FeatureSet
-from custseg.domain.profiling import (
+from custseg.domain.profiling.profiles import (
     MAX_CATEGORIES,
     MISSING_CATEGORY,
     ProfileAggregates,
@@ -47,7 +47,7 @@ _QUARTILES = "array(0.25, 0.5, 0.75)"
 def spark_profile_columns(
     frame: DataFrame, n_rows: int, feature_set: FeatureSet, exclude: Sequence[str]
 ) -> tuple[list[str], list[str]]:
-    """:func:`~custseg.domain.profiling.profile_columns` of ``frame``: numeric columns by
+    """:func:`~custseg.domain.profiling.profiles.profile_columns` of ``frame``: numeric columns by
     their Spark type (booleans are not numeric), distinct values counted by Spark."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -104,9 +104,9 @@ def _number(column: str) -> Column:
 
 
 def _text(column: str, boolean: bool) -> Column:
-    """A categorical column's text, as :func:`~custseg.domain.profiling._category_codes`
+    """A categorical column's text, as :func:`~custseg.domain.profiling.profiles._category_codes`
     gives it for the validated table's text and boolean columns (``True``/``False`` as
-    Python writes them), missing cells as :data:`~custseg.domain.profiling.MISSING_CATEGORY`.
+    Python writes them), missing cells as :data:`~custseg.domain.profiling.profiles.MISSING_CATEGORY`.
     Other types are cast by Spark, whose text of a number may differ from Python's
     (``1.0E7``)."""
     from pyspark.sql import functions as F
@@ -197,7 +197,7 @@ def _median_percentiles(
     scored: DataFrame, numeric: list[str], numbers: list[str], medians: pd.DataFrame
 ) -> pd.DataFrame:
     """Where each segment's median falls among all customers (mid-rank percentile,
-    :func:`custseg.domain.profiling._median_percentiles`), counted in one Spark pass."""
+    :func:`custseg.domain.profiling.profiles._median_percentiles`), counted in one Spark pass."""
     from pyspark.sql import functions as F
 
     if not numbers:

@@ -48,7 +48,7 @@ from custseg.backends.tables import ModelScores
 from custseg.config import Settings
 from custseg.domain.clustering import model_metrics
 from custseg.domain.features import FeatureSet
-from custseg.domain.profiling import SegmentProfiles
+from custseg.domain.profiling.profiles import SegmentProfiles
 from custseg.domain.segment_model import (
     PERSONA_COLUMN,
     SEGMENT_COLUMN,
