@@ -9,7 +9,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from custseg.backends.tables import PandasTable
+from custseg.backends.local import PandasTable
 from custseg.domain.clustering import fit_model
 from custseg.domain.identity import compare_models, identify
 from custseg.domain.segment_model import SegmentModel

@@ -34,9 +34,9 @@ def the_tables(spark, table: pd.DataFrame):
     """The table in memory and the same rows in Spark (with their row numbers)."""
     from pyspark.sql import functions as F
 
+    from custseg.backends.local import PandasTable
     from custseg.backends.spark.engine import ROW_ID
     from custseg.backends.spark.scoring import SparkCustomerTable
-    from custseg.backends.tables import PandasTable
 
     info = DataInfo("customers", "0" * 64, len(table), len(table.columns))
     frame = spark.createDataFrame(table).withColumn(ROW_ID, F.monotonically_increasing_id())

@@ -139,8 +139,8 @@ def test_the_spark_table_answers_select_as_the_table_in_memory(spark, seed_csv, 
     computed in Spark (aggregates only reach the driver) and equal the pandas table's,
     the transitions count for count; the new model's ids are the champion's and one
     more (some customers keep their id) or all new (every customer moves)."""
+    from custseg.backends.local import PandasTable
     from custseg.backends.spark.scoring import SparkCustomerTable
-    from custseg.backends.tables import PandasTable
     from custseg.domain.identity import model_changes
     from custseg.storage.data import DataInfo
 

@@ -281,7 +281,7 @@ def _run_version(run_id: str, model_name: str, settings, catalog: str, table, in
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from custseg.backends.tables import PandasTable
+    from custseg.backends.local import PandasTable
     from custseg.pipeline.publish import ensure_registered
     from custseg.pipeline.select import identify_segments
     from custseg.storage.outputs import read_segment_model

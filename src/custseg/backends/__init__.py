@@ -7,9 +7,8 @@ backend is imported only when asked for (pyspark is an optional extra).
 
 from __future__ import annotations
 
-from custseg.backends.base import Backend
+from custseg.backends.base import Backend, CustomerTable
 from custseg.backends.local import LOCAL
-from custseg.backends.tables import CustomerTable
 from custseg.config import EngineConfig, Settings
 
 

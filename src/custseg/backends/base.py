@@ -1,6 +1,9 @@
 """The one interface every engine (``engine.name``) implements for the stages.
 
-A stage never asks which engine it runs on: it calls what :class:`Backend` offers, and
+With ``engine=sklearn`` the validated table is in memory (pandas); with ``engine=spark``
+it stays in Spark and only aggregates reach the driver, so a table larger than the
+driver's memory gets through the stage. A stage never asks which engine it runs on: it
+calls what :class:`Backend` offers (and asks its :class:`CustomerTable`), and
 :func:`custseg.backends.backend_of` picks the backend once. A new engine is a module that
 builds one :class:`Backend` (as :mod:`custseg.backends.local` and
 :mod:`custseg.backends.spark.backend` do) and one line in :func:`~custseg.backends.backend_of`.
@@ -8,21 +11,98 @@ builds one :class:`Backend` (as :mod:`custseg.backends.local` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from custseg.config import EngineConfig, Settings
-from custseg.domain.clustering import FitResult
+from custseg.domain.clustering import FitResult, SilhouetteSample
 from custseg.domain.features import FeatureSet
+from custseg.domain.profiling.profiles import SegmentProfiles
 from custseg.domain.segment_model import SegmentModel
 from custseg.storage.data import ColumnSummary, DataInfo
 
-if TYPE_CHECKING:
-    from custseg.backends.tables import CustomerTable
+
+@dataclass(frozen=True)
+class ModelScores:
+    """A model scored on a table, as a sweep scores its fits.
+
+    Attributes
+    ----------
+    rows : DataFrame
+        The customers the driver computed on: the whole table in memory, or the seeded
+        sample of a table in Spark (plots and the registration gate use them).
+    ids : ndarray of int64
+        The segment id of every row of ``rows``.
+    metrics : dict
+        :func:`~custseg.domain.clustering.model_metrics`'s; with Spark, the inertia and
+        cluster sizes are the whole table's, the other scores the sample's (as the Spark
+        sweep's).
+    silhouettes : SilhouetteSample
+        The rows of ``rows`` the silhouette is the mean of, and their silhouettes.
+    sizes : dict of int to int
+        Customers per segment id over the whole table (what plots of ``rows`` count).
+    """
+
+    rows: pd.DataFrame
+    ids: np.ndarray
+    metrics: dict[str, float]
+    silhouettes: SilhouetteSample
+    sizes: dict[int, int]
+
+
+class CustomerTable(Protocol):
+    """What a stage asks of the customers, whichever engine holds them."""
+
+    @property
+    def info(self) -> DataInfo:
+        """The data file, its hash and the row count."""
+        ...
+
+    @property
+    def columns(self) -> list[str]:
+        """The table's column names."""
+        ...
+
+    def inertia(self, model: SegmentModel) -> float:
+        """Sum of squared distances of the customers to ``model``'s nearest centroid."""
+        ...
+
+    def transitions(self, reference: SegmentModel, model: SegmentModel) -> pd.DataFrame:
+        """Customers per (``reference``'s segment id, ``model``'s segment id)."""
+        ...
+
+    def scores(self, model: SegmentModel, silhouette_sample_size: int | None) -> ModelScores:
+        """``model``'s scores on the customers (:class:`ModelScores`)."""
+        ...
+
+    def profile_columns(
+        self, feature_set: FeatureSet, exclude: Sequence[str]
+    ) -> tuple[list[str], list[str]]:
+        """The numeric and categorical columns a profile summarises
+        (:func:`~custseg.domain.profiling.profiles.profile_columns`)."""
+        ...
+
+    def profiles(
+        self, model: SegmentModel, numeric: Sequence[str], categorical: Sequence[str]
+    ) -> SegmentProfiles:
+        """``model``'s segments profiled over every customer."""
+        ...
+
+    def drawn(self, model: SegmentModel) -> tuple[pd.DataFrame, np.ndarray]:
+        """The customers the driver holds (every one, or a seeded sample) and their
+        segment ids under ``model``: what plots draw."""
+        ...
+
+    def write_assignments(self, model: SegmentModel, id_column: str | None, path: Path) -> None:
+        """Write every customer's id, segment id and segment name to ``path`` as CSV
+        (:func:`~custseg.storage.assignments.assignments_table`'s, written atomically)."""
+        ...
+
 
 #: fits one (feature set, k) of the table the engine holds on the driver:
 #: ``(table, feature_set, k, settings) -> FitResult``

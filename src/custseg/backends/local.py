@@ -3,21 +3,93 @@ fits on a pool of forked processes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 
-from custseg.backends.base import Backend, SweepEngine
-from custseg.backends.tables import PandasTable
+from custseg.backends.base import Backend, ModelScores, SweepEngine
 from custseg.config import Settings
-from custseg.domain.clustering import FitResult, LastEncoding, fit_encoded
+from custseg.domain.clustering import FitResult, LastEncoding, fit_encoded, model_metrics
 from custseg.domain.features import FeatureSet
+from custseg.domain.identity import transitions
+from custseg.domain.profiling.profiles import SegmentProfiles, profile_columns, profile_segments
+from custseg.domain.segment_model import SegmentModel
+from custseg.storage.assignments import assignments_table
 from custseg.storage.data import (
     ColumnSummary,
     DataInfo,
     column_summary,
     load_customers,
     load_table,
+    write_csv_atomic,
     write_validated,
 )
+
+
+@dataclass(frozen=True)
+class PandasTable:
+    """The validated table in memory (``engine=sklearn``)."""
+
+    table: pd.DataFrame
+    info: DataInfo
+    #: the silhouette sample's seed (``model.random_state``)
+    seed: int = 0
+    _labels: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def open(cls, settings: Settings) -> PandasTable:
+        return cls(*load_table(settings.data), settings.model.random_state)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.table.columns)
+
+    def inertia(self, model: SegmentModel) -> float:
+        return model.inertia(self.table)
+
+    def transitions(self, reference: SegmentModel, model: SegmentModel) -> pd.DataFrame:
+        return transitions(reference, model, self.table)
+
+    def scores(self, model: SegmentModel, silhouette_sample_size: int | None) -> ModelScores:
+        ids, metrics, silhouettes = model_metrics(
+            model, self.table, silhouette_sample_size, self.seed
+        )
+        segments, counts = np.unique(ids, return_counts=True)
+        sizes = dict(zip(segments.tolist(), counts.tolist(), strict=True))
+        return ModelScores(self.table, ids, metrics, silhouettes, sizes)
+
+    def profile_columns(
+        self, feature_set: FeatureSet, exclude: Sequence[str]
+    ) -> tuple[list[str], list[str]]:
+        return profile_columns(self.table, feature_set, exclude)
+
+    def profiles(
+        self, model: SegmentModel, numeric: Sequence[str], categorical: Sequence[str]
+    ) -> SegmentProfiles:
+        return profile_segments(self.table, self.labels(model), numeric, categorical)
+
+    def drawn(self, model: SegmentModel) -> tuple[pd.DataFrame, np.ndarray]:
+        return self.table, self.labels(model)
+
+    def write_assignments(self, model: SegmentModel, id_column: str | None, path: Path) -> None:
+        ids = self.table[id_column].tolist() if id_column else None
+        frame = assignments_table(
+            ids,
+            self.labels(model),
+            model.segment_names,
+            id_column or "row",
+            model.segment_personas,
+        )
+        write_csv_atomic(frame, path)
+
+    def labels(self, model: SegmentModel) -> np.ndarray:
+        """Every customer's segment id under ``model`` (scored once per model)."""
+        if model.fingerprint not in self._labels:
+            self._labels[model.fingerprint] = model.predict(self.table)
+        return self._labels[model.fingerprint]
 
 
 def validate(settings: Settings) -> tuple[DataInfo, ColumnSummary]:

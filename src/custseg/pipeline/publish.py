@@ -35,8 +35,8 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from custseg.backends import backend_of, open_table
+from custseg.backends.base import CustomerTable
 from custseg.backends.parallel import fit_limits
-from custseg.backends.tables import CustomerTable
 from custseg.config import CONF_DIR, Settings, make_data_flag, to_settings
 from custseg.domain.features import transforms_label
 from custseg.domain.segment_model import SegmentModel

@@ -28,7 +28,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from custseg.backends import open_table
-from custseg.backends.tables import CustomerTable
+from custseg.backends.base import CustomerTable
 from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.domain.algorithms import algorithm_name
 from custseg.domain.features import FeatureSet

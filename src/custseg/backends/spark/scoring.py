@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from custseg.backends.base import ModelScores
 from custseg.backends.spark.engine import (
     ROW_ID,
     driver_sample,
@@ -44,7 +45,6 @@ from custseg.backends.spark.sql import (
     persona_sql,
     segment_sql,
 )
-from custseg.backends.tables import ModelScores
 from custseg.config import Settings
 from custseg.domain.clustering import model_metrics
 from custseg.domain.features import FeatureSet
@@ -241,7 +241,7 @@ def refusals(model: SegmentModel) -> dict[str, str]:
 class SparkCustomerTable:
     """The validated table in Spark (``engine=spark``): what a stage asks of the
     customers is computed there, only aggregates and a seeded sample reach the driver
-    (:class:`custseg.backends.tables.CustomerTable`).
+    (:class:`custseg.backends.base.CustomerTable`).
 
     Attributes
     ----------
