@@ -295,8 +295,9 @@ def test_only_a_spark_sweep_records_its_engine_with_the_models():
 
 
 #: config dataclasses whose code defaults are kept on purpose: the CSV dialect and paths
-#: of DataConfig are also the reader's defaults for transaction logs and generated tables
-CODE_DEFAULTS = {"DataConfig"}
+#: of DataConfig are also the reader's defaults for transaction logs and generated tables;
+#: a column of a user's schema is numeric unless its ColumnSpec says otherwise
+CODE_DEFAULTS = {"DataConfig", "ColumnSpec"}
 
 
 def _stated_twice(cls: type, node: object, prefix: str) -> list[str]:
@@ -317,14 +318,19 @@ def _stated_twice(cls: type, node: object, prefix: str) -> list[str]:
             for t in (hints[f.name], *typing.get_args(hints[f.name]))
             if dataclasses.is_dataclass(t)
         ]
-        if nested and nested[0].__module__ == config.__name__:
+        args = typing.get_args(hints[f.name])
+        mapping = typing.get_origin(hints[f.name]) is dict and dataclasses.is_dataclass(args[1])
+        if mapping and args[1].__module__ == config.__name__:
+            for key, value in node[f.name].items():  # a mapping of config dataclasses
+                found += _stated_twice(args[1], value, f"{prefix}{f.name}.{key}.")
+        elif nested and nested[0].__module__ == config.__name__:
             found += _stated_twice(nested[0], node[f.name], f"{prefix}{f.name}.")
         elif cls.__name__ not in CODE_DEFAULTS:
             # None, or an empty list or mapping, says "nothing", not a value
             default = (
                 f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
             )
-            if default is not dataclasses.MISSING and default not in (None, [], {}):
+            if default is not dataclasses.MISSING and default not in (None, [], {}, "???"):
                 found.append(f"{prefix}{f.name}")
     return found
 

@@ -90,16 +90,19 @@ def stages() -> list[tuple[str, str]]:
 
 def data_files(module: str) -> set[Path]:
     """The files beside a module that it reads at run time (templates, settings files):
-    every file of its folder, or of a folder within that is not a package, that is
-    not Python source (``py.typed`` is a marker for type checkers, not read)."""
-    folder = module_file(module).parent
+    files of its folder, or of a folder within that is not a package, that are not
+    Python source and that the module's source names (the file, or the folder it is in)."""
+    path = module_file(module)
+    folder, source = path.parent, path.read_text(encoding="utf-8")
     found = set()
-    for path in folder.rglob("*"):
-        inner = [folder / p for p in path.relative_to(folder).parents if str(p) != "."]
+    for candidate in folder.rglob("*"):
+        inner = [folder / p for p in candidate.relative_to(folder).parents if str(p) != "."]
         in_package = any((p / "__init__.py").exists() for p in inner)
-        data = path.suffix not in {".py", ".pyc"} and path.name != "py.typed"
-        if path.is_file() and data and not in_package and "__pycache__" not in path.parts:
-            found.add(path)
+        data = candidate.suffix not in {".py", ".pyc"} and candidate.name != "py.typed"
+        named = any(f'"{part}"' in source for part in candidate.relative_to(folder).parts)
+        kept = "__pycache__" not in candidate.parts and not in_package
+        if candidate.is_file() and data and named and kept:
+            found.add(candidate)
     return found
 
 
@@ -131,7 +134,8 @@ def test_the_closure_is_read_from_the_source():
     assert "custseg.backends.spark.backend" in validate
     assert "custseg.tracking.registry" not in validate
     templates = SRC / "custseg" / "reporting" / "templates"
-    assert templates / "report.html.j2" in data_files("custseg.reporting.report")
+    assert data_files("custseg.reporting.report") == {templates / "report.html.j2"}
+    assert not data_files("custseg.reporting.figures")  # the sweep draws, it renders no HTML
     assert not data_files("custseg.domain.profiling.naming")
 
 
@@ -143,3 +147,16 @@ def test_every_dep_exists(pipeline, stage):
     deps = [str(d) for d in spec.get("deps", []) if "src/custseg" in str(d)]
     assert deps, "a stage runs code"
     assert [d for d in deps if not (root / d).exists()] == []
+
+
+@pytest.mark.parametrize(("pipeline", "stage"), stages())
+def test_a_stage_depends_on_no_file_it_does_not_read(pipeline, stage):
+    """A template or settings file listed for a stage that never reads it would rerun
+    that stage (a sweep, 37 runs) whenever it is edited."""
+    root = PIPELINES[pipeline]
+    spec = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"][stage]
+    modules = closure(entry_points()[spec["cmd"].split()[0]])
+    read = {f.resolve() for m in modules for f in data_files(m)}
+    listed = [(root / str(d)).resolve() for d in spec.get("deps", []) if "src/custseg" in str(d)]
+    data = [d for d in listed if d.is_file() and d.suffix != ".py"]
+    assert [str(d.relative_to(PROJECT_ROOT)) for d in data if d not in read] == []

@@ -129,16 +129,13 @@ def _promote_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--model-name",
-        help="registered model (default: tracking.registered_model_name of the pipeline, "
-        "customer-segmentation for mall)",
+        help="registered model (default: tracking.registered_model_name of the pipeline)",
     )
-    parser.add_argument(
-        "--alias", help="alias to move (default: tracking.alias of conf/, champion)"
-    )
+    parser.add_argument("--alias", help="alias to move (default: tracking.alias of conf/)")
     parser.add_argument(
         "--tracking-uri",
-        help="MLflow tracking store (default: tracking.tracking_uri of conf/, "
-        "sqlite:///mlflow.db, or $MLFLOW_TRACKING_URI with CUSTSEG_TRACKING=server)",
+        help="MLflow tracking store (default: tracking.tracking_uri of conf/, or "
+        "$MLFLOW_TRACKING_URI with CUSTSEG_TRACKING=server)",
     )
     parser.add_argument(
         "--catalog",
@@ -191,7 +188,8 @@ def _promote_settings(args: argparse.Namespace) -> Settings:
     settings = compose_settings(overrides)
     args.pipeline = pipeline
     args.model_name = args.model_name or settings.tracking.registered_model_name
-    args.alias = args.alias or settings.tracking.alias
+    if args.alias is None:
+        args.alias = settings.tracking.alias
     return settings
 
 

@@ -7,18 +7,26 @@ backend is imported only when asked for (pyspark is an optional extra).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from custseg.backends.base import Backend, CustomerTable
 from custseg.backends.local import LOCAL
 from custseg.config import EngineConfig, Settings
 
 
-def backend_of(engine: EngineConfig) -> Backend:
-    """The backend of ``engine.name`` (``sklearn`` or ``spark``)."""
-    if engine.name == "spark":
-        from custseg.backends.spark.backend import SPARK  # pyspark: an optional extra
+def _spark() -> Backend:
+    from custseg.backends.spark.backend import SPARK  # pyspark: an optional extra
 
-        return SPARK
-    return LOCAL
+    return SPARK
+
+
+#: every engine's backend, loaded when asked for (``engine.name`` -> loader)
+BACKENDS: dict[str, Callable[[], Backend]] = {"sklearn": lambda: LOCAL, "spark": _spark}
+
+
+def backend_of(engine: EngineConfig) -> Backend:
+    """The backend of ``engine.name`` (a key of :data:`BACKENDS`)."""
+    return BACKENDS[engine.name]()
 
 
 def open_table(settings: Settings) -> CustomerTable:

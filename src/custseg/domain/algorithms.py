@@ -78,14 +78,14 @@ def categorical_blocks(n_numeric: int, sizes: Sequence[int]) -> Blocks:
 
 
 def algorithm_name(params: ModelParams, feature_set: FeatureSet) -> str:
-    """The engine that fits ``feature_set``: k-prototypes without categorical columns is
+    """The algorithm that fits ``feature_set``: k-prototypes without categorical columns is
     k-means, and fitted as such."""
     return params.name if feature_set.categorical else "kmeans"
 
 
-def fit_centres(data: Encoded, params: ModelParams, k: int, engine: str) -> Fitted:
-    """Cluster ``data`` into ``k`` centres with ``engine`` (:func:`algorithm_name`)."""
-    return _ALGORITHMS[engine](data, params, k)
+def fit_centres(data: Encoded, params: ModelParams, k: int, algorithm: str) -> Fitted:
+    """Cluster ``data`` into ``k`` centres with ``algorithm`` (:func:`algorithm_name`)."""
+    return _ALGORITHMS[algorithm](data, params, k)
 
 
 def refit_for(params: ModelParams, model: SegmentModel, n_init: int) -> Refit:

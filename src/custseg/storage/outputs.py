@@ -16,8 +16,8 @@ from typing import Any
 import pandas as pd
 
 from custseg.domain.segment_model import SegmentModel, round_significant
-from custseg.domain.selection import SCORE_CRITERIA
 from custseg.storage.data import write_csv_atomic
+from custseg.storage.paths import CURVE_FILE, SWEEP_MODELS_FILE
 
 
 class StaleInputError(ValueError):
@@ -38,7 +38,9 @@ SOURCE_PATHS = (
 CURVE_COLUMNS = (
     "k",
     "inertia",
-    *SCORE_CRITERIA,
+    "silhouette",
+    "calinski_harabasz",
+    "davies_bouldin",
     "n_iter",
     "min_cluster_size",
     "max_cluster_size",
@@ -58,7 +60,7 @@ _COUNT_COLUMNS = (
 
 def curve_path(output_dir: str | Path, feature_set: str) -> Path:
     """Where the sweep curve of ``feature_set`` lives: ``<output_dir>/<feature_set>/curve.csv``."""
-    return Path(output_dir) / feature_set / "curve.csv"
+    return Path(output_dir) / feature_set / CURVE_FILE
 
 
 def curve_frame(summary: pd.DataFrame, feature_set: str) -> pd.DataFrame:
@@ -119,7 +121,7 @@ def read_curve(output_dir: str | Path, feature_set: str, ks: list[int]) -> pd.Da
 
 def models_path(output_dir: str | Path, feature_set: str) -> Path:
     """Where the sweep's models of ``feature_set`` live: ``<output_dir>/<fs>/models.json``."""
-    return Path(output_dir) / feature_set / "models.json"
+    return Path(output_dir) / feature_set / SWEEP_MODELS_FILE
 
 
 def write_sweep_models(

@@ -31,6 +31,9 @@ SELECTION_METRICS = Path("metrics/selection.json")
 STATUS_FILE = Path("status/registry.json")
 #: DVC's output of the publish stage: the fingerprints published (no ids, no times)
 PUBLISHED_FILE = Path("status/published.json")
+#: each feature set's per-k curve and fitted models in ``sweep.output_dir/<feature set>/``
+CURVE_FILE = "curve.csv"
+SWEEP_MODELS_FILE = "models.json"
 #: the report's files in ``report.output_dir``, by kind
 REPORT_FILES = {
     "html": "segments.html",

@@ -71,7 +71,7 @@ class PersonaRule:
     when : dict
         Conditions, all of which must hold: numeric column -> level (``"low"``,
         ``"mid"``, ``"high"``), quintile score (``1``..``5``, 5 the best; see
-        :func:`segment_scores`) or a list of them. A condition on a column the profile
+        :func:`~custseg.domain.profiling.naming.segment_scores`) or a list of them. A condition on a column the profile
         lacks never holds. An empty mapping always matches.
     description : str
         One sentence describing the persona.
@@ -111,9 +111,9 @@ class NamingRules:
         categorical columns without a dominant category).
     level_method : {"std_diff", "quintile"}
         ``std_diff``: levels from the standardised difference of the segment mean
-        (:func:`segment_levels`); right for roughly symmetric columns such as age or
+        (:func:`~custseg.domain.profiling.naming.segment_levels`); right for roughly symmetric columns such as age or
         income. ``quintile``: levels from the quintile score of the segment median
-        among all customers (scores 1-2 low, 3 mid, 4-5 high; :func:`segment_scores`);
+        among all customers (scores 1-2 low, 3 mid, 4-5 high; :func:`~custseg.domain.profiling.naming.segment_scores`);
         right for heavy-tailed columns such as spend, where a few big customers make
         every other segment "mid" by standard deviations.
     outlier_share : float
