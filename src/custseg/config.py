@@ -365,13 +365,10 @@ class EngineConfig:
 
         if self.name not in ENGINES:
             return [f"name={self.name!r}; choose one of {ENGINES}"]
-        spark = {"master": self.master, "driver_memory": self.driver_memory}
-        spark["partitions"] = self.partitions
-        found = [
-            f"{key} is required by engine=spark (conf/engine/spark.yaml)"
-            for key, value in spark.items()
-            if value is None and self.name == "spark"
-        ]
+        spark = [("master", self.master), ("driver_memory", self.driver_memory)]
+        spark.append(("partitions", self.partitions))
+        unset = [key for key, value in spark if value is None] if self.name == "spark" else []
+        found = [f"{key} is required by engine=spark (conf/engine/spark.yaml)" for key in unset]
         if self.master is not None and not self.master.strip():
             found.append("master is empty; e.g. local[*] or spark://host:7077")
         memory = self.driver_memory
