@@ -53,7 +53,7 @@ def compose_settings(overrides: list[str] | None = None) -> Settings:
     return to_settings(compose_config(overrides))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def seed_csv() -> Path:
     """The real Mall Customers table, read from ../shared (never copied into the repo).
 

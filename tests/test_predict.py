@@ -42,10 +42,12 @@ class Registry:
         register_champion(plain_run, MODEL, "plain", table, {"k": "3"})
 
     def settings(self, input_csv: Path, output: Path | None = None, *overrides: str, catalog=None):
-        """Scoring settings; the catalog is absent (no champion recorded) unless given."""
+        """Scoring settings; the catalog is absent (no champion recorded) unless given.
+        Scoring only: monitoring while scoring is tested in test_monitor.py."""
         return compose_settings(
             [
                 f"tracking.tracking_uri={self.uri}",
+                "predict.monitor=false",
                 f"catalog.path={catalog or self.root / 'no-catalog.json'}",
                 f"predict.input={input_csv}",
                 *([f"predict.output={output}"] if output is not None else []),
@@ -328,7 +330,7 @@ def test_refuses_to_overwrite_an_input_column(registry, tmp_path):
 def run_entry_point(registry: Registry, cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
     script = Path(sys.executable).parent / "custseg-predict"
     return subprocess.run(
-        [str(script), f"tracking.tracking_uri={registry.uri}", *overrides],
+        [str(script), f"tracking.tracking_uri={registry.uri}", "predict.monitor=false", *overrides],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -91,7 +91,8 @@ def stages() -> list[tuple[str, str]]:
 def data_files(module: str) -> set[Path]:
     """The files beside a module that it reads at run time (templates, settings files):
     files of its folder, or of a folder within that is not a package, that are not
-    Python source and that the module's source names (the file, or the folder it is in)."""
+    Python source and whose name the module's source quotes (a module that only names
+    their folder, as a template loader does, reads none of them by itself)."""
     path = module_file(module)
     folder, source = path.parent, path.read_text(encoding="utf-8")
     found = set()
@@ -99,7 +100,7 @@ def data_files(module: str) -> set[Path]:
         inner = [folder / p for p in candidate.relative_to(folder).parents if str(p) != "."]
         in_package = any((p / "__init__.py").exists() for p in inner)
         data = candidate.suffix not in {".py", ".pyc"} and candidate.name != "py.typed"
-        named = any(f'"{part}"' in source for part in candidate.relative_to(folder).parts)
+        named = f'"{candidate.name}"' in source
         kept = "__pycache__" not in candidate.parts and not in_package
         if candidate.is_file() and data and named and kept:
             found.add(candidate)
@@ -137,6 +138,10 @@ def test_the_closure_is_read_from_the_source():
     assert data_files("custseg.reporting.report") == {templates / "report.html.j2"}
     assert not data_files("custseg.reporting.figures")  # the sweep draws, it renders no HTML
     assert not data_files("custseg.domain.profiling.naming")
+    # the monitoring page's template is read by the monitoring module, not by the loader
+    # both share
+    assert data_files("custseg.reporting.monitoring") == {templates / "monitoring.html.j2"}
+    assert not data_files("custseg.reporting.jinja")
 
 
 @pytest.mark.parametrize(("pipeline", "stage"), stages())

@@ -13,6 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from custseg.domain.features import FeatureSet, ModelParams
+from custseg.domain.monitoring.drift import VERDICTS, DriftRules
 from custseg.domain.profiling.rules import NamingRules
 from custseg.domain.selection import METHODS
 from custseg.domain.stability import TrustParams
@@ -288,6 +289,9 @@ class PredictConfig:
         With a transaction log (``pipeline=transactions``): the day its RFM values
         describe (``YYYY-MM-DD``); ``None`` means the log's last date, so each customer
         gets the segment of their behaviour up to the end of the log.
+    monitor : bool
+        Also judge the batch's drift as ``custseg-monitor`` does (``monitor.*``: the
+        report's folder, the rules); a failure to monitor never fails the scoring.
     """
 
     input: str | None = None
@@ -296,6 +300,49 @@ class PredictConfig:
     model_uri: str | None = None
     rejects: str | None = None
     as_of: str | None = None
+    monitor: bool
+
+
+@dataclass(kw_only=True)
+class ReferenceConfig:
+    """How the reference profile kept with a model is drawn (``monitor.reference``):
+    ``sample_size`` training customers for the exact tests, ``bins`` quantile bins per
+    numeric column."""
+
+    sample_size: int
+    bins: int
+
+
+@dataclass(kw_only=True)
+class MonitorConfig:
+    """What ``custseg-monitor`` checks, against which model, and when it fails.
+
+    Parameters
+    ----------
+    input : str, optional
+        CSV (or Parquet table) of customers; required by ``custseg-monitor``.
+    model : str, optional
+        Any MLflow model URI or ``models/segmentation.json``; ``None`` means
+        ``models:/{tracking.registered_model_name}@{tracking.alias}``.
+    output_dir : str
+        Where ``<input stem>.json`` and ``.html`` are written (ignored by git).
+    as_of : str, optional
+        With ``pipeline=transactions``: the day the log's RFM values describe.
+    fail_on : {"watch", "resegment"}, optional
+        Exit 3 when the verdict is at least this; ``None``: exit 0 whatever it is.
+    reference : ReferenceConfig
+        The reference profile's sample and bins.
+    rules : DriftRules
+        The verdict's thresholds.
+    """
+
+    input: str | None = None
+    model: str | None = None
+    output_dir: str
+    as_of: str | None = None
+    fail_on: str | None = None
+    reference: ReferenceConfig
+    rules: DriftRules
 
 
 @dataclass(kw_only=True)
@@ -401,6 +448,7 @@ class Settings:
     catalog: CatalogConfig
     identity: IdentityConfig
     predict: PredictConfig
+    monitor: MonitorConfig
     #: the transaction log the customer table is derived from (None: the customer table
     #: is the data itself, as for the Mall table)
     transactions: TransactionsConfig | None = None
@@ -584,6 +632,23 @@ def _check_engine(s: Settings) -> None:
             )
 
 
+def _monitor_problems(m: MonitorConfig) -> list[str]:
+    """What is out of range in ``monitor``."""
+    problems = []
+    if m.fail_on is not None and m.fail_on not in VERDICTS[1:]:
+        problems.append(f"fail_on={m.fail_on!r}: choose {' or '.join(VERDICTS[1:])}, or null")
+    if m.reference.sample_size < 2 or m.reference.bins < 2:
+        problems.append("reference.sample_size and reference.bins must be >= 2")
+    r = m.rules
+    if not 0 < r.alpha < 1 or not 0 < r.resegment_columns_share <= 1:
+        problems.append("rules.alpha must be in (0, 1) and rules.resegment_columns_share in (0, 1]")
+    if r.psi_watch > r.psi_resegment or r.share_points_watch > r.share_points_resegment:
+        problems.append("rules: a watch threshold cannot exceed its resegment threshold")
+    if r.min_rows < 1:
+        problems.append(f"rules.min_rows={r.min_rows} must be >= 1")
+    return problems
+
+
 def _check(s: Settings) -> None:
     from custseg.domain.features import SCALERS
 
@@ -624,6 +689,8 @@ def _check(s: Settings) -> None:
             f"sweep.n_jobs={s.sweep.n_jobs}: give a number of processes >= 1, or null for one "
             "per core"
         )
+    if problems := _monitor_problems(s.monitor):
+        raise ConfigError("; ".join(f"monitor.{p}" for p in problems))
     if s.transactions is not None:
         _check_transactions(s.transactions, s.predict)
     _check_engine(s)

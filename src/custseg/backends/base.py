@@ -93,6 +93,10 @@ class CustomerTable(Protocol):
         """``model``'s segments profiled over every customer."""
         ...
 
+    def sizes(self, model: SegmentModel) -> dict[int, int]:
+        """Customers per segment id under ``model``, over the whole table (empty ones absent)."""
+        ...
+
     def drawn(self, model: SegmentModel) -> tuple[pd.DataFrame, np.ndarray]:
         """The customers the driver holds (every one, or a seeded sample) and their
         segment ids under ``model``: what plots draw."""

@@ -57,9 +57,7 @@ class PandasTable:
         ids, metrics, silhouettes = model_metrics(
             model, self.table, silhouette_sample_size, self.seed
         )
-        segments, counts = np.unique(ids, return_counts=True)
-        sizes = dict(zip(segments.tolist(), counts.tolist(), strict=True))
-        return ModelScores(self.table, ids, metrics, silhouettes, sizes)
+        return ModelScores(self.table, ids, metrics, silhouettes, self.sizes(model))
 
     def profile_columns(
         self, feature_set: FeatureSet, exclude: Sequence[str]
@@ -70,6 +68,10 @@ class PandasTable:
         self, model: SegmentModel, numeric: Sequence[str], categorical: Sequence[str]
     ) -> SegmentProfiles:
         return profile_segments(self.table, self.labels(model), numeric, categorical)
+
+    def sizes(self, model: SegmentModel) -> dict[int, int]:
+        segments, counts = np.unique(self.labels(model), return_counts=True)
+        return dict(zip(segments.tolist(), counts.tolist(), strict=True))
 
     def drawn(self, model: SegmentModel) -> tuple[pd.DataFrame, np.ndarray]:
         return self.table, self.labels(model)

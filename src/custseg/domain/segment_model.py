@@ -25,6 +25,8 @@ import pandas as pd
 
 #: name of the JSON description among a logged model's artifacts
 ARTIFACT_KEY = "segment_model"
+#: the artifact of a registered model with its reference profile (custseg-monitor's baseline)
+REFERENCE_KEY = "reference_profile"
 #: format version of the JSON description
 FORMAT_VERSION = 1
 #: floats are stored with this many significant digits: far below any segment boundary

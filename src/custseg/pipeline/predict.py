@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -76,6 +77,8 @@ from custseg.tracking.registry import (
 )
 from custseg.tracking.runs import FINGERPRINT_TAG
 
+log = logging.getLogger(__name__)
+
 #: the columns a rejects file adds before the raw ones: file line, reasons
 REJECT_COLUMNS = ("line", "reason")
 
@@ -107,6 +110,8 @@ class PredictOutcome:
     notes: list[str] = field(default_factory=list)
     rejected: pd.DataFrame | None = None
     rejects_path: Path | None = None
+    #: the batch's monitoring verdict and report (``predict.monitor``), or why none
+    monitoring: str | None = None
 
     def summary(self) -> str:
         """One line: rows scored, model and its registry version (or that it has none),
@@ -123,7 +128,8 @@ class PredictOutcome:
         )
         if self.rejected is not None:
             line += f"; rejected {len(self.rejected)} rows -> {self.rejects_path}"
-        return "\n".join([line, *(f"note: {n}" for n in self.notes)])
+        monitoring = [f"monitoring: {self.monitoring}"] if self.monitoring else []
+        return "\n".join([line, *monitoring, *(f"note: {n}" for n in self.notes)])
 
 
 def output_path(settings: Settings) -> Path:
@@ -178,6 +184,41 @@ def run_predict(settings: Settings) -> PredictOutcome:
     if output.resolve() == source.resolve():
         raise ConfigError(f"predict.output={output} would overwrite the input; choose another")
 
+    outcome = _scored(settings, source, output)
+    if settings.predict.monitor:
+        outcome.monitoring = monitoring_line(settings, outcome.model_uri)
+    return outcome
+
+
+def monitoring_line(settings: Settings, uri: str) -> str:
+    """Monitor ``predict.input`` as ``custseg-monitor`` would, with the model that scored
+    it: the verdict and the report's path, or why the batch was not monitored (never an
+    error: the scores are written)."""
+    from custseg.pipeline.monitor import run_monitor
+
+    if backend_of(settings.engine).score_batch is not None:
+        return (
+            f"not monitored: monitoring runs with engine=sklearn only for now (custseg-monitor "
+            f"engine=sklearn monitor.input={settings.predict.input})"
+        )
+    monitor = dataclasses.replace(
+        settings.monitor, input=settings.predict.input, model=uri, as_of=settings.predict.as_of
+    )
+    try:
+        found = run_monitor(dataclasses.replace(settings, monitor=monitor))
+    except (ConfigError, DataValidationError, ModelNotFoundError, ValueError, OSError) as exc:
+        return f"not monitored: {exc}"
+    except Exception as exc:  # a bug in monitoring: the scores still stand
+        log.warning("monitoring %s failed", settings.predict.input, exc_info=True)
+        return f"not monitored: {type(exc).__name__}: {exc}"
+    report = found.report
+    why = f" ({report['reasons'][0]['text']})" if report["reasons"] else ""
+    notes = "".join(f"; {n}" for n in found.notes)
+    return f"{report['verdict']}{why} -> {found.json_path}{notes}"
+
+
+def _scored(settings: Settings, source: Path, output: Path) -> PredictOutcome:
+    """Score ``source`` into ``output`` on the engine, or in memory."""
     if (score_batch := backend_of(settings.engine).score_batch) is not None:
         return _score_in_engine(settings, source, output, score_batch)
     if settings.transactions is not None:

@@ -55,6 +55,7 @@ from custseg.storage.paths import (
     CHANGES_FILE,
     MODEL_FILE,
     PUBLISHED_FILE,
+    REFERENCE_FILE,
     REPORT_FILES,
     SELECTION_RECORD,
     STATUS_FILE,
@@ -211,9 +212,19 @@ def ensure_registered(
         tags=tags,
         experiment_id=experiment_id,
         spark_model=backend_of(settings.engine).flavour(model, settings.engine),
+        reference=reference_of(model),
     )
     version = gate_and_register(run_id, name, scored.rows, version_tags, "model")
     return Registered(model, version, created=True)
+
+
+def reference_of(model: SegmentModel) -> dict[str, Any] | None:
+    """The reference profile ``custseg-select`` wrote for ``model`` (None for another
+    model, e.g. the catalog's champion registered from the catalog)."""
+    if not REFERENCE_FILE.is_file():
+        return None
+    reference = read_json(REFERENCE_FILE)
+    return reference if reference.get("fingerprint") == model.fingerprint else None
 
 
 def _log_report(run_id: str | None, settings: Settings) -> None:

@@ -10,6 +10,7 @@ versions or times)::
     models/segmentation.json  the model: scaler, centroids, segment ids, names, personas
     models/selection.json     what was chosen and why, from which data
     models/changes.json       what changed since the catalog's champion
+    models/reference.json     the model's reference profile (custseg-monitor's baseline)
     metrics/selection.json    k and the final model's scores
 
 Nothing is logged or registered here: ``custseg-publish`` (the next stages) does that.
@@ -33,6 +34,7 @@ from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.domain.algorithms import algorithm_name
 from custseg.domain.features import FeatureSet
 from custseg.domain.identity import Identity, carry_identity, model_changes
+from custseg.domain.monitoring.reference import ReferenceParams, model_reference
 from custseg.domain.segment_model import SegmentModel
 from custseg.domain.selection import Selection, select_k
 from custseg.pipeline.console import quiet_console
@@ -46,7 +48,13 @@ from custseg.storage.outputs import (
     write_json_atomic,
     write_segment_model,
 )
-from custseg.storage.paths import CHANGES_FILE, MODEL_FILE, SELECTION_METRICS, SELECTION_RECORD
+from custseg.storage.paths import (
+    CHANGES_FILE,
+    MODEL_FILE,
+    REFERENCE_FILE,
+    SELECTION_METRICS,
+    SELECTION_RECORD,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +112,9 @@ def run_select(settings: Settings) -> SelectOutcome:
     metrics = {"k": selection.k, **{m: _rounded(scores[m]) for m in _STABLE_METRICS}}
     if "adjusted_rand" in changes:
         metrics["champion_ari"] = changes["adjusted_rand"]
+    profile = reference_profile(table, model, settings, _rounded(scores["silhouette"]))
     write_segment_model(model, MODEL_FILE)
+    write_json_atomic(profile, REFERENCE_FILE)
     write_json_atomic(changes, CHANGES_FILE)
     write_json_atomic(record, SELECTION_RECORD)
     write_json_atomic(metrics, SELECTION_METRICS)
@@ -122,13 +132,7 @@ def identify_segments(
     ``reference``'s), names read from their profiles on ``table``, and personas: the one
     path for select and ``custseg promote``, on either engine. ``counts`` gives
     ``table.transitions(reference, model)`` (counted here when not given)."""
-    feature_set = FeatureSet(
-        name=model.feature_set,
-        numeric=list(model.numeric),
-        categorical=list(model.categorical),
-        transforms=model.transform_kinds,
-    )
-    numeric, categorical = table.profile_columns(feature_set, settings.data.not_profiled)
+    numeric, categorical = table.profile_columns(_feature_set(model), settings.data.not_profiled)
     return carry_identity(
         model,
         table.profiles(model, numeric, categorical),
@@ -137,6 +141,39 @@ def identify_segments(
         counts or (lambda: table.transitions(reference, model)),
         settings.identity.min_overlap,
         settings.catalog.fresh,
+    )
+
+
+def reference_profile(
+    table: CustomerTable, model: SegmentModel, settings: Settings, silhouette: float | None
+) -> dict:
+    """``model``'s reference profile on ``table``: the customers the driver holds (every
+    one, or the engine's seeded sample), the segment sizes over the whole table."""
+    rows, _ = table.drawn(model)
+    numeric, categorical = table.profile_columns(_feature_set(model), settings.data.not_profiled)
+    reference = settings.monitor.reference
+    return model_reference(
+        model,
+        rows,
+        table.sizes(model),
+        numeric=numeric,
+        categorical=categorical,
+        silhouette=silhouette,
+        params=ReferenceParams(
+            sample_size=reference.sample_size,
+            bins=reference.bins,
+            seed=settings.model.random_state,
+        ),
+    )
+
+
+def _feature_set(model: SegmentModel) -> FeatureSet:
+    """The feature set ``model`` reads."""
+    return FeatureSet(
+        name=model.feature_set,
+        numeric=list(model.numeric),
+        categorical=list(model.categorical),
+        transforms=model.transform_kinds,
     )
 
 

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 import pandas as pd
 from matplotlib.colors import to_hex
@@ -38,6 +37,7 @@ from custseg.domain.profiling.naming import SegmentDescription
 from custseg.domain.profiling.profiles import SegmentProfiles
 from custseg.domain.selection import CRITERION_LABELS, METHOD_TEXT, ordered_picks
 from custseg.reporting.figures import axis_label, cluster_color
+from custseg.reporting.jinja import TEMPLATES
 from custseg.storage.assignments import csv_text
 from custseg.storage.data import DataInfo, write_csv_atomic
 from custseg.storage.outputs import StaleInputError, read_json
@@ -434,14 +434,7 @@ def _data_warning(inputs: ReportInputs) -> str | None:
     return None
 
 
-#: the report's templates: ``templates/*.j2`` beside this module
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("custseg.reporting", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-)
-
-_HTML = _ENV.get_template("report.html.j2")
+_HTML = TEMPLATES.get_template("report.html.j2")
 
 _CAPTIONS = {
     "scatter": "Each point is a customer; crosses are segment centres. Legend: segment names "

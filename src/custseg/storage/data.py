@@ -11,6 +11,7 @@ them: the header is line 1, the first data row is line 2.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -537,6 +538,55 @@ def parquet_text(path: str) -> pd.DataFrame:
     except (OSError, pa.ArrowException) as exc:
         raise DataValidationError(path, [f"cannot read the Parquet table: {exc}"]) from exc
     return pd.DataFrame({str(c): as_text(frame[c]) for c in frame.columns})
+
+
+def source_columns(config: DataConfig) -> list[str]:
+    """The column names ``config.path`` has (its header, or the Parquet table's schema)."""
+    path = config.path
+    if is_parquet(path):
+        import pyarrow.parquet as pq
+
+        if not Path(path).exists():
+            check_file(path)
+        try:
+            return [str(c) for c in pq.read_schema(_first_parquet(Path(path))).names]
+        except OSError as exc:
+            raise DataValidationError(path, [f"cannot read the Parquet table: {exc}"]) from exc
+    data = _read_bytes(path)
+    first = _decode(path, data[: data.find(b"\n") if b"\n" in data else len(data)], config.encoding)
+    return read_header(path, first.strip("\r\ufeff"), config)
+
+
+def _first_parquet(path: Path) -> Path:
+    if not path.is_dir():
+        return path
+    files = sorted(f for f in path.rglob("*.parquet") if not f.name.startswith((".", "_")))
+    return files[0] if files else path
+
+
+def load_batch_with_rejects(
+    config: DataConfig, required: Sequence[str]
+) -> tuple[pd.DataFrame, DataInfo, Rejects]:
+    """A batch to score and compare: the ``required`` columns (and the id) validated as
+    :func:`load_customers_with_rejects` does (a bad value refuses its row, a missing
+    column the file), the schema's other columns read leniently when present: under
+    their canonical names, numbers that do not parse as missing, categories spelled as
+    the schema allows. A batch may hold only the columns a model reads.
+    """
+    strict = {*required, *config.not_profiled}
+    columns = {n: spec for n, spec in config.columns.items() if n in strict}
+    frame, info, rejects = load_customers_with_rejects(dataclasses.replace(config, columns=columns))
+    for name, spec in config.columns.items():
+        if name in strict or spec.source not in frame.columns:
+            continue
+        values = frame.pop(spec.source)
+        if spec.kind == "numeric":
+            values = pd.to_numeric(values, errors="coerce").astype(float)
+        else:  # missing: empty or blank
+            text = values.astype(object).where(values.notna(), "").map(str).str.strip()
+            values = normalise_categories(text, spec)[0].where(text != "", None)
+        frame[name] = values
+    return frame, info, rejects
 
 
 def is_pandas_index(column: str) -> bool:

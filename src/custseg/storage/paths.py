@@ -23,6 +23,9 @@ RFM_METRICS = Path("metrics/rfm.json")
 MODEL_FILE = Path("models/segmentation.json")
 #: the selection record (chosen k and why, data, fingerprint, segment names) next to it
 SELECTION_RECORD = Path("models/selection.json")
+#: the model's reference profile (what its training customers looked like), which
+#: ``custseg-publish`` registers with it and ``custseg-monitor`` compares batches with
+REFERENCE_FILE = Path("models/reference.json")
 #: what changed since the catalog's champion (transitions, ARI, centroid shifts)
 CHANGES_FILE = Path("models/changes.json")
 #: the chosen k and its scores (a DVC metric)
@@ -50,7 +53,7 @@ def stage_outputs(settings: Settings) -> dict[str, set[str]]:
     outputs = {
         "validate": {settings.data.validated, DATA_PROFILE, DATA_METRICS},
         "sweep": {settings.sweep.output_dir},
-        "select": {MODEL_FILE, SELECTION_RECORD, CHANGES_FILE, SELECTION_METRICS},
+        "select": {MODEL_FILE, SELECTION_RECORD, CHANGES_FILE, SELECTION_METRICS, REFERENCE_FILE},
         "report": {report / name for name in REPORT_FILES.values()}
         | {settings.report.metrics_file},
         "publish": {PUBLISHED_FILE},

@@ -26,9 +26,9 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 
 try:  # the copy shipped with the model: a fresh environment needs no custseg
-    from segment_model import ARTIFACT_KEY, InputError, SegmentModel
+    from segment_model import ARTIFACT_KEY, REFERENCE_KEY, InputError, SegmentModel
 except ImportError:  # logging from custseg itself
-    from custseg.domain.segment_model import ARTIFACT_KEY, InputError, SegmentModel
+    from custseg.domain.segment_model import ARTIFACT_KEY, REFERENCE_KEY, InputError, SegmentModel
 
 
 class SegmentationModel(PythonModel):
@@ -37,6 +37,10 @@ class SegmentationModel(PythonModel):
     def load_context(self, context) -> None:
         text = Path(context.artifacts[ARTIFACT_KEY]).read_text(encoding="utf-8")
         self.segment_model = SegmentModel.from_json(text)
+        # what its training customers looked like (JSON text), for custseg-monitor; None
+        # for a model logged without one
+        reference = context.artifacts.get(REFERENCE_KEY)
+        self.reference = Path(reference).read_text(encoding="utf-8") if reference else None
 
     # a DataFrame hint: MLflow then validates against the explicit signature, not the hint
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):

@@ -27,7 +27,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from custseg.domain.clustering import SilhouetteSample, centroids_in_original_units
-from custseg.domain.segment_model import ARTIFACT_KEY, SegmentModel
+from custseg.domain.segment_model import ARTIFACT_KEY, REFERENCE_KEY, SegmentModel
 from custseg.errors import SparkScoringError
 from custseg.tracking.ui import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 
@@ -313,6 +313,7 @@ def log_segment_model(
     name: str = "model",
     pip_requirements: list[str] | None = list(MODEL_REQUIREMENTS),  # noqa: B006 (read only)
     spark_model: Any = None,
+    reference: Mapping[str, Any] | None = None,
 ) -> mlflow.models.model.ModelInfo:
     """Log ``model`` as the active run's MLflow model (pyfunc from code, no pickle).
 
@@ -324,10 +325,12 @@ def log_segment_model(
     With ``spark_model`` (a Spark ML ``PipelineModel`` scoring the same segments:
     :func:`custseg.backends.spark.scoring.scoring_pipeline`) the directory also has MLflow's
     ``spark`` flavour: ``mlflow.spark.load_model`` scores a large table in Spark, while
-    ``mlflow.pyfunc.load_model`` still loads the light pyfunc, without Spark.
+    ``mlflow.pyfunc.load_model`` still loads the light pyfunc, without Spark. With
+    ``reference`` (the model's reference profile) the directory has it as artifact
+    ``reference_profile``, which ``custseg-monitor`` compares batches with.
     Returns MLflow's description of the logged model (its ``model_id`` links metrics).
     """
-    with _pyfunc_arguments(model, pip_requirements) as arguments:
+    with _pyfunc_arguments(model, pip_requirements, reference) as arguments:
         if spark_model is None:
             return mlflow.pyfunc.log_model(name=name, **arguments)
         metadata = arguments.pop("metadata")
@@ -378,7 +381,9 @@ def save_segment_model(model: SegmentModel, path: str | Path) -> None:
 
 @contextmanager
 def _pyfunc_arguments(
-    model: SegmentModel, pip_requirements: list[str] | None
+    model: SegmentModel,
+    pip_requirements: list[str] | None,
+    reference: Mapping[str, Any] | None = None,
 ) -> Iterator[dict[str, Any]]:
     example = model.input_example()
     with warnings.catch_warnings():  # "integer columns cannot represent missing values":
@@ -387,9 +392,14 @@ def _pyfunc_arguments(
     with tempfile.TemporaryDirectory() as tmp:
         description = Path(tmp) / "segment_model.json"
         description.write_text(model.to_json(), encoding="utf-8")
+        artifacts = {ARTIFACT_KEY: str(description)}
+        if reference is not None:
+            profile = Path(tmp) / "reference_profile.json"
+            profile.write_text(json.dumps(reference, indent=2, sort_keys=True) + "\n", "utf-8")
+            artifacts[REFERENCE_KEY] = str(profile)
         yield {
             "python_model": str(_PYFUNC_CODE),
-            "artifacts": {ARTIFACT_KEY: str(description)},
+            "artifacts": artifacts,
             "code_paths": [str(_SEGMENT_MODEL_CODE)],
             "signature": signature,
             "input_example": example,
@@ -473,15 +483,16 @@ def log_fit_run(
     tags: Mapping[str, str],
     experiment_id: str | None = None,
     spark_model: Any = None,
+    reference: Mapping[str, Any] | None = None,
 ) -> str:
     """Log one model (params, metrics, plots, the model) as a run; returns its run id.
 
     ``images`` are the run's plots as rendered by :func:`fit_images` (artifact path ->
     PNG bytes). Without ``experiment_id`` the run is nested under the active parent run
     (in the parent's experiment). The metrics are linked to the logged model, so the
-    model's page in the MLflow UI shows them too. ``spark_model``: the Spark flavour of
-    the model (:func:`log_segment_model`). The run ends FINISHED, or FAILED if logging
-    raises.
+    model's page in the MLflow UI shows them too. ``spark_model`` and ``reference``: the
+    Spark flavour and the reference profile logged with the model
+    (:func:`log_segment_model`). The run ends FINISHED, or FAILED if logging raises.
     """
     nested = experiment_id is None
     if nested:
@@ -498,7 +509,7 @@ def log_fit_run(
         checkpoint()  # a SIGTERM ends the run FAILED between two store calls
         # the model first, then its metrics with its id: one batch instead of MLflow
         # re-reading every metric's history to link it to the model
-        model_info = log_segment_model(model, spark_model=spark_model)
+        model_info = log_segment_model(model, spark_model=spark_model, reference=reference)
         checkpoint()
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, model_id=model_info.model_id)
         checkpoint()

@@ -338,6 +338,10 @@ class SparkCustomerTable:
 
         return spark_profiles(self.frame, model, numeric, categorical)
 
+    def sizes(self, model: SegmentModel) -> dict[int, int]:
+        """Customers per segment id, counted in Spark."""
+        return self._whole_table(model)[1]
+
     def drawn(self, model: SegmentModel) -> tuple[pd.DataFrame, np.ndarray]:
         """The seeded driver-side sample and its segment ids (scored by the model, as
         Spark scores every customer)."""

@@ -19,6 +19,7 @@ import pandas as pd
 
 from custseg.domain.monitoring.reference import category_values, numeric_values
 from custseg.domain.monitoring.statistics import ecdf_counts
+from custseg.domain.segment_model import SegmentModel
 
 #: the group of the whole batch (the others are segment ids)
 ALL = "all"
@@ -167,3 +168,18 @@ def count_batch(
         beyond[int(key)] = int(np.sum(distances[mask] > line)) if line is not None else 0
     absent = [c for c in reference["columns"] if c not in frame.columns]
     return BatchCounts(groups, beyond, absent)
+
+
+def count_scored(
+    model: SegmentModel, frame: pd.DataFrame, reference: Mapping[str, Any], chunk: int = 100_000
+) -> BatchCounts:
+    """Score ``frame`` with ``model`` and count it, ``chunk`` rows at a time (memory
+    bounded by the chunk, whatever the batch's size)."""
+    total = None
+    for start in range(0, max(len(frame), 1), chunk):
+        part = frame.iloc[start : start + chunk]
+        positions, squared = model.nearest(part)
+        segments = np.asarray(model.segments, dtype=np.int64)[positions]
+        counts = count_batch(part, segments, np.sqrt(squared), reference)
+        total = counts if total is None else total + counts
+    return total

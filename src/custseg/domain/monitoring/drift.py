@@ -31,7 +31,7 @@ EXPECTED_BEYOND = 0.05
 DISCRETE_MAX = 5
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class DriftRules:
     """The thresholds of the verdict (``conf/monitor/default.yaml`` states them).
 

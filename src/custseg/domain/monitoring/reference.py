@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from custseg.domain.segment_model import SegmentModel
+
 #: the JSON layout's version; monitoring refuses another
 REFERENCE_FORMAT = 1
 #: the distance quantiles kept per segment (``p95`` is the "no longer fits" line)
@@ -188,3 +190,31 @@ def build_reference(
         "segments": segments,
         "sample": _sample(rows, ids, [*numeric, *categorical], params),
     }
+
+
+def model_reference(
+    model: SegmentModel,
+    rows: pd.DataFrame,
+    sizes: Mapping[int, int],
+    *,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    silhouette: float | None,
+    params: ReferenceParams,
+) -> dict[str, Any]:
+    """:func:`build_reference` of ``model`` on ``rows`` (the whole table or a seeded
+    sample of it), whose segments hold ``sizes`` customers over the whole table."""
+    positions, squared = model.nearest(rows)
+    return build_reference(
+        rows,
+        np.asarray(model.segments, dtype=np.int64)[positions],
+        np.sqrt(squared),
+        numeric=numeric,
+        categorical=categorical,
+        model_columns=model.columns,
+        counts={int(s): int(sizes.get(int(s), 0)) for s in model.segments},
+        names=model.segment_names,
+        fingerprint=model.fingerprint,
+        silhouette=silhouette,
+        params=params,
+    )

@@ -1,0 +1,247 @@
+"""Entry point ``custseg-monitor``: are a batch's customers still like the ones the model
+was trained on? Which named segment moved, and should marketing ask for a new segmentation?
+
+Run from the project root::
+
+    custseg-monitor monitor.input=new_customers.csv           # against @champion
+    custseg-monitor monitor.input=new.csv monitor.fail_on=resegment   # exit 3 for schedulers
+    custseg-monitor monitor.input=new.csv monitor.model=models/segmentation.json
+    custseg-monitor pipeline=transactions monitor.input=orders.csv monitor.as_of=2026-06-30
+
+The batch is validated as the training data (``conf/data``), but may lack the columns the
+model does not read; rows that break the schema or the model's ranges are refused and
+counted, the others scored with the model and compared with the reference profile
+registered with it (``models/reference.json``). Writes ``<monitor.output_dir>/<input
+stem>.json`` (the same bytes for the same model and batch) and a self-contained
+``.html`` page next to it, logs a run to the ``<experiment>-monitoring`` experiment and
+tags the model version with the verdict (a failure to log only warns). The verdict's
+rules are in :mod:`custseg.domain.monitoring.verdict` and ``docs/monitoring.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+import mlflow
+import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
+from omegaconf import DictConfig
+
+from custseg.config import CONF_DIR, ConfigError, Settings, to_settings
+from custseg.domain.monitoring.batch import count_scored
+from custseg.domain.monitoring.drift import INSUFFICIENT, VERDICTS
+from custseg.domain.monitoring.reference import REFERENCE_FORMAT
+from custseg.domain.monitoring.verdict import assess
+from custseg.domain.segment_model import SegmentModel
+from custseg.pipeline.console import quiet_console
+from custseg.pipeline.errors import exit_on_user_error
+from custseg.reporting.monitoring import monitoring_html
+from custseg.storage.data import load_batch_with_rejects, source_sha256, write_csv_atomic
+from custseg.storage.outputs import write_json_atomic, write_text_atomic
+from custseg.storage.paths import MODEL_FILE, REFERENCE_FILE
+from custseg.storage.transactions import log_customers
+from custseg.tracking.monitoring import log_monitoring
+from custseg.tracking.registry import (
+    ModelNotFoundError,
+    PromotionError,
+    champion_uri,
+    load_scoring_model,
+    require_store,
+    segment_model_of,
+)
+
+#: the exit status of a verdict at or above ``monitor.fail_on``
+FAIL_STATUS = 3
+#: refusal reasons kept in the report (the count is always whole)
+_SHOWN_REFUSALS = 5
+
+
+@dataclass
+class MonitorOutcome:
+    """What one monitoring job found and wrote."""
+
+    report: dict[str, Any]
+    json_path: Path
+    html_path: Path
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A few lines: the verdict and why, then both paths."""
+        r = self.report
+        lines = [
+            f"{r['batch']['file']}: {r['verdict']} ({r['customers']} customers, model "
+            f"{r['model']['uri']}{_version_text(r['model']['version'])})"
+        ]
+        lines += [f"  {reason['level']}: {reason['text']}" for reason in r["reasons"]]
+        lines.append(f"report: {self.json_path} and {self.html_path}")
+        return "\n".join(lines + [f"note: {n}" for n in self.notes])
+
+    def failed(self, fail_on: str | None) -> bool:
+        """Whether the verdict reaches ``fail_on`` (never for ``insufficient``)."""
+        verdict = self.report["verdict"]
+        if fail_on is None or verdict == INSUFFICIENT:
+            return False
+        return VERDICTS.index(verdict) >= VERDICTS.index(fail_on)
+
+
+def _version_text(version: str | None) -> str:
+    return f", version {version}" if version else ""
+
+
+def model_uri(settings: Settings) -> str:
+    """``monitor.model``, or the registered model at ``tracking.alias``."""
+    tracking = settings.tracking
+    return settings.monitor.model or champion_uri(tracking.registered_model_name, tracking.alias)
+
+
+def monitored_model(
+    uri: str, settings: Settings
+) -> tuple[SegmentModel, ModelVersion | None, dict[str, Any]]:
+    """The model at ``uri``, its registry version and its reference profile.
+
+    Raises
+    ------
+    ModelNotFoundError
+        If the model does not resolve, or has no reference profile (registered before
+        custseg kept one), or one of another model.
+    """
+    if uri.startswith(("models:/", "runs:/")):
+        require_store(settings.tracking.tracking_uri)
+        mlflow.set_tracking_uri(settings.tracking.tracking_uri)
+    pyfunc, version = load_scoring_model(uri)
+    try:
+        model = segment_model_of(pyfunc, f"model {uri}")
+    except PromotionError as exc:
+        raise ModelNotFoundError(str(exc)) from exc
+    if uri.endswith(".json"):  # a description: its profile is the file beside it
+        beside = Path(uri).with_name(REFERENCE_FILE.name)
+        text = beside.read_text(encoding="utf-8") if beside.is_file() else None
+    else:
+        text = getattr(pyfunc.unwrap_python_model(), "reference", None)
+    if text is None:
+        raise ModelNotFoundError(
+            f"model {uri} has no reference profile (it was registered before custseg kept "
+            "one with each model), so there is nothing to compare a batch with: run `make run` "
+            "(dvc repro) to register the current model with its profile, or pass "
+            f"monitor.model={MODEL_FILE}"
+        )
+    reference = _checked_reference(text, model, uri)
+    return model, version, reference
+
+
+def _checked_reference(text: str, model: SegmentModel, uri: str) -> dict[str, Any]:
+    reference = json.loads(text)
+    if reference.get("format") != REFERENCE_FORMAT:
+        raise ModelNotFoundError(
+            f"model {uri}'s reference profile has format {reference.get('format')!r}; this "
+            f"custseg reads format {REFERENCE_FORMAT}: update custseg or re-register the model"
+        )
+    if reference.get("fingerprint") != model.fingerprint:
+        raise ModelNotFoundError(
+            f"the reference profile beside {uri} describes another model (fingerprint "
+            f"{str(reference.get('fingerprint'))[:12]}, the model's {model.fingerprint[:12]}): "
+            "rerun the pipeline (dvc repro) so both come from one selection"
+        )
+    return reference
+
+
+def load_batch(
+    settings: Settings, source: Path, model: SegmentModel
+) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    """The batch's scorable customers, the source's hash, and what was refused (count
+    and the first reasons with their lines)."""
+    if settings.transactions is None:
+        return _load_table(settings, source, model)
+    with tempfile.TemporaryDirectory(prefix="custseg-monitor-") as tmp:
+        customers = log_customers(
+            source, settings.transactions, settings.data, settings.monitor.as_of
+        )
+        table_path = Path(tmp) / f"{source.stem}.customers.csv"
+        write_csv_atomic(customers.table, table_path)
+        table, _, refused = _load_table(settings, table_path, model)
+    return table, source_sha256(source), refused
+
+
+def _load_table(
+    settings: Settings, source: Path, model: SegmentModel
+) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    data = dataclasses.replace(settings.data, path=str(source))
+    table, info, rejects = load_batch_with_rejects(data, model.columns)
+    refusals = list(zip(rejects.lines.tolist(), rejects.reasons, strict=True))
+    problems = model.input_problems(table)
+    if len(problems):
+        rows = problems.index.to_numpy()
+        lines = rejects.kept_lines[rows].tolist()
+        refusals += [
+            (line, f"the model's schema: {why}") for line, why in zip(lines, problems, strict=True)
+        ]
+        table = table.drop(index=rows).reset_index(drop=True)
+    refusals.sort(key=lambda item: item[0])
+    shown = [f"line {line}: {why}" for line, why in refusals[:_SHOWN_REFUSALS]]
+    return table, info.sha256, {"rows": len(refusals), "first": shown}
+
+
+def output_paths(settings: Settings) -> tuple[Path, Path]:
+    """``<monitor.output_dir>/<input stem>.json`` and ``.html``."""
+    stem = Path(str(settings.monitor.input)).stem
+    folder = Path(settings.monitor.output_dir)
+    return folder / f"{stem}.json", folder / f"{stem}.html"
+
+
+def run_monitor(settings: Settings) -> MonitorOutcome:
+    """Score ``monitor.input`` with the model, judge its drift, write and log the report.
+
+    Raises
+    ------
+    ConfigError
+        If ``monitor.input`` is not set.
+    custseg.storage.data.DataValidationError
+        If the batch cannot be read as the schema's table (a missing model column, an
+        unreadable file); bad rows are refused and counted instead.
+    ModelNotFoundError
+        If the model does not resolve or has no reference profile.
+    """
+    if not settings.monitor.input:
+        raise ConfigError(
+            "monitor.input is required: custseg-monitor monitor.input=new_customers.csv"
+        )
+    source = Path(settings.monitor.input)
+    uri = model_uri(settings)
+    model, version, reference = monitored_model(uri, settings)
+    table, sha256, refused = load_batch(settings, source, model)
+    report = assess(reference, count_scored(model, table, reference), settings.monitor.rules)
+    report["quality"]["refused"] = refused
+    report["batch"] = {"file": str(source), "sha256": sha256}
+    report["model"] = {
+        "uri": uri,
+        "version": None if version is None else str(version.version),
+        "fingerprint": model.fingerprint,
+    }
+    json_path, html_path = output_paths(settings)
+    write_json_atomic(report, json_path)
+    write_text_atomic(monitoring_html(report), html_path)
+    notes = log_monitoring(report, [json_path, html_path], settings.tracking, version)
+    return MonitorOutcome(report, json_path, html_path, notes)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+@exit_on_user_error("custseg-monitor")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point: the summary on stdout; exit 3 when ``monitor.fail_on`` is reached."""
+    quiet_console()
+    settings = to_settings(cfg)
+    outcome = run_monitor(settings)
+    print(outcome.summary())
+    if outcome.failed(settings.monitor.fail_on):
+        sys.exit(FAIL_STATUS)
+
+
+if __name__ == "__main__":
+    main()
