@@ -345,6 +345,21 @@ def test_bad_rows_are_refused_or_set_aside_as_the_docs_show(published, tmp_path)
     assert shown_outputs() == [*printed, rejects.read_text(encoding="utf-8")]
 
 
+@pytest.mark.slow
+def test_the_monitoring_demo_is_what_monitoring_gives(published, tmp_path):
+    """docs/monitoring.md: a batch of generated customers with incomes one standard
+    deviation higher, judged against the champion of the session's fresh clone (the
+    temporary folder dropped from the printed paths)."""
+    drifted = tmp_path / "drifted.csv"
+    generate = ["custseg", "generate", "--rows", "500", "--seed", "3", "--drift", "income=+1sd"]
+    made = run([*generate, "--out", str(drifted)], published)
+    done = run(["custseg-monitor", f"monitor.input={drifted}"], published)
+    printed = (made.stdout + done.stdout).replace(f"{tmp_path}/", "")
+    assert shown_outputs() == [printed]
+    report = json.loads((published / "monitoring" / "drifted.json").read_text())
+    assert report["verdict"] == "resegment"
+
+
 async def post(app, path: str, body: bytes) -> tuple[int, bytes]:
     """POST ``body`` (JSON) to the ASGI ``app`` as a server would; (status, body)."""
     responded = asyncio.Event()

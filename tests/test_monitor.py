@@ -19,6 +19,7 @@ from custseg.storage.data import (
     file_sha256,
     generate_customers,
     write_csv_atomic,
+    write_parquet_atomic,
 )
 from custseg.tracking.monitoring import VERDICT_TAG
 from custseg.tracking.registry import ModelNotFoundError, register_champion
@@ -92,7 +93,7 @@ def batch_file(
         table = table[columns]
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_csv_atomic(table, path)
+    (write_parquet_atomic if path.suffix == ".parquet" else write_csv_atomic)(table, path)
     return path
 
 
@@ -149,9 +150,10 @@ def test_a_model_registered_without_a_reference_says_so_in_one_line(store, tmp_p
     assert not (tmp_path / "monitoring").exists()
 
 
-def test_a_batch_of_only_the_models_columns_is_monitored(store, tmp_path):
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_batch_of_only_the_models_columns_is_monitored(store, tmp_path, suffix):
     columns = ["CustomerID", INCOME, "Spending Score (1-100)"]
-    batch = batch_file(tmp_path, "narrow.csv", columns=columns)
+    batch = batch_file(tmp_path, f"narrow{suffix}", columns=columns)
     report = run_monitor(store.settings(batch)).report
     assert report["quality"]["absent"] == ["age", "gender"]
     assert report["columns"]["gender"] == {"status": "absent", "drifted": False}
@@ -269,3 +271,50 @@ def test_scoring_never_fails_for_monitoring(store, tmp_path):
     )
     skipped = run_predict(predict_settings(store, batch, "predict.monitor=false"))
     assert skipped.monitoring is None and "monitoring" not in skipped.summary()
+
+
+def test_a_transaction_log_is_monitored_on_its_customers_as_of_a_day(tmp_path, monkeypatch):
+    """pipeline=transactions: the log's customers as of its last day (or monitor.as_of)."""
+    import dataclasses
+
+    from custseg.domain.clustering import fit_model, segment_model
+    from custseg.domain.features import ModelParams
+    from custseg.domain.profiling.profiles import profile_columns
+    from custseg.storage.data import load_customers
+    from custseg.storage.transactions import generate_transactions, log_customers
+
+    monkeypatch.chdir(tmp_path)
+    log = tmp_path / "log.csv"
+    write_csv_atomic(generate_transactions(300, seed=9), log)
+    rfm = compose_settings(["pipeline=transactions"])
+    write_csv_atomic(log_customers(log, rfm.transactions, rfm.data).table, tmp_path / "c.csv")
+    table, _ = load_customers(dataclasses.replace(rfm.data, path=str(tmp_path / "c.csv")))
+    fit = fit_model(table, rfm.features, "standard", ModelParams(n_init=2), 4)
+    model = segment_model(fit, "standard", {i: f"S{i}" for i in range(4)})
+    numeric, categorical = profile_columns(table, rfm.features, rfm.data.not_profiled)
+    ids = model.predict(table)
+    reference = model_reference(
+        model, table, dict(zip(*np.unique(ids, return_counts=True), strict=True)),
+        numeric=numeric, categorical=categorical, silhouette=None,
+        params=ReferenceParams(sample_size=1000, bins=10, seed=1),
+    )  # fmt: skip
+    (tmp_path / "segmentation.json").write_text(model.to_json())
+    (tmp_path / "reference.json").write_text(json.dumps(reference))
+
+    def monitor(*overrides: str) -> dict:
+        settings = compose_settings(
+            [
+                "pipeline=transactions",
+                f"monitor.input={log}",
+                f"monitor.model={tmp_path / 'segmentation.json'}",
+                f"tracking.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
+                *overrides,
+            ]
+        )
+        return run_monitor(settings).report
+
+    same = monitor()
+    assert same["verdict"] == "stable" and same["customers"] == len(table)
+    assert same["batch"]["sha256"] == file_sha256(log)
+    earlier = monitor("monitor.as_of=2025-06-30")
+    assert earlier["customers"] < len(table) and earlier["verdict"] != "stable"

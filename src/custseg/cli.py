@@ -21,10 +21,14 @@ from typing import TYPE_CHECKING
 from custseg import __version__
 from custseg.config import ConfigError
 from custseg.storage.data import (
+    GENERATED_SEGMENTS,
+    SHIFTABLE,
     DataValidationError,
     file_sha256,
     generate_customers,
+    grown_shares,
     is_parquet,
+    shifted,
     write_csv_atomic,
     write_parquet_atomic,
 )
@@ -70,6 +74,37 @@ def _generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="overwrite the file if it already exists"
     )
+    parser.add_argument(
+        "--drift",
+        action="append",
+        default=[],
+        metavar="COLUMN=+Nsd",
+        help="customers: shift a column by N of its standard deviations, e.g. income=+1sd "
+        f"(columns: {', '.join(SHIFTABLE)}; repeatable): a drifted batch for custseg-monitor",
+    )
+    parser.add_argument(
+        "--grow-segment",
+        metavar="SEGMENT=+POINTS",
+        help="customers: grow a generated segment's share by POINTS percentage points, e.g. "
+        f"low-high=+20 (segments: {', '.join(GENERATED_SEGMENTS)})",
+    )
+
+
+def _drifts(args: argparse.Namespace) -> tuple[list[tuple[str, float]], tuple[str, float] | None]:
+    """``--drift`` and ``--grow-segment`` as (column, sds) pairs and (segment, points)."""
+
+    def pair(text: str, suffix: str, option: str) -> tuple[str, float]:
+        name, _, amount = text.partition("=")
+        try:
+            return name.strip(), float(amount.strip().removesuffix(suffix))
+        except ValueError:
+            raise SystemExit(
+                f"custseg generate: error: {option} {text!r}: write NAME=+N{suffix}"
+            ) from None
+
+    shifts = [pair(text, "sd", "--drift") for text in args.drift]
+    grow = pair(args.grow_segment, "", "--grow-segment") if args.grow_segment else None
+    return shifts, grow
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -83,8 +118,19 @@ def _generate(args: argparse.Namespace) -> int:
         table = generate_transactions(args.rows, args.seed)
         what = f"{len(table)} transactions of {args.rows} customers"
     else:
-        table = generate_customers(args.rows, args.seed)
-        what = f"{len(table)} rows"
+        shifts, grow = _drifts(args)
+        try:
+            shares = grown_shares(*grow) if grow else None
+            table = generate_customers(args.rows, args.seed, shares)
+            for column, sds in shifts:
+                table = shifted(table, column, sds)
+        except ValueError as exc:
+            print(f"custseg generate: error: {exc}", file=sys.stderr)
+            return 2
+        drifts = [f"{c} {s:+g} sd" for c, s in shifts] + (
+            [f"{grow[0]} {grow[1]:+g} points"] if grow else []
+        )
+        what = f"{len(table)} rows" + (f", drifted: {', '.join(drifts)}" if drifts else "")
     # a Parquet file (typed columns) when --out names one, for tables past a CSV's comfort
     (write_parquet_atomic if is_parquet(out) else write_csv_atomic)(table, out)
     digest = file_sha256(out)

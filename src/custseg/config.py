@@ -600,10 +600,12 @@ def _check_day(key: str, value: str) -> None:
         ) from None
 
 
-def _check_transactions(t: TransactionsConfig, predict: PredictConfig) -> None:
+def _check_transactions(t: TransactionsConfig, predict: PredictConfig, as_of: str | None) -> None:
+    """The log's settings; ``as_of``: ``monitor.as_of``."""
     _check_day("transactions.as_of", t.as_of)
-    if predict.as_of is not None:
-        _check_day("predict.as_of", predict.as_of)
+    for key, value in (("predict.as_of", predict.as_of), ("monitor.as_of", as_of)):
+        if value is not None:
+            _check_day(key, value)
     if "%" not in t.date_format:
         raise ConfigError(
             f"transactions.date_format={t.date_format!r} has no strftime code; e.g. "
@@ -692,7 +694,7 @@ def _check(s: Settings) -> None:
     if problems := _monitor_problems(s.monitor):
         raise ConfigError("; ".join(f"monitor.{p}" for p in problems))
     if s.transactions is not None:
-        _check_transactions(s.transactions, s.predict)
+        _check_transactions(s.transactions, s.predict, s.monitor.as_of)
     _check_engine(s)
     for name, spec in s.data.columns.items():
         if spec.kind not in COLUMN_KINDS:

@@ -567,26 +567,14 @@ def _first_parquet(path: Path) -> Path:
 def load_batch_with_rejects(
     config: DataConfig, required: Sequence[str]
 ) -> tuple[pd.DataFrame, DataInfo, Rejects]:
-    """A batch to score and compare: the ``required`` columns (and the id) validated as
-    :func:`load_customers_with_rejects` does (a bad value refuses its row, a missing
-    column the file), the schema's other columns read leniently when present: under
-    their canonical names, numbers that do not parse as missing, categories spelled as
-    the schema allows. A batch may hold only the columns a model reads.
-    """
-    strict = {*required, *config.not_profiled}
-    columns = {n: spec for n, spec in config.columns.items() if n in strict}
-    frame, info, rejects = load_customers_with_rejects(dataclasses.replace(config, columns=columns))
-    for name, spec in config.columns.items():
-        if name in strict or spec.source not in frame.columns:
-            continue
-        values = frame.pop(spec.source)
-        if spec.kind == "numeric":
-            values = pd.to_numeric(values, errors="coerce").astype(float)
-        else:  # missing: empty or blank
-            text = values.astype(object).where(values.notna(), "").map(str).str.strip()
-            values = normalise_categories(text, spec)[0].where(text != "", None)
-        frame[name] = values
-    return frame, info, rejects
+    """:func:`load_customers_with_rejects` of a batch that may lack the schema's columns
+    other than the ``required`` ones (and the id): a batch may hold only the columns a
+    model reads. The columns it has are validated as always (a bad value refuses its row);
+    a missing required column refuses the file, by name."""
+    present = set(source_columns(config))
+    keep = {*required, *config.not_profiled}
+    columns = {n: spec for n, spec in config.columns.items() if spec.source in present or n in keep}
+    return load_customers_with_rejects(dataclasses.replace(config, columns=columns))
 
 
 def is_pandas_index(column: str) -> bool:
@@ -1046,6 +1034,43 @@ _SEGMENTS = np.array(
     ]
 )
 _FEMALE_SHARE = 0.56
+#: the generated segments by name (income level, spending level), in the rows' order above
+GENERATED_SEGMENTS = ("low-low", "low-high", "mid-mid", "high-high", "high-low")
+#: the generated numeric columns a drift may shift, by short name
+SHIFTABLE = {"age": RAW_COLUMNS[2], "income": RAW_COLUMNS[3], "spending": RAW_COLUMNS[4]}
+
+
+def grown_shares(segment: str, points: float) -> np.ndarray:
+    """The generator's segment shares with ``segment``'s grown by ``points`` percentage
+    points (negative: shrunk), the others scaled to make up the difference."""
+    shares = _SEGMENTS[:, 0].copy()
+    if segment not in GENERATED_SEGMENTS:
+        raise ValueError(
+            f"unknown segment {segment!r}; choose one of {', '.join(GENERATED_SEGMENTS)}"
+        )
+    i = GENERATED_SEGMENTS.index(segment)
+    target = shares[i] + points / 100
+    if not 0 <= target <= 1:
+        raise ValueError(
+            f"{segment}'s share {100 * shares[i]:.0f}% {points:+g} points is not a share"
+        )
+    others = np.arange(len(shares)) != i
+    shares[others] *= (1 - target) / shares[others].sum()
+    shares[i] = target
+    return shares
+
+
+def shifted(table: pd.DataFrame, column: str, sds: float) -> pd.DataFrame:
+    """``table`` with the generated numeric ``column`` (a :data:`SHIFTABLE` name) moved by
+    ``sds`` of its standard deviations, rounded as generated (values may then leave the
+    schema's range: validation refuses those rows)."""
+    if column not in SHIFTABLE:
+        raise ValueError(f"unknown column {column!r}; choose one of {', '.join(SHIFTABLE)}")
+    raw = SHIFTABLE[column]
+    values = table[raw].to_numpy(dtype=float)
+    out = table.copy()
+    out[raw] = np.rint(values + sds * values.std()).astype(np.int64)
+    return out
 
 
 def _segment_counts(n_rows: int, shares: np.ndarray) -> np.ndarray:
@@ -1059,7 +1084,7 @@ def _segment_counts(n_rows: int, shares: np.ndarray) -> np.ndarray:
     return counts
 
 
-def generate_customers(n_rows: int, seed: int) -> pd.DataFrame:
+def generate_customers(n_rows: int, seed: int, shares: np.ndarray | None = None) -> pd.DataFrame:
     """Generate a synthetic customer table like the Mall Customers data.
 
     Customers come from five compact segments in (annual income, spending score):
@@ -1076,6 +1101,8 @@ def generate_customers(n_rows: int, seed: int) -> pd.DataFrame:
     seed : int
         Seed of :func:`numpy.random.default_rng`; the same ``(n_rows, seed)`` gives the
         same table.
+    shares : ndarray, optional
+        Other shares of the five segments (:func:`grown_shares`), for a drifted batch.
 
     Returns
     -------
@@ -1094,7 +1121,7 @@ def generate_customers(n_rows: int, seed: int) -> pd.DataFrame:
     if n_rows < 1:
         raise ValueError(f"n_rows must be >= 1, got {n_rows}")
     rng = np.random.default_rng(seed)
-    counts = _segment_counts(n_rows, _SEGMENTS[:, 0])
+    counts = _segment_counts(n_rows, _SEGMENTS[:, 0] if shares is None else shares)
     segment = rng.permutation(np.repeat(np.arange(len(_SEGMENTS), dtype=np.int64), counts))
     params = _SEGMENTS[segment]  # (n_rows, 7)
 
