@@ -25,6 +25,7 @@ from conftest import (
     FINGERPRINT,
     PROJECT_ROOT,
     VENV_BIN,
+    assert_shows,
     doc_pages,
     make_clone,
     make_run_output,
@@ -355,7 +356,9 @@ def test_the_monitoring_demo_is_what_monitoring_gives(published, tmp_path):
     made = run([*generate, "--out", str(drifted)], published)
     done = run(["custseg-monitor", f"monitor.input={drifted}"], published)
     printed = (made.stdout + done.stdout).replace(f"{tmp_path}/", "")
-    assert shown_outputs() == [printed]
+    readme, page = shown_outputs()
+    assert page == printed
+    assert_shows(printed, readme)  # the README shows the verdict and its first reasons
     report = json.loads((published / "monitoring" / "drifted.json").read_text())
     assert report["verdict"] == "resegment"
 
