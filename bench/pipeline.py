@@ -71,6 +71,11 @@ SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
 TRUST_SIZES = (200, 1_000_000)
 TRUST_FEATURE_SET = "income_spending"
 ENGINE_SIZES = (1_000_000, 10_000_000)
+#: batches custseg-monitor judges, and the customers its champion is trained on
+MONITOR_SIZES = (1_000_000, 10_000_000)
+MONITOR_TRAINING_ROWS = 100_000
+#: issue 28's goal: a 1M-customer batch judged within this many seconds
+MONITOR_1M_SECONDS = 15.0
 #: the sweep both engines run in the ``engines`` section
 ENGINE_SWEEP = [
     "sweep.feature_sets=[income_spending]",
@@ -601,6 +606,59 @@ def print_engines(rows: list[dict]) -> None:
                   f"{str(e['k']):>4}{ratio:>15}")  # fmt: skip
 
 
+def bench_monitor(work: Path, sizes: list[int]) -> dict:
+    """``custseg-monitor`` on batches of ``sizes`` new generated customers (another seed),
+    against the champion of a pipeline run on ``MONITOR_TRAINING_ROWS`` customers."""
+    repo = generated_copy(work / "monitor", MONITOR_TRAINING_ROWS)
+    env = pipeline_env()
+    measure(["dvc", "add", "data"], repo, env)
+    measure(["dvc", "repro"], repo, env)
+    rows = []
+    for n_rows in sizes:
+        batch = work / f"batch-{n_rows}.csv"
+        subprocess.run(
+            [BIN / "custseg", "generate", "--rows", str(n_rows), "--seed", "8", "--out", batch],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        measured = measure([str(BIN / "custseg-monitor"), f"monitor.input={batch}"], repo, env)
+        report = json.loads((repo / "monitoring" / f"{batch.stem}.json").read_text())
+        rows.append(
+            {"rows": n_rows, "batch_mib": round(batch.stat().st_size / 2**20, 1),
+             **asdict(measured), "verdict": report["verdict"]}
+        )  # fmt: skip
+        batch.unlink()
+    shutil.rmtree(repo)
+    return {"training_rows": MONITOR_TRAINING_ROWS, "batches": rows}
+
+
+def monitor_verdicts(monitor: dict) -> dict:
+    """The monitoring goals: 1M customers within 15 s; memory bounded (10x the rows, less
+    than 10x the peak)."""
+    by_rows = {r["rows"]: r for r in monitor["batches"]}
+    out = {}
+    if 1_000_000 in by_rows:
+        out[f"monitor_1M_<={MONITOR_1M_SECONDS:.0f}s"] = (
+            by_rows[1_000_000]["seconds"] <= MONITOR_1M_SECONDS
+        )
+    if 1_000_000 in by_rows and 10_000_000 in by_rows:
+        growth = by_rows[10_000_000]["peak_tree_mib"] / by_rows[1_000_000]["peak_tree_mib"]
+        out["monitor_memory_growth_1M_to_10M<10x"] = growth < 10
+    return out
+
+
+def print_monitor(monitor: dict) -> None:
+    print(
+        f"\nMonitoring: custseg-monitor against a champion of {monitor['training_rows']:,} customers"
+    )
+    print(
+        f"{'rows':>12}{'CSV MiB':>9}{'seconds':>9}{'s/1M rows':>11}{'peak tree MiB':>15}{'verdict':>10}"
+    )
+    for r in monitor["batches"]:
+        per_million = r["seconds"] / r["rows"] * 1e6
+        print(f"{r['rows']:>12,}{r['batch_mib']:9.0f}{r['seconds']:9.1f}{per_million:11.1f}"
+              f"{r['peak_tree_mib']:15.0f}{r['verdict']:>10}")  # fmt: skip
+
+
 def criteria_on() -> dict:
     """What the default configuration computes (target 5: the benchmark says which)."""
     sys.path.insert(0, str(ROOT / "src"))
@@ -632,6 +690,8 @@ def verdicts(results: dict) -> dict:
     out = seed_verdicts(results["seed"])
     if results.get("mall"):
         out["mall_k=5"] = results["mall"]["k"] == 5
+    if results.get("monitor"):
+        out |= monitor_verdicts(results["monitor"])
     return out | scale_verdicts(results["scale"])
 
 
@@ -706,6 +766,8 @@ def print_table(results: dict) -> None:
         print_restarts(results["restarts"])
     if results.get("engines"):
         print_engines(results["engines"])
+    if results.get("monitor"):
+        print_monitor(results["monitor"])
     print("\nCriteria on:", results["config"])
     print("\nTargets:")
     for name, ok in results["targets"].items():
@@ -758,6 +820,14 @@ def main() -> None:
     )
     parser.add_argument("--engines-only", action="store_true", help="run only the engines section")
     parser.add_argument(
+        "--monitor-sizes",
+        default=os.environ.get("BENCH_MONITOR_SIZES") or ",".join(map(str, MONITOR_SIZES)),
+        help="comma-separated batch sizes of the monitoring section (empty: skip it)",
+    )
+    parser.add_argument(
+        "--monitor-only", action="store_true", help="run only the monitoring section"
+    )
+    parser.add_argument(
         "--seed-repeats",
         type=_at_least_one,
         default=int(os.environ.get("BENCH_SEED_REPEATS", "3")),
@@ -805,6 +875,20 @@ def main() -> None:
         print_engines(rows)
         print(f"\nwritten: {out}")
         return
+    monitor_sizes = [int(s) for s in args.monitor_sizes.split(",") if s]
+    if args.monitor_only:
+        out = Path(args.out or ROOT / "bench" / "results-monitor.json")
+        with tempfile.TemporaryDirectory(prefix="custseg-bench-") as tmp:
+            print(
+                f"monitoring: {', '.join(f'{n:,}' for n in monitor_sizes)} customers ...",
+                flush=True,
+            )
+            monitor = bench_monitor(Path(tmp), monitor_sizes)
+        results = {"machine": machine(), "monitor": monitor, "targets": monitor_verdicts(monitor)}
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print_monitor(monitor)
+        print(f"targets: {results['targets']}\nwritten: {out}")
+        return
     if args.scale_only:
         out = Path(args.out or ROOT / "bench" / "results-scale.json")
         results = {"machine": machine(), "config": criteria_on(), "scale": []}
@@ -850,6 +934,12 @@ def main() -> None:
         for n_rows in engine_sizes:
             print(f"engines: {n_rows:,} customers ...", flush=True)
             results["engines"].append(bench_engines(work, n_rows))
+        if monitor_sizes:
+            print(
+                f"monitoring: {', '.join(f'{n:,}' for n in monitor_sizes)} customers ...",
+                flush=True,
+            )
+            results["monitor"] = bench_monitor(work, monitor_sizes)
     if os.environ.get("BENCH_TRUST", "1") != "0" and trust_sizes:
         print(f"trust cost: {', '.join(f'{n:,}' for n in trust_sizes)} customers ...", flush=True)
         results["trust_cost"] = trust_cost(trust_sizes)

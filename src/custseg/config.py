@@ -13,7 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from custseg.domain.features import FeatureSet, ModelParams
-from custseg.domain.monitoring.drift import VERDICTS, DriftRules
+from custseg.domain.monitoring.rules import VERDICTS, DriftRules
 from custseg.domain.profiling.rules import NamingRules
 from custseg.domain.selection import METHODS
 from custseg.domain.stability import TrustParams

@@ -11,7 +11,7 @@ builds one :class:`Backend` (as :mod:`custseg.backends.local` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +22,7 @@ import pandas as pd
 from custseg.config import EngineConfig, Settings
 from custseg.domain.clustering import FitResult, SilhouetteSample
 from custseg.domain.features import FeatureSet
+from custseg.domain.monitoring.batch import BatchCounts
 from custseg.domain.profiling.profiles import SegmentProfiles
 from custseg.domain.segment_model import SegmentModel
 from custseg.storage.data import ColumnSummary, DataInfo
@@ -117,6 +118,14 @@ Fit = Callable[[pd.DataFrame, FeatureSet, int, Settings], FitResult]
 ScoreBatch = Callable[[Settings, Path, Path, Callable[[], SegmentModel]], dict[int, int]]
 
 
+#: counts a batch of customers for monitoring, scored by the model, in the engine:
+#: ``(settings, source, model, reference) -> (counts, the source's sha256, refused)``,
+#: where ``refused`` is ``{"rows": int, "first": [str]}`` (rows set aside and why)
+CountBatch = Callable[
+    [Settings, Path, SegmentModel, Mapping[str, Any]], tuple[BatchCounts, str, dict[str, Any]]
+]
+
+
 @dataclass(frozen=True)
 class SweepEngine:
     """How a sweep loads its table and fits, on one engine.
@@ -163,6 +172,9 @@ class Backend:
     flavour : callable
         ``(model, engine config) -> object or None``: the model in the engine's own form,
         registered beside the pyfunc (a Spark ML pipeline), or None.
+    count_batch : CountBatch
+        Validates and scores a batch, and counts it for monitoring
+        (:mod:`custseg.domain.monitoring.batch`).
     """
 
     name: str
@@ -172,3 +184,4 @@ class Backend:
     output_suffix: str
     score_batch: ScoreBatch | None
     flavour: Callable[[SegmentModel, EngineConfig], Any]
+    count_batch: CountBatch

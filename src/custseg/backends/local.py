@@ -3,9 +3,11 @@ fits on a pool of forked processes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,14 +17,17 @@ from custseg.config import Settings
 from custseg.domain.clustering import FitResult, LastEncoding, fit_encoded, model_metrics
 from custseg.domain.features import FeatureSet
 from custseg.domain.identity import transitions
+from custseg.domain.monitoring.batch import BatchCounts, count_scored
 from custseg.domain.profiling.profiles import SegmentProfiles, profile_columns, profile_segments
 from custseg.domain.segment_model import SegmentModel
 from custseg.storage.assignments import assignments_table
 from custseg.storage.data import (
     ColumnSummary,
     DataInfo,
+    batch_config,
     column_summary,
     load_customers,
+    load_customers_with_rejects,
     load_table,
     write_csv_atomic,
     write_validated,
@@ -115,6 +120,33 @@ def sweep_engine(settings: Settings) -> SweepEngine:
     return SweepEngine(table, info, fit, settings.sweep.n_jobs)
 
 
+#: refusal reasons kept in a monitoring report (the count is always whole)
+SHOWN_REFUSALS = 5
+
+
+def count_batch(
+    settings: Settings, source: Path, model: SegmentModel, reference: Mapping[str, Any]
+) -> tuple[BatchCounts, str, dict[str, Any]]:
+    """The batch in memory, validated as the training data (it may lack the columns the
+    model does not read); rows that break the schema or the model's ranges are refused
+    with their file lines, the others scored and counted by chunks."""
+    data = batch_config(dataclasses.replace(settings.data, path=str(source)), model.columns)
+    table, info, rejects = load_customers_with_rejects(data)
+    refusals = list(zip(rejects.lines.tolist(), rejects.reasons, strict=True))
+    problems = model.input_problems(table)
+    if len(problems):
+        rows = problems.index.to_numpy()
+        lines = rejects.kept_lines[rows].tolist()
+        refusals += [
+            (n, f"the model's schema: {why}") for n, why in zip(lines, problems, strict=True)
+        ]
+        table = table.drop(index=rows).reset_index(drop=True)
+    refusals.sort(key=lambda item: item[0])
+    shown = [f"line {line}: {why}" for line, why in refusals[:SHOWN_REFUSALS]]
+    counts = count_scored(model, table, reference)
+    return counts, info.sha256, {"rows": len(refusals), "first": shown}
+
+
 LOCAL = Backend(
     name="sklearn",
     validate=validate,
@@ -123,4 +155,5 @@ LOCAL = Backend(
     output_suffix=".csv",
     score_batch=None,
     flavour=lambda model, engine: None,
+    count_batch=count_batch,
 )

@@ -20,7 +20,6 @@ rules are in :mod:`custseg.domain.monitoring.verdict` and ``docs/monitoring.md``
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import tempfile
@@ -30,20 +29,20 @@ from typing import Any
 
 import hydra
 import mlflow
-import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from omegaconf import DictConfig
 
+from custseg.backends import backend_of
 from custseg.config import CONF_DIR, ConfigError, Settings, to_settings
-from custseg.domain.monitoring.batch import count_scored
-from custseg.domain.monitoring.drift import INSUFFICIENT, VERDICTS
+from custseg.domain.monitoring.batch import BatchCounts
 from custseg.domain.monitoring.reference import REFERENCE_FORMAT
+from custseg.domain.monitoring.rules import INSUFFICIENT, VERDICTS
 from custseg.domain.monitoring.verdict import assess
 from custseg.domain.segment_model import SegmentModel
 from custseg.pipeline.console import quiet_console
 from custseg.pipeline.errors import exit_on_user_error
 from custseg.reporting.monitoring import monitoring_html
-from custseg.storage.data import load_batch_with_rejects, source_sha256, write_csv_atomic
+from custseg.storage.data import source_sha256, write_csv_atomic
 from custseg.storage.outputs import write_json_atomic, write_text_atomic
 from custseg.storage.paths import MODEL_FILE, REFERENCE_FILE
 from custseg.storage.transactions import log_customers
@@ -59,8 +58,6 @@ from custseg.tracking.registry import (
 
 #: the exit status of a verdict at or above ``monitor.fail_on``
 FAIL_STATUS = 3
-#: refusal reasons kept in the report (the count is always whole)
-_SHOWN_REFUSALS = 5
 
 
 @dataclass
@@ -152,40 +149,22 @@ def _checked_reference(text: str, model: SegmentModel, uri: str) -> dict[str, An
     return reference
 
 
-def load_batch(
-    settings: Settings, source: Path, model: SegmentModel
-) -> tuple[pd.DataFrame, str, dict[str, Any]]:
-    """The batch's scorable customers, the source's hash, and what was refused (count
-    and the first reasons with their lines)."""
+def count_batch(
+    settings: Settings, source: Path, model: SegmentModel, reference: dict[str, Any]
+) -> tuple[BatchCounts, str, dict[str, Any]]:
+    """The batch's counts on the engine, the source's hash, and what was refused; a
+    transaction log is first turned into its customers as of ``monitor.as_of``."""
+    count = backend_of(settings.engine).count_batch
     if settings.transactions is None:
-        return _load_table(settings, source, model)
+        return count(settings, source, model, reference)
     with tempfile.TemporaryDirectory(prefix="custseg-monitor-") as tmp:
         customers = log_customers(
             source, settings.transactions, settings.data, settings.monitor.as_of
         )
         table_path = Path(tmp) / f"{source.stem}.customers.csv"
         write_csv_atomic(customers.table, table_path)
-        table, _, refused = _load_table(settings, table_path, model)
-    return table, source_sha256(source), refused
-
-
-def _load_table(
-    settings: Settings, source: Path, model: SegmentModel
-) -> tuple[pd.DataFrame, str, dict[str, Any]]:
-    data = dataclasses.replace(settings.data, path=str(source))
-    table, info, rejects = load_batch_with_rejects(data, model.columns)
-    refusals = list(zip(rejects.lines.tolist(), rejects.reasons, strict=True))
-    problems = model.input_problems(table)
-    if len(problems):
-        rows = problems.index.to_numpy()
-        lines = rejects.kept_lines[rows].tolist()
-        refusals += [
-            (line, f"the model's schema: {why}") for line, why in zip(lines, problems, strict=True)
-        ]
-        table = table.drop(index=rows).reset_index(drop=True)
-    refusals.sort(key=lambda item: item[0])
-    shown = [f"line {line}: {why}" for line, why in refusals[:_SHOWN_REFUSALS]]
-    return table, info.sha256, {"rows": len(refusals), "first": shown}
+        counts, _, refused = count(settings, table_path, model, reference)
+    return counts, source_sha256(source), refused
 
 
 def output_paths(settings: Settings) -> tuple[Path, Path]:
@@ -215,8 +194,8 @@ def run_monitor(settings: Settings) -> MonitorOutcome:
     source = Path(settings.monitor.input)
     uri = model_uri(settings)
     model, version, reference = monitored_model(uri, settings)
-    table, sha256, refused = load_batch(settings, source, model)
-    report = assess(reference, count_scored(model, table, reference), settings.monitor.rules)
+    counts, sha256, refused = count_batch(settings, source, model, reference)
+    report = assess(reference, counts, settings.monitor.rules)
     report["quality"]["refused"] = refused
     report["batch"] = {"file": str(source), "sha256": sha256}
     report["model"] = {

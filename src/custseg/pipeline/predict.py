@@ -196,11 +196,6 @@ def monitoring_line(settings: Settings, uri: str) -> str:
     error: the scores are written)."""
     from custseg.pipeline.monitor import run_monitor
 
-    if backend_of(settings.engine).score_batch is not None:
-        return (
-            f"not monitored: monitoring runs with engine=sklearn only for now (custseg-monitor "
-            f"engine=sklearn monitor.input={settings.predict.input})"
-        )
     monitor = dataclasses.replace(
         settings.monitor, input=settings.predict.input, model=uri, as_of=settings.predict.as_of
     )

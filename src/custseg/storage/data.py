@@ -564,17 +564,14 @@ def _first_parquet(path: Path) -> Path:
     return files[0] if files else path
 
 
-def load_batch_with_rejects(
-    config: DataConfig, required: Sequence[str]
-) -> tuple[pd.DataFrame, DataInfo, Rejects]:
-    """:func:`load_customers_with_rejects` of a batch that may lack the schema's columns
-    other than the ``required`` ones (and the id): a batch may hold only the columns a
-    model reads. The columns it has are validated as always (a bad value refuses its row);
-    a missing required column refuses the file, by name."""
+def batch_config(config: DataConfig, required: Sequence[str]) -> DataConfig:
+    """``config`` without the schema columns its file lacks, except the ``required`` ones
+    (and the id): a batch may hold only the columns a model reads. The columns it has are
+    validated as always; a missing required one refuses the file, by name."""
     present = set(source_columns(config))
     keep = {*required, *config.not_profiled}
     columns = {n: spec for n, spec in config.columns.items() if spec.source in present or n in keep}
-    return load_customers_with_rejects(dataclasses.replace(config, columns=columns))
+    return dataclasses.replace(config, columns=columns)
 
 
 def is_pandas_index(column: str) -> bool:

@@ -18,7 +18,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 
 from custseg.config import TrackingConfig
-from custseg.domain.monitoring.drift import VERDICTS
+from custseg.domain.monitoring.rules import VERDICTS
 from custseg.tracking.runs import FINGERPRINT_TAG, process_tags, setup_experiment
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,10 @@ from custseg.backends.spark.sql import scoring_problem
 from custseg.config import ConfigError, EngineConfig, Settings
 from custseg.domain.clustering import FitResult
 from custseg.domain.features import FeatureSet
+from custseg.domain.monitoring.batch import BatchCounts
 from custseg.domain.segment_model import SEGMENT_COLUMN, SegmentModel
 from custseg.errors import SparkScoringError
-from custseg.storage.data import ColumnSummary, DataInfo
+from custseg.storage.data import ColumnSummary, DataInfo, batch_config
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,40 @@ def flavour(model: SegmentModel, engine: EngineConfig) -> Any:
     return scoring_pipeline(model)
 
 
+def count_batch(
+    settings: Settings, source: Path, model: SegmentModel, reference: Mapping[str, Any]
+) -> tuple[BatchCounts, str, dict[str, Any]]:
+    """The batch validated in Spark as scoring validates it (a bad value refuses the whole
+    batch, with its lines); rows outside the model's ranges are refused and counted per
+    column; the others are counted by aggregation in Spark."""
+    from pyspark.sql import functions as F
+
+    from custseg.backends.spark.monitoring import spark_batch_counts
+    from custseg.backends.spark.scoring import refusals
+
+    data = batch_config(dataclasses.replace(settings.data, path=str(source)), model.columns)
+    frame, info = validate_spark(data, settings.engine)
+    try:
+        checks = refusals(model)
+        found: dict[str, int] = {}
+        if checks:  # per column, in one pass
+            counted = frame.agg(
+                *[F.count(F.when(F.expr(c), 1)).alias(n) for n, c in checks.items()]
+            )
+            found = {n: k for n, k in counted.first().asDict().items() if k}
+        kept = frame
+        n_refused = 0
+        if found:
+            refused = F.expr(" OR ".join(f"({c})" for c in checks.values()))
+            n_refused = frame.where(refused).count()
+            kept = frame.where(~refused)
+        counts = spark_batch_counts(kept, model, reference)
+    finally:
+        frame.unpersist()  # the validated rows, cached by validate_spark
+    shown = [f"{column}: {n} row(s) the model's schema refuses" for column, n in found.items()]
+    return counts, info.sha256, {"rows": n_refused, "first": shown}
+
+
 SPARK = Backend(
     name="spark",
     validate=validate,
@@ -110,4 +145,5 @@ SPARK = Backend(
     output_suffix=".parquet",
     score_batch=score_batch,
     flavour=flavour,
+    count_batch=count_batch,
 )

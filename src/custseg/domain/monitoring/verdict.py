@@ -24,13 +24,8 @@ from dataclasses import asdict
 from typing import Any
 
 from custseg.domain.monitoring.batch import ALL, BatchCounts
-from custseg.domain.monitoring.drift import (
-    INSUFFICIENT,
-    VERDICTS,
-    DriftRules,
-    column_results,
-    segment_results,
-)
+from custseg.domain.monitoring.drift import column_results, segment_results
+from custseg.domain.monitoring.rules import INSUFFICIENT, VERDICTS, DriftRules
 
 
 def _column_reason(column: str, result: Mapping[str, Any]) -> str:
