@@ -13,8 +13,8 @@ from scipy import stats
 
 from custseg.domain.monitoring import statistics as st
 from custseg.domain.monitoring.batch import ALL, count_batch, count_scored
-from custseg.domain.monitoring.rules import DriftRules
 from custseg.domain.monitoring.reference import ReferenceParams, model_reference
+from custseg.domain.monitoring.rules import DriftRules
 from custseg.domain.monitoring.verdict import assess
 from custseg.storage.data import load_customers
 

@@ -277,6 +277,16 @@ def test_make_run_against_the_server_and_a_teammate(team_server, alice, tmp_path
     )  # fmt: skip
     assert scored.returncode == 0, scored.stderr
     assert f"models:/{MODEL}@champion (version {champion.version})" in scored.stdout
+    # ... and monitors the batch in the monitoring experiment add-user granted, but may
+    # not tag the version with the verdict (an owner's call): said, not fatal
+    lines = scored.stdout.splitlines()
+    assert lines[1].startswith(
+        f"monitoring: stable -> monitoring/customers.json; version {champion.version} was not "
+        "tagged with the verdict: "
+    ), lines
+    monitoring = teammate.get_experiment_by_name(f"{EXPERIMENT}-monitoring")
+    (monitored,) = teammate.search_runs([monitoring.experiment_id])
+    assert monitored.info.status == "FINISHED"
 
     # ... but promoting is the owners' call: refused, with who lacks what
     sweep_run = next(r for r in runs if r.data.tags.get("custseg.role") == "fit")

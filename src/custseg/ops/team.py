@@ -4,11 +4,14 @@ The server's default permission is READ: everybody signed in sees every run, ver
 and alias, and scores with any model. custseg's two roles add to that:
 
 ============  ======================================  ================================
-role          experiment (``tracking.experiment_name``)  registered model
+role          experiments (``tracking.experiment_name``  registered model
+              and its ``-monitoring`` one)
 ============  ======================================  ================================
-scientist     EDIT: sweeps, logs runs                 READ: sees versions and aliases
+scientist     EDIT: sweeps, logs runs and             READ: sees versions and aliases
+              monitoring runs
 owner         MANAGE: also deletes, grants            MANAGE: registers, moves aliases
-                                                      (``@champion``), grants
+                                                      (``@champion``), grants, tags
+                                                      versions with their verdict
 ============  ======================================  ================================
 
 So a scientist's sweeps and experiments land next to everyone's, but only an owner
@@ -73,10 +76,11 @@ def add_user(
         auth = get_app_client("basic-auth", tracking_uri=tracking_uri)
     try:
         # the resources first: a failure then leaves no user whose password was never shown
-        experiment_id, model = _ensure_resources(tracking_uri, experiment_name, model_name)
+        experiments, model = _ensure_resources(tracking_uri, experiment_name, model_name)
         created = _create_user(auth, username, password or secrets.token_urlsafe(12))
         on_experiment, on_model = ROLES[role]
-        _grant(auth, username, "experiment", experiment_id, on_experiment)
+        for experiment_id in experiments:
+            _grant(auth, username, "experiment", experiment_id, on_experiment)
         _grant(auth, username, "registered_model", model, on_model)
     except MlflowException as exc:
         if exc.error_code in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
@@ -111,11 +115,18 @@ def _create_user(auth, username: str, password: str) -> str | None:
     return password
 
 
-def _ensure_resources(tracking_uri: str, experiment_name: str, model_name: str) -> tuple[str, str]:
-    """Ids of the experiment and registered model to grant on (created when missing)."""
+def _ensure_resources(
+    tracking_uri: str, experiment_name: str, model_name: str
+) -> tuple[list[str], str]:
+    """Ids of the experiments (the pipeline's and its monitoring one) and the registered
+    model to grant on (created when missing)."""
+    from custseg.tracking.monitoring import EXPERIMENT_SUFFIX
     from custseg.tracking.runs import setup_experiment
 
-    experiment_id = setup_experiment(tracking_uri, experiment_name, None)
+    experiments = [
+        setup_experiment(tracking_uri, name, None)
+        for name in (experiment_name, experiment_name + EXPERIMENT_SUFFIX)
+    ]
     client = MlflowClient(tracking_uri)
     try:
         client.get_registered_model(model_name)
@@ -123,4 +134,4 @@ def _ensure_resources(tracking_uri: str, experiment_name: str, model_name: str) 
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
         client.create_registered_model(model_name)
-    return experiment_id, model_name
+    return experiments, model_name
