@@ -620,7 +620,11 @@ def bench_monitor(work: Path, sizes: list[int]) -> dict:
             [BIN / "custseg", "generate", "--rows", str(n_rows), "--seed", "8", "--out", batch],
             check=True, capture_output=True,
         )  # fmt: skip
-        measured = measure([str(BIN / "custseg-monitor"), f"monitor.input={batch}"], repo, env)
+        # the model of this data (@champion is the catalog's, registered without its
+        # training customers)
+        monitor = [str(BIN / "custseg-monitor"), f"monitor.input={batch}",
+                   "monitor.model=models/segmentation.json"]  # fmt: skip
+        measured = measure(monitor, repo, env)
         report = json.loads((repo / "monitoring" / f"{batch.stem}.json").read_text())
         rows.append(
             {"rows": n_rows, "batch_mib": round(batch.stat().st_size / 2**20, 1),
@@ -632,8 +636,8 @@ def bench_monitor(work: Path, sizes: list[int]) -> dict:
 
 
 def monitor_verdicts(monitor: dict) -> dict:
-    """The monitoring goals: 1M customers within 15 s; memory bounded (10x the rows, less
-    than 10x the peak)."""
+    """The monitoring goals: 1M customers within 15 s; memory bounded by chunks (10x the
+    rows, at most twice the peak)."""
     by_rows = {r["rows"]: r for r in monitor["batches"]}
     out = {}
     if 1_000_000 in by_rows:
@@ -642,7 +646,7 @@ def monitor_verdicts(monitor: dict) -> dict:
         )
     if 1_000_000 in by_rows and 10_000_000 in by_rows:
         growth = by_rows[10_000_000]["peak_tree_mib"] / by_rows[1_000_000]["peak_tree_mib"]
-        out["monitor_memory_growth_1M_to_10M<10x"] = growth < 10
+        out["monitor_memory_bounded_1M_to_10M<=2x"] = growth <= 2
     return out
 
 

@@ -513,6 +513,17 @@ def test_the_engine_table_is_the_recorded_benchmark():
     assert table_rows(table) == expected
 
 
+def test_the_monitoring_table_is_the_recorded_benchmark():
+    """docs/monitoring.md's table of custseg-monitor's speed is bench/results-monitor.json."""
+    (table,) = shown_outputs()
+    expected = [
+        [f"{r['rows']:,}", f"{r['batch_mib']:.0f}", f"{r['seconds']:.1f}",
+         mib(r["peak_tree_mib"]), r["verdict"]]
+        for r in bench("results-monitor.json")["monitor"]["batches"]
+    ]  # fmt: skip
+    assert table_rows(table) == expected
+
+
 def test_bench_micro_prints_what_the_speed_page_shows(capsys, tmp_path, monkeypatch):
     """docs/speed.md: what `make bench-micro` prints, numbers masked on both sides (they
     are measurements). Checked with bench/benchmarks.py's own functions at a small size

@@ -57,6 +57,36 @@ STAGES = [
 ]
 
 
+@pytest.mark.parametrize("config", [".dvc/config", "transactions/.dvc/config"])
+def test_the_documented_way_back_to_main_leaves_nothing_staged(tmp_path, config):
+    """After a `dvc repro` on new data, `git checkout -- .` (README, docs/dvc.md) restores
+    dvc.lock and the .dvc file: the project's DVC config stages nothing on its own."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    run(["git", "init", "-q"], repo)
+    run(["dvc", "init", "-q"], repo)
+    shutil.copy(PROJECT_ROOT / config, repo / ".dvc" / "config")
+    (repo / "data").mkdir()
+    (repo / "data" / "customers.csv").write_text("id\n1\n")
+    (repo / "dvc.yaml").write_text(
+        "stages:\n  copy:\n    cmd: cp data/customers.csv out.csv\n"
+        "    deps: [data]\n    outs: [out.csv]\n"
+    )
+    run(["dvc", "add", "-q", "data"], repo)
+    run(["dvc", "repro", "-q"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "main"], repo)
+    # your own data, as docs/data.md says, and a rerun
+    (repo / "data" / "customers.csv").write_text("id\n1\n2\n")
+    run(["dvc", "add", "-q", "data"], repo)
+    run(["dvc", "repro", "-q"], repo)
+    assert run(["git", "diff", "--cached", "--name-only"], repo).stdout == ""  # staged nothing
+    run(["git", "checkout", "--", "."], repo)
+    run(["dvc", "checkout", "-q"], repo)
+    assert run(["git", "status", "--porcelain"], repo).stdout == ""
+    assert (repo / "data" / "customers.csv").read_text() == "id\n1\n"
+
+
 def test_sweep_stage_covers_the_configured_feature_sets():
     """One sweep stage: it lists every swept feature set's file as a param (edit one, the
     sweep reruns), and writes the whole output directory that select and report read."""

@@ -348,3 +348,18 @@ def test_an_id_dropped_on_the_way_is_never_given_out_again(customers):
     assert all(s >= second.first_free_id for s in set(third.segments) - set(second.segments))
     # the high-water mark survives the model file
     assert SegmentModel.from_json(second.to_json()).first_free_id == second.first_free_id
+
+
+@pytest.mark.parametrize(
+    ("moved", "phrase"),
+    [
+        (0, "0 customers change segment"),
+        (1, "1 customer changes segment"),
+        (2, "2 customers change segment"),
+        (1234, "1,234 customers change segment"),
+    ],
+)
+def test_how_many_customers_move_is_said_in_good_grammar(moved, phrase):
+    from custseg.domain.identity import moving
+
+    assert moving(moved) == phrase

@@ -17,7 +17,12 @@ from custseg.config import ConfigError
 from custseg.domain.clustering import fit_model, segment_model
 from custseg.domain.features import FeatureSet, ModelParams
 from custseg.pipeline.predict import run_predict
-from custseg.storage.data import DataValidationError, generate_customers, load_customers
+from custseg.storage.data import (
+    DataValidationError,
+    generate_customers,
+    load_customers,
+    write_csv_atomic,
+)
 from custseg.tracking.registry import ModelNotFoundError, register_champion
 from custseg.tracking.runs import save_segment_model, setup_experiment
 from test_registry import TAGS, customer_table, log_model_run, segment_metadata
@@ -419,3 +424,22 @@ def test_a_transaction_log_is_scored_per_customer_on_its_rfm_values(tmp_path, mo
     outcome, earlier = score("predict.as_of=2025-06-30")
     assert "as of 2025-06-30" in outcome.notes[0] and "transactions after it" in outcome.notes[0]
     assert len(earlier) < len(scored)
+
+
+def test_a_batch_needs_only_the_models_columns(registry, tmp_path):
+    """The income x spending champion scores customers without age and gender (issue 29:
+    it refused them, naming columns it does not read); its own columns stay required."""
+    table = generate_customers(40, seed=5)[
+        ["CustomerID", "Annual Income (k$)", "Spending Score (1-100)"]
+    ]
+    source = tmp_path / "narrow.csv"
+    write_csv_atomic(table, source)
+    outcome = run_predict(registry.settings(source, tmp_path / "narrow.scored.csv"))
+    scored = read_text_table(tmp_path / "narrow.scored.csv")
+    assert list(scored.columns[:3]) == list(table.columns) and len(scored) == 40
+    assert sum(outcome.counts.values()) == 40
+
+    write_csv_atomic(table.drop(columns=["Annual Income (k$)"]), source)
+    with pytest.raises(DataValidationError, match="Annual Income"):
+        run_predict(registry.settings(source, tmp_path / "never.csv"))
+    assert not (tmp_path / "never.csv").exists()

@@ -366,6 +366,11 @@ def test_cli_promote_prints_the_move_and_exits_1_on_refusal(store, name, capsys)
         f"moved {name}@champion: version 1 (run {store.runs['k5']}, silhouette={s5:.4f}) -> "
         f"version 2 (run {store.runs['k2']}, silhouette={s2:.4f}) (forced: "
     )
+    # a promoted challenger is no longer the challenger: the alias goes, on the trail
+    assert out.endswith(f"removed {name}@challenger (version 2 is @champion)\n")
+    assert champion_version(name, "challenger") is None
+    (removal,) = [m for m in alias_history(name, "challenger") if m["to"] is None]
+    assert removal["from"] == "2" and removal["why"].startswith("custseg promote: version 2")
 
     assert run_cli(store, name, "--run-id", store.runs["k2"]) == 0
     assert "already points at version 2" in capsys.readouterr().out

@@ -434,7 +434,10 @@ def test_the_champion_itself_is_reported_as_such(project, tmp_path):
     page = outcome.paths.html.read_text(encoding="utf-8")
     assert "This model is the champion recorded in" in page
     assert "Not the champion." not in page
-    assert "0 customers change segment" in page
+    # the champion's own model: said on top, and no identity matrix of +0.0 shifts
+    assert 'id="changes"' not in page and "change segment" not in page
+    markdown = outcome.paths.markdown.read_text(encoding="utf-8")
+    assert "What changed since the champion" not in markdown
 
 
 # -------------------------------------------------------------------------- all or nothing

@@ -282,6 +282,15 @@ def _promote_checked(args: argparse.Namespace, settings: Settings) -> int:
         )
     catalog_changed = segments is not None and _write_catalog(segments, catalog)
     _print_promotion(args, before, after, catalog if catalog_changed else None)
+    if args.alias == settings.tracking.alias:  # a challenger promoted is no challenger
+        challenger = settings.catalog.challenger_alias
+        holder = registry.champion_version(args.model_name, challenger)
+        if holder is not None and str(holder.version) == str(after.version):
+            why = f"custseg promote: version {after.version} is now @{args.alias}"
+            registry.remove_alias(args.model_name, challenger, why)
+            print(
+                f"removed {args.model_name}@{challenger} (version {after.version} is @{args.alias})"
+            )
     return 0
 
 

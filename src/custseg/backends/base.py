@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -22,10 +22,12 @@ import pandas as pd
 from custseg.config import EngineConfig, Settings
 from custseg.domain.clustering import FitResult, SilhouetteSample
 from custseg.domain.features import FeatureSet
-from custseg.domain.monitoring.batch import BatchCounts
 from custseg.domain.profiling.profiles import SegmentProfiles
 from custseg.domain.segment_model import SegmentModel
 from custseg.storage.data import ColumnSummary, DataInfo
+
+if TYPE_CHECKING:  # the monitoring counts import scipy: only the engine that counts does
+    from custseg.domain.monitoring.batch import BatchCounts
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ ScoreBatch = Callable[[Settings, Path, Path, Callable[[], SegmentModel]], dict[i
 #: ``(settings, source, model, reference) -> (counts, the source's sha256, refused)``,
 #: where ``refused`` is ``{"rows": int, "first": [str]}`` (rows set aside and why)
 CountBatch = Callable[
-    [Settings, Path, SegmentModel, Mapping[str, Any]], tuple[BatchCounts, str, dict[str, Any]]
+    [Settings, Path, SegmentModel, Mapping[str, Any]], tuple["BatchCounts", str, dict[str, Any]]
 ]
 
 

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,6 @@ from custseg.config import Settings
 from custseg.domain.clustering import FitResult, LastEncoding, fit_encoded, model_metrics
 from custseg.domain.features import FeatureSet
 from custseg.domain.identity import transitions
-from custseg.domain.monitoring.batch import BatchCounts, count_scored
 from custseg.domain.profiling.profiles import SegmentProfiles, profile_columns, profile_segments
 from custseg.domain.segment_model import SegmentModel
 from custseg.storage.assignments import assignments_table
@@ -32,6 +31,9 @@ from custseg.storage.data import (
     write_csv_atomic,
     write_validated,
 )
+
+if TYPE_CHECKING:  # scipy, for monitoring only: imported when a batch is counted
+    from custseg.domain.monitoring.batch import BatchCounts
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,8 @@ def count_batch(
     """The batch in memory, validated as the training data (it may lack the columns the
     model does not read); rows that break the schema or the model's ranges are refused
     with their file lines, the others scored and counted by chunks."""
+    from custseg.domain.monitoring.batch import count_scored
+
     data = batch_config(dataclasses.replace(settings.data, path=str(source)), model.columns)
     table, info, rejects = load_customers_with_rejects(data)
     refusals = list(zip(rejects.lines.tolist(), rejects.reasons, strict=True))

@@ -282,6 +282,16 @@ def transitions(reference: SegmentModel, model: SegmentModel, table: pd.DataFram
     return pd.crosstab(reference.predict(table), model.predict(table))
 
 
+def moving(moved: int) -> str:
+    """How many customers change segment, as a phrase: ``"1 customer changes segment"``,
+    ``"1,234 customers change segment"``."""
+    return (
+        f"{moved:,} customer changes segment"
+        if moved == 1
+        else f"{moved:,} customers change segment"
+    )
+
+
 def model_changes(
     reference: SegmentModel | None,
     model: SegmentModel,

@@ -124,10 +124,11 @@ def monitored_model(
         text = getattr(pyfunc.unwrap_python_model(), "reference", None)
     if text is None:
         raise ModelNotFoundError(
-            f"model {uri} has no reference profile (it was registered before custseg kept "
-            "one with each model), so there is nothing to compare a batch with: run `make run` "
-            "(dvc repro) to register the current model with its profile, or pass "
-            f"monitor.model={MODEL_FILE}"
+            f"model {uri} has no reference profile (it was registered before custseg kept one "
+            "with each model, or from the catalog without its training data), so there is "
+            f"nothing to compare a batch with: pass monitor.model={MODEL_FILE} (the model "
+            "`make run` fitted on this data, its profile beside it), or promote a version "
+            "registered with one (custseg promote)"
         )
     reference = _checked_reference(text, model, uri)
     return model, version, reference

@@ -54,6 +54,8 @@ from custseg.pipeline.console import quiet_console
 from custseg.storage.data import (
     DataValidationError,
     Rejects,
+    batch_config,
+    check_file,
     is_parquet,
     load_customers,
     load_customers_with_rejects,
@@ -255,6 +257,15 @@ def _score(settings: Settings, source: Path, output: Path) -> PredictOutcome:
     rejects_path = Path(settings.predict.rejects) if settings.predict.rejects else None
     if rejects_path is not None and rejects_path.resolve() in (source.resolve(), output.resolve()):
         raise ConfigError(f"predict.rejects={rejects_path} would overwrite the input or output")
+    if not source.exists():  # the input before the model: a typo is the usual miss
+        check_file(str(source))
+    uri = model_uri(settings)
+    if uri.startswith(("models:/", "runs:/")):
+        require_store(settings.tracking.tracking_uri)
+        mlflow.set_tracking_uri(settings.tracking.tracking_uri)
+    model, version = load_scoring_model(uri)
+    # the model's columns are required, the schema's others validated when present
+    data = batch_config(data, _required_columns(model, settings, uri))
     if rejects_path is None:
         table, info = load_customers(data)
         none = np.empty(0, dtype=int)
@@ -270,12 +281,6 @@ def _score(settings: Settings, source: Path, output: Path) -> PredictOutcome:
             f"{source} already has column(s) {taken}, which the output adds; rename or drop "
             "them (no input column is overwritten)"
         )
-
-    uri = model_uri(settings)
-    if uri.startswith(("models:/", "runs:/")):
-        require_store(settings.tracking.tracking_uri)
-        mlflow.set_tracking_uri(settings.tracking.tracking_uri)
-    model, version = load_scoring_model(uri)
     valid = np.setdiff1d(np.arange(len(raw)), rejects.rows)
     if rejects_path is not None:
         table, valid, rejects = _reject_outside_model(model, table, valid, rejects, uri)
@@ -307,6 +312,14 @@ def _score(settings: Settings, source: Path, output: Path) -> PredictOutcome:
         write_csv_atomic(rejected, rejects_path)
     counts = {int(s): int(n) for s, n in scored[SEGMENT_COLUMN].value_counts().items()}
     return PredictOutcome(counts, uri, version, output, notes, rejected, rejects_path)
+
+
+def _required_columns(model, settings: Settings, uri: str) -> list[str]:
+    """The columns a batch must have: a custseg model's inputs, else the whole schema."""
+    try:
+        return segment_model_of(model, f"model {uri}").columns
+    except PromotionError:  # not a custseg model: its inputs are not known here
+        return list(settings.data.columns)
 
 
 def _score_in_engine(

@@ -33,7 +33,7 @@ from custseg.backends.base import CustomerTable
 from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.domain.algorithms import algorithm_name
 from custseg.domain.features import FeatureSet
-from custseg.domain.identity import Identity, carry_identity, model_changes
+from custseg.domain.identity import Identity, carry_identity, model_changes, moving
 from custseg.domain.monitoring.reference import ReferenceParams, model_reference
 from custseg.domain.segment_model import SegmentModel
 from custseg.domain.selection import Selection, select_k
@@ -246,7 +246,7 @@ def format_outcome(outcome: SelectOutcome, catalog: str) -> str:
         f"{_CHAMPION_TEXT[changes['reference']]} ({catalog})"
     )
     if changes["reference"] == "different":
-        text += f": {changes['moved']} of {r['n_rows']} customers change segment"
+        text += f": {moving(changes['moved'])} (of {r['n_rows']:,})"
     if fresh := (changes.get("identity") or {}).get("fresh"):
         text += f"; first model of this data, new segment ids ({fresh})"
     return text

@@ -33,6 +33,7 @@ import pandas as pd
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
+from custseg.domain.identity import moving
 from custseg.domain.profiling.naming import SegmentDescription
 from custseg.domain.profiling.profiles import SegmentProfiles
 from custseg.domain.selection import CRITERION_LABELS, METHOD_TEXT, ordered_picks
@@ -335,8 +336,8 @@ def _champion_sentence(changes: Mapping[str, Any], catalog: str, status: str) ->
         )
     return (
         f"This model differs from the champion recorded in {catalog}: "
-        f"{changes['moved']:,} customers ({changes['moved_share']:.1%}) change segment "
-        f"(adjusted Rand index {changes['adjusted_rand']:.3f}). Scoring (@champion, "
+        f"{moving(changes['moved'])} ({changes['moved_share']:.1%} of them; adjusted Rand "
+        f"index {changes['adjusted_rand']:.3f}). Scoring (@champion, "
         "custseg-predict) keeps using the champion until this model is promoted "
         "(custseg promote).",
         True,
@@ -354,7 +355,7 @@ def changes_summary(inputs: ReportInputs) -> dict[str, Any] | None:
         ``new`` and ``dropped`` (labels).
     """
     changes = inputs.changes
-    if changes.get("reference") not in ("same", "different"):
+    if changes.get("reference") != "different":  # the champion's own model: nothing moved
         return None
     names = {seg: d.name for seg, d in inputs.descriptions.items()}
     old_names = dict(inputs.champion_names)
@@ -388,6 +389,7 @@ def changes_summary(inputs: ReportInputs) -> dict[str, Any] | None:
         "dropped": dropped,
         "adjusted_rand": changes["adjusted_rand"],
         "moved": changes["moved"],
+        "moving": moving(changes["moved"]),
     }
 
 
@@ -548,8 +550,8 @@ def render_markdown(inputs: ReportInputs) -> str:
     if changes := changes_summary(inputs):
         lines += [
             "",
-            f"**What changed since the champion:** {changes['moved']:,} customers change "
-            f"segment (adjusted Rand index {changes['adjusted_rand']:.3f}).",
+            f"**What changed since the champion:** {moving(changes['moved'])} (adjusted "
+            f"Rand index {changes['adjusted_rand']:.3f}).",
             "",
             "| Champion segment | " + " | ".join(_md(h) for h in changes["header"]) + " |",
             "|---|" + "---:|" * len(changes["header"]),

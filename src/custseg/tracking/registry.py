@@ -565,6 +565,29 @@ def set_alias(model_name: str, alias: str, version: ModelVersion | str, why: str
     log.info("moved %s@%s to version %s (%s)", model_name, alias, number, why)
 
 
+def remove_alias(model_name: str, alias: str, why: str) -> ModelVersion | None:
+    """Delete ``alias`` of ``model_name`` (if set), leaving the same audit trail as
+    :func:`set_alias` (``"to": null``); the version it pointed at, or None."""
+    previous = champion_version(model_name, alias)
+    if previous is None:
+        return None
+    client = MlflowClient()
+    client.delete_registered_model_alias(model_name, alias)
+    when = datetime.now(UTC)
+    record = {
+        "alias": alias,
+        "from": str(previous.version),
+        "to": None,
+        "by": _who(),
+        "at": when.isoformat(timespec="microseconds"),
+        "why": why,
+    }
+    key = f"{AUDIT_PREFIX}.alias_move.{when:%Y%m%dT%H%M%S.%fZ}"
+    client.set_registered_model_tag(model_name, key, json.dumps(record))
+    log.info("removed %s@%s from version %s (%s)", model_name, alias, previous.version, why)
+    return previous
+
+
 def _who() -> str:
     """Who moves an alias: the tracking server's user, else this machine's."""
     return os.environ.get("MLFLOW_TRACKING_USERNAME") or getpass.getuser()

@@ -7,7 +7,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -24,10 +24,12 @@ from custseg.backends.spark.sql import scoring_problem
 from custseg.config import ConfigError, EngineConfig, Settings
 from custseg.domain.clustering import FitResult
 from custseg.domain.features import FeatureSet
-from custseg.domain.monitoring.batch import BatchCounts
 from custseg.domain.segment_model import SEGMENT_COLUMN, SegmentModel
 from custseg.errors import SparkScoringError
 from custseg.storage.data import ColumnSummary, DataInfo, batch_config
+
+if TYPE_CHECKING:
+    from custseg.domain.monitoring.batch import BatchCounts
 
 log = logging.getLogger(__name__)
 
