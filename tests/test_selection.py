@@ -198,3 +198,33 @@ def test_select_k_falls_back_when_no_knee():
 def test_select_k_rejects_unknown_method():
     with pytest.raises(ValueError, match="unknown selection method 'knee'"):
         select_k(curve(), "knee")
+
+
+def test_a_criterion_without_a_pick_says_why():
+    """Issue 29: no bare ``elbow=None`` in summaries; each missing pick has its reason."""
+    curve = pd.DataFrame(
+        {
+            "k": [2, 3, 4],
+            "inertia": [300.0, 200.0, 100.0],
+            "silhouette": [0.5, 0.6, 0.4],
+            "calinski_harabasz": [1.0, 2.0, 3.0],
+            "davies_bouldin": [1.0, 0.5, 0.7],
+            "gap": [0.1, 0.2, 0.3],
+            "gap_se": [0.01, 0.01, 0.01],
+            "stability": [np.nan] * 3,
+        }
+    )  # fmt: skip: a straight inertia line has no knee; the gap still grows at k = 4
+    selection = select_k(curve)
+    assert selection.unpicked == {
+        "elbow": "no knee in k = 2..4",
+        "gap": "the gap still grows at k = 4",
+        "stability": "not computed: no resamples",
+    }
+    assert selection.picks_text() == (
+        "elbow=none (no knee in k = 2..4), silhouette=3, calinski_harabasz=4, "
+        "davies_bouldin=3, gap=none (the gap still grows at k = 4), "
+        "stability=none (not computed: no resamples)"
+    )
+    short = select_k(curve.iloc[:2].assign(gap=np.nan, gap_se=np.nan))
+    assert short.unpicked["elbow"] == "fewer than 3 values of k"
+    assert short.unpicked["gap"] == "not computed: no reference tables"

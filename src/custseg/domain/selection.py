@@ -126,6 +126,15 @@ class Selection:
     method: str
     picks: dict[str, int | None] = field(default_factory=dict)
     fallback: str | None = None
+    #: criterion -> why it picks no k (:func:`unpicked`)
+    unpicked: dict[str, str] = field(default_factory=dict)
+
+    def picks_text(self) -> str:
+        """``"elbow=none (no knee in k = 2..4), silhouette=3, ..."``."""
+        return ", ".join(
+            f"{c}={k}" if k is not None else f"{c}=none ({self.unpicked.get(c, 'no pick')})"
+            for c, k in self.picks.items()
+        )
 
 
 def elbow_k(ks: Sequence[int], inertias: Sequence[float], sensitivity: float = 1.0) -> int | None:
@@ -221,10 +230,26 @@ def criteria_picks(curve: pd.DataFrame, sensitivity: float = 1.0) -> dict[str, i
     picks: dict[str, int | None] = {"elbow": elbow_k(ks, curve["inertia"], sensitivity)}
     for name, direction in SCORE_CRITERIA.items():
         picks[name] = best_score_k(ks, curve[name], direction)
-    nan = pd.Series(np.nan, index=curve.index)
+    nan = pd.Series(np.nan, index=curve.index)  # a criterion the sweep did not compute
     picks["gap"] = gap_k(ks, curve.get("gap", nan), curve.get("gap_se", nan))
     picks["stability"] = stability_k(ks, curve.get("stability", nan))
     return picks
+
+
+def unpicked(curve: pd.DataFrame, picks: dict[str, int | None]) -> dict[str, str]:
+    """Why each criterion of ``picks`` without a k has none (criterion -> reason)."""
+    ks = sorted(curve["k"].astype(int).tolist())
+    span = f"k = {ks[0]}..{ks[-1]}" if ks else "no k"
+    computed = {c: c in curve and not curve[c].isna().all() for c in ("gap", "stability")}
+    reasons = {
+        "elbow": "fewer than 3 values of k" if len(ks) < 3 else f"no knee in {span}",
+        "gap": f"the gap still grows at k = {ks[-1]}" if computed["gap"] and ks else
+        "not computed: no reference tables",
+        "stability": "not computed: no resamples",
+    }  # fmt: skip
+    return {
+        c: reasons.get(c, f"undefined for every k in {span}") for c, k in picks.items() if k is None
+    }
 
 
 def votes(picks: dict[str, int | None], ks: Sequence[int]) -> list[int]:
@@ -266,9 +291,10 @@ def select_k(curve: pd.DataFrame, method: str = CONSENSUS, sensitivity: float = 
     if method not in METHODS:
         raise ValueError(f"unknown selection method {method!r}; choose one of {METHODS}")
     picks = criteria_picks(curve, sensitivity)
+    why_not = unpicked(curve, picks)
     chosen = consensus_k(picks, curve) if method == CONSENSUS else picks[method]
     if chosen is not None:
-        return Selection(chosen, method, picks)
+        return Selection(chosen, method, picks, unpicked=why_not)
     why = (
         f"no k has {MIN_VOTES} votes, the criteria disagree"
         if method == CONSENSUS
@@ -276,5 +302,6 @@ def select_k(curve: pd.DataFrame, method: str = CONSENSUS, sensitivity: float = 
     )
     for other in FALLBACK_ORDER:
         if picks[other] is not None:
-            return Selection(picks[other], method, picks, fallback=f"{why}; used {other} instead")
+            fallback = f"{why}; used {other} instead"
+            return Selection(picks[other], method, picks, fallback=fallback, unpicked=why_not)
     raise ValueError("no criterion could choose k: every metric is undefined")

@@ -240,9 +240,9 @@ _CHAMPION_TEXT = {
 def format_outcome(outcome: SelectOutcome, catalog: str) -> str:
     """The one-line summary printed by ``custseg-select``."""
     r, changes = outcome.record, outcome.changes
-    picks = ", ".join(f"{c}={k}" for c, k in r["picks"].items())
     text = (
-        f"Selected k={r['k']} for {r['feature_set']} by {r['method']} ({picks}); "
+        f"Selected k={r['k']} for {r['feature_set']} by {r['method']} "
+        f"({outcome.selection.picks_text()}); "
         f"{_CHAMPION_TEXT[changes['reference']]} ({catalog})"
     )
     if changes["reference"] == "different":

@@ -451,8 +451,7 @@ def format_summary(outcome: SweepOutcome, settings: Settings) -> str:
     for name, selection in outcome.selections.items():
         several = len(outcome.selections) > 1
         marker = "  <- final model" if several and name == outcome.final_feature_set else ""
-        picks = ", ".join(f"{c}={k}" for c, k in selection.picks.items())
-        lines.append(f"{name:<22}{selection.k:>11}   {picks}{marker}")
+        lines.append(f"{name:<22}{selection.k:>11}   {selection.picks_text()}{marker}")
         if selection.fallback:
             lines.append(f"{'':<22}{'':>11}   note: {selection.fallback}")
     tracking = settings.tracking
@@ -476,7 +475,7 @@ def format_brief(outcome: SweepOutcome) -> str:
     """One line per feature set: runs, selected k, what each criterion picks."""
     return "\n".join(
         f"Swept {name}: {int((outcome.summary['feature_set'] == name).sum())} runs, k={sel.k} "
-        f"({', '.join(f'{c}={k}' for c, k in sel.picks.items())})"
+        f"({sel.picks_text()})"
         for name, sel in outcome.selections.items()
     )
 
