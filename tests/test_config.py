@@ -355,3 +355,21 @@ def test_a_missing_key_names_itself():
     del cfg.sweep.k_max
     with pytest.raises(ConfigError, match="k_max"):
         to_settings(cfg)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        (["predict.inptu=x.csv"], "unknown key 'predict.inptu': did you mean predict.input?"),
+        (["predikt.input=x.csv"], "unknown key 'predikt.input': did you mean predict?"),
+        (["engine=spark", "engine.partitons=4"], "did you mean engine.partitions?"),
+        (["data.path.x=1"], "unknown key 'data.path.x': data.path is a value, not a group"),
+        (["pipeline=transactions", "transactions.as_of=2026-01-01"], None),
+        (["predict.input=x.csv", "+extra.key=1", "hydra.run.dir=.", "--cfg", "job"], None),
+    ],
+)
+def test_a_command_line_key_the_config_lacks_is_named_with_the_close_ones(arguments, problem):
+    from custseg.config import unknown_key
+
+    found = unknown_key(arguments)
+    assert found == problem if problem is None else problem in found

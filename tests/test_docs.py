@@ -309,6 +309,12 @@ def test_custseg_rfm_prints_what_the_docs_show(tmp_path, index, args, status):
     assert (done.stderr if status else done.stdout) == shown_outputs()[index]
 
 
+def test_a_key_typo_is_named_with_the_close_keys(tmp_path):
+    """docs/troubleshooting.md: `custseg-predict predict.inptu=new.csv`."""
+    done = run_failing(["custseg-predict", "predict.inptu=new.csv"], tmp_path)
+    assert shown_outputs() == [done.stderr]
+
+
 # ------------------------------------------------------------------ scoring and REST
 
 

@@ -22,7 +22,15 @@ BIN = Path(sys.executable).parent
         ("custseg-select", ["sweep.output_dir={tmp}/nowhere"], "not found"),
         ("custseg-report", ["sweep.output_dir={tmp}/nowhere"], "not found"),
         ("custseg-select", ["sweep.output_dir={stale}", "data.path={data}"], "rerun the sweep"),
-        ("custseg-predict", ["predict.input={missing}"], "file not found"),
+        # issue 29: the batch to score is named, never a file to generate data into
+        ("custseg-predict", ["predict.input={missing}"], "file not found: '{missing}'"),
+        ("custseg-monitor", ["monitor.input={missing}"], "; check monitor.input\n"),
+        # issue 29: a key typo is named with the close keys, not Hydra's "use +key"
+        (
+            "custseg-predict",
+            ["predict.inptu={missing}"],
+            "unknown key 'predict.inptu': did you mean predict.input?",
+        ),
     ],
 )
 def test_user_errors_exit_1_with_one_message_and_no_traceback(
@@ -45,8 +53,10 @@ def test_user_errors_exit_1_with_one_message_and_no_traceback(
     )
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith(f"{program}: error: "), result.stderr
-    assert expected in result.stderr
+    assert expected.format(**values) in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+    if program in ("custseg-predict", "custseg-monitor"):
+        assert "custseg generate" not in result.stderr
 
 
 @pytest.mark.parametrize(

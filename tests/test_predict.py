@@ -262,11 +262,16 @@ def test_no_good_row_writes_the_rejects_and_fails(registry, tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (
+        (  # issue 29: an alias of a model that has others is not created by `dvc repro`
             ["tracking.alias=nope"],
             rf"models:/{MODEL}@nope does not exist: registered model '{MODEL}' has no alias "
-            r"'nope' \(aliases: @champion -> version 1, @plain -> version 2\); create it with "
-            r"`dvc repro`",
+            r"'nope' \(aliases: @champion -> version 1, @plain -> version 2\); point it at a "
+            r"version with `custseg promote --alias nope --version N`$",
+        ),
+        (  # ... and a near-miss is a typo
+            ["tracking.alias=champoin"],
+            rf"models:/{MODEL}@champoin does not exist: registered model '{MODEL}' has no "
+            r"alias 'champoin' \(aliases: .*\); did you mean @champion\?$",
         ),
         (
             ["tracking.registered_model_name=other"],

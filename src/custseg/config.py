@@ -541,6 +541,58 @@ def compose_settings(overrides: list[str] | None = None) -> Settings:
         return to_settings(compose(config_name="config", overrides=overrides or []))
 
 
+def unknown_key(arguments: list[str]) -> str | None:
+    """Why a command line sets a key the configuration does not have, with the close
+    ones, or None (Hydra itself would only say "To append to your config use +key").
+
+    Only ``a.b=value`` overrides are checked (not ``+a.b``, ``~a.b``, ``hydra.*`` or the
+    choice of a config group such as ``engine=spark``, which Hydra names when unknown);
+    they are looked up in the config composed with the command line's group choices.
+    """
+    from hydra import compose, initialize_config_dir
+
+    pairs = [
+        a.split("=", 1)[0] for a in arguments if "=" in a and not a.startswith(("+", "~", "-"))
+    ]
+    dotted = [k for k in pairs if "." in k and not k.startswith(("hydra.", "hydra/"))]
+    if not dotted:
+        return None
+    groups = [
+        a for a in arguments if "=" in a and "." not in a.split("=", 1)[0] and a[0] not in "+~-"
+    ]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=groups)
+    for key in dotted:
+        if problem := _missing_part(cfg, key):
+            return problem
+    return None
+
+
+def _missing_part(cfg: DictConfig, key: str) -> str | None:
+    """Why the dotted ``key`` is not in ``cfg`` (its first missing part and the close
+    keys beside it), or None."""
+    import difflib
+
+    node: Any = cfg
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        where = ".".join(parts[:i])
+        if not isinstance(node, DictConfig):
+            return f"unknown key {key!r}: {where} is a value, not a group of keys"
+        if part not in node:
+            names = [str(k) for k in node]
+            close = difflib.get_close_matches(part, names, n=3, cutoff=0.6)
+            prefix = f"{where}." if where else ""
+            hint = (
+                f"did you mean {' or '.join(prefix + c for c in close)}?"
+                if close
+                else f"{where or 'the config'} has {', '.join(names)}"
+            )
+            return f"unknown key {key!r}: {hint} (conf/ lists every key with its default)"
+        node = node[part]
+    return None
+
+
 def to_settings(cfg: DictConfig | dict[str, Any]) -> Settings:
     """Validate a composed Hydra config and convert it to :class:`Settings`.
 

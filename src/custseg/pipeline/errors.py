@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-from custseg.config import ConfigError
+from custseg.config import ConfigError, unknown_key
 from custseg.errors import ModelNotFoundError, PromotionError, SparkScoringError
 from custseg.storage.data import DataValidationError
 from custseg.storage.outputs import StaleInputError
@@ -102,3 +102,21 @@ def _server_refusal(exc: Exception) -> str | None:
     from custseg.tracking.access import access_refused
 
     return access_refused(exc)
+
+
+def known_keys(program: str) -> Callable[[F], F]:
+    """Decorate a Hydra entry point (above ``@hydra.main``) so that a command-line key the
+    configuration does not have exits 1 with ``<program>: error: unknown key ...`` and the
+    close keys (:func:`custseg.config.unknown_key`), before Hydra composes anything."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs) -> None:
+            if problem := unknown_key(sys.argv[1:]):
+                print(f"{program}: error: {problem}", file=sys.stderr)
+                sys.exit(1)
+            func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

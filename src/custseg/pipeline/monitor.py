@@ -40,9 +40,9 @@ from custseg.domain.monitoring.rules import INSUFFICIENT, VERDICTS
 from custseg.domain.monitoring.verdict import assess
 from custseg.domain.segment_model import SegmentModel
 from custseg.pipeline.console import quiet_console
-from custseg.pipeline.errors import exit_on_user_error
+from custseg.pipeline.errors import exit_on_user_error, known_keys
 from custseg.reporting.monitoring import monitoring_html
-from custseg.storage.data import source_sha256, write_csv_atomic
+from custseg.storage.data import require_input, source_sha256, write_csv_atomic
 from custseg.storage.outputs import write_json_atomic, write_text_atomic
 from custseg.storage.paths import MODEL_FILE, REFERENCE_FILE
 from custseg.storage.transactions import log_customers
@@ -193,6 +193,7 @@ def run_monitor(settings: Settings) -> MonitorOutcome:
             "monitor.input is required: custseg-monitor monitor.input=new_customers.csv"
         )
     source = Path(settings.monitor.input)
+    require_input(source, "monitor.input")
     uri = model_uri(settings)
     model, version, reference = monitored_model(uri, settings)
     counts, sha256, refused = count_batch(settings, source, model, reference)
@@ -211,6 +212,7 @@ def run_monitor(settings: Settings) -> MonitorOutcome:
     return MonitorOutcome(report, json_path, html_path, notes)
 
 
+@known_keys("custseg-monitor")
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 @exit_on_user_error("custseg-monitor")
 def main(cfg: DictConfig) -> None:

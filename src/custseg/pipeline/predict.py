@@ -51,16 +51,17 @@ from custseg.domain.segment_model import (
     SegmentModel,
 )
 from custseg.pipeline.console import quiet_console
+from custseg.pipeline.errors import known_keys
 from custseg.storage.data import (
     DataValidationError,
     Rejects,
     batch_config,
-    check_file,
     is_parquet,
     load_customers,
     load_customers_with_rejects,
     parquet_text,
     parse_csv,
+    require_input,
     source_sha256,
     write_csv_atomic,
 )
@@ -182,6 +183,7 @@ def run_predict(settings: Settings) -> PredictOutcome:
             "[predict.output=scored.csv]"
         )
     source = Path(settings.predict.input)
+    require_input(source, "predict.input")  # before the model: a typo is the usual miss
     output = output_path(settings)
     if output.resolve() == source.resolve():
         raise ConfigError(f"predict.output={output} would overwrite the input; choose another")
@@ -257,8 +259,6 @@ def _score(settings: Settings, source: Path, output: Path) -> PredictOutcome:
     rejects_path = Path(settings.predict.rejects) if settings.predict.rejects else None
     if rejects_path is not None and rejects_path.resolve() in (source.resolve(), output.resolve()):
         raise ConfigError(f"predict.rejects={rejects_path} would overwrite the input or output")
-    if not source.exists():  # the input before the model: a typo is the usual miss
-        check_file(str(source))
     uri = model_uri(settings)
     if uri.startswith(("models:/", "runs:/")):
         require_store(settings.tracking.tracking_uri)
@@ -410,6 +410,7 @@ def _raw_rows(path: Path, sha256: str, n_rows: int, config: DataConfig) -> pd.Da
     return raw
 
 
+@known_keys("custseg-predict")
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point: typed config in, scored CSV and a one-line summary out."""

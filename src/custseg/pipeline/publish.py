@@ -42,7 +42,7 @@ from custseg.domain.features import transforms_label
 from custseg.domain.segment_model import SegmentModel
 from custseg.errors import SparkScoringError
 from custseg.pipeline.console import quiet_console
-from custseg.pipeline.errors import exit_on_user_error
+from custseg.pipeline.errors import exit_on_user_error, known_keys
 from custseg.storage.outputs import (
     StaleInputError,
     git_commit,
@@ -372,6 +372,7 @@ def format_outcome(outcome: PublishOutcome, settings: Settings) -> str:
     return "\n".join(lines)
 
 
+@known_keys("custseg-publish")
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 @exit_on_user_error("custseg-publish")
 def main(cfg: DictConfig) -> None:

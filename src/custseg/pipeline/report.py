@@ -46,7 +46,7 @@ from custseg.domain.profiling.rules import NamingRules
 from custseg.domain.segment_model import SegmentModel
 from custseg.domain.selection import CRITERION_LABELS, ordered_picks
 from custseg.pipeline.console import quiet_console
-from custseg.pipeline.errors import exit_on_user_error
+from custseg.pipeline.errors import exit_on_user_error, known_keys
 from custseg.reporting import figures as plots
 from custseg.reporting.report import (
     ReportInputs,
@@ -260,6 +260,7 @@ def format_outcome(outcome: ReportOutcome) -> str:
     return "\n".join(lines)
 
 
+@known_keys("custseg-report")
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 @exit_on_user_error("custseg-report")
 def main(cfg: DictConfig) -> None:

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from custseg.config import CONF_DIR, ConfigError, Settings, to_settings
 from custseg.pipeline.console import quiet_console
-from custseg.pipeline.errors import exit_on_user_error
+from custseg.pipeline.errors import exit_on_user_error, known_keys
 from custseg.storage.data import write_csv_atomic
 from custseg.storage.outputs import write_json_atomic
 from custseg.storage.paths import RFM_METRICS
@@ -56,6 +56,7 @@ def run_rfm(settings: Settings) -> dict:
     return summary
 
 
+@known_keys("custseg-rfm")
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 @exit_on_user_error("custseg-rfm")
 def main(cfg: DictConfig) -> None:

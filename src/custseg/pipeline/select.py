@@ -38,7 +38,7 @@ from custseg.domain.monitoring.reference import ReferenceParams, model_reference
 from custseg.domain.segment_model import SegmentModel
 from custseg.domain.selection import Selection, select_k
 from custseg.pipeline.console import quiet_console
-from custseg.pipeline.errors import exit_on_user_error
+from custseg.pipeline.errors import exit_on_user_error, known_keys
 from custseg.storage.outputs import (
     StaleInputError,
     curve_path,
@@ -252,6 +252,7 @@ def format_outcome(outcome: SelectOutcome, catalog: str) -> str:
     return text
 
 
+@known_keys("custseg-select")
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 @exit_on_user_error("custseg-select")
 def main(cfg: DictConfig) -> None:

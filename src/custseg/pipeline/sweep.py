@@ -36,7 +36,7 @@ from custseg.domain.segment_model import SegmentModel
 from custseg.domain.selection import Selection, select_k, votes
 from custseg.domain.stability import Trust, sample_rows, seed_agreement, trust
 from custseg.pipeline.console import quiet_console
-from custseg.pipeline.errors import FitsFailedError, exit_on_user_error
+from custseg.pipeline.errors import FitsFailedError, exit_on_user_error, known_keys
 from custseg.reporting import figures as plots
 from custseg.storage.data import DataInfo
 from custseg.storage.outputs import curve_frame, write_curve, write_sweep_models
@@ -480,6 +480,7 @@ def format_brief(outcome: SweepOutcome) -> str:
     )
 
 
+@known_keys("custseg-sweep")
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 @exit_on_user_error("custseg-sweep")
 def main(cfg: DictConfig) -> None:

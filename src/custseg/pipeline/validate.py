@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from custseg.backends import backend_of
 from custseg.config import CONF_DIR, Settings, to_settings
 from custseg.pipeline.console import quiet_console
-from custseg.pipeline.errors import exit_on_user_error
+from custseg.pipeline.errors import exit_on_user_error, known_keys
 from custseg.storage.data import ColumnSummary, DataInfo
 from custseg.storage.outputs import write_json_atomic
 from custseg.storage.paths import DATA_METRICS, DATA_PROFILE
@@ -67,6 +67,7 @@ def run_validate(settings: Settings) -> tuple[dict, DataInfo]:
     return summary, info
 
 
+@known_keys("custseg-validate")
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 @exit_on_user_error("custseg-validate")
 def main(cfg: DictConfig) -> None:

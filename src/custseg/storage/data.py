@@ -609,6 +609,23 @@ def check_file(path: str) -> Path:
     return p
 
 
+def require_input(path: str | Path, key: str) -> None:
+    """Refuse a batch to score or monitor that is not there, naming the setting that gave
+    it (no suggestion to generate data into the file the user meant to read).
+
+    Raises
+    ------
+    DataValidationError
+        When ``path`` does not exist.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataValidationError(
+            str(path),
+            [f"file not found: {str(path)!r} (resolved to {str(p.resolve())!r}); check {key}"],
+        )
+
+
 def _decode(path: str, data: bytes, encoding: str) -> str:
     """``data`` as text in ``encoding`` (a UTF-8 byte-order mark is dropped)."""
     try:

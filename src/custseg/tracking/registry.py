@@ -13,6 +13,7 @@ gives one integer label per row. Nothing is registered when any check fails.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import getpass
 import io
 import json
@@ -248,7 +249,7 @@ def resolve_model_version(model_uri: str) -> ModelVersion | None:
         version = champion_version(name, alias)
         if version is None:
             raise ModelNotFoundError(
-                f"{model_uri} does not exist: {_missing_alias_reason(name, alias)}; {HOW_TO_CREATE}"
+                f"{model_uri} does not exist: {_missing_alias_reason(name, alias)}"
             )
         return version
     if match := re.fullmatch(r"models:/([^/@]+)/(\d+)", model_uri):
@@ -884,11 +885,20 @@ def _registered_model_exists(name: str) -> bool:
 
 
 def _missing_alias_reason(name: str, alias: str) -> str:
+    """Why ``name@alias`` does not resolve, and what to do: a near-miss of an existing
+    alias is a typo; a model without aliases is created by the pipeline."""
     if not _registered_model_exists(name):
-        return f"there is no registered model {name!r} in {mlflow.get_tracking_uri()}"
+        return (
+            f"there is no registered model {name!r} in {mlflow.get_tracking_uri()}; {HOW_TO_CREATE}"
+        )
     aliases = MlflowClient().get_registered_model(name).aliases or {}
     known = ", ".join(f"@{a} -> version {v}" for a, v in sorted(aliases.items())) or "none"
-    return f"registered model {name!r} has no alias {alias!r} (aliases: {known})"
+    reason = f"registered model {name!r} has no alias {alias!r} (aliases: {known})"
+    if close := difflib.get_close_matches(alias, list(aliases), n=1, cutoff=0.6):
+        return f"{reason}; did you mean @{close[0]}?"
+    if aliases:
+        return f"{reason}; point it at a version with `custseg promote --alias {alias} --version N`"
+    return f"{reason}; {HOW_TO_CREATE}"
 
 
 def _missing_version_reason(name: str, number: str) -> str:
