@@ -119,9 +119,11 @@ bench-micro: install
 	$(BIN)/python bench/benchmarks.py
 
 # `make ui DATA=transactions`: the RFM pipeline's store (transactions/mlflow.db)
+# (its port: tracking.ui_port, 5000 and 5002 for DATA=transactions; a port in use fails)
 ui: install
-	@cd $(PROJECT) && echo "MLflow UI starting; open $$($(CURDIR)/$(BIN)/python -m custseg.tracking.ui $(if $(DATA),pipeline=transactions) tracking.tracking_uri=sqlite:///mlflow.db 2>/dev/null || echo 'http://127.0.0.1:5000/#/experiments?workflowType=machine_learning')"
-	cd $(PROJECT) && $(CURDIR)/$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+	@cd $(PROJECT) && port=$$($(CURDIR)/$(BIN)/python -m custseg.tracking.ui --free-port $(if $(DATA),pipeline=transactions) tracking.tracking_uri=sqlite:///mlflow.db) && \
+	echo "MLflow UI starting; open $$($(CURDIR)/$(BIN)/python -m custseg.tracking.ui $(if $(DATA),pipeline=transactions) tracking.tracking_uri=sqlite:///mlflow.db)" && \
+	exec $(CURDIR)/$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $$port
 
 # A team's tracking server on this machine, in the background: PostgreSQL + mlflow server
 # with basic auth on 127.0.0.1 (data, logs and secrets in .server/); prints the lines to paste.

@@ -26,7 +26,6 @@ from custseg.domain.selection import Selection
 from custseg.pipeline.sweep import SweepOutcome, format_summary
 from custseg.tracking.runs import setup_experiment
 from custseg.tracking.ui import (
-    DEFAULT_UI_BASE,
     EXPERIMENT_KIND,
     EXPERIMENT_KIND_TAG,
     experiment_url,
@@ -39,6 +38,8 @@ from custseg.tracking.ui import (
 from conftest import CHROMIUM_BASE_FLAGS, compose_settings
 
 ML = "workflowType=machine_learning"
+#: the Mall pipeline's `make ui` (tracking.ui_port)
+DEFAULT_UI_BASE = compose_settings().mlflow_ui
 
 # ----------------------------------------------------------------- URL builders
 
@@ -297,3 +298,38 @@ def test_run_link_opens_the_run_page(ui_store, chromium, tmp_path):
     dom = dump_dom(chromium, link, tmp_path)
     assert name in dom and ui_store.run_ids[name] in dom
     assert _menu_has_models(dom)
+
+
+def test_each_pipeline_has_its_own_ui_port_and_links():
+    """Issue 29: both pipelines' `make ui` served port 5000 and printed the same link."""
+    mall, rfm = compose_settings(), compose_settings(["pipeline=transactions"])
+    assert (mall.tracking.ui_port, rfm.tracking.ui_port) == (5000, 5002)
+    assert mall.mlflow_ui == "http://127.0.0.1:5000" and rfm.mlflow_ui == "http://127.0.0.1:5002"
+
+
+def test_make_uis_port_check_refuses_a_port_in_use(capsys):
+    """`make ui` first asks for its port: a listening server there fails it, loudly; a
+    port of closed connections (TIME_WAIT) is free."""
+    import socket
+
+    from custseg.tracking.ui import main, port_in_use
+
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers (uvicorn) do
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        assert port_in_use(port)
+        assert main(["--free-port", f"tracking.ui_port={port}"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"make ui: error: port {port} on 127.0.0.1 is in use")
+        accepted.close()  # the server closes first: its side sits in TIME_WAIT
+        client.close()
+    time.sleep(0.3)  # the close handshake on loopback
+    with socket.socket() as plain, pytest.raises(OSError):  # TIME_WAIT holds the port...
+        plain.bind(("127.0.0.1", port))
+    assert not port_in_use(port)  # ... for a bind without SO_REUSEADDR only
+    assert main(["--free-port", f"tracking.ui_port={port}"]) == 0
+    assert capsys.readouterr().out == f"{port}\n"

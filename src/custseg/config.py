@@ -174,10 +174,6 @@ class SelectionConfig:
     seed_checks: int
 
 
-#: where ``make ui`` (``mlflow ui``) serves the UI of the local store
-DEFAULT_MLFLOW_UI = "http://127.0.0.1:5000"
-
-
 @dataclass(kw_only=True)
 class TrackingConfig:
     """Where runs and models go (``conf/tracking/``).
@@ -192,6 +188,9 @@ class TrackingConfig:
         root); ``None``: the server's (proxied artifacts).
     experiment_name, registered_model_name, alias : str
         The experiment, the registered model and the alias of its champion.
+    ui_port : int, optional
+        Where ``make ui`` serves the local store's UI on 127.0.0.1 (each pipeline its
+        own); ``None`` for a server, which serves its own.
     """
 
     tracking_uri: str
@@ -199,6 +198,12 @@ class TrackingConfig:
     experiment_name: str
     registered_model_name: str
     alias: str
+    ui_port: int | None
+
+    @property
+    def local_ui(self) -> str:
+        """``make ui``'s base URL for this store."""
+        return f"http://127.0.0.1:{self.ui_port}"
 
 
 @dataclass(kw_only=True)
@@ -500,7 +505,7 @@ class Settings:
         if self.report.mlflow_ui:
             return self.report.mlflow_ui
         uri = self.tracking.tracking_uri
-        return uri if uri.startswith(("http://", "https://")) else DEFAULT_MLFLOW_UI
+        return uri if uri.startswith(("http://", "https://")) else self.tracking.local_ui
 
     def swept_feature_sets(self) -> list[FeatureSet]:
         """Feature sets of the sweep, in config order; the final model's set is always in."""
@@ -742,6 +747,12 @@ def _check(s: Settings) -> None:
         raise ConfigError(
             f"sweep.n_jobs={s.sweep.n_jobs}: give a number of processes >= 1, or null for one "
             "per core"
+        )
+    local = not s.tracking.tracking_uri.startswith(("http://", "https://"))
+    if local and not (s.tracking.ui_port and 0 < s.tracking.ui_port < 65536):
+        raise ConfigError(
+            f"tracking.ui_port={s.tracking.ui_port}: a local store needs the port `make ui` "
+            "serves its UI on (1-65535)"
         )
     if problems := _monitor_problems(s.monitor):
         raise ConfigError("; ".join(f"monitor.{p}" for p in problems))

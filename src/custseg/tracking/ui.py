@@ -17,15 +17,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
-from custseg.config import DEFAULT_MLFLOW_UI
-
 log = logging.getLogger(__name__)
-
-#: where ``mlflow ui`` listens by default (``make ui``)
-DEFAULT_UI_BASE = DEFAULT_MLFLOW_UI
 
 #: the experiment tag MLflow reads for the kind of work an experiment holds, and custseg's
 #: value; the 3.17 UI consults it only without its GenAI / model-training toggle
@@ -158,11 +154,31 @@ def find_experiment_url(tracking_uri: str, experiment_name: str, ui_base: str) -
     return experiment_url(ui_base, experiment.experiment_id)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Print the link to the configured experiment (``make ui`` runs this first)."""
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server listens on ``host:port``: a bind with ``SO_REUSEADDR`` fails (so a
+    port whose old connections sit in TIME_WAIT reads as free, as it is for a server)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the link to the configured experiment, or with ``--free-port`` the port
+    ``make ui`` serves this pipeline's store on, refusing one in use (exit status 1)."""
     parser = argparse.ArgumentParser(
         prog="python -m custseg.tracking.ui",
         description="Print the MLflow UI link to the experiment (runs table, model training).",
+    )
+    parser.add_argument(
+        "--free-port",
+        action="store_true",
+        help="print tracking.ui_port instead, or fail when something already listens there",
     )
     parser.add_argument(
         "overrides", nargs="*", help="Hydra overrides, e.g. tracking.tracking_uri=sqlite:///x.db"
@@ -172,8 +188,20 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = compose_settings(args.overrides)
     tracking = settings.tracking
+    if args.free_port:
+        if port_in_use(tracking.ui_port):
+            print(
+                f"make ui: error: port {tracking.ui_port} on 127.0.0.1 is in use (another "
+                f"`make ui`?): {tracking.local_ui} may be another store's UI; stop that one, or "
+                "set tracking.ui_port in conf/ to a free port",
+                file=sys.stderr,
+            )
+            return 1
+        print(tracking.ui_port)
+        return 0
     print(find_experiment_url(tracking.tracking_uri, tracking.experiment_name, settings.mlflow_ui))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
