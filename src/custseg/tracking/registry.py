@@ -552,18 +552,30 @@ def set_alias(model_name: str, alias: str, version: ModelVersion | str, why: str
     client = MlflowClient()
     previous = champion_version(model_name, alias)
     client.set_registered_model_alias(model_name, alias, number)
+    _record_move(client, model_name, alias, previous, number, why)
+    log.info("moved %s@%s to version %s (%s)", model_name, alias, number, why)
+
+
+def _record_move(
+    client: MlflowClient,
+    model_name: str,
+    alias: str,
+    previous: ModelVersion | None,
+    to: str | None,
+    why: str,
+) -> None:
+    """Add the audit-trail tag of one alias move (``to`` None: the alias was removed)."""
     when = datetime.now(UTC)
     record = {
         "alias": alias,
         "from": str(previous.version) if previous is not None else None,
-        "to": number,
+        "to": to,
         "by": _who(),
         "at": when.isoformat(timespec="microseconds"),
         "why": why,
     }
     key = f"{AUDIT_PREFIX}.alias_move.{when:%Y%m%dT%H%M%S.%fZ}"
     client.set_registered_model_tag(model_name, key, json.dumps(record))
-    log.info("moved %s@%s to version %s (%s)", model_name, alias, number, why)
 
 
 def remove_alias(model_name: str, alias: str, why: str) -> ModelVersion | None:
@@ -574,17 +586,7 @@ def remove_alias(model_name: str, alias: str, why: str) -> ModelVersion | None:
         return None
     client = MlflowClient()
     client.delete_registered_model_alias(model_name, alias)
-    when = datetime.now(UTC)
-    record = {
-        "alias": alias,
-        "from": str(previous.version),
-        "to": None,
-        "by": _who(),
-        "at": when.isoformat(timespec="microseconds"),
-        "why": why,
-    }
-    key = f"{AUDIT_PREFIX}.alias_move.{when:%Y%m%dT%H%M%S.%fZ}"
-    client.set_registered_model_tag(model_name, key, json.dumps(record))
+    _record_move(client, model_name, alias, previous, None, why)
     log.info("removed %s@%s from version %s (%s)", model_name, alias, previous.version, why)
     return previous
 
