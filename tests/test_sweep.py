@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sqlite3
@@ -155,6 +156,24 @@ def test_small_sweep_logs_exact_runs_metrics_and_artifacts(generated_csv, tracki
         assert curve["k"].tolist() == [2, 3, 4]
         expected = summary[summary["feature_set"] == name].sort_values("k")
         np.testing.assert_allclose(curve["inertia"], expected["inertia"])
+
+
+def test_the_runs_of_a_dvc_experiment_carry_its_name(
+    generated_csv, tracking_overrides, monkeypatch
+):
+    """Issue 29: parents all named sweep-4sets-<time>, nothing linking them to the names
+    DVC gave the experiments, and child names cut off before the k in the UI."""
+    monkeypatch.setenv("DVC_EXP_NAME", "tall-mink")
+    overrides = [*tracking_overrides, "sweep.k_min=2", "sweep.k_max=3"]
+    settings = with_data_path(compose_settings(overrides), generated_csv)
+    settings = dataclasses.replace(
+        settings, sweep=dataclasses.replace(settings.sweep, feature_sets=["income_spending"])
+    )
+    outcome = run_sweep(settings, progress=False)
+    runs = runs_of(outcome.experiment_id)
+    names = sorted(r.info.run_name for r in runs)
+    assert names == ["k2 income_spending", "k3 income_spending", "sweep-income_spending-tall-mink"]
+    assert {r.data.tags.get("custseg.dvc_exp") for r in runs} == {"tall-mink"}
 
 
 def test_input_example_holds_no_customer_row():
@@ -409,9 +428,9 @@ def test_one_failing_fit_does_not_lose_the_others(tmp_path, tracking_overrides):
     parent = next(r for r in runs.values() if r.data.tags.get(ROLE_TAG) == "sweep")
     assert parent.info.status == "FAILED"
     assert {name: r.info.status for name, r in runs.items() if r is not parent} == {
-        "all-k7": "FINISHED", "all-k8": "FINISHED", "all-k9": "FAILED",
+        "k7 all": "FINISHED", "k8 all": "FINISHED", "k9 all": "FAILED",
     }  # fmt: skip
-    failed = runs["all-k9"]
+    failed = runs["k9 all"]
     assert failed.data.tags["fit_error"].startswith("ValueError: k-prototypes found 8 segments")
     assert failed.data.params["k"] == "9"
     assert failed.info.run_id in done.stderr

@@ -23,7 +23,6 @@ The last DVC stage (and ``make run`` after ``dvc repro``). Reads the model writt
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,6 +70,7 @@ from custseg.tracking.registry import set_alias as move_alias
 from custseg.tracking.runs import (
     FINGERPRINT_TAG,
     ROLE_TAG,
+    dvc_experiment,
     fit_images,
     flat_params,
     interruptible,
@@ -79,9 +79,6 @@ from custseg.tracking.runs import (
     sqlite_path,
     stop_on_sigterm,
 )
-
-#: set by DVC for the stages of ``dvc exp run``
-EXPERIMENT_ENV = "DVC_EXP_NAME"
 
 
 @dataclass
@@ -380,7 +377,7 @@ def main(cfg: DictConfig) -> None:
     quiet_console()
     settings = to_settings(cfg)
     with stop_on_sigterm():  # `kill` unwinds, so a run being logged ends FAILED
-        outcome = run_publish(settings, os.environ.get(EXPERIMENT_ENV) or None)
+        outcome = run_publish(settings, dvc_experiment())
     print(format_outcome(outcome, settings))
 
 

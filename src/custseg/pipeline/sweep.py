@@ -42,6 +42,7 @@ from custseg.storage.data import DataInfo
 from custseg.storage.outputs import curve_frame, write_curve, write_sweep_models
 from custseg.tracking.runs import (
     ROLE_TAG,
+    dvc_experiment,
     fit_images,
     flat_params,
     interruptible,
@@ -125,7 +126,8 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
             tracking.tracking_uri, tracking.experiment_name, tracking.artifact_location
         )
         scope = feature_sets[0].name if len(feature_sets) == 1 else f"{len(feature_sets)}sets"
-        run_name = f"sweep-{scope}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        # inside `dvc exp run`, the experiment's name, so the UI's parents say which
+        run_name = f"sweep-{scope}-{dvc_experiment() or f'{datetime.now(UTC):%Y%m%d-%H%M%S}'}"
         with (
             parent_run(experiment_id, run_name, _data_tags(info)) as parent_run_id,
             tqdm(  # disable=None: tqdm draws only on a terminal
@@ -247,7 +249,7 @@ def _log_failure(failure: FitFailure, settings: Settings, info: DataInfo) -> str
     the line that names it."""
     fs = failure.feature_set
     run_id = log_failed_fit_run(
-        run_name=f"{fs.name}-k{failure.k}",
+        run_name=child_run_name(fs.name, failure.k),
         params=_fit_params(fs, failure.k, settings, info),
         # a tag holds at most a few thousand characters; the traceback is in error.txt
         tags={ROLE_TAG: "fit", "feature_set": fs.name, "fit_error": failure.error[:1000]},
@@ -373,7 +375,7 @@ def _log_fit(fit: FitOutcome, settings: Settings, info: DataInfo) -> str:
         fit.model,
         images=fit.images,
         metrics=fit.metrics | per_segment,
-        run_name=f"{fs.name}-k{fit.k}",
+        run_name=child_run_name(fs.name, fit.k),
         params=_fit_params(fs, fit.k, settings, info),
         tags={
             ROLE_TAG: "fit",
@@ -439,6 +441,11 @@ def _log_parent(
         figures=figures,
         tags=tags,
     )
+
+
+def child_run_name(feature_set: str, k: int) -> str:
+    """A fit's run name, k first (``"k5 income_spending"``): the UI cuts long names."""
+    return f"k{k} {feature_set}"
 
 
 def format_summary(outcome: SweepOutcome, settings: Settings) -> str:

@@ -79,11 +79,26 @@ def setup_experiment(tracking_uri: str, experiment_name: str, artifact_location:
     return experiment_id
 
 
+#: set by DVC for the stages of ``dvc exp run``: the experiment's name
+EXPERIMENT_ENV = "DVC_EXP_NAME"
+#: the tag of every run logged inside ``dvc exp run``: the DVC experiment's name
+DVC_EXP_TAG = "custseg.dvc_exp"
+
+
+def dvc_experiment() -> str | None:
+    """The name DVC gives the experiment this process runs in, or None on the workspace."""
+    return os.environ.get(EXPERIMENT_ENV) or None
+
+
 def process_tags() -> dict[str, str]:
     """Host, process id and process start time of this process (to tell a run left
-    RUNNING by a dead process from one still open by a live process)."""
+    RUNNING by a dead process from one still open by a live process), and inside ``dvc
+    exp run`` the experiment's name (:data:`DVC_EXP_TAG`), to find its runs in MLflow."""
     pid = os.getpid()
-    return {HOST_TAG: socket.gethostname(), PID_TAG: str(pid), PROCESS_START_TAG: _started(pid)}
+    tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(pid), PROCESS_START_TAG: _started(pid)}
+    if (experiment := dvc_experiment()) is not None:
+        tags[DVC_EXP_TAG] = experiment
+    return tags
 
 
 def _started(pid: int) -> str:
