@@ -421,6 +421,23 @@ def test_promote_refuses_a_model_trained_on_other_data_unless_forced(store, name
     assert "another data" in forced.tags[FORCED_TAG]
 
 
+def test_rollback_to_a_model_of_other_data_needs_force(store, name):
+    """Issue 29: --rollback moved @champion back to a model of other data without a word."""
+    register_champion(
+        store.runs["k5"], name, "champion", store.table, {**TAGS, "data_sha256": "cd" * 32}
+    )
+    promote(name, "champion", run_id=store.runs["k2"], force=True, data=store.table)
+    today = "ab" * 32  # the customer table now: version 2's data, not version 1's
+    with pytest.raises(PromotionError, match=r"trained on other data \(sha256 cdcdcdcdcdcd"):
+        rollback(name, "champion", data=store.table, data_sha256=today)
+    assert str(champion_version(name, "champion").version) == "2"
+    back = rollback(name, "champion", data=store.table, data_sha256=today, force=True)
+    assert str(back.version) == "1"
+    assert (
+        alias_history(name, "champion")[-1]["why"] == "rollback from version 2, forced: other data"
+    )
+
+
 # ------------------------------------------------------- promoting a sweep run end to end
 
 

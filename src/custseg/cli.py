@@ -268,7 +268,10 @@ def _promote_checked(args: argparse.Namespace, settings: Settings) -> int:
         else None
     )  # fmt: skip
     if args.rollback:
-        after = registry.rollback(args.model_name, args.alias, data=table, to=version)
+        after = registry.rollback(
+            args.model_name, args.alias, data=table, to=version,
+            data_sha256=info.sha256, force=args.force,
+        )  # fmt: skip
     else:
         after = registry.promote(
             args.model_name,

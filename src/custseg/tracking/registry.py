@@ -629,7 +629,13 @@ def previous_holder(model_name: str, alias: str) -> tuple[ModelVersion, str]:
 
 
 def rollback(
-    model_name: str, alias: str, data: pd.DataFrame | None = None, to: str | None = None
+    model_name: str,
+    alias: str,
+    data: pd.DataFrame | None = None,
+    to: str | None = None,
+    *,
+    data_sha256: str | None = None,
+    force: bool = False,
 ) -> ModelVersion:
     """Point ``alias`` back at the version it held before its last move.
 
@@ -637,12 +643,15 @@ def rollback(
     ``data`` when given); no metric comparison: it held the alias before. ``to``: the
     version the caller expects (refused if the alias moved meanwhile). A second rollback
     undoes the first (the last move's ``from`` is then the version rolled back from).
+    With ``data_sha256`` (the current table's hash), a version trained on other data is
+    refused unless ``force``: rolling back would score today's customers with a model of
+    another table.
 
     Raises
     ------
     PromotionError
         If the alias does not exist, its version records no previous one, or that
-        version is gone or fails the gate.
+        version is gone, fails the gate or (without ``force``) was trained on other data.
     """
     current, previous = previous_holder(model_name, alias)
     if to is not None and previous != str(to):  # moved meanwhile (another owner)
@@ -655,8 +664,19 @@ def rollback(
     if target.status != _READY:
         raise PromotionError(f"cannot roll back to version {previous}: it is {target.status}")
     what = f"version {previous} of {model_name!r}"
+    trained_on = target.tags.get("data_sha256")
+    other_data = data_sha256 is not None and trained_on not in (None, data_sha256)
+    if other_data and not force:
+        raise PromotionError(
+            f"cannot roll {model_name}@{alias} back to {what}: it was trained on other data "
+            f"(sha256 {str(trained_on)[:12]}, the customer table now {data_sha256[:12]}); use "
+            "--force to roll back anyway"
+        )
     _gate(f"models:/{model_name}/{previous}", target.run_id, data, what)
-    set_alias(model_name, alias, previous, f"rollback from version {current.version}")
+    why = f"rollback from version {current.version}" + (
+        ", forced: other data" if other_data else ""
+    )
+    set_alias(model_name, alias, previous, why)
     return MlflowClient().get_model_version(model_name, previous)
 
 
