@@ -438,6 +438,32 @@ def test_rollback_to_a_model_of_other_data_needs_force(store, name):
     )
 
 
+def test_cli_promote_says_when_newer_data_skipped_the_comparison(store, name, capsys):
+    """Issue 29: a promotion for newer data printed silhouettes of two different tables
+    and succeeded without a word; it says so, and compares both on the table now."""
+    from custseg.storage.data import file_sha256
+
+    root = Path(store.uri.removeprefix("sqlite:///")).parent
+    today = file_sha256(root / "customers-200-1.csv")  # the table run_cli promotes on
+    register_champion(
+        store.runs["k5"], name, "champion", store.table, {**TAGS, "data_sha256": "cd" * 32}
+    )
+    register_champion(
+        store.runs["k2"], name, "challenger", store.table, {**TAGS, "data_sha256": today}
+    )
+    capsys.readouterr()
+    assert run_cli(store, name, "--version", "2") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"moved {name}@champion: version 1 (run ")
+    note = next(line for line in lines if line.startswith("note: "))
+    assert note.startswith(
+        "note: version 2 was trained on newer data, so the gate did not compare silhouette "
+        "(the values above are of two different tables); on the customer table now, "
+        "silhouette: version 1 0."
+    )
+    assert ", version 2 0." in note
+
+
 # ------------------------------------------------------- promoting a sweep run end to end
 
 

@@ -285,6 +285,8 @@ def _promote_checked(args: argparse.Namespace, settings: Settings) -> int:
         )
     catalog_changed = segments is not None and _write_catalog(segments, catalog)
     _print_promotion(args, before, after, catalog if catalog_changed else None)
+    if not args.rollback and _moved_for_newer_data(args.model_name, args.alias, after):
+        print(_newer_data_note(args, before, after, table, info, settings))
     if args.alias == settings.tracking.alias:  # a challenger promoted is no challenger
         challenger = settings.catalog.challenger_alias
         holder = registry.champion_version(args.model_name, challenger)
@@ -317,6 +319,39 @@ def _print_promotion(args: argparse.Namespace, before, after, catalog: str | Non
             f"{after.version}'\n  {_make_run(args)} && git add dvc.lock metrics && git commit -m "
             "'Rebuild against the new champion'"
         )
+
+
+def _moved_for_newer_data(model_name: str, alias: str, after) -> bool:
+    """Whether the alias's last move to ``after`` skipped the metric comparison because
+    the version was trained on newer data."""
+    from custseg.tracking import registry
+
+    moves = registry.alias_history(model_name, alias)
+    last = moves[-1] if moves else {}
+    return last.get("to") == str(after.version) and "newer data" in str(last.get("why"))
+
+
+def _newer_data_note(args: argparse.Namespace, before, after, table, info, settings) -> str:
+    """Say that the metric comparison was skipped (the two silhouettes above are of two
+    different tables) and compare both models on the customer table now."""
+    from custseg.backends.local import PandasTable
+    from custseg.tracking import registry
+
+    note = (
+        f"note: version {after.version} was trained on newer data, so the gate did not compare "
+        f"{args.metric} (the values above are of two different tables)"
+    )
+    scores = []
+    for version in (before, after):
+        try:
+            model = _segment_model(args.model_name, str(version.version))
+            scored = PandasTable(table, info, settings.model.random_state).scores(
+                model, settings.sweep.silhouette_sample_size
+            )
+            scores.append(f"version {version.version} {scored.metrics['silhouette']:.4f}")
+        except (registry.PromotionError, KeyError, ValueError):  # other columns: no comparison
+            return note
+    return f"{note}; on the customer table now, silhouette: {', '.join(scores)}"
 
 
 def _make_run(args: argparse.Namespace) -> str:
