@@ -348,7 +348,13 @@ def run_cli(store: Store, name: str, *args: str) -> int:
 
 
 def test_cli_promote_prints_the_move_and_exits_1_on_refusal(store, name, capsys):
-    register_champion(store.runs["k5"], name, "champion", store.table, TAGS)
+    from custseg.storage.data import file_sha256
+
+    # version 1 of the table run_cli promotes on (a rollback to it needs no --force)
+    today = file_sha256(Path(store.uri.removeprefix("sqlite:///")).parent / "customers-200-1.csv")
+    register_champion(
+        store.runs["k5"], name, "champion", store.table, {**TAGS, "data_sha256": today}
+    )
     register_champion(store.runs["k2"], name, "challenger", store.table, {"k": "2"})
     capsys.readouterr()
 
