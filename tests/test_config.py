@@ -373,3 +373,9 @@ def test_a_command_line_key_the_config_lacks_is_named_with_the_close_ones(argume
 
     found = unknown_key(arguments)
     assert found == problem if problem is None else problem in found
+
+
+def test_a_forced_k_outside_the_swept_range_is_refused():
+    with pytest.raises(ConfigError, match=r"selection\.k=12 is outside the swept k = 2\.\.10"):
+        compose_settings(["selection.k=12"])
+    assert compose_settings(["selection.k=4"]).selection.k == 4

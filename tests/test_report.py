@@ -587,15 +587,24 @@ def test_changed_data_is_flagged(rendered):
             "k = 5 was chosen by the elbow method (the knee of the inertia curve, found with "
             "kneedle); silhouette and Davies-Bouldin agree, Calinski-Harabasz would pick 9.",
         ),
-        (
+        (  # issue 29: no bare "None": the reason the criterion has no pick
             {"elbow": None, "silhouette": 5},
             "silhouette",
-            "k = 5 was chosen by the highest silhouette score; elbow would pick None.",
+            "k = 5 was chosen by the highest silhouette score; elbow picks none (no knee in "
+            "k = 2..4).",
+        ),
+        (  # issue 29: a k chosen by hand says so, beside what the criteria pick
+            {"elbow": 4, "silhouette": 5},
+            "forced",
+            "k = 5 was chosen by hand (selection.k), not by the criteria; silhouette agrees, "
+            "elbow would pick 4.",
         ),
     ],
 )
 def test_method_sentence(picks, method, expected):
-    assert method_sentence({"k": 5, "method": method, "picks": picks}) == expected
+    unpicked = {c: "no knee in k = 2..4" for c, v in picks.items() if v is None}
+    record = {"k": 5, "method": method, "picks": picks, "unpicked": unpicked}
+    assert method_sentence(record) == expected
 
 
 TRUST = {

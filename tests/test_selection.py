@@ -228,3 +228,20 @@ def test_a_criterion_without_a_pick_says_why():
     short = select_k(curve.iloc[:2].assign(gap=np.nan, gap_se=np.nan))
     assert short.unpicked["elbow"] == "fewer than 3 values of k"
     assert short.unpicked["gap"] == "not computed: no reference tables"
+
+
+def test_a_forced_k_is_taken_and_the_criteria_kept_beside_it():
+    """Issue 29: `selection.k` chooses k by hand; a k that was not swept is refused."""
+    from custseg.domain.selection import FORCED
+
+    curve = pd.DataFrame(
+        {
+            "k": [2, 3, 4], "inertia": [300.0, 120.0, 100.0], "silhouette": [0.5, 0.6, 0.4],
+            "calinski_harabasz": [1.0, 2.0, 1.5], "davies_bouldin": [1.0, 0.5, 0.7],
+        }
+    )  # fmt: skip
+    automatic = select_k(curve)
+    forced = select_k(curve, forced=4)
+    assert (forced.k, forced.method) == (4, FORCED) and forced.picks == automatic.picks
+    with pytest.raises(ValueError, match=r"k=7 was not swept \(k = 2\.\.4\)"):
+        select_k(curve, forced=7)

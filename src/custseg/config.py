@@ -159,6 +159,8 @@ class SelectionConfig:
     method : str
         A criterion of :data:`custseg.domain.selection.CRITERIA` or ``"consensus"`` (their
         vote; see :mod:`custseg.domain.selection`).
+    k : int, optional
+        A k chosen by hand instead (within the swept range); None: by ``method``.
     trust : TrustParams
         How stability and the gap statistic are estimated (on a bounded sample).
     unstable_jaccard : float
@@ -168,6 +170,7 @@ class SelectionConfig:
     """
 
     method: str
+    k: int | None
     elbow_sensitivity: float
     trust: TrustParams
     unstable_jaccard: float
@@ -724,6 +727,12 @@ def _check(s: Settings) -> None:
     if not 0 <= s.selection.unstable_jaccard <= 1 or s.selection.seed_checks < 0:
         raise ConfigError(
             "selection.unstable_jaccard must be in [0, 1] and selection.seed_checks >= 0"
+        )
+    forced = s.selection.k
+    if forced is not None and not s.sweep.k_min <= forced <= s.sweep.k_max:
+        raise ConfigError(
+            f"selection.k={forced} is outside the swept k = {s.sweep.k_min}..{s.sweep.k_max}: "
+            "choose a k in the range, or widen sweep.k_min / sweep.k_max"
         )
     if not 2 <= s.sweep.k_min <= s.sweep.k_max:
         raise ConfigError(

@@ -94,11 +94,14 @@ CRITERION_LABELS = {name: c.label for name, c in CRITERION.items()}
 COMPARABLE_CRITERIA = tuple(name for name, c in CRITERION.items() if c.comparable)
 #: the vote of the criteria
 CONSENSUS = "consensus"
+#: a k chosen by hand (``selection.k``), whatever the criteria pick
+FORCED = "forced"
 #: what ``selection.method`` may be
 METHODS = (*CRITERIA, CONSENSUS)
 #: how each method chooses k, as the report says it
 METHOD_TEXT = {name: c.chooses for name, c in CRITERION.items()} | {
-    CONSENSUS: "consensus (the k most criteria pick)"
+    CONSENSUS: "consensus (the k most criteria pick)",
+    FORCED: "hand (selection.k), not by the criteria",
 }
 #: stabilities this close to the best count as a tie (won by the larger k)
 STABILITY_TIE = 0.005
@@ -276,8 +279,14 @@ def consensus_k(picks: dict[str, int | None], curve: pd.DataFrame) -> int | None
     return tied[int(np.argmax(silhouette))]  # the first maximum: the smaller k
 
 
-def select_k(curve: pd.DataFrame, method: str = CONSENSUS, sensitivity: float = 1.0) -> Selection:
-    """Choose k for one feature set by ``method`` (a criterion or ``"consensus"``).
+def select_k(
+    curve: pd.DataFrame,
+    method: str = CONSENSUS,
+    sensitivity: float = 1.0,
+    forced: int | None = None,
+) -> Selection:
+    """Choose k for one feature set by ``method`` (a criterion or ``"consensus"``), or
+    take ``forced`` (method :data:`FORCED`; the criteria's picks are kept beside it).
 
     When the method cannot pick (an elbow curve without a knee, criteria that disagree),
     the first criterion of :data:`FALLBACK_ORDER` that can is used and
@@ -292,6 +301,11 @@ def select_k(curve: pd.DataFrame, method: str = CONSENSUS, sensitivity: float = 
         raise ValueError(f"unknown selection method {method!r}; choose one of {METHODS}")
     picks = criteria_picks(curve, sensitivity)
     why_not = unpicked(curve, picks)
+    if forced is not None:
+        swept = sorted(curve["k"].astype(int).tolist())
+        if forced not in swept:
+            raise ValueError(f"k={forced} was not swept (k = {swept[0]}..{swept[-1]})")
+        return Selection(forced, FORCED, picks, unpicked=why_not)
     chosen = consensus_k(picks, curve) if method == CONSENSUS else picks[method]
     if chosen is not None:
         return Selection(chosen, method, picks, unpicked=why_not)

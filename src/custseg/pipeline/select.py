@@ -36,7 +36,7 @@ from custseg.domain.features import FeatureSet
 from custseg.domain.identity import Identity, carry_identity, model_changes, moving
 from custseg.domain.monitoring.reference import ReferenceParams, model_reference
 from custseg.domain.segment_model import SegmentModel
-from custseg.domain.selection import Selection, select_k
+from custseg.domain.selection import FORCED, Selection, select_k
 from custseg.pipeline.console import quiet_console
 from custseg.pipeline.errors import exit_on_user_error, known_keys
 from custseg.storage.outputs import (
@@ -74,7 +74,8 @@ def run_select(settings: Settings) -> SelectOutcome:
     info = table.info
     fs = settings.features
     curve = read_curve(settings.sweep.output_dir, fs.name, settings.sweep.ks)
-    selection = select_k(curve, settings.selection.method, settings.selection.elbow_sensitivity)
+    chosen = settings.selection
+    selection = select_k(curve, chosen.method, chosen.elbow_sensitivity, chosen.k)
     swept, swept_jaccard = read_sweep_model(
         settings.sweep.output_dir, fs.name, selection.k, settings.fitted_with(info.sha256)
     )
@@ -100,6 +101,7 @@ def run_select(settings: Settings) -> SelectOutcome:
         "method": selection.method,
         "fallback": selection.fallback,
         "picks": selection.picks,
+        "unpicked": selection.unpicked,
         "data_sha256": info.sha256,
         "n_rows": info.n_rows,
         "fingerprint": model.fingerprint,
@@ -240,8 +242,9 @@ _CHAMPION_TEXT = {
 def format_outcome(outcome: SelectOutcome, catalog: str) -> str:
     """The one-line summary printed by ``custseg-select``."""
     r, changes = outcome.record, outcome.changes
+    how = "forced by selection.k; the criteria:" if r["method"] == FORCED else f"by {r['method']}"
     text = (
-        f"Selected k={r['k']} for {r['feature_set']} by {r['method']} "
+        f"Selected k={r['k']} for {r['feature_set']} {how} "
         f"({outcome.selection.picks_text()}); "
         f"{_CHAMPION_TEXT[changes['reference']]} ({catalog})"
     )

@@ -162,6 +162,7 @@ def run_sweep(settings: Settings, progress: bool = True) -> SweepOutcome:
                     curve_frame(summary, fs.name),
                     settings.selection.method,
                     settings.selection.elbow_sensitivity,
+                    settings.selection.k,
                 )
                 for fs in feature_sets
             }

@@ -190,7 +190,14 @@ def method_sentence(selection: Mapping[str, Any]) -> str:
     if selection.get("fallback"):
         text += f" ({selection['fallback']})"
     agree = [CRITERION_LABELS.get(c, c) for c, v in picks.items() if v == k]
-    differ = [f"{CRITERION_LABELS.get(c, c)} would pick {v}" for c, v in picks.items() if v != k]
+    why_not = dict(selection.get("unpicked") or {})
+    differ = [
+        f"{CRITERION_LABELS.get(c, c)} would pick {v}"
+        if v is not None
+        else f"{CRITERION_LABELS.get(c, c)} picks none ({why_not.get(c, 'no pick')})"
+        for c, v in picks.items()
+        if v != k
+    ]
     parts = []
     if agree:
         parts.append(f"{_join(agree)} {'agrees' if len(agree) == 1 else 'agree'}")
