@@ -78,3 +78,13 @@ def test_stage_imports_only_what_it_uses(stage: str, unused: list[str]) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_generate_refuses_a_drift_without_its_unit(tmp_path):
+    out = tmp_path / "x.csv"
+    done = subprocess.run(
+        [str(BIN / "custseg"), "generate", "--drift", "income=+1", "--out", str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode != 0 and "--drift 'income=+1': write NAME=+Nsd" in done.stderr
+    assert not out.exists()

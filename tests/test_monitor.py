@@ -318,3 +318,37 @@ def test_a_transaction_log_is_monitored_on_its_customers_as_of_a_day(tmp_path, m
     assert same["batch"]["sha256"] == file_sha256(log)
     earlier = monitor("monitor.as_of=2025-06-30")
     assert earlier["customers"] < len(table) and earlier["verdict"] != "stable"
+
+
+def test_refused_rows_are_said_and_never_carry_a_customer_id(store, tmp_path):
+    """A batch with a tenth of its rows refused is at least `watch`, says why, and the
+    reasons that go to MLflow hold no id; a batch with every row refused is not
+    `insufficient` (a scheduler's fail_on=watch catches it)."""
+    batch = batch_file(tmp_path, "many-bad.csv", rows=100)
+    lines = batch.read_text().splitlines()
+    for i in range(1, 11):  # ten rows with an income below the schema's minimum
+        fields = lines[i].split(",")
+        lines[i] = ",".join([*fields[:3], "-1", *fields[4:]])
+    lines[2] = lines[1].split(",", 1)[0] + "," + lines[2].split(",", 1)[1]  # a duplicated id
+    batch.write_text("\n".join(lines) + "\n")
+    outcome = run_monitor(store.settings(batch))
+    report = outcome.report
+    assert report["quality"]["refused"]["rows"] == 10
+    assert report["verdict"] != "stable"
+    assert report["reasons"][0] == {
+        "level": "watch",
+        "text": "10 of 100 rows (10%) were refused (values the schema or the model does not "
+        "accept: quality.refused)",
+    }
+    assert (
+        outcome.summary()
+        .splitlines()[0]
+        .endswith(f"(90 customers, 10 rows refused, model models:/{MODEL}@champion, version 1)")
+    )
+    text = outcome.json_path.read_text() + outcome.html_path.read_text()
+    assert "CustomerID=" not in text and "the id is on another row too" in text
+
+    every = batch_file(tmp_path, "all-bad.csv", rows=60, income=-500.0)
+    report = run_monitor(store.settings(every)).report
+    assert (report["customers"], report["quality"]["refused"]["rows"]) == (0, 60)
+    assert report["verdict"] == "watch" and "60 of 60 rows" in report["reasons"][0]["text"]

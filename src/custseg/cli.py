@@ -96,6 +96,8 @@ def _drifts(args: argparse.Namespace) -> tuple[list[tuple[str, float]], tuple[st
     def pair(text: str, suffix: str, option: str) -> tuple[str, float]:
         name, _, amount = text.partition("=")
         try:
+            if not amount.strip().endswith(suffix):
+                raise ValueError(amount)
             return name.strip(), float(amount.strip().removesuffix(suffix))
         except ValueError:
             raise SystemExit(

@@ -4,6 +4,7 @@ fits on a pool of forked processes."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from custseg.backends.base import Backend, ModelScores, SweepEngine
-from custseg.config import Settings
+from custseg.config import DataConfig, Settings
 from custseg.domain.clustering import FitResult, LastEncoding, fit_encoded, model_metrics
 from custseg.domain.features import FeatureSet
 from custseg.domain.identity import transitions
@@ -146,9 +147,17 @@ def count_batch(
         ]
         table = table.drop(index=rows).reset_index(drop=True)
     refusals.sort(key=lambda item: item[0])
-    shown = [f"line {line}: {why}" for line, why in refusals[:SHOWN_REFUSALS]]
+    shown = [f"line {line}: {_without_id(why, data)}" for line, why in refusals[:SHOWN_REFUSALS]]
     counts = count_scored(model, table, reference)
     return counts, info.sha256, {"rows": len(refusals), "first": shown}
+
+
+def _without_id(reason: str, data: DataConfig) -> str:
+    """A refusal reason without the customer id's value (it goes to MLflow)."""
+    if (column := data.id_column) is None:
+        return reason
+    source = re.escape(data.columns[column].source)
+    return re.sub(source + r"""=('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""", source, reason)
 
 
 LOCAL = Backend(

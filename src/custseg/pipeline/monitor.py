@@ -72,8 +72,10 @@ class MonitorOutcome:
     def summary(self) -> str:
         """A few lines: the verdict and why, then both paths."""
         r = self.report
+        refused = r["quality"]["refused"]["rows"]
         lines = [
-            f"{r['batch']['file']}: {r['verdict']} ({r['customers']} customers, model "
+            f"{r['batch']['file']}: {r['verdict']} ({r['customers']} customers"
+            f"{f', {refused} rows refused' if refused else ''}, model "
             f"{r['model']['uri']}{_version_text(r['model']['version'])})"
         ]
         lines += [f"  {reason['level']}: {reason['text']}" for reason in r["reasons"]]
@@ -168,6 +170,30 @@ def count_batch(
     return counts, source_sha256(source), refused
 
 
+#: a batch with at least this share of its rows refused is at least ``watch``
+REFUSED_WATCH_SHARE = 0.05
+
+
+def with_refusals(report: dict[str, Any], refused: dict[str, Any]) -> dict[str, Any]:
+    """``report`` with the rows refused: in ``quality``, and, when they are at least
+    :data:`REFUSED_WATCH_SHARE` of the batch, a ``watch`` reason first (refusals are
+    drift too: values the training customers never had), also when too few rows are
+    left to judge the rest."""
+    report["quality"]["refused"] = refused
+    total = report["customers"] + refused["rows"]
+    if not total or refused["rows"] < REFUSED_WATCH_SHARE * total:
+        return report
+    reason = {
+        "level": "watch",
+        "text": f"{refused['rows']} of {total} rows ({refused['rows'] / total:.0%}) were refused "
+        "(values the schema or the model does not accept: quality.refused)",
+    }
+    report["reasons"] = [reason, *report["reasons"]]
+    if report["verdict"] in ("stable", INSUFFICIENT):
+        report["verdict"] = "watch"
+    return report
+
+
 def output_paths(settings: Settings) -> tuple[Path, Path]:
     """``<monitor.output_dir>/<input stem>.json`` and ``.html``."""
     stem = Path(str(settings.monitor.input)).stem
@@ -197,8 +223,7 @@ def run_monitor(settings: Settings) -> MonitorOutcome:
     uri = model_uri(settings)
     model, version, reference = monitored_model(uri, settings)
     counts, sha256, refused = count_batch(settings, source, model, reference)
-    report = assess(reference, counts, settings.monitor.rules)
-    report["quality"]["refused"] = refused
+    report = with_refusals(assess(reference, counts, settings.monitor.rules), refused)
     report["batch"] = {"file": str(source), "sha256": sha256}
     report["model"] = {
         "uri": uri,

@@ -1,14 +1,14 @@
 """Judge a batch's counts against a model's reference profile: per column, per named
 segment, and a verdict (``stable``, ``watch``, ``resegment`` or ``insufficient``).
 
-Per column, with Evidently's defaults: when the reference has at most
-``exact_reference_rows`` customers, a test (Kolmogorov-Smirnov for a numeric column
-with more than 5 distinct values, a Z-test of proportions for a binary column,
-chi-square otherwise) *and* its effect size (the Wasserstein distance over the
-reference's standard deviation, or the Jensen-Shannon distance): the column drifts when
-its Holm-adjusted p-value is below ``alpha`` and its distance reaches
-``distance_threshold``, so a trivial shift on a large batch is not drift. With a larger
-reference, the distance alone decides. PSI is reported beside them.
+Per column, with Evidently's tests and thresholds: a test against the training customers
+(all of them, or the reference's seeded sample of at most 1,000) -- Kolmogorov-Smirnov
+for a numeric column with more than 5 distinct values, a Z-test of proportions for a
+binary categorical column, chi-square otherwise -- *and* its effect size (the Wasserstein
+distance over the reference's standard deviation, or the Jensen-Shannon distance). A
+column drifts when its Holm-adjusted p-value is below ``alpha`` and its distance reaches
+``distance_threshold``: a trivial shift on a large batch is not drift (the distance says
+so), nor is the noise of a small batch (the test says so). PSI is reported beside them.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ from custseg.domain.monitoring.rules import DISCRETE_MAX, EXPECTED_BEYOND, Drift
 
 
 def _r(value: float | None, digits: int = 6) -> float | None:
+    """A reported number: ``digits`` significant digits (a p-value of 4.99996e-2 stays
+    below 0.05), None when undefined."""
     if value is None or not np.isfinite(value):
         return None
-    return round(float(value), digits)
+    return float(f"{float(value):.{digits}g}")
 
 
 def psi_band(value: float, rules: DriftRules) -> str:
@@ -44,25 +46,24 @@ def _numeric_test(
     sample: np.ndarray,
     points: np.ndarray,
     counts: NumericCounts,
-    exact: bool,
 ) -> dict[str, Any]:
-    """KS (or none) and the normalized Wasserstein distance of one numeric column."""
+    """KS and the normalized Wasserstein distance of one numeric column."""
     reference = np.searchsorted(np.sort(sample), points, side="right") / len(sample)
     args = (counts.below, counts.at_or_below, counts.n)
     distance = st.wasserstein(points, reference, *args, counts.low_sum, counts.high_sum)
     spread = entry["std"] or 1.0
     result = {"effect": "wasserstein_norm", "distance": distance / spread}
-    if exact:
-        d = st.ks_statistic(reference, *args)
-        result |= {"test": "ks", "statistic": d, "p_value": st.ks_pvalue(d, len(sample), counts.n)}
-    return result
+    d = st.ks_statistic(reference, *args)
+    return result | {
+        "test": "ks",
+        "statistic": d,
+        "p_value": st.ks_pvalue(d, len(sample), counts.n),
+    }
 
 
-def _category_test(reference: np.ndarray, batch: np.ndarray, exact: bool) -> dict[str, Any]:
-    """Chi-square or Z-test (or none) and the Jensen-Shannon distance of count vectors."""
+def _category_test(reference: np.ndarray, batch: np.ndarray) -> dict[str, Any]:
+    """Chi-square or Z-test and the Jensen-Shannon distance of count vectors."""
     result = {"effect": "jensen_shannon", "distance": st.js_distance(reference, batch)}
-    if not exact:
-        return result
     if len(reference) == 2:
         p = st.proportions_pvalue(
             int(reference[0]), int(reference.sum()), int(batch[0]), int(batch.sum())
@@ -84,7 +85,6 @@ def column_test(
     points: np.ndarray | None,
     counts: GroupCounts,
     column: str,
-    exact: bool,
     whole: bool,
 ) -> dict[str, Any] | None:
     """One column's test on one group; None when either side has no value.
@@ -98,8 +98,8 @@ def column_test(
         if len(values) == 0 or batch.n == 0:
             return None
         if entry["distinct"] <= DISCRETE_MAX:
-            return _category_test(*_discrete_counts(values, points, batch), exact)
-        return _numeric_test(entry, values, points, batch, exact)
+            return _category_test(*_discrete_counts(values, points, batch))
+        return _numeric_test(entry, values, points, batch)
     batch = counts.categories[column]
     reference = entry["counts"] if whole else _value_counts(sample)
     values = sorted(set(reference) | set(batch))
@@ -107,7 +107,7 @@ def column_test(
     b = np.array([batch.get(v, 0) for v in values])
     if r.sum() == 0 or b.sum() == 0:
         return None
-    return _category_test(r, b, exact)
+    return _category_test(r, b)
 
 
 def _value_counts(sample: list) -> dict[str, int]:
@@ -122,9 +122,8 @@ def _judge(results: dict[str, dict | None], rules: DriftRules) -> None:
     for name, p in zip(names, adjusted, strict=True):
         result = results[name]
         far = result["distance"] >= rules.distance_threshold
-        if p is not None:
-            result["p_adjusted"] = p
-        result["drifted"] = bool(far and (p is None or p < rules.alpha))
+        result["p_adjusted"] = p
+        result["drifted"] = bool(far and p < rules.alpha)
 
 
 def _column_psi(entry: Mapping[str, Any], counts: GroupCounts, column: str) -> float:
@@ -142,14 +141,13 @@ def _rounded(result: Mapping[str, Any]) -> dict[str, Any]:
 def column_results(reference: Mapping[str, Any], batch: BatchCounts, rules: DriftRules) -> dict:
     """Every reference column on the whole batch: a result, ``absent`` or ``empty``."""
     counts = batch.groups[ALL]
-    exact = reference["n_rows"] <= rules.exact_reference_rows
     results: dict[str, dict | None] = {}
     for column, entry in reference["columns"].items():
         if column in batch.absent:
             continue
         points = grid(reference, column) if entry["kind"] == "numeric" else None
         sample = reference["sample"][column]
-        results[column] = column_test(entry, sample, points, counts, column, exact, True)
+        results[column] = column_test(entry, sample, points, counts, column, True)
     _judge(results, rules)
     columns = {}
     for column, entry in reference["columns"].items():
@@ -166,8 +164,7 @@ def column_results(reference: Mapping[str, Any], batch: BatchCounts, rules: Drif
         if entry["kind"] == "numeric" and entry["distinct"] > DISCRETE_MAX:
             mean = counts.numeric[column].total / counts.numeric[column].n
             result["shift_sd"] = (mean - entry["mean"]) / (entry["std"] or 1.0)
-        if exact:
-            result["alpha"] = rules.alpha
+        result["alpha"] = rules.alpha
         columns[column] = _rounded(result)
     return columns
 
@@ -186,7 +183,6 @@ def _inside(
     if counts.n < rules.min_rows:
         return None
     in_segment = np.asarray(reference["sample"]["segment"]) == key
-    exact = reference["segments"][str(key)]["count"] <= rules.exact_reference_rows
     results: dict[str, dict | None] = {}
     for column, entry in reference["columns"].items():
         if column in batch.absent:
@@ -195,7 +191,7 @@ def _inside(
             v for v, keep in zip(reference["sample"][column], in_segment, strict=True) if keep
         ]
         points = grid(reference, column) if entry["kind"] == "numeric" else None
-        results[column] = column_test(entry, sample, points, counts, column, exact, False)
+        results[column] = column_test(entry, sample, points, counts, column, False)
     _judge(results, rules)
     return [c for c, r in results.items() if r is not None and r["drifted"]]
 
@@ -216,9 +212,13 @@ def _share_tests(
     for key, segment in reference["segments"].items():
         m = batch.groups[int(key)].n
         shares.append(st.proportions_pvalue(segment["count"], n_ref, m, n))
-        expected = expected_beyond(segment)
-        tested = m >= rules.min_rows
-        beyond.append(st.excess_pvalue(batch.beyond[int(key)], m, expected) if tested else None)
+        trained = round(segment["count"] * (segment["distance"]["beyond_p95"] or 0.0))
+        tested = m >= rules.min_rows and segment["count"] > 0
+        beyond.append(
+            st.excess_pvalue(batch.beyond[int(key)], m, trained, segment["count"])
+            if tested
+            else None
+        )
     return st.holm(shares), st.holm(beyond)
 
 

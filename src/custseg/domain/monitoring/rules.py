@@ -22,10 +22,9 @@ class DriftRules:
     ----------
     alpha : float
         Significance of every test, after Holm's correction within its family.
-    exact_reference_rows : int
-        Up to this many reference customers, tests and distances; above, distances only.
     distance_threshold : float
-        A column drifts from this distance on (normalized Wasserstein, Jensen-Shannon).
+        A column drifts when its test is significant and its distance reaches this
+        (normalized Wasserstein, Jensen-Shannon).
     min_rows : int
         Fewer customers than this in a batch: ``insufficient``; in a segment of the
         batch: nothing is tested inside it (its columns, its customers' distances).
@@ -41,7 +40,6 @@ class DriftRules:
     """
 
     alpha: float
-    exact_reference_rows: int
     distance_threshold: float
     min_rows: int
     resegment_columns_share: float

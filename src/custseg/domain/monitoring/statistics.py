@@ -98,9 +98,12 @@ def proportions_pvalue(x_reference: int, n_reference: int, x_batch: int, n_batch
     return float(2 * stats.norm.sf(abs(z)))
 
 
-def excess_pvalue(x: int, n: int, expected: float) -> float:
-    """One-sided binomial p-value that more than ``expected`` of ``n`` are hit (``x`` were)."""
-    return float(stats.binomtest(int(x), int(n), expected, alternative="greater").pvalue)
+def excess_pvalue(x: int, n: int, x_reference: int, n_reference: int) -> float:
+    """One-sided p-value that a batch's share ``x / n`` exceeds the reference's share
+    ``x_reference / n_reference`` (Fisher's exact test: both are samples, and the
+    reference may be small)."""
+    table = [[int(x), int(n - x)], [int(x_reference), int(n_reference - x_reference)]]
+    return float(stats.fisher_exact(table, alternative="greater").pvalue)
 
 
 def js_distance(reference: np.ndarray, batch: np.ndarray) -> float:

@@ -32,6 +32,11 @@ def _column_reason(column: str, result: Mapping[str, Any]) -> str:
     shift = result.get("shift_sd")
     if shift is None:
         return f"{column}'s mix changed (Jensen-Shannon distance {result['distance']:.2f})"
+    if abs(shift) < result["distance"] / 2:  # the spread or shape moved more than the mean
+        return (
+            f"{column}'s distribution changed (Wasserstein distance {result['distance']:.1f} "
+            f"standard deviations; its mean moved {shift:+.1f})"
+        )
     size = abs(shift)
     unit = "standard deviation" if f"{size:.1f}" == "1.0" else "standard deviations"
     return f"{column} drifted {'up' if shift > 0 else 'down'} by {size:.1f} {unit}"
