@@ -125,6 +125,23 @@ def identified(
     return found, final
 
 
+def named_reference(table: pd.DataFrame, sample_size: int = 1000, seed: int = 42):
+    """Five named segments of ``table`` on income x spending and their reference profile
+    (every Mall column monitored), as the select stage builds them: (model, reference)."""
+    import numpy as np
+
+    from custseg.domain.monitoring.reference import ReferenceParams, model_reference
+
+    model = identified(table, 5, None)[0].model
+    ids = model.predict(table)
+    reference = model_reference(
+        model, table, dict(zip(*np.unique(ids, return_counts=True), strict=True)),
+        numeric=["annual_income", "spending_score", "age"], categorical=["gender"],
+        silhouette=0.5, params=ReferenceParams(sample_size=sample_size, bins=10, seed=seed),
+    )  # fmt: skip
+    return model, reference
+
+
 def generated_table(directory: Path, rows: int, seed: int) -> pd.DataFrame:
     """``rows`` generated customers written to ``directory`` and loaded (validated)."""
     path = directory / f"customers-{rows}-{seed}.csv"

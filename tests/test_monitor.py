@@ -26,7 +26,7 @@ from custseg.tracking.registry import ModelNotFoundError, register_champion
 from custseg.tracking.runs import log_fit_run, setup_experiment
 from test_registry import TAGS, customer_table
 
-from conftest import compose_settings, identified
+from conftest import compose_settings, named_reference
 
 MODEL = "customer-segmentation"
 INCOME = "Annual Income (k$)"
@@ -41,18 +41,7 @@ class MonitoredStore:
         self.uri = f"sqlite:///{root / 'mlflow.db'}"
         experiment_id = setup_experiment(self.uri, MODEL, str(root / "mlruns"))
         table = customer_table(root, rows=300, seed=1)
-        self.model = identified(table, 5, None)[0].model
-        ids = self.model.predict(table)
-        sizes = dict(zip(*np.unique(ids, return_counts=True), strict=True))
-        self.reference = model_reference(
-            self.model,
-            table,
-            sizes,
-            numeric=["annual_income", "spending_score", "age"],
-            categorical=["gender"],
-            silhouette=0.5,
-            params=ReferenceParams(sample_size=1000, bins=10, seed=42),
-        )
+        self.model, self.reference = named_reference(table)
         for alias, reference in (("champion", self.reference), ("old", None)):
             run_id = log_fit_run(
                 self.model,

@@ -18,7 +18,13 @@ from custseg.domain.monitoring.rules import DriftRules
 from custseg.domain.monitoring.verdict import assess
 from custseg.storage.data import load_customers
 
-from conftest import compose_settings, generated_table, identified, with_data_path
+from conftest import (
+    compose_settings,
+    generated_table,
+    identified,
+    named_reference,
+    with_data_path,
+)
 
 # ------------------------------------------------------------------ the statistics
 
@@ -229,15 +235,7 @@ def test_a_trivial_shift_on_a_million_rows_is_not_drift(seed):
 def generated(tmp_path_factory):
     """A reference of 5,000 generated customers (more than the 1,000 the sample keeps)."""
     folder = tmp_path_factory.mktemp("generated-monitoring")
-    table = generated_table(folder, 5000, 42)
-    model = identified(table, 5, None)[0].model
-    ids = model.predict(table)
-    reference = model_reference(
-        model, table, dict(zip(*np.unique(ids, return_counts=True), strict=True)),
-        numeric=["annual_income", "spending_score", "age"], categorical=["gender"],
-        silhouette=None, params=ReferenceParams(sample_size=1000, bins=10, seed=42),
-    )  # fmt: skip
-    return folder, model, reference
+    return (folder, *named_reference(generated_table(folder, 5000, 42)))
 
 
 @pytest.mark.parametrize(
@@ -250,14 +248,7 @@ def test_fresh_batches_of_the_training_distribution_stay_stable(
     rows, whose 95th-percentile lines they share) are judged stable, small batches too."""
     folder, model, reference = generated
     if reference_rows == 200:
-        table = generated_table(tmp_path, 200, 42)
-        model = identified(table, 5, None)[0].model
-        ids = model.predict(table)
-        reference = model_reference(
-            model, table, dict(zip(*np.unique(ids, return_counts=True), strict=True)),
-            numeric=["annual_income", "spending_score", "age"], categorical=["gender"],
-            silhouette=None, params=ReferenceParams(sample_size=1000, bins=10, seed=42),
-        )  # fmt: skip
+        model, reference = named_reference(generated_table(tmp_path, 200, 42))
     rules = DriftRules(**RULES)
     verdicts = [
         assess(

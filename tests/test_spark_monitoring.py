@@ -12,11 +12,10 @@ import pytest
 
 from custseg.backends.spark.monitoring import spark_batch_counts
 from custseg.domain.monitoring.batch import ALL, count_scored
-from custseg.domain.monitoring.reference import ReferenceParams, model_reference
 from custseg.pipeline.monitor import run_monitor
 from custseg.storage.data import generate_customers, load_customers, write_csv_atomic
 
-from conftest import compose_settings, identified, with_data_path
+from conftest import compose_settings, named_reference, with_data_path
 
 
 @pytest.fixture(scope="module")
@@ -24,13 +23,7 @@ def champion(seed_csv, tmp_path_factory):
     """The seed table's five named segments, their reference, as files a user passes."""
     settings = compose_settings()
     table, _ = load_customers(with_data_path(settings, seed_csv).data)
-    model = identified(table, 5, None)[0].model
-    ids = model.predict(table)
-    reference = model_reference(
-        model, table, dict(zip(*np.unique(ids, return_counts=True), strict=True)),
-        numeric=["annual_income", "spending_score", "age"], categorical=["gender"],
-        silhouette=None, params=ReferenceParams(sample_size=150, bins=10, seed=3),
-    )  # fmt: skip
+    model, reference = named_reference(table, sample_size=150, seed=3)
     folder = tmp_path_factory.mktemp("spark-monitor")
     (folder / "segmentation.json").write_text(model.to_json())
     (folder / "reference.json").write_text(json.dumps(reference))
