@@ -59,8 +59,9 @@ STAGES = [
 
 @pytest.mark.parametrize("config", [".dvc/config", "transactions/.dvc/config"])
 def test_the_documented_way_back_to_main_leaves_nothing_staged(tmp_path, config):
-    """After a `dvc repro` on new data, `git checkout -- .` (README, docs/dvc.md) restores
-    dvc.lock and the .dvc file: the project's DVC config stages nothing on its own."""
+    """After a `dvc repro` on new data (which the project's DVC config stages), the way
+    back of the README and docs/dvc.md, `git checkout HEAD -- .`, restores dvc.lock and
+    the .dvc file, index included (issue 29: `git checkout -- .` left them staged)."""
     repo = tmp_path / "repo"
     repo.mkdir()
     run(["git", "init", "-q"], repo)
@@ -80,8 +81,7 @@ def test_the_documented_way_back_to_main_leaves_nothing_staged(tmp_path, config)
     (repo / "data" / "customers.csv").write_text("id\n1\n2\n")
     run(["dvc", "add", "-q", "data"], repo)
     run(["dvc", "repro", "-q"], repo)
-    assert run(["git", "diff", "--cached", "--name-only"], repo).stdout == ""  # staged nothing
-    run(["git", "checkout", "--", "."], repo)
+    run(["git", "checkout", "HEAD", "--", "."], repo)
     run(["dvc", "checkout", "-q"], repo)
     assert run(["git", "status", "--porcelain"], repo).stdout == ""
     assert (repo / "data" / "customers.csv").read_text() == "id\n1\n"
@@ -221,7 +221,7 @@ def test_experiments_register_challengers_and_never_move_the_champion(published)
     assert registry.alias("champion").version == champion.version
 
     # back to main, as docs/dvc.md says: git and DVC clean, champion untouched
-    run(["git", "checkout", "--", "."], repo)
+    run(["git", "checkout", "HEAD", "--", "."], repo)
     run(["dvc", "checkout"], repo)
     run(["dvc", "repro"], repo)
     assert_clean(repo)

@@ -174,14 +174,14 @@ def count_batch(
 REFUSED_WATCH_SHARE = 0.05
 
 
-def with_refusals(report: dict[str, Any], refused: dict[str, Any]) -> dict[str, Any]:
+def with_refusals(report: dict[str, Any], refused: dict[str, Any], min_rows: int) -> dict[str, Any]:
     """``report`` with the rows refused: in ``quality``, and, when they are at least
-    :data:`REFUSED_WATCH_SHARE` of the batch, a ``watch`` reason first (refusals are
-    drift too: values the training customers never had), also when too few rows are
-    left to judge the rest."""
+    :data:`REFUSED_WATCH_SHARE` of a batch of at least ``min_rows`` rows, a ``watch``
+    reason first (refusals are drift too: values the training customers never had), also
+    when too few rows are left to judge the rest."""
     report["quality"]["refused"] = refused
     total = report["customers"] + refused["rows"]
-    if not total or refused["rows"] < REFUSED_WATCH_SHARE * total:
+    if total < min_rows or refused["rows"] < REFUSED_WATCH_SHARE * total:
         return report
     reason = {
         "level": "watch",
@@ -223,7 +223,8 @@ def run_monitor(settings: Settings) -> MonitorOutcome:
     uri = model_uri(settings)
     model, version, reference = monitored_model(uri, settings)
     counts, sha256, refused = count_batch(settings, source, model, reference)
-    report = with_refusals(assess(reference, counts, settings.monitor.rules), refused)
+    rules = settings.monitor.rules
+    report = with_refusals(assess(reference, counts, rules), refused, rules.min_rows)
     report["batch"] = {"file": str(source), "sha256": sha256}
     report["model"] = {
         "uri": uri,
