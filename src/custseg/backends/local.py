@@ -65,7 +65,7 @@ class PandasTable:
         ids, metrics, silhouettes = model_metrics(
             model, self.table, silhouette_sample_size, self.seed
         )
-        return ModelScores(self.table, ids, metrics, silhouettes, self.sizes(model))
+        return ModelScores(self.table, ids, metrics, silhouettes, _sizes(ids))
 
     def profile_columns(
         self, feature_set: FeatureSet, exclude: Sequence[str]
@@ -78,8 +78,7 @@ class PandasTable:
         return profile_segments(self.table, self.labels(model), numeric, categorical)
 
     def sizes(self, model: SegmentModel) -> dict[int, int]:
-        segments, counts = np.unique(self.labels(model), return_counts=True)
-        return dict(zip(segments.tolist(), counts.tolist(), strict=True))
+        return _sizes(self.labels(model))
 
     def drawn(self, model: SegmentModel) -> tuple[pd.DataFrame, np.ndarray]:
         return self.table, self.labels(model)
@@ -100,6 +99,12 @@ class PandasTable:
         if model.fingerprint not in self._labels:
             self._labels[model.fingerprint] = model.predict(self.table)
         return self._labels[model.fingerprint]
+
+
+def _sizes(ids: np.ndarray) -> dict[int, int]:
+    """Customers per segment id."""
+    segments, counts = np.unique(ids, return_counts=True)
+    return dict(zip(segments.tolist(), counts.tolist(), strict=True))
 
 
 def validate(settings: Settings) -> tuple[DataInfo, ColumnSummary]:
